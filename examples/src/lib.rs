@@ -1,0 +1,1 @@
+//! Sample configs and traces live in `configs/` and `traces/`; programs in `examples/`.

@@ -1,0 +1,110 @@
+//! # scalerd
+//!
+//! The scalers daemon and CLI, usable as a library: [`builtin_registry`] composes the built-in
+//! triggers, [`load`] reads and validates a config through a registry, [`simulate`] replays a
+//! recorded trace through the engine, and [`cli`] is the command line (`scalerd check`,
+//! `scalerd simulate`).
+//!
+//! A program that adds its own trigger types registers them next to the built-ins and runs the
+//! stock command line:
+//!
+//! ```no_run
+//! let mut registry = scalerd::builtin_registry();
+//! // registry.register("my-trigger", |p| { ... });
+//! std::process::exit(scalerd::cli::main_with(registry));
+//! ```
+
+pub mod cli;
+pub mod error;
+pub mod simulate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use scalers_core::config::{self, ValidatedObject};
+use scalers_core::trigger::Registry;
+
+pub use error::{Error, Result};
+
+/// A registry with every built-in trigger type.
+pub fn builtin_registry() -> Registry {
+    let mut registry = Registry::new();
+    scalers_prometheus::register(&mut registry);
+    registry
+}
+
+/// Looks up a variable in the process environment, for `*FromEnv` parameters.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Reads `path` (scalerd's format or KEDA manifests) and validates it against `registry`.
+///
+/// # Errors
+/// [`Error::Read`] when the file cannot be read; [`Error::Config`] with every problem found.
+pub fn load(path: &Path, registry: &Registry) -> Result<Vec<ValidatedObject>> {
+    let file = path.display().to_string();
+    let config = config::load_file(path)?;
+    let no_auth = |_: &_, _: &_| BTreeMap::new();
+    Ok(config::validate(
+        &config,
+        registry,
+        &file,
+        &process_env,
+        &no_auth,
+    )?)
+}
+
+/// What `scalerd check` reports about a valid config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// The file checked.
+    pub file: String,
+    /// Number of scaled objects.
+    pub objects: usize,
+    /// Trigger count per type, sorted by type.
+    pub triggers: BTreeMap<String, usize>,
+}
+
+impl Summary {
+    /// Summarizes validated objects from `file`.
+    pub fn of(file: &str, objects: &[ValidatedObject]) -> Self {
+        let mut triggers = BTreeMap::new();
+        for t in objects.iter().flat_map(|o| &o.triggers) {
+            *triggers.entry(t.trigger_type.clone()).or_default() += 1;
+        }
+        Summary {
+            file: file.to_owned(),
+            objects: objects.len(),
+            triggers,
+        }
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total: usize = self.triggers.values().sum();
+        let kinds: Vec<String> = self
+            .triggers
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        write!(
+            f,
+            "{}: ok: {}, {} ({})",
+            self.file,
+            plural(self.objects, "scaled object"),
+            plural(total, "trigger"),
+            kinds.join(", ")
+        )
+    }
+}

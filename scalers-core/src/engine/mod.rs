@@ -1,0 +1,653 @@
+//! The decision engine: from one tick's trigger readings to a replica count, exactly as KEDA's
+//! operator (activation phase) and the Kubernetes HPA (scaling phase) would decide together.
+//!
+//! One [`Engine`] holds the memory of one scaled object (last active time, failure counts, the
+//! HPA's recommendations and scale events). Each tick, the caller passes the time, the replica
+//! counts read from the target and one [`Reading`] per trigger to [`Engine::evaluate`], writes
+//! the returned [`Decision::desired`] if it differs from the current count, and reports the
+//! write with [`Engine::applied`] so that rate limits see it. The engine does no I/O and never
+//! reads a clock.
+//!
+//! The order of a tick:
+//! 1. **Pause**: `pausedReplicaCount` pins the count; `paused` freezes it.
+//! 2. **Failures**: per-trigger consecutive failure counts; a trigger failing strictly more than
+//!    `fallback.failureThreshold` times proposes the fallback count.
+//! 3. **Activation** (KEDA's operator): active when any trigger (or the scaling-modifiers
+//!    composite) is above its activation threshold. Active at 0 (or below min with an idle count)
+//!    → `max(min, 1)`. Inactive with failures and no fallback → hold. Inactive past the cooldown
+//!    → `idleReplicaCount`, else `minReplicaCount`.
+//! 4. **Scaling** (the HPA, replicas ≥ 1): each metric's proposal ([`proposal::propose`]), the
+//!    maximum of them, never a scale-down on partial data, then the legacy or `behavior`
+//!    normalization ([`behavior`]) within `[max(min, 1), max]`.
+
+pub mod behavior;
+pub mod proposal;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::config::model::{Fallback, FallbackBehavior, MetricType, ScaledObject};
+use crate::error::{ConfigError, ConfigErrors};
+use crate::formula::Formula;
+use crate::time::Timestamp;
+use crate::trigger::{BuiltTrigger, MetricTarget, Sample, TriggerErrorKind};
+
+use behavior::{History, Limit, ResolvedBehavior, Stabilization};
+pub use proposal::{Replicas, Tolerance};
+
+/// One trigger's outcome for a tick: a sample, or the kind of failure.
+pub type Reading = Result<Sample, TriggerErrorKind>;
+
+/// A trigger as the engine knows it: its name and target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerInfo {
+    /// The name used in formulas and explanations.
+    pub name: String,
+    /// Its target and activation threshold.
+    pub target: MetricTarget,
+}
+
+impl From<&BuiltTrigger> for TriggerInfo {
+    fn from(t: &BuiltTrigger) -> Self {
+        TriggerInfo {
+            name: t.name.clone(),
+            target: t.trigger.target(),
+        }
+    }
+}
+
+/// The name under which the scaling-modifiers composite metric is reported.
+pub const COMPOSITE_METRIC: &str = "composite-metric";
+
+/// How one metric fared in a tick.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricReport {
+    /// Trigger name, or [`COMPOSITE_METRIC`].
+    pub name: String,
+    /// The value read (or computed by the formula); `None` when it failed.
+    pub value: Option<f64>,
+    /// The target it is compared with.
+    pub target: MetricTarget,
+    /// Whether it was above its activation threshold.
+    pub active: bool,
+    /// Why it failed, if it did.
+    pub error: Option<TriggerErrorKind>,
+    /// Consecutive failures so far.
+    pub failures: u32,
+    /// The fallback count it proposes instead of a value, when in fallback.
+    pub fallback: Option<u32>,
+    /// What it proposed in the scaling phase (`None` when that phase did not run or the metric
+    /// could not propose).
+    pub proposal: Option<u32>,
+    /// The source answered "no data" (value is a stand-in 0).
+    pub no_data: bool,
+}
+
+/// How the HPA phase arrived at its count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scaling {
+    /// The metric whose proposal was the highest.
+    pub metric: String,
+    /// The highest proposal (before stabilization and limits).
+    pub proposal: u32,
+    /// After the stabilization window.
+    pub stabilized: u32,
+    /// Which window, if any, changed the proposal.
+    pub stabilization: Stabilization,
+    /// Which bound, if any, clamped the stabilized count.
+    pub limit: Limit,
+}
+
+/// Why a decision came out as it did; [`fmt::Display`] gives a short sentence with no commas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reason {
+    /// `pausedReplicaCount` pins the count.
+    PausedReplicas,
+    /// `paused` freezes the count.
+    Paused,
+    /// A trigger became active while at zero (or idle): scale to `max(min, 1)`.
+    Activated {
+        /// The active metrics.
+        by: Vec<String>,
+    },
+    /// No trigger active for the whole cooldown: scale to the idle count or the minimum.
+    Deactivated,
+    /// Inactive at zero or at the idle count: nothing to do.
+    Idle,
+    /// Inactive with no idle count and below the minimum: raise to the minimum.
+    BelowMinimum,
+    /// Inactive while triggers fail and no fallback applies: hold.
+    TriggerError {
+        /// The failing metrics.
+        failing: Vec<String>,
+    },
+    /// In fallback while at zero: the HPA does not run at zero, so hold.
+    FallbackAtZero,
+    /// The scaling phase could use no metric: hold and store nothing.
+    AllMetricsFailed,
+    /// Some metrics failed and the others propose fewer replicas: never scale down on partial
+    /// data, hold.
+    PartialFailure {
+        /// The failing metrics.
+        failing: Vec<String>,
+        /// What the working metrics proposed.
+        proposal: u32,
+    },
+    /// Above `maxReplicaCount`: lower to it without evaluating metrics.
+    AboveMaximum,
+    /// Below `max(minReplicaCount, 1)` in the scaling phase: raise to it.
+    BelowScalingMinimum,
+    /// The HPA computation.
+    Scaling(Scaling),
+}
+
+impl Reason {
+    /// A stable machine-readable code (`ScaleUpLimit`, `Activated`, …).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::PausedReplicas => "PausedReplicas",
+            Reason::Paused => "Paused",
+            Reason::Activated { .. } => "Activated",
+            Reason::Deactivated => "Deactivated",
+            Reason::Idle => "Idle",
+            Reason::BelowMinimum => "BelowMinimum",
+            Reason::TriggerError { .. } => "TriggerError",
+            Reason::FallbackAtZero => "FallbackAtZero",
+            Reason::AllMetricsFailed => "AllMetricsFailed",
+            Reason::PartialFailure { .. } => "PartialFailure",
+            Reason::AboveMaximum => "TooManyReplicas",
+            Reason::BelowScalingMinimum => "TooFewReplicas",
+            Reason::Scaling(s) => match (s.limit, s.stabilization) {
+                (Limit::DesiredWithinRange, Stabilization::None) => "DesiredWithinRange",
+                (Limit::DesiredWithinRange, st) => st.as_str(),
+                (l, _) => l.as_str(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::PausedReplicas => f.write_str("paused at pausedReplicaCount"),
+            Reason::Paused => f.write_str("paused"),
+            Reason::Activated { by } => write!(f, "activated by {}", by.join(" and ")),
+            Reason::Deactivated => f.write_str("inactive for the cooldown period"),
+            Reason::Idle => f.write_str("inactive"),
+            Reason::BelowMinimum => f.write_str("inactive and below minReplicaCount"),
+            Reason::TriggerError { failing } => {
+                write!(f, "holding: {} failed and no fallback applies", failing.join(" and "))
+            }
+            Reason::FallbackAtZero => f.write_str("holding at zero: fallback does not scale from zero"),
+            Reason::AllMetricsFailed => f.write_str("holding: every trigger failed"),
+            Reason::PartialFailure { failing, proposal } => write!(
+                f,
+                "holding: {} failed and the others propose {proposal} (no scale down on partial data)",
+                failing.join(" and ")
+            ),
+            Reason::AboveMaximum => f.write_str("above maxReplicaCount"),
+            Reason::BelowScalingMinimum => f.write_str("below minReplicaCount"),
+            Reason::Scaling(s) => {
+                write!(f, "{} proposes {}", s.metric, s.proposal)?;
+                match s.stabilization {
+                    Stabilization::None => {}
+                    Stabilization::ScaleUpStabilized => {
+                        write!(f, "; scale-up window holds {}", s.stabilized)?
+                    }
+                    Stabilization::ScaleDownStabilized => {
+                        write!(f, "; scale-down window holds {}", s.stabilized)?
+                    }
+                }
+                match s.limit {
+                    Limit::DesiredWithinRange => Ok(()),
+                    Limit::ScaleUpLimit => f.write_str("; limited by scale-up rate"),
+                    Limit::ScaleDownLimit => f.write_str("; limited by scale-down rate"),
+                    Limit::TooManyReplicas => f.write_str("; limited by maxReplicaCount"),
+                    Limit::TooFewReplicas => f.write_str("; limited by minReplicaCount"),
+                }
+            }
+        }
+    }
+}
+
+/// Which part of the algorithm produced a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Paused: nothing evaluated.
+    Paused,
+    /// KEDA's activation phase (0 ↔ 1, idle, min).
+    Activation,
+    /// The HPA phase (1 ↔ N).
+    Scaling,
+}
+
+/// The outcome of one tick.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// When it was made.
+    pub at: Timestamp,
+    /// The replica count it started from.
+    pub current: u32,
+    /// The replica count to write (equal to `current` when nothing changes).
+    pub desired: u32,
+    /// Whether the object is active.
+    pub active: bool,
+    /// Which phase decided.
+    pub phase: Phase,
+    /// Why.
+    pub reason: Reason,
+    /// Every metric's value, activity, failures and proposal.
+    pub metrics: Vec<MetricReport>,
+}
+
+impl Decision {
+    /// Whether the decision changes the replica count.
+    pub fn changes(&self) -> bool {
+        self.desired != self.current
+    }
+
+    /// Names of the metrics currently in fallback.
+    pub fn fallback_metrics(&self) -> impl Iterator<Item = &str> {
+        self.metrics
+            .iter()
+            .filter(|m| m.fallback.is_some())
+            .map(|m| m.name.as_str())
+    }
+}
+
+/// Settings the engine needs from a [`ScaledObject`], with defaults resolved.
+#[derive(Clone, Debug)]
+struct Settings {
+    min: u32,
+    max: u32,
+    idle: Option<u32>,
+    cooldown: Duration,
+    initial_cooldown: Duration,
+    paused: bool,
+    paused_replicas: Option<u32>,
+    fallback: Option<Fallback>,
+    behavior: Option<ResolvedBehavior>,
+}
+
+/// The composite metric of `advanced.scalingModifiers`.
+#[derive(Clone, Debug)]
+struct Composite {
+    formula: Formula,
+    target: MetricTarget,
+}
+
+/// The decision engine of one scaled object. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Engine {
+    settings: Settings,
+    triggers: Vec<TriggerInfo>,
+    composite: Option<Composite>,
+    started: Timestamp,
+    last_active: Option<Timestamp>,
+    /// Consecutive failures per metric (per trigger, or the composite alone).
+    failures: Vec<u32>,
+    history: History,
+}
+
+impl Engine {
+    /// An engine for `object`, whose triggers are `triggers` (in the object's order), started at
+    /// `now` (the reference for `initialCooldownPeriod`).
+    ///
+    /// # Errors
+    /// The scaling-modifiers formula does not parse; trigger counts differ.
+    pub fn new(
+        object: &ScaledObject,
+        triggers: Vec<TriggerInfo>,
+        now: Timestamp,
+    ) -> Result<Engine, ConfigErrors> {
+        let composite = match &object.advanced.scaling_modifiers {
+            None => None,
+            Some(m) => {
+                let formula = Formula::parse(&m.formula).map_err(|e| {
+                    ConfigErrors(vec![ConfigError::new(
+                        "advanced.scalingModifiers.formula",
+                        e.message,
+                    )])
+                })?;
+                Some(Composite {
+                    formula,
+                    target: MetricTarget {
+                        value: m.target,
+                        metric_type: m.metric_type,
+                        activation_threshold: m.activation_target,
+                    },
+                })
+            }
+        };
+        let metric_count = if composite.is_some() { 1 } else { triggers.len() };
+        Ok(Engine {
+            settings: Settings {
+                min: object.min_replica_count,
+                max: object.max_replica_count,
+                idle: object.idle_replica_count,
+                cooldown: Duration::from_secs(u64::from(object.cooldown_period)),
+                initial_cooldown: Duration::from_secs(u64::from(object.initial_cooldown_period)),
+                paused: object.paused,
+                paused_replicas: object.paused_replica_count,
+                fallback: object.fallback.clone(),
+                behavior: object.behavior().map(ResolvedBehavior::resolve),
+            },
+            triggers,
+            composite,
+            started: now,
+            last_active: None,
+            failures: vec![0; metric_count],
+            history: History::default(),
+        })
+    }
+
+    /// An engine for `object` and its built triggers.
+    ///
+    /// # Errors
+    /// As [`Engine::new`].
+    pub fn for_built(
+        object: &ScaledObject,
+        triggers: &[BuiltTrigger],
+        now: Timestamp,
+    ) -> Result<Engine, ConfigErrors> {
+        Engine::new(object, triggers.iter().map(TriggerInfo::from).collect(), now)
+    }
+
+    /// The triggers, in order.
+    pub fn triggers(&self) -> &[TriggerInfo] {
+        &self.triggers
+    }
+
+    /// When a trigger was last active, if ever.
+    pub fn last_active(&self) -> Option<Timestamp> {
+        self.last_active
+    }
+
+    /// The HPA memory (recommendations and scale events), for inspection.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Overrides when the object was last active, for a daemon restoring its state.
+    pub fn set_last_active(&mut self, at: Option<Timestamp>) {
+        self.last_active = at;
+    }
+
+    /// Reports that `decision` was written to the target, so that the HPA's rate limits count it.
+    ///
+    /// Only scaling-phase changes count, as the HPA only remembers its own writes.
+    pub fn applied(&mut self, decision: &Decision) {
+        if decision.phase != Phase::Scaling || !decision.changes() {
+            return;
+        }
+        if let Some(b) = &self.settings.behavior {
+            self.history
+                .record_scale(decision.at, b, decision.current, decision.desired);
+        }
+    }
+
+    fn tolerance(&self) -> Tolerance {
+        self.settings
+            .behavior
+            .as_ref()
+            .map_or_else(Tolerance::default, ResolvedBehavior::tolerance)
+    }
+
+    /// The fallback count for a metric failing more than the threshold, if fallback applies.
+    fn fallback_for(&self, failures: u32, current: u32) -> Option<u32> {
+        let fb = self.settings.fallback.as_ref()?;
+        if failures <= fb.failure_threshold {
+            return None;
+        }
+        Some(match fb.behavior {
+            FallbackBehavior::Static => fb.replicas,
+            FallbackBehavior::CurrentReplicas => current,
+            FallbackBehavior::CurrentReplicasIfHigher => current.max(fb.replicas),
+            FallbackBehavior::CurrentReplicasIfLower => current.min(fb.replicas),
+        })
+    }
+
+    /// Builds this tick's metric reports and updates failure counts.
+    fn read_metrics(&mut self, readings: &[Reading], current: u32) -> Vec<MetricReport> {
+        let reports: Vec<(String, MetricTarget, Reading)> = match &self.composite {
+            None => self
+                .triggers
+                .iter()
+                .zip(readings.iter().copied().chain(std::iter::repeat(Err(
+                    TriggerErrorKind::Unavailable,
+                ))))
+                .map(|(t, r)| (t.name.clone(), t.target, r))
+                .collect(),
+            Some(c) => {
+                let lookup = |name: &str| {
+                    self.triggers
+                        .iter()
+                        .position(|t| t.name == name)
+                        .and_then(|i| readings.get(i))
+                        .and_then(|r| r.as_ref().ok())
+                        .map(|s| s.value)
+                };
+                let reading = c
+                    .formula
+                    .eval(&lookup)
+                    .map(|v| Sample::new(v, c.target.activation_threshold))
+                    .map_err(|_| {
+                        readings
+                            .iter()
+                            .find_map(|r| r.err())
+                            .unwrap_or(TriggerErrorKind::BadResponse)
+                    });
+                vec![(COMPOSITE_METRIC.to_owned(), c.target, reading)]
+            }
+        };
+        let mut metrics: Vec<MetricReport> = reports
+            .into_iter()
+            .zip(self.failures.iter_mut())
+            .map(|((name, target, reading), failures)| {
+                match reading {
+                    Ok(_) => *failures = 0,
+                    Err(_) => *failures = failures.saturating_add(1),
+                }
+                MetricReport {
+                    name,
+                    value: reading.ok().map(|s| s.value),
+                    target,
+                    active: reading.is_ok_and(|s| s.active),
+                    error: reading.err(),
+                    failures: *failures,
+                    fallback: None,
+                    proposal: None,
+                    no_data: reading.is_ok_and(|s| s.no_data),
+                }
+            })
+            .collect();
+        for m in &mut metrics {
+            if m.error.is_some() {
+                m.fallback = self.fallback_for(m.failures, current);
+            }
+        }
+        metrics
+    }
+
+    fn cooldown_elapsed(&self, now: Timestamp) -> bool {
+        match self.last_active {
+            Some(t) => t + self.settings.cooldown < now,
+            None => self.started + self.settings.initial_cooldown < now,
+        }
+    }
+
+    /// Decides one tick. `readings` holds one entry per trigger, in order (a missing entry
+    /// counts as a failure).
+    pub fn evaluate(&mut self, now: Timestamp, replicas: Replicas, readings: &[Reading]) -> Decision {
+        let current = replicas.current;
+        let mut decision = Decision {
+            at: now,
+            current,
+            desired: current,
+            active: false,
+            phase: Phase::Paused,
+            reason: Reason::Paused,
+            metrics: Vec::new(),
+        };
+        if let Some(n) = self.settings.paused_replicas {
+            decision.desired = n;
+            decision.reason = Reason::PausedReplicas;
+            return decision;
+        }
+        if self.settings.paused {
+            return decision;
+        }
+
+        decision.metrics = self.read_metrics(readings, current);
+        decision.active = decision.metrics.iter().any(|m| m.active);
+        decision.phase = Phase::Activation;
+        let failing: Vec<String> = decision
+            .metrics
+            .iter()
+            .filter(|m| m.error.is_some())
+            .map(|m| m.name.clone())
+            .collect();
+        let s = &self.settings;
+
+        if decision.active {
+            self.last_active = Some(now);
+            if current == 0 || (s.idle.is_some() && current < s.min) {
+                decision.desired = s.min.max(1);
+                decision.reason = Reason::Activated {
+                    by: decision
+                        .metrics
+                        .iter()
+                        .filter(|m| m.active)
+                        .map(|m| m.name.clone())
+                        .collect(),
+                };
+                return decision;
+            }
+        } else {
+            // KEDA's order: failures with a non-zero fallback leave the count to the HPA (which
+            // holds, or proposes the fallback count past the threshold); failures without a
+            // fallback hold; otherwise the usual inactive handling.
+            let fallback_set = s.fallback.as_ref().is_some_and(|f| f.replicas != 0);
+            if !failing.is_empty() && fallback_set {
+                if current == 0 {
+                    decision.reason = Reason::FallbackAtZero;
+                    return decision;
+                }
+            } else if !failing.is_empty() && s.fallback.is_none() {
+                decision.reason = Reason::TriggerError { failing };
+                return decision;
+            } else {
+                let above_idle = s.idle.is_some_and(|idle| current > idle);
+                if above_idle || (current > 0 && s.min == 0) {
+                    if self.cooldown_elapsed(now) {
+                        decision.desired = s.idle.unwrap_or(s.min);
+                        decision.reason = Reason::Deactivated;
+                        return decision;
+                    }
+                    // Still cooling down: the HPA keeps running on 1..N.
+                } else if s.idle.is_none() && current < s.min {
+                    decision.desired = s.min;
+                    decision.reason = Reason::BelowMinimum;
+                    return decision;
+                } else if current == 0 || s.idle == Some(current) {
+                    // At zero the HPA is disabled; at the idle count KEDA's HPA would raise the
+                    // count to min and flap (keda#2314), so scalerd holds the idle count.
+                    decision.reason = Reason::Idle;
+                    return decision;
+                }
+            }
+        }
+
+        decision.phase = Phase::Scaling;
+        self.scale(&mut decision, replicas, now, failing);
+        decision
+    }
+
+    /// The HPA phase, with `current ≥ 1`.
+    fn scale(&mut self, decision: &mut Decision, replicas: Replicas, now: Timestamp, failing: Vec<String>) {
+        let current = replicas.current;
+        let (min, max) = (self.settings.min.max(1), self.settings.max);
+        if current > max {
+            decision.desired = max;
+            decision.reason = Reason::AboveMaximum;
+            return;
+        }
+        if current < min {
+            decision.desired = min;
+            decision.reason = Reason::BelowScalingMinimum;
+            return;
+        }
+        let tolerance = self.tolerance();
+        let mut best: Option<(u32, &str)> = None;
+        let mut invalid = 0usize;
+        for m in &mut decision.metrics {
+            let value = match (m.value, m.fallback) {
+                (Some(v), _) => Some(v),
+                (None, Some(fb)) => {
+                    proposal::fallback_value(m.target.value, m.target.metric_type, fb, replicas.ready)
+                }
+                (None, None) => None,
+            };
+            m.proposal = value.and_then(|v| {
+                proposal::propose(v, m.target.value, m.target.metric_type, replicas, tolerance)
+            });
+            match m.proposal {
+                None => invalid += 1,
+                Some(p) if best.is_none_or(|(b, _)| p > b) => best = Some((p, m.name.as_str())),
+                Some(_) => {}
+            }
+        }
+        let Some((proposal, metric)) = best else {
+            decision.reason = Reason::AllMetricsFailed;
+            return;
+        };
+        let metric = metric.to_owned();
+        if invalid > 0 && proposal < current {
+            decision.reason = Reason::PartialFailure { failing, proposal };
+            return;
+        }
+        let (stabilized, desired, limit) = match &self.settings.behavior {
+            None => {
+                let stabilized = self.history.stabilize_legacy(
+                    now,
+                    behavior::DEFAULT_SCALE_DOWN_WINDOW_SECONDS,
+                    proposal,
+                );
+                let (desired, limit) = behavior::limit_legacy(current, stabilized, min, max);
+                (stabilized, desired, limit)
+            }
+            Some(b) => {
+                let stabilized = self.history.stabilize(now, b, current, proposal);
+                let (desired, limit) =
+                    behavior::limit_with_behavior(now, b, &self.history, current, stabilized, min, max);
+                (stabilized, desired, limit)
+            }
+        };
+        let stabilization = if stabilized == proposal {
+            Stabilization::None
+        } else if self.settings.behavior.is_some() && proposal >= current {
+            Stabilization::ScaleUpStabilized
+        } else {
+            Stabilization::ScaleDownStabilized
+        };
+        decision.desired = desired;
+        decision.reason = Reason::Scaling(Scaling {
+            metric,
+            proposal,
+            stabilized,
+            stabilization,
+            limit,
+        });
+    }
+}
+
+impl MetricType {
+    /// The KEDA spelling (`AverageValue`, `Value`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::AverageValue => "AverageValue",
+            MetricType::Value => "Value",
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! The [`Trigger`] trait every metric source implements, and the [`Registry`] that builds
+//! triggers from config.
+//!
+//! A trigger type is a constructor from [`Params`] (the trigger's metadata, authentication
+//! parameters and environment, read through typed accessors that record every error with its
+//! field path) to an `Arc<dyn Trigger>`. Building never does I/O: connections are opened on the
+//! first [`Trigger::sample`], so `scalerd check` and `scalerd simulate` can build every trigger
+//! without reaching its source.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::model::{MetricType, ScaledObject, TriggerSpec};
+use crate::error::{ConfigError, join_path};
+use crate::secret::Secret;
+
+/// What one replica should handle, and when the trigger counts as active.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricTarget {
+    /// The target value (per replica for AverageValue, for the whole workload for Value).
+    pub value: f64,
+    /// How `value` is read.
+    pub metric_type: MetricType,
+    /// The trigger is active iff its value is strictly greater than this.
+    pub activation_threshold: f64,
+}
+
+/// One observation of a trigger.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// The metric value.
+    pub value: f64,
+    /// Whether the trigger asks for at least one replica.
+    pub active: bool,
+    /// The source answered "no data" and `value` is a stand-in zero (for example a Prometheus
+    /// query with an empty result and `ignoreNullValues: true`).
+    pub no_data: bool,
+}
+
+impl Sample {
+    /// A sample whose activity follows KEDA's rule: active iff `value > activation_threshold`.
+    pub fn new(value: f64, activation_threshold: f64) -> Self {
+        Sample {
+            value,
+            active: value > activation_threshold,
+            no_data: false,
+        }
+    }
+
+    /// A stand-in zero for a source that answered with no data.
+    pub fn no_data(activation_threshold: f64) -> Self {
+        Sample {
+            no_data: true,
+            ..Sample::new(0.0, activation_threshold)
+        }
+    }
+}
+
+/// Why a sample failed; feeds fallback and the decision's explanation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TriggerErrorKind {
+    /// The source could not be reached.
+    Unavailable,
+    /// The source answered something that is not a usable value.
+    BadResponse,
+    /// The source did not answer within the trigger timeout.
+    Timeout,
+    /// The source refused the credentials.
+    Unauthorized,
+    /// The source answered with no data and the trigger treats that as a failure.
+    NoData,
+}
+
+impl TriggerErrorKind {
+    /// A short lowercase name (`unavailable`, `bad_response`, …) for metrics and reasons.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerErrorKind::Unavailable => "unavailable",
+            TriggerErrorKind::BadResponse => "bad_response",
+            TriggerErrorKind::Timeout => "timeout",
+            TriggerErrorKind::Unauthorized => "unauthorized",
+            TriggerErrorKind::NoData => "no_data",
+        }
+    }
+}
+
+impl fmt::Display for TriggerErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed sample: its kind and a message free of credentials.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TriggerError {
+    /// What kind of failure.
+    pub kind: TriggerErrorKind,
+    /// What happened, without credentials or query strings.
+    pub message: String,
+    /// The underlying error, if any.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl TriggerError {
+    /// A failure of that kind with that message.
+    pub fn new(kind: TriggerErrorKind, message: impl Into<String>) -> Self {
+        TriggerError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same failure with an underlying cause attached.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+}
+
+/// A metric source.
+///
+/// Implementations hold their parsed parameters and a handle on a shared client. Timeouts and
+/// cancellation are the caller's business; `Drop` releases connections.
+#[async_trait]
+pub trait Trigger: Send + Sync {
+    /// The trigger's target and activation threshold, fixed at build time.
+    fn target(&self) -> MetricTarget;
+
+    /// Takes one observation from the source.
+    ///
+    /// # Errors
+    /// A [`TriggerError`] whose kind says whether the source was unavailable, answered badly,
+    /// timed out, refused credentials or had no data.
+    async fn sample(&self) -> Result<Sample, TriggerError>;
+}
+
+/// Marker returned by [`Params`] accessors once a problem has been recorded in the [`Params`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Invalid;
+
+/// Looks up environment variables for `*FromEnv` parameters.
+pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
+
+/// A trigger's parameters, read through typed accessors that record every problem.
+///
+/// A value is looked up, in KEDA's order, in the trigger's `metadata`, then in the
+/// authentication parameters, then in the environment variable named by `metadata.<name>FromEnv`.
+/// Accessors return `Err(Invalid)` after recording a located error, so a constructor can call
+/// them all and only then apply `?`, reporting every problem at once:
+///
+/// ```
+/// use scalers_core::trigger::{Invalid, Params};
+/// # fn demo(p: &mut Params<'_>) -> Result<(), Invalid> {
+/// let query = p.required_str("query");
+/// let threshold = p.required_f64("threshold");
+/// let (query, threshold) = (query?, threshold?);
+/// # let _ = (query, threshold); Ok(()) }
+/// ```
+pub struct Params<'a> {
+    spec: &'a TriggerSpec,
+    object: &'a ScaledObject,
+    auth: &'a BTreeMap<String, Secret>,
+    env: EnvLookup<'a>,
+    errors: Vec<ConfigError>,
+    used: HashSet<String>,
+}
+
+/// Where a parameter value came from, for error paths.
+enum Origin {
+    Metadata,
+    Auth,
+    Env(String),
+}
+
+impl<'a> Params<'a> {
+    /// Parameters of `spec`, a trigger of `object`, with these authentication parameters and
+    /// this environment.
+    pub fn new(
+        spec: &'a TriggerSpec,
+        object: &'a ScaledObject,
+        auth: &'a BTreeMap<String, Secret>,
+        env: EnvLookup<'a>,
+    ) -> Self {
+        Params {
+            spec,
+            object,
+            auth,
+            env,
+            errors: Vec::new(),
+            used: HashSet::new(),
+        }
+    }
+
+    /// The trigger being built.
+    pub fn spec(&self) -> &TriggerSpec {
+        self.spec
+    }
+
+    /// The scaled object the trigger belongs to.
+    pub fn object(&self) -> &ScaledObject {
+        self.object
+    }
+
+    /// Records a problem with parameter `name` (path `metadata.<name>`) and returns [`Invalid`].
+    pub fn error(&mut self, name: &str, message: impl Into<String>) -> Invalid {
+        self.errors
+            .push(ConfigError::new(format!("metadata.{name}"), message));
+        Invalid
+    }
+
+    /// Records a problem located at `path` relative to the trigger (e.g. `metricType`).
+    pub fn error_at(&mut self, path: &str, message: impl Into<String>) -> Invalid {
+        self.errors.push(ConfigError::new(path, message));
+        Invalid
+    }
+
+    /// Problems recorded so far.
+    pub fn errors(&self) -> &[ConfigError] {
+        &self.errors
+    }
+
+    /// Takes the recorded problems.
+    pub fn take_errors(&mut self) -> Vec<ConfigError> {
+        std::mem::take(&mut self.errors)
+    }
+
+    /// `Err(Invalid)` if any problem has been recorded.
+    ///
+    /// # Errors
+    /// [`Invalid`] when an earlier accessor recorded a problem.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid)
+        }
+    }
+
+    fn lookup(&mut self, name: &str) -> Option<(String, Origin)> {
+        self.used.insert(name.to_owned());
+        if let Some(v) = self.spec.metadata.get(name).filter(|v| !v.is_empty()) {
+            return Some((v.clone(), Origin::Metadata));
+        }
+        if let Some(v) = self.auth.get(name) {
+            return Some((v.expose().to_owned(), Origin::Auth));
+        }
+        let from_env = format!("{name}FromEnv");
+        self.used.insert(from_env.clone());
+        let var = self.spec.metadata.get(&from_env)?.clone();
+        match (self.env)(&var) {
+            Some(v) => Some((v, Origin::Env(var))),
+            None => {
+                self.errors.push(ConfigError::new(
+                    format!("metadata.{from_env}"),
+                    format!("environment variable {var} is not set"),
+                ));
+                None
+            }
+        }
+    }
+
+    fn locate(name: &str, origin: &Origin) -> String {
+        match origin {
+            Origin::Metadata => format!("metadata.{name}"),
+            Origin::Auth => format!("authenticationRef.{name}"),
+            Origin::Env(_) => format!("metadata.{name}FromEnv"),
+        }
+    }
+
+    /// Whether parameter `name` is given anywhere.
+    pub fn is_set(&mut self, name: &str) -> bool {
+        let before = self.errors.len();
+        let found = self.lookup(name).is_some();
+        self.errors.truncate(before);
+        found
+    }
+
+    /// An optional string parameter.
+    ///
+    /// # Errors
+    /// [`Invalid`] when `<name>FromEnv` names a variable that is not set.
+    pub fn optional_str(&mut self, name: &str) -> Result<Option<String>, Invalid> {
+        let before = self.errors.len();
+        let v = self.lookup(name).map(|(v, _)| v);
+        if self.errors.len() > before {
+            return Err(Invalid);
+        }
+        Ok(v)
+    }
+
+    /// A required string parameter.
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is missing.
+    pub fn required_str(&mut self, name: &str) -> Result<String, Invalid> {
+        match self.optional_str(name)? {
+            Some(v) => Ok(v),
+            None => Err(self.error(name, "required parameter is missing")),
+        }
+    }
+
+    /// An optional credential; it stays wrapped so it cannot be printed.
+    ///
+    /// # Errors
+    /// [`Invalid`] when `<name>FromEnv` names a variable that is not set.
+    pub fn secret(&mut self, name: &str) -> Result<Option<Secret>, Invalid> {
+        Ok(self.optional_str(name)?.map(Secret::new))
+    }
+
+    fn parsed<T>(
+        &mut self,
+        name: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, Invalid> {
+        let before = self.errors.len();
+        let Some((raw, origin)) = self.lookup(name) else {
+            return if self.errors.len() > before {
+                Err(Invalid)
+            } else {
+                Ok(None)
+            };
+        };
+        match parse(raw.trim()) {
+            Some(v) => Ok(Some(v)),
+            None => {
+                let shown = match &origin {
+                    Origin::Metadata => format!("{raw:?}"),
+                    Origin::Auth => "a value that does not parse".to_owned(),
+                    Origin::Env(var) => format!("the value of environment variable {var}"),
+                };
+                let path = Self::locate(name, &origin);
+                Err(self.error_at(&path, format!("expected {what}, got {shown}")))
+            }
+        }
+    }
+
+    /// An optional floating-point parameter (finite).
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is not a number.
+    pub fn optional_f64(&mut self, name: &str) -> Result<Option<f64>, Invalid> {
+        self.parsed(name, "a number", |s| {
+            s.parse::<f64>().ok().filter(|v| v.is_finite())
+        })
+    }
+
+    /// A floating-point parameter with a default.
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is not a number.
+    pub fn f64_or(&mut self, name: &str, default: f64) -> Result<f64, Invalid> {
+        Ok(self.optional_f64(name)?.unwrap_or(default))
+    }
+
+    /// A required floating-point parameter.
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is missing or not a number.
+    pub fn required_f64(&mut self, name: &str) -> Result<f64, Invalid> {
+        match self.optional_f64(name)? {
+            Some(v) => Ok(v),
+            None => Err(self.error(name, "required parameter is missing")),
+        }
+    }
+
+    /// An optional whole-number parameter.
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is not a non-negative whole number.
+    pub fn optional_u64(&mut self, name: &str) -> Result<Option<u64>, Invalid> {
+        self.parsed(name, "a whole number", |s| s.parse::<u64>().ok())
+    }
+
+    /// A whole-number parameter with a default.
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is not a non-negative whole number.
+    pub fn u64_or(&mut self, name: &str, default: u64) -> Result<u64, Invalid> {
+        Ok(self.optional_u64(name)?.unwrap_or(default))
+    }
+
+    /// A boolean parameter with a default (`true`/`false`, `1`/`0`, any case, as Go's ParseBool).
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is not a boolean.
+    pub fn bool_or(&mut self, name: &str, default: bool) -> Result<bool, Invalid> {
+        let v = self.parsed(name, "true or false", |s| match s {
+            "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+            "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+            _ => None,
+        })?;
+        Ok(v.unwrap_or(default))
+    }
+
+    /// A parameter restricted to a set of values.
+    ///
+    /// # Errors
+    /// [`Invalid`] when it is set to anything else.
+    pub fn one_of(&mut self, name: &str, allowed: &[&str]) -> Result<Option<String>, Invalid> {
+        let what = format!("one of {}", allowed.join(", "));
+        self.parsed(name, &what, |s| {
+            allowed.iter().find(|a| **a == s).map(|a| (*a).to_owned())
+        })
+    }
+
+    /// A `k=v,k2=v2` map parameter (KEDA's format for headers and query parameters).
+    ///
+    /// # Errors
+    /// [`Invalid`] when an entry has no `=` or an empty key.
+    pub fn map(&mut self, name: &str) -> Result<Vec<(String, String)>, Invalid> {
+        let parsed = self.parsed(name, "comma-separated key=value pairs", |s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(|e| {
+                    let (k, v) = e.split_once('=')?;
+                    let k = k.trim();
+                    (!k.is_empty()).then(|| (k.to_owned(), v.trim().to_owned()))
+                })
+                .collect::<Option<Vec<_>>>()
+        })?;
+        Ok(parsed.unwrap_or_default())
+    }
+
+    /// Metadata keys that no accessor asked for (KEDA warns about these; so do we).
+    pub fn unused_metadata(&self) -> Vec<String> {
+        self.spec
+            .metadata
+            .keys()
+            .filter(|k| !self.used.contains(*k))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Builds a trigger of one type from its [`Params`]. Must not do I/O.
+pub type BuildFn = dyn Fn(&mut Params<'_>) -> Result<Arc<dyn Trigger>, Invalid> + Send + Sync;
+
+/// The set of trigger types a process knows, by KEDA type name.
+///
+/// Registration is explicit, so an embedder can list, restrict and test the set:
+///
+/// ```
+/// use std::sync::Arc;
+/// use scalers_core::trigger::{MetricTarget, Registry, Sample, Trigger, TriggerError};
+/// use scalers_core::config::model::MetricType;
+///
+/// struct Fixed(f64);
+/// #[async_trait::async_trait]
+/// impl Trigger for Fixed {
+///     fn target(&self) -> MetricTarget {
+///         MetricTarget { value: 10.0, metric_type: MetricType::AverageValue, activation_threshold: 0.0 }
+///     }
+///     async fn sample(&self) -> Result<Sample, TriggerError> {
+///         Ok(Sample::new(self.0, 0.0))
+///     }
+/// }
+///
+/// let mut registry = Registry::new();
+/// registry.register("fixed", |p| {
+///     let v = p.required_f64("value")?;
+///     Ok(Arc::new(Fixed(v)))
+/// });
+/// assert_eq!(registry.types().collect::<Vec<_>>(), ["fixed"]);
+/// ```
+#[derive(Default)]
+pub struct Registry {
+    builders: BTreeMap<String, Box<BuildFn>>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("types", &self.builders.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A trigger built from config, with the name it goes by.
+#[derive(Clone)]
+pub struct BuiltTrigger {
+    /// The trigger's `name`, or its `type` when it has none.
+    pub name: String,
+    /// The trigger's type.
+    pub trigger_type: String,
+    /// The trigger itself.
+    pub trigger: Arc<dyn Trigger>,
+}
+
+impl fmt::Debug for BuiltTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BuiltTrigger")
+            .field("name", &self.name)
+            .field("trigger_type", &self.trigger_type)
+            .field("target", &self.trigger.target())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Registers (or replaces) the builder of trigger type `name`.
+    pub fn register<F>(&mut self, name: impl Into<String>, build: F)
+    where
+        F: Fn(&mut Params<'_>) -> Result<Arc<dyn Trigger>, Invalid> + Send + Sync + 'static,
+    {
+        self.builders.insert(name.into(), Box::new(build));
+    }
+
+    /// The registered type names, sorted.
+    pub fn types(&self) -> impl Iterator<Item = &str> {
+        self.builders.keys().map(String::as_str)
+    }
+
+    /// Whether `name` is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.builders.contains_key(name)
+    }
+
+    /// Builds trigger `index` of `object`.
+    ///
+    /// # Errors
+    /// Every problem found, with paths relative to the trigger (`metadata.threshold`).
+    pub fn build(
+        &self,
+        object: &ScaledObject,
+        index: usize,
+        auth: &BTreeMap<String, Secret>,
+        env: EnvLookup<'_>,
+    ) -> Result<BuiltTrigger, Vec<ConfigError>> {
+        let spec = &object.triggers[index];
+        let Some(build) = self.builders.get(&spec.trigger_type) else {
+            let known = self.types().collect::<Vec<_>>().join(", ");
+            return Err(vec![ConfigError::new(
+                "type",
+                format!(
+                    "unknown trigger type {:?}; known types: {known}",
+                    spec.trigger_type
+                ),
+            )]);
+        };
+        let mut params = Params::new(spec, object, auth, env);
+        let built = build(&mut params);
+        let mut errors = params.take_errors();
+        match built {
+            Ok(trigger) if errors.is_empty() => {
+                let target = trigger.target();
+                if !(target.value > 0.0) {
+                    errors.push(ConfigError::new(
+                        "metadata",
+                        format!("the target must be greater than 0, got {}", target.value),
+                    ));
+                    return Err(errors);
+                }
+                Ok(BuiltTrigger {
+                    name: spec.display_name().to_owned(),
+                    trigger_type: spec.trigger_type.clone(),
+                    trigger,
+                })
+            }
+            _ => {
+                if errors.is_empty() {
+                    errors.push(ConfigError::new("metadata", "invalid parameters"));
+                }
+                Err(errors)
+            }
+        }
+    }
+
+    /// Builds every trigger of `object`.
+    ///
+    /// # Errors
+    /// Every problem of every trigger, with paths `triggers[i]....`.
+    pub fn build_all(
+        &self,
+        object: &ScaledObject,
+        auth: &dyn Fn(usize) -> BTreeMap<String, Secret>,
+        env: EnvLookup<'_>,
+    ) -> Result<Vec<BuiltTrigger>, Vec<ConfigError>> {
+        let mut built = Vec::new();
+        let mut errors = Vec::new();
+        for i in 0..object.triggers.len() {
+            let params = auth(i);
+            match self.build(object, i, &params, env) {
+                Ok(t) => built.push(t),
+                Err(es) => errors.extend(
+                    es.into_iter()
+                        .map(|e| e.under(&join_path("triggers", &format!("[{i}]")))),
+                ),
+            }
+        }
+        if errors.is_empty() {
+            Ok(built)
+        } else {
+            Err(errors)
+        }
+    }
+}

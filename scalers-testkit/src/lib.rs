@@ -1,0 +1,1 @@
+//! scalers-testkit
