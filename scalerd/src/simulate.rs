@@ -49,9 +49,12 @@ impl Trace {
             .enumerate()
             .map(|(i, l)| (i + 1, l.trim()))
             .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
-        let (hline, header) = lines
-            .next()
-            .ok_or_else(|| err(1, "the trace is empty; expected a header time,<trigger>,...".into()))?;
+        let (hline, header) = lines.next().ok_or_else(|| {
+            err(
+                1,
+                "the trace is empty; expected a header time,<trigger>,...".into(),
+            )
+        })?;
         let mut cols = header.split(',').map(str::trim);
         if cols.next() != Some("time") {
             return Err(err(hline, "the first column must be \"time\"".into()));
@@ -81,12 +84,13 @@ impl Trace {
                 .parse()
                 .ok()
                 .filter(|t: &f64| t.is_finite() && *t >= 0.0)
-                .ok_or_else(|| {
-                    err(n, format!("time: expected seconds ≥ 0, got {:?}", cells[0]))
-                })?;
+                .ok_or_else(|| err(n, format!("time: expected seconds ≥ 0, got {:?}", cells[0])))?;
             let at = Timestamp::from_millis((secs * 1000.0).round() as u64);
             if rows.last().is_some_and(|r| r.at >= at) {
-                return Err(err(n, format!("time {} is not after the previous row", cells[0])));
+                return Err(err(
+                    n,
+                    format!("time {} is not after the previous row", cells[0]),
+                ));
             }
             let values = cells[1..]
                 .iter()
@@ -99,7 +103,10 @@ impl Trace {
                         .filter(|x| x.is_finite())
                         .map(Some)
                         .ok_or_else(|| {
-                            err(n, format!("{name}: expected a number, empty or error, got {v:?}"))
+                            err(
+                                n,
+                                format!("{name}: expected a number, empty or error, got {v:?}"),
+                            )
                         }),
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -241,9 +248,15 @@ mod tests {
             "t.csv: line 3: a: expected a number, empty or error, got \"ten\""
         );
         let e = Trace::parse("time,a\n5,1\n5,2\n", "t.csv").unwrap_err();
-        assert_eq!(e.to_string(), "t.csv: line 3: time 5 is not after the previous row");
+        assert_eq!(
+            e.to_string(),
+            "t.csv: line 3: time 5 is not after the previous row"
+        );
         let e = Trace::parse("when,a\n", "t.csv").unwrap_err();
-        assert_eq!(e.to_string(), "t.csv: line 1: the first column must be \"time\"");
+        assert_eq!(
+            e.to_string(),
+            "t.csv: line 1: the first column must be \"time\""
+        );
         let e = Trace::parse("time,a\n0,1,2\n", "t.csv").unwrap_err();
         assert_eq!(e.to_string(), "t.csv: line 2: expected 2 cells, got 3");
     }

@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn redact_url_drops_credentials_and_query() {
-        assert_eq!(redact_url("redis://:pw@127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0");
+        assert_eq!(
+            redact_url("redis://:pw@127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
         assert_eq!(redact_url("http://h:1/q?token=abc"), "http://h:1/q");
         assert_eq!(redact_url("h:1"), "h:1");
         assert_eq!(redact_url("http://a@b@h/x"), "http://h/x");

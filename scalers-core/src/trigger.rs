@@ -557,7 +557,7 @@ impl Registry {
         match built {
             Ok(trigger) if errors.is_empty() => {
                 let target = trigger.target();
-                if !(target.value > 0.0) {
+                if target.value.is_nan() || target.value <= 0.0 {
                     errors.push(ConfigError::new(
                         "metadata",
                         format!("the target must be greater than 0, got {}", target.value),

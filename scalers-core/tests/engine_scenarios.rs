@@ -3,7 +3,9 @@
 use scalers_core::Timestamp;
 use scalers_core::config::model::*;
 use scalers_core::engine::behavior::{Limit, Stabilization};
-use scalers_core::engine::{Decision, Engine, Phase, Reading, Reason, Replicas, Scaling, TriggerInfo};
+use scalers_core::engine::{
+    Decision, Engine, Phase, Reading, Reason, Replicas, Scaling, TriggerInfo,
+};
 use scalers_core::trigger::{MetricTarget, Sample, TriggerErrorKind};
 
 fn trigger(name: &str, target: f64, activation: f64, metric_type: MetricType) -> TriggerInfo {
@@ -115,9 +117,16 @@ fn activation_goes_to_min_replica_count_when_it_is_above_one() {
 
 #[test]
 fn activity_is_strictly_above_the_activation_threshold() {
-    let mut h = Harness::new(&object(), vec![trigger("q", 10.0, 5.0, MetricType::AverageValue)], 0);
+    let mut h = Harness::new(
+        &object(),
+        vec![trigger("q", 10.0, 5.0, MetricType::AverageValue)],
+        0,
+    );
     let d = h.tick(0, &[Some(5.0)]);
-    assert_eq!((d.desired, d.active, d.reason.clone()), (0, false, Reason::Idle));
+    assert_eq!(
+        (d.desired, d.active, d.reason.clone()),
+        (0, false, Reason::Idle)
+    );
     let d = h.tick(30, &[Some(5.001)]);
     assert_eq!((d.desired, d.active), (1, true));
 }
@@ -257,7 +266,11 @@ fn per_direction_tolerance_from_behavior_is_honoured() {
 
 #[test]
 fn value_targets_scale_ready_replicas() {
-    let mut h = Harness::new(&object(), vec![trigger("p99", 100.0, 0.0, MetricType::Value)], 4);
+    let mut h = Harness::new(
+        &object(),
+        vec![trigger("p99", 100.0, 0.0, MetricType::Value)],
+        4,
+    );
     let replicas = Replicas {
         current: 4,
         status: 4,
@@ -296,7 +309,9 @@ fn legacy_scale_up_is_limited_to_twice_current_or_four() {
     let mut o = object();
     o.max_replica_count = 1000;
     let mut h = Harness::new(&o, vec![queue()], 1);
-    let steps: Vec<u32> = (0..5).map(|i| h.tick(i * 15, &[Some(1000.0)]).desired).collect();
+    let steps: Vec<u32> = (0..5)
+        .map(|i| h.tick(i * 15, &[Some(1000.0)]).desired)
+        .collect();
     assert_eq!(steps, [4, 8, 16, 32, 64]);
 }
 
@@ -306,7 +321,10 @@ fn legacy_scale_down_takes_the_max_of_the_last_300_seconds() {
     assert_eq!(h.tick(0, &[Some(100.0)]).desired, 10);
     let d = h.tick(15, &[Some(20.0)]);
     assert_eq!(d.desired, 10);
-    assert_eq!(scaling(&d).stabilization, Stabilization::ScaleDownStabilized);
+    assert_eq!(
+        scaling(&d).stabilization,
+        Stabilization::ScaleDownStabilized
+    );
     assert_eq!(h.tick(300, &[Some(20.0)]).desired, 10); // t=0 still inside the window
     let d = h.tick(301, &[Some(20.0)]);
     assert_eq!(d.desired, 2);
@@ -534,7 +552,11 @@ fn fallback_behaviors_combine_with_the_current_count() {
         let o = with_fallback(0, replicas, behavior);
         let mut h = Harness::new(&o, vec![queue()], 3);
         let d = h.tick(0, &[None]);
-        assert_eq!(d.metrics[0].fallback, Some(expected), "{behavior:?}/{replicas}");
+        assert_eq!(
+            d.metrics[0].fallback,
+            Some(expected),
+            "{behavior:?}/{replicas}"
+        );
     }
 }
 
@@ -573,7 +595,10 @@ fn paused_objects_are_not_scaled() {
     o.paused = true;
     let mut h = Harness::new(&o, vec![queue()], 3);
     let d = h.tick(0, &[Some(1000.0)]);
-    assert_eq!((d.desired, d.reason, d.phase), (3, Reason::Paused, Phase::Paused));
+    assert_eq!(
+        (d.desired, d.reason, d.phase),
+        (3, Reason::Paused, Phase::Paused)
+    );
 }
 
 #[test]

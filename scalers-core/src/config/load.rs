@@ -1,6 +1,1129 @@
-//! TEMP placeholder until the loader lands.
-#![allow(missing_docs, unreachable_pub, clippy::all)]
-use crate::config::model::Config;
-use crate::error::ConfigErrors;
-pub fn load_str(_t: &str, _f: &str) -> Result<Config, ConfigErrors> { todo!() }
-pub fn load_file(_p: &std::path::Path) -> crate::error::Result<Config> { todo!() }
+//! The YAML loader: turns a config file into a [`Config`], reporting every problem at once.
+//!
+//! Two formats are accepted, and both produce the same [`Config`].
+//!
+//! # scalerd's own format
+//!
+//! One YAML mapping whose only key is `scaledObjects`, a list of scaled objects. Each entry has
+//! a `name` (required), an optional `namespace` (default `default`), the fields of KEDA's
+//! `ScaledObject` spec inline (`scaleTargetRef`, `pollingInterval`, `cooldownPeriod`,
+//! `initialCooldownPeriod`, `idleReplicaCount`, `minReplicaCount`, `maxReplicaCount`,
+//! `fallback`, `advanced`, `triggers`), and optional `paused` and `pausedReplicaCount`:
+//!
+//! ```yaml
+//! scaledObjects:
+//!   - name: worker
+//!     scaleTargetRef: { name: worker }
+//!     maxReplicaCount: 10
+//!     triggers:
+//!       - type: prometheus
+//!         metadata: { query: sum(rate(jobs[1m])), threshold: 5 }
+//! ```
+//!
+//! Error paths start at `scaledObjects`, such as `scaledObjects[0].triggers[0].metadata.query`,
+//! and each object's [`Location`] is `scaledObjects[i]`.
+//!
+//! # KEDA manifests
+//!
+//! One or more YAML documents separated by `---` (empty documents are skipped), each a KEDA
+//! `ScaledObject` exactly as it would be applied to a cluster: `apiVersion: keda.sh/v1alpha1`,
+//! `kind: ScaledObject`, `metadata` (`name` required, `namespace` default `default`, the other
+//! standard object metadata keys tolerated) and `spec`; a `status` is ignored. The annotation
+//! `autoscaling.keda.sh/paused` pauses the object unless its value is `"false"`, and
+//! `autoscaling.keda.sh/paused-replicas` sets the paused replica count. Documents of other
+//! kinds are errors.
+//!
+//! A file is read as KEDA manifests when its first non-empty document is a mapping with an
+//! `apiVersion` key. Error paths start at the document (`spec.triggers[0].type`); when the file
+//! holds more than one non-empty document they are prefixed with the document's position
+//! among all documents, counting from 0: `documents[1].spec.triggers[0].type`. Each object's
+//! [`Location`] is its document's `spec` and `metadata` (`documents[1].spec`, or `spec` alone).
+//!
+//! # Decoding
+//!
+//! The loader checks structure only: types, required fields, enumerations and unknown keys.
+//! Counts are whole numbers that fit in 32 bits, `null` stands for an absent optional field,
+//! and trigger `metadata` values may be strings, numbers or booleans (kept as their text; a
+//! `null` value becomes the empty string). Relations between fields and the meaning of trigger
+//! metadata are checked later by validation.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_norway::{Mapping, Number, Value};
+
+use crate::config::model::{
+    Advanced, AuthenticationRef, Behavior, Config, DEFAULT_COOLDOWN_PERIOD,
+    DEFAULT_MAX_REPLICA_COUNT, DEFAULT_NAMESPACE, DEFAULT_POLLING_INTERVAL, Fallback,
+    FallbackBehavior, HorizontalPodAutoscalerConfig, Location, MetricType, PolicyType,
+    ScaleTargetRef, ScaledObject, ScalingModifiers, ScalingPolicy, ScalingRules, SelectPolicy,
+    TriggerSpec,
+};
+use crate::error::{ConfigError, ConfigErrors, Error, Result};
+
+/// The only `apiVersion` of KEDA manifests accepted.
+const KEDA_API_VERSION: &str = "keda.sh/v1alpha1";
+/// KEDA's annotation pausing a scaled object.
+const PAUSED_ANNOTATION: &str = "autoscaling.keda.sh/paused";
+/// KEDA's annotation holding a scaled object at a replica count.
+const PAUSED_REPLICAS_ANNOTATION: &str = "autoscaling.keda.sh/paused-replicas";
+/// Reported when a file describes no scaled object at all.
+const NO_OBJECTS: &str = "the config has no scaled objects";
+
+/// Keys of scalerd's own format, at the top level.
+const TOP_FIELDS: &[&str] = &["scaledObjects"];
+/// Keys of a scaled object of scalerd's own format that are not spec fields, before them.
+const OWN_IDENTITY_FIELDS: &[&str] = &["name", "namespace"];
+/// Keys of a scaled object of scalerd's own format that are not spec fields, after them.
+const OWN_PAUSE_FIELDS: &[&str] = &["paused", "pausedReplicaCount"];
+/// Keys of a KEDA `ScaledObject` spec.
+const SPEC_FIELDS: &[&str] = &[
+    "scaleTargetRef",
+    "pollingInterval",
+    "cooldownPeriod",
+    "initialCooldownPeriod",
+    "idleReplicaCount",
+    "minReplicaCount",
+    "maxReplicaCount",
+    "fallback",
+    "advanced",
+    "triggers",
+];
+/// Keys of a KEDA manifest document.
+const DOCUMENT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
+/// Keys of a Kubernetes `ObjectMeta`; only `name`, `namespace` and `annotations` are used.
+const METADATA_FIELDS: &[&str] = &[
+    "name",
+    "namespace",
+    "annotations",
+    "labels",
+    "generateName",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+    "selfLink",
+];
+/// Keys of `scaleTargetRef`.
+const TARGET_FIELDS: &[&str] = &["apiVersion", "kind", "name", "envSourceContainerName"];
+/// Keys of `fallback`.
+const FALLBACK_FIELDS: &[&str] = &["failureThreshold", "replicas", "behavior"];
+/// Keys of `advanced`.
+const ADVANCED_FIELDS: &[&str] = &[
+    "restoreToOriginalReplicaCount",
+    "horizontalPodAutoscalerConfig",
+    "scalingModifiers",
+];
+/// Keys of `advanced.horizontalPodAutoscalerConfig`.
+const HPA_FIELDS: &[&str] = &["name", "behavior"];
+/// Keys of `advanced.horizontalPodAutoscalerConfig.behavior`.
+const BEHAVIOR_FIELDS: &[&str] = &["scaleUp", "scaleDown"];
+/// Keys of `scaleUp` and `scaleDown`.
+const RULES_FIELDS: &[&str] = &[
+    "stabilizationWindowSeconds",
+    "selectPolicy",
+    "policies",
+    "tolerance",
+];
+/// Keys of one scaling policy.
+const POLICY_FIELDS: &[&str] = &["type", "value", "periodSeconds"];
+/// Keys of `advanced.scalingModifiers`.
+const MODIFIERS_FIELDS: &[&str] = &["formula", "target", "activationTarget", "metricType"];
+/// Keys of a trigger.
+const TRIGGER_FIELDS: &[&str] = &[
+    "type",
+    "name",
+    "metadata",
+    "metricType",
+    "authenticationRef",
+    "useCachedMetrics",
+];
+/// Keys of `authenticationRef`.
+const AUTH_REF_FIELDS: &[&str] = &["name", "kind"];
+
+/// Spellings of [`FallbackBehavior`].
+const FALLBACK_BEHAVIORS: &[(&str, FallbackBehavior)] = &[
+    (FallbackBehavior::NAMES[0], FallbackBehavior::Static),
+    (
+        FallbackBehavior::NAMES[1],
+        FallbackBehavior::CurrentReplicas,
+    ),
+    (
+        FallbackBehavior::NAMES[2],
+        FallbackBehavior::CurrentReplicasIfHigher,
+    ),
+    (
+        FallbackBehavior::NAMES[3],
+        FallbackBehavior::CurrentReplicasIfLower,
+    ),
+];
+/// Spellings of [`SelectPolicy`].
+const SELECT_POLICIES: &[(&str, SelectPolicy)] = &[
+    ("Max", SelectPolicy::Max),
+    ("Min", SelectPolicy::Min),
+    ("Disabled", SelectPolicy::Disabled),
+];
+/// Spellings of [`PolicyType`].
+const POLICY_TYPES: &[(&str, PolicyType)] =
+    &[("Pods", PolicyType::Pods), ("Percent", PolicyType::Percent)];
+/// Spellings of [`MetricType`].
+const METRIC_TYPES: &[(&str, MetricType)] = &[
+    ("AverageValue", MetricType::AverageValue),
+    ("Value", MetricType::Value),
+];
+
+/// Loads a config from YAML text; `file` is the name used in error messages.
+///
+/// The text is either scalerd's own format or KEDA manifests (see the [module
+/// documentation](self)). The config records where each object sits ([`Config::locations`]),
+/// so that validation can report paths into the file.
+///
+/// # Errors
+/// Every problem found, in document order, each attributed to `file`; a YAML syntax error is
+/// reported alone, with its line and column.
+pub fn load_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+    let in_file = |errors: Vec<ConfigError>| {
+        ConfigErrors(errors.into_iter().map(|e| e.in_file(file)).collect())
+    };
+    let documents = parse_documents(text).map_err(|e| in_file(vec![e]))?;
+    let mut decoder = Decoder::default();
+    let (scaled_objects, locations) = decoder.documents(&documents).into_iter().unzip();
+    if decoder.errors.is_empty() {
+        Ok(Config {
+            scaled_objects,
+            locations,
+        })
+    } else {
+        Err(in_file(decoder.errors))
+    }
+}
+
+/// Reads and loads a file (error `Error::Read` if unreadable, `Error::Config` if invalid).
+///
+/// Error messages name the file as `path` displays.
+///
+/// # Errors
+/// [`Error::Read`] when the file cannot be read (or is not UTF-8), [`Error::Config`] with every
+/// problem found when it is not a valid config.
+pub fn load_file(path: &Path) -> Result<Config> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        file: file.clone(),
+        source,
+    })?;
+    load_str(&text, &file).map_err(Error::Config)
+}
+
+/// Parses every YAML document of `text`, with tags dropped and merge keys (`<<`) applied.
+fn parse_documents(text: &str) -> Result<Vec<Value>, ConfigError> {
+    let invalid = |e: serde_norway::Error| ConfigError::new("", format!("invalid YAML: {e}"));
+    let mut documents = Vec::new();
+    for document in serde_norway::Deserializer::from_str(text) {
+        let mut value = strip_tags(Value::deserialize(document).map_err(invalid)?);
+        value.apply_merge().map_err(invalid)?;
+        documents.push(value);
+    }
+    Ok(documents)
+}
+
+/// `value` with every YAML tag (`!something`) removed, keeping the tagged values.
+fn strip_tags(value: Value) -> Value {
+    match value {
+        Value::Tagged(tagged) => strip_tags(tagged.value),
+        Value::Sequence(items) => Value::Sequence(items.into_iter().map(strip_tags).collect()),
+        Value::Mapping(map) => Value::Mapping(
+            map.into_iter()
+                .map(|(k, v)| (strip_tags(k), strip_tags(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The path of field `key` of the mapping at `path`: `path.key`, or `path["key"]` when the key
+/// is not a plain identifier.
+fn child(path: &str, key: &str) -> String {
+    let mut chars = key.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    match (plain, path.is_empty()) {
+        (true, true) => key.to_owned(),
+        (true, false) => format!("{path}.{key}"),
+        (false, _) => format!("{path}[{key:?}]"),
+    }
+}
+
+/// The path of item `index` of the list at `path`.
+fn item(path: &str, index: usize) -> String {
+    format!("{path}[{index}]")
+}
+
+/// A YAML value as shown after `got` in messages.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => quote(s),
+        Value::Sequence(_) => "a list".to_owned(),
+        Value::Mapping(_) => "a mapping".to_owned(),
+        Value::Tagged(tagged) => describe(&tagged.value),
+    }
+}
+
+/// A string in double quotes, escaped, and shortened when long.
+fn quote(s: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    if s.chars().count() > MAX_CHARS {
+        let mut short: String = s.chars().take(MAX_CHARS).collect();
+        short.push('…');
+        format!("{short:?}")
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// The message for key `key`, which is not one of `known`.
+fn unknown_field(key: &str, known: &[&str]) -> String {
+    let key = key.to_lowercase();
+    let closest = known
+        .iter()
+        .map(|k| (edit_distance(&key, &k.to_lowercase()), *k))
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance);
+    match closest {
+        Some((_, k)) => format!("unknown field, did you mean {k:?}?"),
+        None => format!("unknown field; expected one of {}", known.join(", ")),
+    }
+}
+
+/// Levenshtein distance between `a` and `b`, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// Parses a count written as text (annotation values): a whole number that fits in a `u32`.
+fn parse_count(text: &str) -> Result<u32, String> {
+    let got = quote(text);
+    match text.parse::<u32>() {
+        Ok(n) => Ok(n),
+        Err(_) => Err(match text.parse::<i128>() {
+            Ok(n) if n < 0 => format!("expected a non-negative whole number, got {got}"),
+            Ok(_) => format!("expected a whole number at most {}, got {got}", u32::MAX),
+            Err(_) => format!("expected a whole number, got {got}"),
+        }),
+    }
+}
+
+/// Parses a Kubernetes quantity (`0.05`, `50m`, `1e-1`, `2Ki`) to a finite number.
+fn parse_quantity(text: &str) -> Option<f64> {
+    let number_end = text
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || (i == 0 && (c == '+' || c == '-'))))
+        .map_or(text.len(), |(i, _)| i);
+    let (number, suffix) = text.split_at(number_end);
+    let value: f64 = number.parse().ok()?;
+    let binary = |power: i32| value * 1024.0_f64.powi(power);
+    // Dividing by an exact power of ten rounds once, so "50m" is exactly 0.05.
+    let quantity = match suffix {
+        "" => value,
+        "n" => value / 1e9,
+        "u" => value / 1e6,
+        "m" => value / 1e3,
+        "k" => value * 1e3,
+        "M" => value * 1e6,
+        "G" => value * 1e9,
+        "T" => value * 1e12,
+        "P" => value * 1e15,
+        "E" => value * 1e18,
+        "Ki" => binary(1),
+        "Mi" => binary(2),
+        "Gi" => binary(3),
+        "Ti" => binary(4),
+        "Pi" => binary(5),
+        "Ei" => binary(6),
+        exponent => {
+            let signed = exponent.strip_prefix(['e', 'E'])?;
+            let digits = signed.strip_prefix(['+', '-']).unwrap_or(signed);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            text.parse().ok()?
+        }
+    };
+    Some(quantity).filter(|q| q.is_finite())
+}
+
+/// A decoded scaled object and where it sits in the file.
+type Located = (ScaledObject, Location);
+
+/// The parts of a scaled object that are not in KEDA's spec.
+#[derive(Default)]
+struct Identity {
+    name: Option<String>,
+    namespace: Option<String>,
+    paused: Option<bool>,
+    paused_replica_count: Option<u32>,
+}
+
+/// The fields of KEDA's `ScaledObject` spec, as decoded so far.
+#[derive(Default)]
+struct Spec {
+    scale_target_ref: Option<ScaleTargetRef>,
+    polling_interval: Option<u32>,
+    cooldown_period: Option<u32>,
+    initial_cooldown_period: Option<u32>,
+    idle_replica_count: Option<u32>,
+    min_replica_count: Option<u32>,
+    max_replica_count: Option<u32>,
+    fallback: Option<Fallback>,
+    advanced: Option<Advanced>,
+    triggers: Option<Vec<TriggerSpec>>,
+}
+
+/// A scaled object from its parts, with KEDA's defaults; `None` when a required part is
+/// missing (which has been reported).
+fn scaled_object(identity: Identity, spec: Spec) -> Option<ScaledObject> {
+    Some(ScaledObject {
+        name: identity.name?,
+        namespace: identity
+            .namespace
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+        scale_target_ref: spec.scale_target_ref?,
+        polling_interval: spec.polling_interval.unwrap_or(DEFAULT_POLLING_INTERVAL),
+        cooldown_period: spec.cooldown_period.unwrap_or(DEFAULT_COOLDOWN_PERIOD),
+        initial_cooldown_period: spec.initial_cooldown_period.unwrap_or(0),
+        idle_replica_count: spec.idle_replica_count,
+        min_replica_count: spec.min_replica_count.unwrap_or(0),
+        max_replica_count: spec.max_replica_count.unwrap_or(DEFAULT_MAX_REPLICA_COUNT),
+        fallback: spec.fallback,
+        advanced: spec.advanced.unwrap_or_default(),
+        triggers: spec.triggers.unwrap_or_default(),
+        paused: identity.paused.unwrap_or(false),
+        paused_replica_count: identity.paused_replica_count,
+    })
+}
+
+/// Walks YAML values, decoding them and collecting every problem with its path.
+///
+/// Decoding methods return `None` when the value could not be decoded (the reason has been
+/// recorded). Where a part is optional and invalid, the enclosing value may still be built with
+/// a default in its place: any recorded error makes the whole load fail, so such values are
+/// never returned to the caller.
+#[derive(Default)]
+struct Decoder {
+    /// The problems found so far, in document order.
+    errors: Vec<ConfigError>,
+}
+
+impl Decoder {
+    /// Records a problem at `path`.
+    fn report(&mut self, path: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError::new(path, message));
+    }
+
+    /// Records that `value` at `path` is not `expected`.
+    fn report_mismatch(&mut self, path: &str, expected: &str, value: &Value) {
+        self.report(
+            path,
+            format!("expected {expected}, got {}", describe(value)),
+        );
+    }
+
+    /// Records that `value` at `path` is not `expected`, and gives up on it.
+    fn mismatch<T>(&mut self, path: &str, expected: &str, value: &Value) -> Option<T> {
+        self.report_mismatch(path, expected, value);
+        None
+    }
+
+    /// Decodes all documents of a file into scaled objects.
+    fn documents(&mut self, documents: &[Value]) -> Vec<Located> {
+        let non_empty: Vec<(usize, &Value)> = documents
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.is_null())
+            .collect();
+        match non_empty.first() {
+            None => {
+                let path = if documents.len() > 1 {
+                    ""
+                } else {
+                    "scaledObjects"
+                };
+                self.report(path, NO_OBJECTS);
+                Vec::new()
+            }
+            Some((_, Value::Mapping(first))) if first.contains_key("apiVersion") => {
+                self.manifests(&non_empty)
+            }
+            Some(&(_, first)) => {
+                let objects = self.own_config(first);
+                for &(index, _) in &non_empty[1..] {
+                    self.report(
+                        &item("documents", index),
+                        "a scalerd config is a single YAML document; \
+                         only KEDA manifests can span several",
+                    );
+                }
+                objects
+            }
+        }
+    }
+
+    /// Decodes a file of scalerd's own format.
+    fn own_config(&mut self, root: &Value) -> Vec<Located> {
+        let mut objects = Vec::new();
+        let mut empty = true;
+        let decoded = self.fields(root, "", TOP_FIELDS, |d, _, value, path| {
+            match d.list(value, path) {
+                Some(items) => {
+                    empty = items.is_empty();
+                    for (index, entry) in items.iter().enumerate() {
+                        let object = d.own_object(entry, &item(path, index));
+                        objects.extend(object.map(|o| (o, Location::own_format(index))));
+                    }
+                }
+                // Reported as a list of the wrong type, not as an empty one.
+                None => empty = false,
+            }
+        });
+        if decoded.is_some() && empty {
+            self.report("scaledObjects", NO_OBJECTS);
+        }
+        objects
+    }
+
+    /// Decodes one scaled object of scalerd's own format.
+    fn own_object(&mut self, value: &Value, path: &str) -> Option<ScaledObject> {
+        let mut identity = Identity::default();
+        let mut spec = Spec::default();
+        let known = [OWN_IDENTITY_FIELDS, SPEC_FIELDS, OWN_PAUSE_FIELDS].concat();
+        let map = self.fields(value, path, &known, |d, key, value, path| match key {
+            "name" => identity.name = d.string(value, path),
+            "namespace" => identity.namespace = d.string(value, path),
+            "paused" => identity.paused = d.boolean(value, path),
+            "pausedReplicaCount" => identity.paused_replica_count = d.count(value, path),
+            _ => d.spec_field(&mut spec, key, value, path),
+        })?;
+        self.require(map, path, &["name", "scaleTargetRef"]);
+        scaled_object(identity, spec)
+    }
+
+    /// Decodes KEDA manifests, the non-empty documents of a file with their positions.
+    fn manifests(&mut self, documents: &[(usize, &Value)]) -> Vec<Located> {
+        let mut objects = Vec::new();
+        for &(index, document) in documents {
+            let prefix = if documents.len() > 1 {
+                item("documents", index)
+            } else {
+                String::new()
+            };
+            let first_error = self.errors.len();
+            let location = Location {
+                spec: child(&prefix, "spec"),
+                metadata: child(&prefix, "metadata"),
+            };
+            objects.extend(self.manifest(document).map(|o| (o, location)));
+            if !prefix.is_empty() {
+                let located: Vec<ConfigError> = self
+                    .errors
+                    .drain(first_error..)
+                    .map(|e| e.under(&prefix))
+                    .collect();
+                self.errors.extend(located);
+            }
+        }
+        objects
+    }
+
+    /// Decodes one KEDA manifest document; paths are relative to the document.
+    fn manifest(&mut self, document: &Value) -> Option<ScaledObject> {
+        if let Value::Mapping(map) = document
+            && let Some(Value::String(kind)) = map.get("kind")
+            && kind != "ScaledObject"
+        {
+            let message = match kind.as_str() {
+                "TriggerAuthentication" | "ClusterTriggerAuthentication" => {
+                    format!("kind {kind} is not supported yet")
+                }
+                _ => format!("unsupported kind {}; expected ScaledObject", quote(kind)),
+            };
+            self.report("", message);
+            return None;
+        }
+        let mut identity = Identity::default();
+        let mut spec = None;
+        let map = self.fields(document, "", DOCUMENT_FIELDS, |d, key, value, path| {
+            match key {
+                "apiVersion" => {
+                    if let Some(api_version) = d.string(value, path)
+                        && api_version != KEDA_API_VERSION
+                    {
+                        let got = quote(&api_version);
+                        let message =
+                            format!("unsupported apiVersion {got}; expected {KEDA_API_VERSION}");
+                        d.report(path, message);
+                    }
+                }
+                "kind" => {
+                    d.string(value, path);
+                }
+                "metadata" => d.object_meta(value, path, &mut identity),
+                "spec" => spec = d.spec(value, path),
+                _ => {} // status: ignored.
+            }
+        })?;
+        self.require(map, "", &["apiVersion", "kind", "metadata", "spec"]);
+        scaled_object(identity, spec?)
+    }
+
+    /// Decodes a manifest's `metadata` into `identity`.
+    fn object_meta(&mut self, value: &Value, path: &str, identity: &mut Identity) {
+        let map = self.fields(
+            value,
+            path,
+            METADATA_FIELDS,
+            |d, key, value, path| match key {
+                "name" => identity.name = d.string(value, path),
+                "namespace" => identity.namespace = d.string(value, path),
+                "annotations" => d.annotations(value, path, identity),
+                _ => {} // Tolerated, unused.
+            },
+        );
+        if let Some(map) = map {
+            self.require(map, path, &["name"]);
+        }
+    }
+
+    /// Reads KEDA's pause annotations into `identity`; other annotations are ignored.
+    fn annotations(&mut self, value: &Value, path: &str, identity: &mut Identity) {
+        let Some(map) = self.mapping(value, path) else {
+            return;
+        };
+        for (key, value) in map {
+            let Some(key) = key.as_str() else { continue };
+            if value.is_null() || (key != PAUSED_ANNOTATION && key != PAUSED_REPLICAS_ANNOTATION) {
+                continue;
+            }
+            let path = child(path, key);
+            let Some(text) = self.string(value, &path) else {
+                continue;
+            };
+            if key == PAUSED_ANNOTATION {
+                identity.paused = Some(text != "false");
+            } else {
+                match parse_count(&text) {
+                    Ok(n) => identity.paused_replica_count = Some(n),
+                    Err(message) => self.report(&path, message),
+                }
+            }
+        }
+    }
+
+    /// Decodes a KEDA spec mapping.
+    fn spec(&mut self, value: &Value, path: &str) -> Option<Spec> {
+        let mut spec = Spec::default();
+        let map = self.fields(value, path, SPEC_FIELDS, |d, key, value, path| {
+            d.spec_field(&mut spec, key, value, path);
+        })?;
+        self.require(map, path, &["scaleTargetRef"]);
+        Some(spec)
+    }
+
+    /// Decodes spec field `key` into `spec`.
+    fn spec_field(&mut self, spec: &mut Spec, key: &str, value: &Value, path: &str) {
+        match key {
+            "scaleTargetRef" => spec.scale_target_ref = self.scale_target_ref(value, path),
+            "pollingInterval" => spec.polling_interval = self.count(value, path),
+            "cooldownPeriod" => spec.cooldown_period = self.count(value, path),
+            "initialCooldownPeriod" => spec.initial_cooldown_period = self.count(value, path),
+            "idleReplicaCount" => spec.idle_replica_count = self.count(value, path),
+            "minReplicaCount" => spec.min_replica_count = self.count(value, path),
+            "maxReplicaCount" => spec.max_replica_count = self.count(value, path),
+            "fallback" => spec.fallback = self.fallback(value, path),
+            "advanced" => spec.advanced = self.advanced(value, path),
+            "triggers" => spec.triggers = self.triggers(value, path),
+            _ => {}
+        }
+    }
+
+    /// Decodes `scaleTargetRef`.
+    fn scale_target_ref(&mut self, value: &Value, path: &str) -> Option<ScaleTargetRef> {
+        let (mut api_version, mut kind, mut name, mut container) = (None, None, None, None);
+        let map = self.fields(
+            value,
+            path,
+            TARGET_FIELDS,
+            |d, key, value, path| match key {
+                "apiVersion" => api_version = d.string(value, path),
+                "kind" => kind = d.string(value, path),
+                "name" => {
+                    name = d.string(value, path);
+                    if name.as_deref() == Some("") {
+                        d.report_mismatch(path, "a non-empty string", value);
+                    }
+                }
+                "envSourceContainerName" => container = d.string(value, path),
+                _ => {}
+            },
+        )?;
+        self.require(map, path, &["name"]);
+        let defaults = ScaleTargetRef::deployment(name?);
+        Some(ScaleTargetRef {
+            api_version: api_version.unwrap_or(defaults.api_version),
+            kind: kind.unwrap_or(defaults.kind),
+            env_source_container_name: container,
+            ..defaults
+        })
+    }
+
+    /// Decodes `fallback`.
+    fn fallback(&mut self, value: &Value, path: &str) -> Option<Fallback> {
+        let (mut threshold, mut replicas, mut behavior) = (None, None, None);
+        let map = self.fields(
+            value,
+            path,
+            FALLBACK_FIELDS,
+            |d, key, value, path| match key {
+                "failureThreshold" => threshold = d.count(value, path),
+                "replicas" => replicas = d.count(value, path),
+                "behavior" => behavior = d.choice(value, path, FALLBACK_BEHAVIORS),
+                _ => {}
+            },
+        )?;
+        self.require(map, path, &["failureThreshold", "replicas"]);
+        Some(Fallback {
+            failure_threshold: threshold?,
+            replicas: replicas?,
+            behavior: behavior.unwrap_or_default(),
+        })
+    }
+
+    /// Decodes `advanced`.
+    fn advanced(&mut self, value: &Value, path: &str) -> Option<Advanced> {
+        let mut advanced = Advanced::default();
+        self.fields(
+            value,
+            path,
+            ADVANCED_FIELDS,
+            |d, key, value, path| match key {
+                "restoreToOriginalReplicaCount" => {
+                    advanced.restore_to_original_replica_count =
+                        d.boolean(value, path).unwrap_or_default();
+                }
+                "horizontalPodAutoscalerConfig" => {
+                    advanced.horizontal_pod_autoscaler_config = d.hpa_config(value, path);
+                }
+                "scalingModifiers" => advanced.scaling_modifiers = d.scaling_modifiers(value, path),
+                _ => {}
+            },
+        )?;
+        Some(advanced)
+    }
+
+    /// Decodes `advanced.horizontalPodAutoscalerConfig`.
+    fn hpa_config(&mut self, value: &Value, path: &str) -> Option<HorizontalPodAutoscalerConfig> {
+        let mut config = HorizontalPodAutoscalerConfig::default();
+        self.fields(value, path, HPA_FIELDS, |d, key, value, path| match key {
+            "name" => config.name = d.string(value, path),
+            "behavior" => config.behavior = d.behavior(value, path),
+            _ => {}
+        })?;
+        Some(config)
+    }
+
+    /// Decodes an HPA `behavior`.
+    fn behavior(&mut self, value: &Value, path: &str) -> Option<Behavior> {
+        let mut behavior = Behavior::default();
+        self.fields(
+            value,
+            path,
+            BEHAVIOR_FIELDS,
+            |d, key, value, path| match key {
+                "scaleUp" => behavior.scale_up = d.scaling_rules(value, path),
+                "scaleDown" => behavior.scale_down = d.scaling_rules(value, path),
+                _ => {}
+            },
+        )?;
+        Some(behavior)
+    }
+
+    /// Decodes the HPA scaling rules of one direction.
+    fn scaling_rules(&mut self, value: &Value, path: &str) -> Option<ScalingRules> {
+        let mut rules = ScalingRules::default();
+        self.fields(value, path, RULES_FIELDS, |d, key, value, path| match key {
+            "stabilizationWindowSeconds" => {
+                rules.stabilization_window_seconds = d.count(value, path);
+            }
+            "selectPolicy" => rules.select_policy = d.choice(value, path, SELECT_POLICIES),
+            "policies" => rules.policies = d.policies(value, path),
+            "tolerance" => rules.tolerance = d.quantity(value, path),
+            _ => {}
+        })?;
+        Some(rules)
+    }
+
+    /// Decodes a list of HPA scaling policies.
+    fn policies(&mut self, value: &Value, path: &str) -> Option<Vec<ScalingPolicy>> {
+        let items = self.list(value, path)?;
+        let mut policies = Vec::with_capacity(items.len());
+        for (index, entry) in items.iter().enumerate() {
+            policies.extend(self.policy(entry, &item(path, index)));
+        }
+        Some(policies)
+    }
+
+    /// Decodes one HPA scaling policy.
+    fn policy(&mut self, value: &Value, path: &str) -> Option<ScalingPolicy> {
+        let (mut policy_type, mut amount, mut period) = (None, None, None);
+        let map = self.fields(
+            value,
+            path,
+            POLICY_FIELDS,
+            |d, key, value, path| match key {
+                "type" => policy_type = d.choice(value, path, POLICY_TYPES),
+                "value" => amount = d.count(value, path),
+                "periodSeconds" => period = d.count(value, path),
+                _ => {}
+            },
+        )?;
+        self.require(map, path, POLICY_FIELDS);
+        Some(ScalingPolicy {
+            policy_type: policy_type?,
+            value: amount?,
+            period_seconds: period?,
+        })
+    }
+
+    /// Decodes `advanced.scalingModifiers`.
+    fn scaling_modifiers(&mut self, value: &Value, path: &str) -> Option<ScalingModifiers> {
+        let (mut formula, mut target, mut activation, mut metric_type) = (None, None, None, None);
+        let map = self.fields(
+            value,
+            path,
+            MODIFIERS_FIELDS,
+            |d, key, value, path| match key {
+                "formula" => formula = d.string(value, path),
+                "target" => target = d.number(value, path),
+                "activationTarget" => activation = d.number(value, path),
+                "metricType" => metric_type = d.choice(value, path, METRIC_TYPES),
+                _ => {}
+            },
+        )?;
+        self.require(map, path, &["formula", "target"]);
+        Some(ScalingModifiers {
+            formula: formula?,
+            target: target?,
+            activation_target: activation.unwrap_or(0.0),
+            metric_type: metric_type.unwrap_or_default(),
+        })
+    }
+
+    /// Decodes the list of triggers.
+    fn triggers(&mut self, value: &Value, path: &str) -> Option<Vec<TriggerSpec>> {
+        let items = self.list(value, path)?;
+        let mut triggers = Vec::with_capacity(items.len());
+        for (index, entry) in items.iter().enumerate() {
+            triggers.extend(self.trigger(entry, &item(path, index)));
+        }
+        Some(triggers)
+    }
+
+    /// Decodes one trigger.
+    fn trigger(&mut self, value: &Value, path: &str) -> Option<TriggerSpec> {
+        let (mut trigger_type, mut name, mut metadata, mut metric_type) = (None, None, None, None);
+        let (mut authentication_ref, mut use_cached_metrics) = (None, None);
+        let map = self.fields(
+            value,
+            path,
+            TRIGGER_FIELDS,
+            |d, key, value, path| match key {
+                "type" => trigger_type = d.string(value, path),
+                "name" => name = d.string(value, path),
+                "metadata" => metadata = d.trigger_metadata(value, path),
+                "metricType" => metric_type = d.choice(value, path, METRIC_TYPES),
+                "authenticationRef" => authentication_ref = d.authentication_ref(value, path),
+                "useCachedMetrics" => use_cached_metrics = d.boolean(value, path),
+                _ => {}
+            },
+        )?;
+        self.require(map, path, &["type"]);
+        Some(TriggerSpec {
+            trigger_type: trigger_type?,
+            name,
+            metadata: metadata.unwrap_or_default(),
+            metric_type: metric_type.unwrap_or_default(),
+            authentication_ref,
+            use_cached_metrics: use_cached_metrics.unwrap_or(false),
+        })
+    }
+
+    /// Decodes a trigger's `metadata`: string keys, scalar values kept as text.
+    fn trigger_metadata(&mut self, value: &Value, path: &str) -> Option<BTreeMap<String, String>> {
+        let map = self.mapping(value, path)?;
+        let mut metadata = BTreeMap::new();
+        for (key, value) in map {
+            let Some(key) = self.key(key, path) else {
+                continue;
+            };
+            let text = match value {
+                Value::Null => String::new(),
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                _ => {
+                    self.report_mismatch(&child(path, key), "a string", value);
+                    continue;
+                }
+            };
+            metadata.insert(key.to_owned(), text);
+        }
+        Some(metadata)
+    }
+
+    /// Decodes a trigger's `authenticationRef`.
+    fn authentication_ref(&mut self, value: &Value, path: &str) -> Option<AuthenticationRef> {
+        let (mut name, mut kind) = (None, None);
+        let map = self.fields(
+            value,
+            path,
+            AUTH_REF_FIELDS,
+            |d, key, value, path| match key {
+                "name" => name = d.string(value, path),
+                "kind" => kind = d.string(value, path),
+                _ => {}
+            },
+        )?;
+        self.require(map, path, &["name"]);
+        Some(AuthenticationRef { name: name?, kind })
+    }
+
+    /// Walks the mapping `value` at `path` in document order, calling `each` with the key, the
+    /// value and the path of every field whose value is not `null`; keys not in `known` and
+    /// keys that are not strings are reported. Returns the mapping, or `None` (reported) when
+    /// `value` is not one.
+    fn fields<'v>(
+        &mut self,
+        value: &'v Value,
+        path: &str,
+        known: &[&str],
+        mut each: impl FnMut(&mut Self, &'v str, &'v Value, &str),
+    ) -> Option<&'v Mapping> {
+        let map = self.mapping(value, path)?;
+        for (key, value) in map {
+            let Some(key) = self.key(key, path) else {
+                continue;
+            };
+            let field_path = child(path, key);
+            if !known.contains(&key) {
+                self.report(&field_path, unknown_field(key, known));
+            } else if !value.is_null() {
+                each(self, key, value, &field_path);
+            }
+        }
+        Some(map)
+    }
+
+    /// Reports each of `keys` absent or `null` in the mapping `map` at `path`.
+    fn require(&mut self, map: &Mapping, path: &str, keys: &[&str]) {
+        for key in keys {
+            if map.get(key).is_none_or(Value::is_null) {
+                self.report(&child(path, key), "required field is missing");
+            }
+        }
+    }
+
+    /// The mapping `value` at `path`.
+    fn mapping<'v>(&mut self, value: &'v Value, path: &str) -> Option<&'v Mapping> {
+        match value {
+            Value::Mapping(map) => Some(map),
+            _ => self.mismatch(path, "a mapping", value),
+        }
+    }
+
+    /// The key `key` of the mapping at `path`, which must be a string.
+    fn key<'v>(&mut self, key: &'v Value, path: &str) -> Option<&'v str> {
+        match key {
+            Value::String(s) => Some(s),
+            _ => self.mismatch(path, "a string key", key),
+        }
+    }
+
+    /// The list `value` at `path`.
+    fn list<'v>(&mut self, value: &'v Value, path: &str) -> Option<&'v [Value]> {
+        match value {
+            Value::Sequence(items) => Some(items),
+            _ => self.mismatch(path, "a list", value),
+        }
+    }
+
+    /// The string `value` at `path`.
+    fn string(&mut self, value: &Value, path: &str) -> Option<String> {
+        match value {
+            Value::String(s) => Some(s.clone()),
+            _ => self.mismatch(path, "a string", value),
+        }
+    }
+
+    /// The boolean `value` at `path`.
+    fn boolean(&mut self, value: &Value, path: &str) -> Option<bool> {
+        match value {
+            Value::Bool(b) => Some(*b),
+            _ => self.mismatch(path, "true or false", value),
+        }
+    }
+
+    /// The count `value` at `path`: a YAML whole number that fits in a `u32`.
+    fn count(&mut self, value: &Value, path: &str) -> Option<u32> {
+        let Value::Number(n) = value else {
+            return self.mismatch(path, "a whole number", value);
+        };
+        let got = n.to_string();
+        let message = match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => match u32::try_from(u) {
+                Ok(count) => return Some(count),
+                Err(_) => format!("expected a whole number at most {}, got {got}", u32::MAX),
+            },
+            (None, Some(_)) => format!("expected a non-negative whole number, got {got}"),
+            (None, None) => format!("expected a whole number, got {got}"),
+        };
+        self.report(path, message);
+        None
+    }
+
+    /// The number `value` at `path`: a finite YAML number, or a string holding one.
+    fn number(&mut self, value: &Value, path: &str) -> Option<f64> {
+        let number = match value {
+            Value::Number(n) => finite(n),
+            Value::String(s) => s.parse::<f64>().ok().filter(|v| v.is_finite()),
+            _ => None,
+        };
+        number.or_else(|| self.mismatch(path, "a number", value))
+    }
+
+    /// The quantity `value` at `path`: a finite YAML number, or a string holding a Kubernetes
+    /// quantity such as `0.05` or `50m`.
+    fn quantity(&mut self, value: &Value, path: &str) -> Option<f64> {
+        let quantity = match value {
+            Value::Number(n) => finite(n),
+            Value::String(s) => parse_quantity(s),
+            _ => None,
+        };
+        quantity.or_else(|| self.mismatch(path, "a number or a quantity such as \"50m\"", value))
+    }
+
+    /// The enumeration `value` at `path`: a string spelled as one of `options`.
+    fn choice<T: Copy>(&mut self, value: &Value, path: &str, options: &[(&str, T)]) -> Option<T> {
+        if let Value::String(s) = value
+            && let Some((_, choice)) = options.iter().find(|(name, _)| name == s)
+        {
+            return Some(*choice);
+        }
+        let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
+        let expected = format!("one of {}", names.join(", "));
+        self.mismatch(path, &expected, value)
+    }
+}
+
+/// `n` as a finite `f64`.
+fn finite(n: &Number) -> Option<f64> {
+    n.as_f64().filter(|v| v.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        for (text, expected) in [
+            ("0.05", 0.05),
+            ("50m", 0.05),
+            ("+1", 1.0),
+            ("-2", -2.0),
+            (".5", 0.5),
+            ("1e-1", 0.1),
+            ("1E2", 100.0),
+            ("2k", 2000.0),
+            ("1E", 1e18),
+            ("1Ki", 1024.0),
+            ("3u", 3e-6),
+        ] {
+            assert_eq!(parse_quantity(text), Some(expected), "{text}");
+        }
+        for text in [
+            "", "m", ".", "1.2.3", "5x", "1e", "1e+", "1 m", "50M i", "inf", "1-2",
+        ] {
+            assert_eq!(parse_quantity(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn distances() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("kind", ""), 4);
+        assert_eq!(edit_distance("pollingintervall", "pollinginterval"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("réplicas", "replicas"), 1);
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(child("", "spec"), "spec");
+        assert_eq!(child("spec", "min_1"), "spec.min_1");
+        assert_eq!(child("a", "b.c"), r#"a["b.c"]"#);
+        assert_eq!(child("a", "1x"), r#"a["1x"]"#);
+        assert_eq!(child("a", ""), r#"a[""]"#);
+        assert_eq!(child("a", "q\""), r#"a["q\""]"#);
+        assert_eq!(item("triggers", 2), "triggers[2]");
+    }
+
+    #[test]
+    fn counts_from_text() {
+        assert_eq!(parse_count("7"), Ok(7));
+        assert_eq!(
+            parse_count("4294967296"),
+            Err(r#"expected a whole number at most 4294967295, got "4294967296""#.to_owned())
+        );
+        assert_eq!(
+            parse_count("1.5"),
+            Err(r#"expected a whole number, got "1.5""#.to_owned())
+        );
+    }
+
+    #[test]
+    fn unknown_field_hints() {
+        let known = ["name", "namespace", "kind"];
+        assert_eq!(
+            unknown_field("nme", &known),
+            r#"unknown field, did you mean "name"?"#
+        );
+        assert_eq!(
+            unknown_field("KIND", &known),
+            r#"unknown field, did you mean "kind"?"#
+        );
+        assert_eq!(
+            unknown_field("labels", &known),
+            "unknown field; expected one of name, namespace, kind"
+        );
+    }
+}

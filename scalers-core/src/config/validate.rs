@@ -58,7 +58,8 @@ pub fn validate(
             ));
         }
         let t = &object.scale_target_ref;
-        if let Some(first) = targets.insert((&object.namespace, &t.api_version, &t.kind, &t.name), i)
+        if let Some(first) =
+            targets.insert((&object.namespace, &t.api_version, &t.kind, &t.name), i)
         {
             errs.push(ConfigError::new(
                 "scaleTargetRef.name",
@@ -122,28 +123,28 @@ fn check_object(o: &ScaledObject) -> Vec<ConfigError> {
             ),
         );
     }
-    if let Some(idle) = o.idle_replica_count {
-        if idle >= o.min_replica_count {
-            err(
-                "idleReplicaCount",
-                format!(
-                    "must be less than minReplicaCount ({}), got {idle}",
-                    o.min_replica_count
-                ),
-            );
-        }
+    if let Some(idle) = o.idle_replica_count
+        && idle >= o.min_replica_count
+    {
+        err(
+            "idleReplicaCount",
+            format!(
+                "must be less than minReplicaCount ({}), got {idle}",
+                o.min_replica_count
+            ),
+        );
     }
-    if let Some(p) = o.paused_replica_count {
-        if p > o.max_replica_count {
-            // KEDA allows it; a pinned count above the maximum is almost always a typo.
-            err(
-                "@pausedReplicaCount",
-                format!(
-                    "must not exceed maxReplicaCount ({}), got {p}",
-                    o.max_replica_count
-                ),
-            );
-        }
+    if let Some(p) = o.paused_replica_count
+        && p > o.max_replica_count
+    {
+        // KEDA allows it; a pinned count above the maximum is almost always a typo.
+        err(
+            "@pausedReplicaCount",
+            format!(
+                "must not exceed maxReplicaCount ({}), got {p}",
+                o.max_replica_count
+            ),
+        );
     }
     if o.triggers.is_empty() {
         err("triggers", "at least one trigger is required".into());
@@ -172,13 +173,13 @@ fn check_object(o: &ScaledObject) -> Vec<ConfigError> {
     }
     if let Some(m) = &o.advanced.scaling_modifiers {
         let base = "advanced.scalingModifiers";
-        if !(m.target > 0.0) {
+        if m.target.is_nan() || m.target <= 0.0 {
             err(
                 &format!("{base}.target"),
                 format!("must be greater than 0, got {}", m.target),
             );
         }
-        if !(m.activation_target >= 0.0) {
+        if m.activation_target.is_nan() || m.activation_target < 0.0 {
             err(
                 &format!("{base}.activationTarget"),
                 format!("must not be negative, got {}", m.activation_target),
@@ -187,7 +188,11 @@ fn check_object(o: &ScaledObject) -> Vec<ConfigError> {
         match Formula::parse(&m.formula) {
             Err(fe) => err(&format!("{base}.formula"), fe.message),
             Ok(f) => {
-                let known: Vec<&str> = o.triggers.iter().filter_map(|t| t.name.as_deref()).collect();
+                let known: Vec<&str> = o
+                    .triggers
+                    .iter()
+                    .filter_map(|t| t.name.as_deref())
+                    .collect();
                 for v in f.variables() {
                     if !known.contains(&v) {
                         let list = if known.is_empty() {
@@ -208,18 +213,21 @@ fn check_object(o: &ScaledObject) -> Vec<ConfigError> {
 }
 
 fn check_rules(base: &str, r: &ScalingRules, err: &mut impl FnMut(&str, String)) {
-    if let Some(w) = r.stabilization_window_seconds {
-        if w > MAX_STABILIZATION_WINDOW_SECONDS {
-            err(
-                &format!("{base}.stabilizationWindowSeconds"),
-                format!("must be at most {MAX_STABILIZATION_WINDOW_SECONDS}, got {w}"),
-            );
-        }
+    if let Some(w) = r.stabilization_window_seconds
+        && w > MAX_STABILIZATION_WINDOW_SECONDS
+    {
+        err(
+            &format!("{base}.stabilizationWindowSeconds"),
+            format!("must be at most {MAX_STABILIZATION_WINDOW_SECONDS}, got {w}"),
+        );
     }
-    if let Some(t) = r.tolerance {
-        if !(t >= 0.0) {
-            err(&format!("{base}.tolerance"), format!("must not be negative, got {t}"));
-        }
+    if let Some(t) = r.tolerance
+        && (t.is_nan() || t < 0.0)
+    {
+        err(
+            &format!("{base}.tolerance"),
+            format!("must not be negative, got {t}"),
+        );
     }
     if let Some(policies) = &r.policies {
         if policies.is_empty() {

@@ -278,7 +278,13 @@ impl History {
     }
 
     /// Remembers a change from `from` to `to` made at `now`, for the rate limits of `behavior`.
-    pub fn record_scale(&mut self, now: Timestamp, behavior: &ResolvedBehavior, from: u32, to: u32) {
+    pub fn record_scale(
+        &mut self,
+        now: Timestamp,
+        behavior: &ResolvedBehavior,
+        from: u32,
+        to: u32,
+    ) {
         let (events, rules, change) = match to.cmp(&from) {
             std::cmp::Ordering::Greater => (&mut self.up_events, &behavior.up, to - from),
             std::cmp::Ordering::Less => (&mut self.down_events, &behavior.down, from - to),

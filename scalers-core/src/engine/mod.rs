@@ -177,9 +177,15 @@ impl fmt::Display for Reason {
             Reason::Idle => f.write_str("inactive"),
             Reason::BelowMinimum => f.write_str("inactive and below minReplicaCount"),
             Reason::TriggerError { failing } => {
-                write!(f, "holding: {} failed and no fallback applies", failing.join(" and "))
+                write!(
+                    f,
+                    "holding: {} failed and no fallback applies",
+                    failing.join(" and ")
+                )
             }
-            Reason::FallbackAtZero => f.write_str("holding at zero: fallback does not scale from zero"),
+            Reason::FallbackAtZero => {
+                f.write_str("holding at zero: fallback does not scale from zero")
+            }
             Reason::AllMetricsFailed => f.write_str("holding: every trigger failed"),
             Reason::PartialFailure { failing, proposal } => write!(
                 f,
@@ -320,7 +326,11 @@ impl Engine {
                 })
             }
         };
-        let metric_count = if composite.is_some() { 1 } else { triggers.len() };
+        let metric_count = if composite.is_some() {
+            1
+        } else {
+            triggers.len()
+        };
         Ok(Engine {
             settings: Settings {
                 min: object.min_replica_count,
@@ -351,7 +361,11 @@ impl Engine {
         triggers: &[BuiltTrigger],
         now: Timestamp,
     ) -> Result<Engine, ConfigErrors> {
-        Engine::new(object, triggers.iter().map(TriggerInfo::from).collect(), now)
+        Engine::new(
+            object,
+            triggers.iter().map(TriggerInfo::from).collect(),
+            now,
+        )
     }
 
     /// The triggers, in order.
@@ -414,9 +428,12 @@ impl Engine {
             None => self
                 .triggers
                 .iter()
-                .zip(readings.iter().copied().chain(std::iter::repeat(Err(
-                    TriggerErrorKind::Unavailable,
-                ))))
+                .zip(
+                    readings
+                        .iter()
+                        .copied()
+                        .chain(std::iter::repeat(Err(TriggerErrorKind::Unavailable))),
+                )
                 .map(|(t, r)| (t.name.clone(), t.target, r))
                 .collect(),
             Some(c) => {
@@ -479,7 +496,12 @@ impl Engine {
 
     /// Decides one tick. `readings` holds one entry per trigger, in order (a missing entry
     /// counts as a failure).
-    pub fn evaluate(&mut self, now: Timestamp, replicas: Replicas, readings: &[Reading]) -> Decision {
+    pub fn evaluate(
+        &mut self,
+        now: Timestamp,
+        replicas: Replicas,
+        readings: &[Reading],
+    ) -> Decision {
         let current = replicas.current;
         let mut decision = Decision {
             at: now,
@@ -565,7 +587,13 @@ impl Engine {
     }
 
     /// The HPA phase, with `current ≥ 1`.
-    fn scale(&mut self, decision: &mut Decision, replicas: Replicas, now: Timestamp, failing: Vec<String>) {
+    fn scale(
+        &mut self,
+        decision: &mut Decision,
+        replicas: Replicas,
+        now: Timestamp,
+        failing: Vec<String>,
+    ) {
         let current = replicas.current;
         let (min, max) = (self.settings.min.max(1), self.settings.max);
         if current > max {
@@ -584,9 +612,12 @@ impl Engine {
         for m in &mut decision.metrics {
             let value = match (m.value, m.fallback) {
                 (Some(v), _) => Some(v),
-                (None, Some(fb)) => {
-                    proposal::fallback_value(m.target.value, m.target.metric_type, fb, replicas.ready)
-                }
+                (None, Some(fb)) => proposal::fallback_value(
+                    m.target.value,
+                    m.target.metric_type,
+                    fb,
+                    replicas.ready,
+                ),
                 (None, None) => None,
             };
             m.proposal = value.and_then(|v| {
@@ -619,8 +650,15 @@ impl Engine {
             }
             Some(b) => {
                 let stabilized = self.history.stabilize(now, b, current, proposal);
-                let (desired, limit) =
-                    behavior::limit_with_behavior(now, b, &self.history, current, stabilized, min, max);
+                let (desired, limit) = behavior::limit_with_behavior(
+                    now,
+                    b,
+                    &self.history,
+                    current,
+                    stabilized,
+                    min,
+                    max,
+                );
                 (stabilized, desired, limit)
             }
         };

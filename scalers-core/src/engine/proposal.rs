@@ -143,15 +143,18 @@ pub fn fallback_value(
 mod tests {
     use super::*;
 
-    const T: Tolerance = Tolerance {
-        up: 0.1,
-        down: 0.1,
-    };
+    const T: Tolerance = Tolerance { up: 0.1, down: 0.1 };
 
     #[test]
     fn average_value_is_ceil_of_usage_over_target() {
         assert_eq!(
-            propose(105.0, 10.0, MetricType::AverageValue, Replicas::settled(3), T),
+            propose(
+                105.0,
+                10.0,
+                MetricType::AverageValue,
+                Replicas::settled(3),
+                T
+            ),
             Some(11)
         );
     }
@@ -160,16 +163,34 @@ mod tests {
     fn average_value_inside_tolerance_keeps_status_replicas() {
         // 32 / (10 × 3) = 1.066 is within 10 %.
         assert_eq!(
-            propose(32.0, 10.0, MetricType::AverageValue, Replicas::settled(3), T),
+            propose(
+                32.0,
+                10.0,
+                MetricType::AverageValue,
+                Replicas::settled(3),
+                T
+            ),
             Some(3)
         );
         // exactly on the band edge (ratio 1.1) still counts as inside
         assert_eq!(
-            propose(33.0, 10.0, MetricType::AverageValue, Replicas::settled(3), T),
+            propose(
+                33.0,
+                10.0,
+                MetricType::AverageValue,
+                Replicas::settled(3),
+                T
+            ),
             Some(3)
         );
         assert_eq!(
-            propose(33.1, 10.0, MetricType::AverageValue, Replicas::settled(3), T),
+            propose(
+                33.1,
+                10.0,
+                MetricType::AverageValue,
+                Replicas::settled(3),
+                T
+            ),
             Some(4)
         );
     }
@@ -202,12 +223,24 @@ mod tests {
         let t = Tolerance { up: 0.0, down: 0.5 };
         // +5 % goes up with zero up-tolerance
         assert_eq!(
-            propose(21.0, 10.0, MetricType::AverageValue, Replicas::settled(2), t),
+            propose(
+                21.0,
+                10.0,
+                MetricType::AverageValue,
+                Replicas::settled(2),
+                t
+            ),
             Some(3)
         );
         // −40 % is ignored with 50 % down-tolerance
         assert_eq!(
-            propose(12.0, 10.0, MetricType::AverageValue, Replicas::settled(2), t),
+            propose(
+                12.0,
+                10.0,
+                MetricType::AverageValue,
+                Replicas::settled(2),
+                t
+            ),
             Some(2)
         );
     }
@@ -219,7 +252,13 @@ mod tests {
         assert_eq!(to_milli(f64::NAN), 0);
         assert_eq!(to_milli(f64::INFINITY), 0);
         assert_eq!(
-            propose(-5.0, 10.0, MetricType::AverageValue, Replicas::settled(3), T),
+            propose(
+                -5.0,
+                10.0,
+                MetricType::AverageValue,
+                Replicas::settled(3),
+                T
+            ),
             Some(0)
         );
     }

@@ -1,0 +1,1081 @@
+//! Tests of the YAML config loader: both formats, defaults, and every error form.
+
+use std::collections::BTreeMap;
+
+use scalers_core::config::model::*;
+use scalers_core::config::{load_file, load_str};
+use scalers_core::error::{ConfigError, ConfigErrors, Error};
+
+const FILE: &str = "app.yaml";
+
+/// Loads `text`, panicking with the errors if it is invalid.
+fn load(text: &str) -> Config {
+    match load_str(text, FILE) {
+        Ok(config) => config,
+        Err(errors) => panic!("unexpected errors:\n{errors}"),
+    }
+}
+
+/// Loads `text`, which must be invalid, and returns each error as displayed.
+fn errors(text: &str) -> Vec<String> {
+    match load_str(text, FILE) {
+        Ok(config) => panic!("unexpectedly valid: {config:?}"),
+        Err(errors) => {
+            assert!(!errors.is_empty());
+            assert_eq!(errors.len(), errors.iter().count());
+            errors.iter().map(ToString::to_string).collect()
+        }
+    }
+}
+
+/// Asserts that `text` fails with exactly the one error `expected`.
+#[track_caller]
+fn assert_error(text: &str, expected: &str) {
+    assert_eq!(errors(text), [expected]);
+}
+
+/// The one scaled object of scalerd's own format with `fields` added to a valid minimal one.
+fn own(fields: &str) -> String {
+    let mut text = String::from(
+        "scaledObjects:\n  - name: worker\n    scaleTargetRef: {name: worker}\n    \
+         triggers: [{type: cpu}]\n",
+    );
+    for line in fields.lines() {
+        text.push_str("    ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+/// A trigger with only a type, as in `own`.
+fn cpu() -> TriggerSpec {
+    TriggerSpec::new("cpu")
+}
+
+fn metadata(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+const FULL: &str = r#"
+scaledObjects:
+  - name: worker
+    namespace: jobs
+    scaleTargetRef:
+      apiVersion: argoproj.io/v1alpha1
+      kind: Rollout
+      name: worker-rollout
+      envSourceContainerName: main
+    pollingInterval: 15
+    cooldownPeriod: 120
+    initialCooldownPeriod: 60
+    idleReplicaCount: 0
+    minReplicaCount: 1
+    maxReplicaCount: 20
+    fallback:
+      failureThreshold: 3
+      replicas: 6
+      behavior: currentReplicasIfHigher
+    advanced:
+      restoreToOriginalReplicaCount: true
+      horizontalPodAutoscalerConfig:
+        name: worker-hpa
+        behavior:
+          scaleUp:
+            stabilizationWindowSeconds: 0
+            selectPolicy: Max
+            policies:
+              - type: Pods
+                value: 4
+                periodSeconds: 15
+              - type: Percent
+                value: 100
+                periodSeconds: 15
+            tolerance: 0.05
+          scaleDown:
+            stabilizationWindowSeconds: 300
+            selectPolicy: Disabled
+            policies:
+              - {type: Percent, value: 50, periodSeconds: 60}
+            tolerance: "50m"
+      scalingModifiers:
+        formula: "queue + lag"
+        target: "10"
+        activationTarget: 2.5
+        metricType: Value
+    triggers:
+      - type: prometheus
+        name: queue
+        metadata:
+          serverAddress: http://prometheus:9090
+          query: sum(queue_depth)
+          threshold: "5"
+        metricType: Value
+        authenticationRef:
+          name: prom-auth
+          kind: ClusterTriggerAuthentication
+        useCachedMetrics: true
+      - type: kafka
+        name: lag
+        metadata:
+          topic: jobs
+    paused: true
+    pausedReplicaCount: 2
+  - name: web
+    scaleTargetRef:
+      name: web
+    triggers:
+      - type: cpu
+        metadata: {value: "60"}
+"#;
+
+fn full_expected() -> Config {
+    let worker = ScaledObject {
+        name: "worker".to_owned(),
+        namespace: "jobs".to_owned(),
+        scale_target_ref: ScaleTargetRef {
+            api_version: "argoproj.io/v1alpha1".to_owned(),
+            kind: "Rollout".to_owned(),
+            name: "worker-rollout".to_owned(),
+            env_source_container_name: Some("main".to_owned()),
+        },
+        polling_interval: 15,
+        cooldown_period: 120,
+        initial_cooldown_period: 60,
+        idle_replica_count: Some(0),
+        min_replica_count: 1,
+        max_replica_count: 20,
+        fallback: Some(Fallback {
+            failure_threshold: 3,
+            replicas: 6,
+            behavior: FallbackBehavior::CurrentReplicasIfHigher,
+        }),
+        advanced: Advanced {
+            horizontal_pod_autoscaler_config: Some(HorizontalPodAutoscalerConfig {
+                name: Some("worker-hpa".to_owned()),
+                behavior: Some(Behavior {
+                    scale_up: Some(ScalingRules {
+                        stabilization_window_seconds: Some(0),
+                        select_policy: Some(SelectPolicy::Max),
+                        policies: Some(vec![
+                            ScalingPolicy {
+                                policy_type: PolicyType::Pods,
+                                value: 4,
+                                period_seconds: 15,
+                            },
+                            ScalingPolicy {
+                                policy_type: PolicyType::Percent,
+                                value: 100,
+                                period_seconds: 15,
+                            },
+                        ]),
+                        tolerance: Some(0.05),
+                    }),
+                    scale_down: Some(ScalingRules {
+                        stabilization_window_seconds: Some(300),
+                        select_policy: Some(SelectPolicy::Disabled),
+                        policies: Some(vec![ScalingPolicy {
+                            policy_type: PolicyType::Percent,
+                            value: 50,
+                            period_seconds: 60,
+                        }]),
+                        tolerance: Some(0.05),
+                    }),
+                }),
+            }),
+            scaling_modifiers: Some(ScalingModifiers {
+                formula: "queue + lag".to_owned(),
+                target: 10.0,
+                activation_target: 2.5,
+                metric_type: MetricType::Value,
+            }),
+            restore_to_original_replica_count: true,
+        },
+        triggers: vec![
+            TriggerSpec {
+                trigger_type: "prometheus".to_owned(),
+                name: Some("queue".to_owned()),
+                metadata: metadata(&[
+                    ("serverAddress", "http://prometheus:9090"),
+                    ("query", "sum(queue_depth)"),
+                    ("threshold", "5"),
+                ]),
+                metric_type: MetricType::Value,
+                authentication_ref: Some(AuthenticationRef {
+                    name: "prom-auth".to_owned(),
+                    kind: Some("ClusterTriggerAuthentication".to_owned()),
+                }),
+                use_cached_metrics: true,
+            },
+            TriggerSpec {
+                name: Some("lag".to_owned()),
+                metadata: metadata(&[("topic", "jobs")]),
+                ..TriggerSpec::new("kafka")
+            },
+        ],
+        paused: true,
+        paused_replica_count: Some(2),
+    };
+    let mut web = ScaledObject::new("web", "web");
+    web.triggers = vec![TriggerSpec {
+        metadata: metadata(&[("value", "60")]),
+        ..TriggerSpec::new("cpu")
+    }];
+    Config {
+        scaled_objects: vec![worker, web],
+        locations: vec![Location::own_format(0), Location::own_format(1)],
+    }
+}
+
+/// The location of a KEDA manifest object whose paths start with `prefix`.
+fn keda_location(prefix: &str) -> Location {
+    Location {
+        spec: format!("{prefix}spec"),
+        metadata: format!("{prefix}metadata"),
+    }
+}
+
+#[test]
+fn own_format_with_every_field() {
+    assert_eq!(load(FULL), full_expected());
+}
+
+#[test]
+fn own_format_defaults() {
+    let config = load(
+        "scaledObjects:\n  - name: api\n    scaleTargetRef: {name: api-deploy}\n    \
+         triggers:\n      - type: cpu\n      - type: memory\n        \
+         authenticationRef: {name: creds}\n",
+    );
+    let [object] = config.scaled_objects.as_slice() else {
+        panic!("expected one object: {config:?}");
+    };
+    assert_eq!(object.name, "api");
+    assert_eq!(object.namespace, "default");
+    assert_eq!(object.namespace, DEFAULT_NAMESPACE);
+    assert_eq!(object.scale_target_ref.api_version, "apps/v1");
+    assert_eq!(object.scale_target_ref.kind, "Deployment");
+    assert_eq!(object.scale_target_ref.name, "api-deploy");
+    assert_eq!(object.scale_target_ref.env_source_container_name, None);
+    assert_eq!(object.polling_interval, 30);
+    assert_eq!(object.cooldown_period, 300);
+    assert_eq!(object.initial_cooldown_period, 0);
+    assert_eq!(object.idle_replica_count, None);
+    assert_eq!(object.min_replica_count, 0);
+    assert_eq!(object.max_replica_count, 100);
+    assert_eq!(object.fallback, None);
+    assert_eq!(object.advanced.horizontal_pod_autoscaler_config, None);
+    assert_eq!(object.advanced.scaling_modifiers, None);
+    assert!(!object.advanced.restore_to_original_replica_count);
+    assert!(!object.paused);
+    assert_eq!(object.paused_replica_count, None);
+    let [cpu, memory] = object.triggers.as_slice() else {
+        panic!("expected two triggers: {object:?}");
+    };
+    assert_eq!(cpu.trigger_type, "cpu");
+    assert_eq!(cpu.name, None);
+    assert!(cpu.metadata.is_empty());
+    assert_eq!(cpu.metric_type, MetricType::AverageValue);
+    assert_eq!(cpu.authentication_ref, None);
+    assert!(!cpu.use_cached_metrics);
+    assert_eq!(
+        memory.authentication_ref,
+        Some(AuthenticationRef {
+            name: "creds".to_owned(),
+            kind: None,
+        })
+    );
+    // Everything is as the model's own constructor has it.
+    let mut expected = ScaledObject::new("api", "api-deploy");
+    expected.triggers = vec![
+        TriggerSpec::new("cpu"),
+        TriggerSpec {
+            authentication_ref: memory.authentication_ref.clone(),
+            ..TriggerSpec::new("memory")
+        },
+    ];
+    assert_eq!(*object, expected);
+}
+
+#[test]
+fn nested_defaults() {
+    let config = load(&own("fallback: {failureThreshold: 2, replicas: 5}\n\
+         advanced:\n  \
+           horizontalPodAutoscalerConfig: {behavior: {scaleUp: {}}}\n  \
+           scalingModifiers: {formula: a + b, target: 3}"));
+    let object = &config.scaled_objects[0];
+    assert_eq!(
+        object.fallback,
+        Some(Fallback {
+            failure_threshold: 2,
+            replicas: 5,
+            behavior: FallbackBehavior::Static,
+        })
+    );
+    assert_eq!(
+        object.behavior(),
+        Some(&Behavior {
+            scale_up: Some(ScalingRules::default()),
+            scale_down: None,
+        })
+    );
+    assert_eq!(
+        object.advanced.scaling_modifiers,
+        Some(ScalingModifiers {
+            formula: "a + b".to_owned(),
+            target: 3.0,
+            activation_target: 0.0,
+            metric_type: MetricType::AverageValue,
+        })
+    );
+}
+
+#[test]
+fn null_means_absent() {
+    let config = load(&own("namespace: null\n\
+         pollingInterval: ~\n\
+         idleReplicaCount:\n\
+         fallback: null\n\
+         advanced: null\n\
+         paused: null\n\
+         pausedReplicaCount: null"));
+    let mut expected = ScaledObject::new("worker", "worker");
+    expected.triggers = vec![cpu()];
+    assert_eq!(config.scaled_objects, [expected]);
+}
+
+#[test]
+fn tolerance_quantities() {
+    for (written, expected) in [
+        ("0.1", 0.1),
+        ("\"0.05\"", 0.05),
+        ("\"50m\"", 0.05),
+        ("\"100m\"", 0.1),
+        ("\"1e-1\"", 0.1),
+        ("1", 1.0),
+    ] {
+        let config = load(&own(&format!(
+            "advanced: {{horizontalPodAutoscalerConfig: {{behavior: \
+             {{scaleDown: {{tolerance: {written}}}}}}}}}"
+        )));
+        let rules = config.scaled_objects[0]
+            .behavior()
+            .unwrap()
+            .scale_down
+            .clone();
+        assert_eq!(rules.unwrap().tolerance, Some(expected), "{written}");
+    }
+}
+
+#[test]
+fn trigger_metadata_is_stringified() {
+    let config = load(
+        "scaledObjects:\n  - name: w\n    scaleTargetRef: {name: w}\n    triggers:\n      \
+         - type: prometheus\n        metadata:\n          threshold: 5\n          \
+         activationThreshold: 0.5\n          ignoreNullValues: true\n          \
+         unsafeSsl: false\n          query: 'sum(x)'\n          empty:\n          \
+         quoted: \"10\"\n          negative: -3\n",
+    );
+    assert_eq!(
+        config.scaled_objects[0].triggers[0].metadata,
+        metadata(&[
+            ("threshold", "5"),
+            ("activationThreshold", "0.5"),
+            ("ignoreNullValues", "true"),
+            ("unsafeSsl", "false"),
+            ("query", "sum(x)"),
+            ("empty", ""),
+            ("quoted", "10"),
+            ("negative", "-3"),
+        ])
+    );
+}
+
+const KEDA_SINGLE: &str = r#"
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: orders
+  namespace: shop
+  labels:
+    app.kubernetes.io/name: orders
+  annotations:
+    autoscaling.keda.sh/paused: "true"
+    autoscaling.keda.sh/paused-replicas: "3"
+    kubectl.kubernetes.io/last-applied-configuration: "{}"
+  uid: 0a1b2c
+  resourceVersion: "42"
+  generation: 7
+  creationTimestamp: "2024-01-01T00:00:00Z"
+  finalizers: [finalizer.keda.sh]
+spec:
+  scaleTargetRef:
+    name: orders
+  minReplicaCount: 1
+  maxReplicaCount: 8
+  triggers:
+    - type: redis
+      metadata:
+        listName: orders
+        listLength: 10
+status:
+  conditions:
+    - type: Ready
+      status: "True"
+"#;
+
+#[test]
+fn keda_single_manifest() {
+    let mut expected = ScaledObject::new("orders", "orders");
+    expected.namespace = "shop".to_owned();
+    expected.min_replica_count = 1;
+    expected.max_replica_count = 8;
+    expected.triggers = vec![TriggerSpec {
+        metadata: metadata(&[("listName", "orders"), ("listLength", "10")]),
+        ..TriggerSpec::new("redis")
+    }];
+    expected.paused = true;
+    expected.paused_replica_count = Some(3);
+    let config = load(KEDA_SINGLE);
+    assert_eq!(config.scaled_objects, [expected]);
+    assert_eq!(config.locations, [keda_location("")]);
+    assert_eq!(config.location(0).spec, "spec");
+}
+
+#[test]
+fn keda_multiple_documents() {
+    let text = "---\n\
+        apiVersion: keda.sh/v1alpha1\n\
+        kind: ScaledObject\n\
+        metadata:\n  name: a\n  annotations:\n    autoscaling.keda.sh/paused: \"false\"\n\
+        spec:\n  scaleTargetRef: {name: a}\n  triggers: [{type: cpu}]\n\
+        ---\n\
+        # only a comment\n\
+        ---\n\
+        apiVersion: keda.sh/v1alpha1\n\
+        kind: ScaledObject\n\
+        metadata:\n  name: b\n  namespace: ops\n  annotations:\n    \
+        autoscaling.keda.sh/paused: \"yes please\"\n\
+        spec:\n  scaleTargetRef: {kind: StatefulSet, name: b}\n  triggers: [{type: cpu}]\n\
+        ---\n\
+        apiVersion: keda.sh/v1alpha1\n\
+        kind: ScaledObject\n\
+        metadata:\n  name: c\n  annotations:\n    \
+        autoscaling.keda.sh/paused-replicas: \"0\"\n\
+        spec:\n  scaleTargetRef: {name: c}\n  triggers: [{type: cpu}]\n\
+        ---\n";
+    let mut a = ScaledObject::new("a", "a");
+    a.triggers = vec![cpu()];
+    let mut b = ScaledObject::new("b", "b");
+    b.namespace = "ops".to_owned();
+    b.scale_target_ref.kind = "StatefulSet".to_owned();
+    b.triggers = vec![cpu()];
+    b.paused = true;
+    let mut c = ScaledObject::new("c", "c");
+    c.triggers = vec![cpu()];
+    c.paused_replica_count = Some(0);
+    let config = load(text);
+    assert_eq!(config.scaled_objects, [a, b, c]);
+    // Positions count every document, empty ones included.
+    assert_eq!(
+        config.locations,
+        [
+            keda_location("documents[0]."),
+            keda_location("documents[2]."),
+            keda_location("documents[3]."),
+        ]
+    );
+}
+
+#[test]
+fn both_formats_give_the_same_config() {
+    let keda = load(
+        "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\n\
+         metadata: {name: worker}\n\
+         spec:\n  scaleTargetRef: {name: worker}\n  triggers: [{type: cpu}]\n",
+    );
+    let own = load(&own(""));
+    assert_eq!(keda.scaled_objects, own.scaled_objects);
+    assert_eq!(keda.locations, [keda_location("")]);
+    assert_eq!(own.locations, [Location::own_format(0)]);
+}
+
+#[test]
+fn yaml_merge_keys_and_tags() {
+    let config = load(
+        "scaledObjects:\n  - name: w\n    scaleTargetRef: {name: w}\n    \
+         triggers:\n      - &base {type: cpu, metadata: {value: !custom \"50\"}}\n      \
+         - <<: *base\n        name: second\n",
+    );
+    let triggers = &config.scaled_objects[0].triggers;
+    assert_eq!(triggers[0].metadata, metadata(&[("value", "50")]));
+    assert_eq!(triggers[1].trigger_type, "cpu");
+    assert_eq!(triggers[1].name.as_deref(), Some("second"));
+}
+
+// --- errors -------------------------------------------------------------------------------
+
+#[test]
+fn error_display_and_fields() {
+    let Err(ConfigErrors(list)) = load_str(&own("pollingInterval: ten"), "x.yaml") else {
+        panic!("expected an error");
+    };
+    assert_eq!(
+        list,
+        [ConfigError {
+            file: "x.yaml".to_owned(),
+            path: "scaledObjects[0].pollingInterval".to_owned(),
+            message: "expected a whole number, got \"ten\"".to_owned(),
+        }]
+    );
+}
+
+#[test]
+fn wrong_type_messages() {
+    assert_error(
+        &own("pollingInterval: ten"),
+        r#"app.yaml: scaledObjects[0].pollingInterval: expected a whole number, got "ten""#,
+    );
+    assert_error(
+        &own("pollingInterval: \"30\""),
+        r#"app.yaml: scaledObjects[0].pollingInterval: expected a whole number, got "30""#,
+    );
+    assert_error(
+        &own("advanced: {scalingModifiers: {formula: a, target: [1]}}"),
+        "app.yaml: scaledObjects[0].advanced.scalingModifiers.target: \
+         expected a number, got a list",
+    );
+    assert_error(
+        &own("paused: yes"),
+        r#"app.yaml: scaledObjects[0].paused: expected true or false, got "yes""#,
+    );
+    assert_error(
+        &own("namespace: {a: 1}"),
+        "app.yaml: scaledObjects[0].namespace: expected a string, got a mapping",
+    );
+    assert_error(
+        "scaledObjects:\n  - name: w\n    scaleTargetRef: {name: w}\n    triggers: x\n",
+        r#"app.yaml: scaledObjects[0].triggers: expected a list, got "x""#,
+    );
+    assert_error(
+        &own("fallback: 3"),
+        "app.yaml: scaledObjects[0].fallback: expected a mapping, got 3",
+    );
+    assert_error(
+        "scaledObjects:\n  - name: 5\n    scaleTargetRef: {name: w}\n",
+        "app.yaml: scaledObjects[0].name: expected a string, got 5",
+    );
+    assert_error(
+        &own("advanced: {restoreToOriginalReplicaCount: null, scalingModifiers: true}"),
+        "app.yaml: scaledObjects[0].advanced.scalingModifiers: \
+         expected a mapping, got true",
+    );
+    assert_error(
+        "scaledObjects: [null]\n",
+        "app.yaml: scaledObjects[0]: expected a mapping, got null",
+    );
+    assert_error("- a\n- b\n", "app.yaml: expected a mapping, got a list");
+}
+
+#[test]
+fn count_messages() {
+    assert_error(
+        &own("minReplicaCount: -1"),
+        "app.yaml: scaledObjects[0].minReplicaCount: expected a non-negative whole number, got -1",
+    );
+    assert_error(
+        &own("maxReplicaCount: 2.5"),
+        "app.yaml: scaledObjects[0].maxReplicaCount: expected a whole number, got 2.5",
+    );
+    assert_error(
+        &own("maxReplicaCount: 3.0"),
+        "app.yaml: scaledObjects[0].maxReplicaCount: expected a whole number, got 3.0",
+    );
+    assert_error(
+        &own("cooldownPeriod: 4294967296"),
+        "app.yaml: scaledObjects[0].cooldownPeriod: \
+         expected a whole number at most 4294967295, got 4294967296",
+    );
+    assert_eq!(
+        load(&own("cooldownPeriod: 4294967295")).scaled_objects[0].cooldown_period,
+        u32::MAX
+    );
+}
+
+#[test]
+fn number_messages() {
+    assert_error(
+        &own("advanced: {scalingModifiers: {formula: a, target: abc}}"),
+        r#"app.yaml: scaledObjects[0].advanced.scalingModifiers.target: expected a number, got "abc""#,
+    );
+    assert_error(
+        &own("advanced: {scalingModifiers: {formula: a, target: 1, activationTarget: \"inf\"}}"),
+        "app.yaml: scaledObjects[0].advanced.scalingModifiers.activationTarget: \
+         expected a number, got \"inf\"",
+    );
+    assert_error(
+        &own("advanced: {horizontalPodAutoscalerConfig: {behavior: {scaleUp: {tolerance: 5x}}}}"),
+        "app.yaml: scaledObjects[0].advanced.horizontalPodAutoscalerConfig.behavior.scaleUp.\
+         tolerance: expected a number or a quantity such as \"50m\", got \"5x\"",
+    );
+}
+
+#[test]
+fn enum_messages() {
+    assert_error(
+        &own(
+            "advanced:\n  horizontalPodAutoscalerConfig:\n    behavior:\n      scaleUp:\n        \
+             policies: [{type: pods, value: 1, periodSeconds: 15}]",
+        ),
+        "app.yaml: scaledObjects[0].advanced.horizontalPodAutoscalerConfig.behavior.scaleUp.\
+         policies[0].type: expected one of Pods, Percent, got \"pods\"",
+    );
+    assert_error(
+        &own("fallback: {failureThreshold: 1, replicas: 1, behavior: current}"),
+        "app.yaml: scaledObjects[0].fallback.behavior: expected one of static, \
+         currentReplicas, currentReplicasIfHigher, currentReplicasIfLower, got \"current\"",
+    );
+    assert_error(
+        &own(
+            "advanced: {horizontalPodAutoscalerConfig: {behavior: {scaleDown: {selectPolicy: 1}}}}",
+        ),
+        "app.yaml: scaledObjects[0].advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.\
+         selectPolicy: expected one of Max, Min, Disabled, got 1",
+    );
+    assert_error(
+        "scaledObjects:\n  - name: w\n    scaleTargetRef: {name: w}\n    \
+         triggers: [{type: cpu}, {type: cpu, metricType: Utilization}]\n",
+        "app.yaml: scaledObjects[0].triggers[1].metricType: \
+         expected one of AverageValue, Value, got \"Utilization\"",
+    );
+}
+
+#[test]
+fn required_field_messages() {
+    assert_error(
+        "scaledObjects:\n  - name: w\n    scaleTargetRef: {kind: StatefulSet}\n",
+        "app.yaml: scaledObjects[0].scaleTargetRef.name: required field is missing",
+    );
+    assert_eq!(
+        errors("scaledObjects:\n  - namespace: x\n"),
+        [
+            "app.yaml: scaledObjects[0].name: required field is missing",
+            "app.yaml: scaledObjects[0].scaleTargetRef: required field is missing",
+        ]
+    );
+    assert_eq!(
+        errors(&own("fallback: {behavior: static}\n\
+             advanced:\n  \
+               scalingModifiers: {metricType: Value}\n  \
+               horizontalPodAutoscalerConfig: {behavior: {scaleUp: {policies: [{}]}}}")),
+        [
+            "app.yaml: scaledObjects[0].fallback.failureThreshold: required field is missing",
+            "app.yaml: scaledObjects[0].fallback.replicas: required field is missing",
+            "app.yaml: scaledObjects[0].advanced.scalingModifiers.formula: \
+             required field is missing",
+            "app.yaml: scaledObjects[0].advanced.scalingModifiers.target: \
+             required field is missing",
+            "app.yaml: scaledObjects[0].advanced.horizontalPodAutoscalerConfig.behavior.scaleUp.\
+             policies[0].type: required field is missing",
+            "app.yaml: scaledObjects[0].advanced.horizontalPodAutoscalerConfig.behavior.scaleUp.\
+             policies[0].value: required field is missing",
+            "app.yaml: scaledObjects[0].advanced.horizontalPodAutoscalerConfig.behavior.scaleUp.\
+             policies[0].periodSeconds: required field is missing",
+        ]
+    );
+    assert_eq!(
+        errors(
+            "scaledObjects:\n  - name: w\n    scaleTargetRef: {name: w}\n    \
+             triggers:\n      - name: t\n        authenticationRef: {kind: X}\n"
+        ),
+        [
+            "app.yaml: scaledObjects[0].triggers[0].authenticationRef.name: \
+             required field is missing",
+            "app.yaml: scaledObjects[0].triggers[0].type: required field is missing",
+        ]
+    );
+    // null for a required field is a missing field.
+    assert_error(
+        "scaledObjects:\n  - name: ~\n    scaleTargetRef: {name: w}\n",
+        "app.yaml: scaledObjects[0].name: required field is missing",
+    );
+    assert_error(
+        "scaledObjects:\n  - name: w\n    scaleTargetRef: {name: \"\"}\n",
+        r#"app.yaml: scaledObjects[0].scaleTargetRef.name: expected a non-empty string, got """#,
+    );
+}
+
+#[test]
+fn unknown_field_messages() {
+    assert_error(
+        &own("pollingIntervall: 10"),
+        r#"app.yaml: scaledObjects[0].pollingIntervall: unknown field, did you mean "pollingInterval"?"#,
+    );
+    assert_error(
+        &own("MaxReplicaCount: 10"),
+        r#"app.yaml: scaledObjects[0].MaxReplicaCount: unknown field, did you mean "maxReplicaCount"?"#,
+    );
+    assert_error(
+        &own("spec: {}"),
+        "app.yaml: scaledObjects[0].spec: unknown field; expected one of name, namespace, \
+         scaleTargetRef, pollingInterval, cooldownPeriod, initialCooldownPeriod, \
+         idleReplicaCount, minReplicaCount, maxReplicaCount, fallback, advanced, triggers, \
+         paused, pausedReplicaCount",
+    );
+    assert_error(
+        &own("fallback: {failureThreshold: 1, replicas: 1, mode: static}"),
+        "app.yaml: scaledObjects[0].fallback.mode: unknown field; \
+         expected one of failureThreshold, replicas, behavior",
+    );
+    assert_error(
+        "scaledObjects:\n  - name: w\n    scaleTargetRef: {name: w, \"api version\": v1}\n",
+        r#"app.yaml: scaledObjects[0].scaleTargetRef["api version"]: unknown field, did you mean "apiVersion"?"#,
+    );
+    assert_error(
+        "scaledObjects:\n  - name: w\n    scaleTargetRef: {name: w, app/v1: v1}\n",
+        r#"app.yaml: scaledObjects[0].scaleTargetRef["app/v1"]: unknown field; expected one of apiVersion, kind, name, envSourceContainerName"#,
+    );
+    assert_eq!(
+        errors(&(own("") + "authentications: []\n")),
+        ["app.yaml: authentications: unknown field; expected one of scaledObjects"]
+    );
+    // A misspelt top-level key also leaves the config without scaled objects.
+    assert_eq!(
+        errors("scaledObject:\n  - name: w\n"),
+        [
+            r#"app.yaml: scaledObject: unknown field, did you mean "scaledObjects"?"#,
+            "app.yaml: scaledObjects: the config has no scaled objects",
+        ]
+    );
+}
+
+#[test]
+fn trigger_metadata_messages() {
+    assert_eq!(
+        errors(
+            "scaledObjects:\n  - name: w\n    scaleTargetRef: {name: w}\n    triggers:\n      \
+             - type: kafka\n        metadata:\n          brokers: [a, b]\n          \
+             sasl: {mode: plain}\n          1: one\n          \
+             consumer.group: [x]\n"
+        ),
+        [
+            "app.yaml: scaledObjects[0].triggers[0].metadata.brokers: expected a string, got a list",
+            "app.yaml: scaledObjects[0].triggers[0].metadata.sasl: expected a string, got a mapping",
+            "app.yaml: scaledObjects[0].triggers[0].metadata: expected a string key, got 1",
+            r#"app.yaml: scaledObjects[0].triggers[0].metadata["consumer.group"]: expected a string, got a list"#,
+        ]
+    );
+    assert_error(
+        "scaledObjects:\n  - name: w\n    scaleTargetRef: {name: w}\n    \
+         triggers: [{type: cpu, metadata: [value]}]\n",
+        "app.yaml: scaledObjects[0].triggers[0].metadata: expected a mapping, got a list",
+    );
+}
+
+#[test]
+fn no_scaled_objects() {
+    assert_error(
+        "",
+        "app.yaml: scaledObjects: the config has no scaled objects",
+    );
+    assert_error(
+        "# nothing yet\n",
+        "app.yaml: scaledObjects: the config has no scaled objects",
+    );
+    assert_error(
+        "scaledObjects: []\n",
+        "app.yaml: scaledObjects: the config has no scaled objects",
+    );
+    assert_error(
+        "scaledObjects:\n",
+        "app.yaml: scaledObjects: the config has no scaled objects",
+    );
+    assert_error("---\n---\n", "app.yaml: the config has no scaled objects");
+}
+
+#[test]
+fn several_documents_in_own_format() {
+    assert_error(
+        &(own("") + "---\nscaledObjects: []\n"),
+        "app.yaml: documents[1]: a scalerd config is a single YAML document; \
+         only KEDA manifests can span several",
+    );
+}
+
+#[test]
+fn all_errors_in_document_order() {
+    let text = "\
+scaledObjects:
+  - name: a
+    scaleTargetRef: {name: a}
+    pollingInterval: -5
+    triggers:
+      - type: cpu
+        metricType: average
+      - metadata: {x: 1}
+  - name: b
+    scaleTargetRef: {name: b}
+    minReplicaCount: one
+    cooldown: 10
+    maxReplicaCount: 1.5
+  - name: c
+    scaleTargetRef: {name: c}
+    triggers: [{type: cpu}]
+  - scaleTargetRef: {}
+    paused: 1
+";
+    assert_eq!(
+        errors(text),
+        [
+            "app.yaml: scaledObjects[0].pollingInterval: expected a non-negative whole number, got -5",
+            "app.yaml: scaledObjects[0].triggers[0].metricType: \
+             expected one of AverageValue, Value, got \"average\"",
+            "app.yaml: scaledObjects[0].triggers[1].type: required field is missing",
+            r#"app.yaml: scaledObjects[1].minReplicaCount: expected a whole number, got "one""#,
+            "app.yaml: scaledObjects[1].cooldown: unknown field; expected one of name, \
+             namespace, scaleTargetRef, pollingInterval, cooldownPeriod, initialCooldownPeriod, \
+             idleReplicaCount, minReplicaCount, maxReplicaCount, fallback, advanced, triggers, \
+             paused, pausedReplicaCount",
+            "app.yaml: scaledObjects[1].maxReplicaCount: expected a whole number, got 1.5",
+            "app.yaml: scaledObjects[3].scaleTargetRef.name: required field is missing",
+            "app.yaml: scaledObjects[3].paused: expected true or false, got 1",
+            "app.yaml: scaledObjects[3].name: required field is missing",
+        ]
+    );
+}
+
+#[test]
+fn yaml_syntax_error_has_its_location() {
+    let errors = errors("scaledObjects:\n  - name: w\n    triggers: [a, b\n");
+    let [error] = errors.as_slice() else {
+        panic!("expected one error: {errors:?}");
+    };
+    assert!(error.starts_with("app.yaml: invalid YAML: "), "{error}");
+    assert!(error.contains("line 4 column 1"), "{error}");
+    let Err(ConfigErrors(list)) = load_str("a: [", FILE) else {
+        panic!("expected an error");
+    };
+    assert_eq!(list[0].path, "");
+    assert!(list[0].message.contains("line "), "{}", list[0].message);
+}
+
+#[test]
+fn duplicate_keys_are_invalid_yaml() {
+    let errors = errors(&own("pollingInterval: 1\npollingInterval: 2"));
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with("app.yaml: invalid YAML: "),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("pollingInterval"), "{errors:?}");
+}
+
+#[test]
+fn long_strings_are_shortened() {
+    let long = "x".repeat(100);
+    assert_error(
+        &own(&format!("pollingInterval: {long}")),
+        &format!(
+            "app.yaml: scaledObjects[0].pollingInterval: expected a whole number, got \"{}…\"",
+            "x".repeat(60)
+        ),
+    );
+}
+
+// --- KEDA manifest errors -----------------------------------------------------------------
+
+/// A valid KEDA manifest named `name`, with more metadata lines and spec lines.
+fn manifest(name: &str, metadata_lines: &str, spec_lines: &str) -> String {
+    let mut text =
+        format!("apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: {name}\n");
+    for line in metadata_lines.lines() {
+        text.push_str("  ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str("spec:\n  scaleTargetRef: {name: t}\n");
+    for line in spec_lines.lines() {
+        text.push_str("  ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn keda_single_document_paths_are_not_prefixed() {
+    assert_error(
+        &manifest("a", "", "pollingInterval: fast"),
+        r#"app.yaml: spec.pollingInterval: expected a whole number, got "fast""#,
+    );
+    assert_error(
+        &manifest("a", "", "paused: true"),
+        "app.yaml: spec.paused: unknown field; expected one of scaleTargetRef, \
+         pollingInterval, cooldownPeriod, initialCooldownPeriod, idleReplicaCount, \
+         minReplicaCount, maxReplicaCount, fallback, advanced, triggers",
+    );
+    assert_error(
+        &manifest(
+            "a",
+            "annotations:\n  autoscaling.keda.sh/paused-replicas: \"two\"",
+            "",
+        ),
+        "app.yaml: metadata.annotations[\"autoscaling.keda.sh/paused-replicas\"]: \
+         expected a whole number, got \"two\"",
+    );
+    assert_error(
+        &manifest(
+            "a",
+            "annotations:\n  autoscaling.keda.sh/paused-replicas: \"-1\"",
+            "",
+        ),
+        "app.yaml: metadata.annotations[\"autoscaling.keda.sh/paused-replicas\"]: \
+         expected a non-negative whole number, got \"-1\"",
+    );
+    assert_error(
+        &manifest(
+            "a",
+            "annotations:\n  autoscaling.keda.sh/paused-replicas: 2",
+            "",
+        ),
+        "app.yaml: metadata.annotations[\"autoscaling.keda.sh/paused-replicas\"]: \
+         expected a string, got 2",
+    );
+    assert_error(
+        &manifest("a", "annotations: [x]", ""),
+        "app.yaml: metadata.annotations: expected a mapping, got a list",
+    );
+    assert_error(
+        &manifest("a", "nmespace: x", ""),
+        r#"app.yaml: metadata.nmespace: unknown field, did you mean "namespace"?"#,
+    );
+    assert_error(
+        "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {namespace: x}\n\
+         spec: {scaleTargetRef: {name: t}}\n",
+        "app.yaml: metadata.name: required field is missing",
+    );
+    assert_eq!(
+        errors("apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\n"),
+        [
+            "app.yaml: metadata: required field is missing",
+            "app.yaml: spec: required field is missing",
+        ]
+    );
+    assert_error(
+        "apiVersion: keda.sh/v1alpha1\nmetadata: {name: a}\nspec: {scaleTargetRef: {name: t}}\n",
+        "app.yaml: kind: required field is missing",
+    );
+    assert_error(
+        "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\nspec: {}\n",
+        "app.yaml: spec.scaleTargetRef: required field is missing",
+    );
+    assert_error(
+        "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\n\
+         spec: {scaleTargetRef: {name: t}}\nextra: 1\n",
+        "app.yaml: extra: unknown field; expected one of apiVersion, kind, metadata, spec, status",
+    );
+}
+
+#[test]
+fn keda_kinds_and_api_versions() {
+    assert_error(
+        "apiVersion: keda.sh/v1alpha1\nkind: ScaledJob\nmetadata: {name: a}\n",
+        r#"app.yaml: unsupported kind "ScaledJob"; expected ScaledObject"#,
+    );
+    assert_error(
+        "apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: a}\n",
+        "app.yaml: kind TriggerAuthentication is not supported yet",
+    );
+    assert_error(
+        "apiVersion: keda.sh/v1alpha1\nkind: ClusterTriggerAuthentication\n",
+        "app.yaml: kind ClusterTriggerAuthentication is not supported yet",
+    );
+    assert_error(
+        &manifest("a", "", "").replace("keda.sh/v1alpha1", "keda.sh/v1"),
+        r#"app.yaml: apiVersion: unsupported apiVersion "keda.sh/v1"; expected keda.sh/v1alpha1"#,
+    );
+    assert_error(
+        &manifest("a", "", "").replace("kind: ScaledObject", "kind: 3"),
+        "app.yaml: kind: expected a string, got 3",
+    );
+}
+
+#[test]
+fn keda_multiple_documents_paths_are_prefixed() {
+    let text = format!(
+        "{}---\n{}---\n---\n{}---\napiVersion: apps/v1\nkind: Deployment\n---\n- a list\n",
+        manifest("a", "", ""),
+        manifest(
+            "b",
+            "",
+            "triggers:\n  - type: prometheus\n    metadata: {query: [q]}"
+        ),
+        manifest(
+            "c",
+            "annotations: {autoscaling.keda.sh/paused-replicas: many}",
+            ""
+        ),
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "app.yaml: documents[1].spec.triggers[0].metadata.query: \
+             expected a string, got a list",
+            "app.yaml: documents[3].metadata.annotations[\"autoscaling.keda.sh/paused-replicas\"]: \
+             expected a whole number, got \"many\"",
+            r#"app.yaml: documents[4]: unsupported kind "Deployment"; expected ScaledObject"#,
+            "app.yaml: documents[5]: expected a mapping, got a list",
+        ]
+    );
+}
+
+// --- files --------------------------------------------------------------------------------
+
+#[test]
+fn load_file_reads_and_reports() {
+    let dir = std::env::temp_dir().join(format!("scalers-config-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, FULL).unwrap();
+    assert_eq!(load_file(&good).unwrap(), full_expected());
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, own("pollingInterval: soon")).unwrap();
+    match load_file(&bad) {
+        Err(Error::Config(errors)) => assert_eq!(
+            errors.to_string(),
+            format!(
+                "{}: scaledObjects[0].pollingInterval: expected a whole number, got \"soon\"",
+                bad.display()
+            )
+        ),
+        other => panic!("expected a config error: {other:?}"),
+    }
+
+    let missing = dir.join("missing.yaml");
+    match load_file(&missing) {
+        Err(error @ Error::Read { .. }) => assert_eq!(
+            error.to_string(),
+            format!("{}: cannot read the file", missing.display())
+        ),
+        other => panic!("expected a read error: {other:?}"),
+    }
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn errors_display_one_per_line() {
+    let Err(errors) = load_str(&own("pollingInterval: a\ncooldownPeriod: b"), FILE) else {
+        panic!("expected errors");
+    };
+    assert_eq!(
+        errors.to_string(),
+        "app.yaml: scaledObjects[0].pollingInterval: expected a whole number, got \"a\"\n\
+         app.yaml: scaledObjects[0].cooldownPeriod: expected a whole number, got \"b\""
+    );
+}

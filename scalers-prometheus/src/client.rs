@@ -1,0 +1,155 @@
+//! HTTP clients shared by every trigger with the same server and credentials.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+
+use reqwest::Url;
+use scalers_core::secret::Secret;
+
+use crate::config::{Credentials, CustomAuth, PrometheusConfig, TlsAuth};
+
+/// The HTTP clients of a set of triggers, one per server and credentials.
+///
+/// Triggers built from the same pool that point at the same origin (scheme, host, port) with the
+/// same credentials, TLS material and `unsafeSsl` share one `reqwest::Client`, hence one
+/// keep-alive connection pool. The pool holds its clients weakly: a client is dropped, with its
+/// connections, when the last trigger using it is dropped (after a config reload, say).
+///
+/// [`register`](crate::register) keeps one pool inside the registered constructor rather than in
+/// a process-wide `static`: everything built from one registry shares, nothing is shared behind
+/// an embedder's back, and a client (whose connections belong to the tokio runtime that opened
+/// them) never leaks from one runtime into another, as it would between tests or between two
+/// embedded engines on separate runtimes.
+///
+/// Cloning a pool gives another handle on the same clients.
+#[derive(Clone, Default)]
+pub struct ClientPool {
+    clients: Arc<Mutex<HashMap<ClientKey, Weak<SharedClient>>>>,
+}
+
+impl fmt::Debug for ClientPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientPool")
+            .field("clients", &self.len())
+            .finish()
+    }
+}
+
+impl ClientPool {
+    /// An empty pool.
+    pub fn new() -> Self {
+        ClientPool::default()
+    }
+
+    /// How many distinct clients triggers of this pool currently hold.
+    pub fn len(&self) -> usize {
+        let clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        clients.values().filter(|c| c.strong_count() > 0).count()
+    }
+
+    /// Whether no trigger of this pool holds a client.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The client for `config`, shared with every trigger of the same key. Cheap: the
+    /// `reqwest::Client` itself is built on first use.
+    pub(crate) fn client_for(&self, config: &PrometheusConfig) -> Arc<SharedClient> {
+        let key = ClientKey::of(config);
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        clients.retain(|_, c| c.strong_count() > 0);
+        if let Some(client) = clients.get(&key).and_then(Weak::upgrade) {
+            return client;
+        }
+        let client = Arc::new(SharedClient {
+            tls: config.auth.tls.clone(),
+            unsafe_ssl: config.unsafe_ssl,
+            client: OnceLock::new(),
+        });
+        clients.insert(key, Arc::downgrade(&client));
+        client
+    }
+}
+
+/// What makes two triggers share a client.
+///
+/// Credentials are sent per request, but they are part of the key anyway so that connections
+/// (and TLS sessions) of different identities are never mixed. Secrets stay [`Secret`]s here, so
+/// the map cannot print them.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    /// `scheme://host:port`.
+    origin: String,
+    /// Userinfo of `serverAddress`, which reqwest sends as basic auth.
+    userinfo: Option<(Secret, Option<Secret>)>,
+    credentials: Credentials,
+    custom: Option<CustomAuth>,
+    tls: Option<TlsAuth>,
+    unsafe_ssl: bool,
+}
+
+impl ClientKey {
+    fn of(config: &PrometheusConfig) -> Self {
+        let url = &config.server_address;
+        ClientKey {
+            origin: origin(url),
+            userinfo: (!url.username().is_empty() || url.password().is_some()).then(|| {
+                (
+                    Secret::new(url.username()),
+                    url.password().map(Secret::new),
+                )
+            }),
+            credentials: config.auth.credentials.clone(),
+            custom: config.auth.custom.clone(),
+            tls: config.auth.tls.clone(),
+            unsafe_ssl: config.unsafe_ssl,
+        }
+    }
+}
+
+fn origin(url: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or_default()
+    )
+}
+
+/// One `reqwest::Client`, built on first use.
+pub(crate) struct SharedClient {
+    tls: Option<TlsAuth>,
+    unsafe_ssl: bool,
+    client: OnceLock<reqwest::Client>,
+}
+
+impl SharedClient {
+    /// The client, built now if this is its first use. A failed build is not remembered: the
+    /// next sample tries again.
+    pub(crate) fn get(&self) -> Result<reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.client.get() {
+            return Ok(client.clone());
+        }
+        let built = self.build()?;
+        // Two first samples may race; both get the one that was stored.
+        Ok(self.client.get_or_init(|| built).clone())
+    }
+
+    fn build(&self) -> Result<reqwest::Client, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("scalers-prometheus/", env!("CARGO_PKG_VERSION")))
+            .tls_danger_accept_invalid_certs(self.unsafe_ssl);
+        if let Some(tls) = &self.tls {
+            if let Some(identity) = &tls.client {
+                builder = builder.identity(reqwest::Identity::from_pem(&identity.pem())?);
+            }
+            if let Some(ca) = &tls.ca {
+                builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(
+                    ca.as_bytes(),
+                )?);
+            }
+        }
+        builder.build()
+    }
+}

@@ -1,0 +1,214 @@
+//! The crate's error type: why one Prometheus query failed.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use scalers_core::trigger::{TriggerError, TriggerErrorKind};
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a query failed.
+///
+/// Every message starts with the query endpoint stripped of userinfo and query string
+/// (`http://prometheus:9090/api/v1/query`), so it never carries credentials, header values or
+/// query parameters. Transport errors keep reqwest's error as their source, with its URL removed.
+///
+/// [`Error::kind`] classifies the failure for fallback and explanations; `From<Error>` turns it
+/// into the [`TriggerError`] a trigger returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The HTTP client could not be built (TLS material rejected by the TLS library, for
+    /// example).
+    #[error("{endpoint}: cannot build the HTTP client")]
+    Client {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// The cause, without URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server could not be reached (connection refused, DNS failure, TLS handshake).
+    #[error("{endpoint}: cannot connect")]
+    Connect {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// The cause, without URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// No complete answer within the trigger's `timeout`.
+    #[error("{endpoint}: no answer within {} ms", timeout.as_millis())]
+    Timeout {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// The per-request timeout that elapsed.
+        timeout: Duration,
+        /// The cause, without URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The request failed after the connection was made (reset, truncated body, …).
+    #[error("{endpoint}: request failed")]
+    Request {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// The cause, without URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered 401 or 403.
+    #[error("{endpoint}: HTTP {status}{}", with_api(.api))]
+    Unauthorized {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// 401 or 403.
+        status: StatusCode,
+        /// Prometheus's explanation, when the body was a Prometheus error.
+        api: Option<ApiError>,
+    },
+    /// The server answered another non-2xx status.
+    #[error("{endpoint}: HTTP {status}{}", with_api(.api))]
+    Status {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// The status.
+        status: StatusCode,
+        /// Prometheus's explanation (`errorType` and `error`), when the body was a Prometheus
+        /// error; other bodies are not shown, as they may echo the request.
+        api: Option<ApiError>,
+    },
+    /// A 2xx answer whose `status` is not `success`.
+    #[error("{endpoint}: {api}")]
+    Api {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// Prometheus's explanation.
+        api: ApiError,
+    },
+    /// The body is not a Prometheus query response.
+    #[error("{endpoint}: malformed response")]
+    Decode {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// What did not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A sample value is not a number.
+    #[error("{endpoint}: the value {value:?} is not a number")]
+    BadValue {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// The value as Prometheus sent it.
+        value: String,
+    },
+    /// The query returned a matrix or a string.
+    #[error("{endpoint}: the query returned a {result_type}; expected a vector or a scalar")]
+    UnsupportedResult {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// Prometheus's `resultType`.
+        result_type: String,
+    },
+    /// The query returned a vector of more than one element.
+    #[error("{endpoint}: the query returned {count} elements; expected exactly one")]
+    MultipleElements {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// How many elements.
+        count: usize,
+    },
+    /// The query returned no usable value (see [`NoData`]).
+    ///
+    /// A trigger with `ignoreNullValues: true` turns this into a "no data" sample instead.
+    #[error("{endpoint}: the query returned {reason}")]
+    NoData {
+        /// The query endpoint, redacted.
+        endpoint: String,
+        /// What came back.
+        reason: NoData,
+    },
+}
+
+fn with_api(api: &Option<ApiError>) -> String {
+    api.as_ref().map_or_else(String::new, |a| format!(": {a}"))
+}
+
+/// The `errorType` and `error` of a Prometheus error response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// Prometheus's `errorType` (`bad_data`, `timeout`, `execution`, …).
+    pub error_type: String,
+    /// Prometheus's `error` message.
+    pub error: String,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error_type, self.error)
+    }
+}
+
+/// What a query returned instead of a usable value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum NoData {
+    /// An empty vector.
+    EmptyResult,
+    /// A vector element without a value (KEDA treats it as empty).
+    MissingValue,
+    /// NaN, +Inf or -Inf.
+    NotFinite(f64),
+}
+
+impl fmt::Display for NoData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoData::EmptyResult => f.write_str("an empty result"),
+            NoData::MissingValue => f.write_str("an element without a value"),
+            NoData::NotFinite(v) if v.is_nan() => f.write_str("NaN"),
+            NoData::NotFinite(v) if *v > 0.0 => f.write_str("+Inf"),
+            NoData::NotFinite(_) => f.write_str("-Inf"),
+        }
+    }
+}
+
+impl Error {
+    /// The kind of trigger failure this is.
+    pub fn kind(&self) -> TriggerErrorKind {
+        match self {
+            Error::Client { .. } | Error::Connect { .. } | Error::Request { .. } => {
+                TriggerErrorKind::Unavailable
+            }
+            Error::Timeout { .. } => TriggerErrorKind::Timeout,
+            Error::Unauthorized { .. } => TriggerErrorKind::Unauthorized,
+            Error::NoData { .. } => TriggerErrorKind::NoData,
+            Error::Status { .. }
+            | Error::Api { .. }
+            | Error::Decode { .. }
+            | Error::BadValue { .. }
+            | Error::UnsupportedResult { .. }
+            | Error::MultipleElements { .. } => TriggerErrorKind::BadResponse,
+        }
+    }
+}
+
+impl From<Error> for TriggerError {
+    fn from(e: Error) -> Self {
+        let kind = e.kind();
+        let message = e.to_string();
+        let failure = TriggerError::new(kind, message);
+        // The cause becomes the trigger error's source; our own text is already the message.
+        match e {
+            Error::Client { source, .. }
+            | Error::Connect { source, .. }
+            | Error::Timeout { source, .. }
+            | Error::Request { source, .. } => failure.with_source(source),
+            Error::Decode { source, .. } => failure.with_source(source),
+            _ => failure,
+        }
+    }
+}
