@@ -1,24 +1,2014 @@
-//! TEMP placeholder until the formula module lands.
-#![allow(missing_docs, unreachable_pub, clippy::all)]
+//! Scaling-modifier formulas: `advanced.scalingModifiers.formula`.
+//!
+//! KEDA lets a ScaledObject combine the values of its triggers into one
+//! composite metric with a formula written in the [expr] language, for
+//! example `(queue_a + queue_b) / 2` or `trig_one > 2 ? trig_one : 0`. Each
+//! trigger is referred to by its name. This module parses and evaluates the
+//! subset of expr that such formulas use.
+//!
+//! ```
+//! use scalers_core::formula::Formula;
+//!
+//! let formula = Formula::parse("max(kafka, prom * 2)")?;
+//! assert_eq!(formula.variables(), ["kafka", "prom"]);
+//! let value = formula.eval(&|name| match name {
+//!     "kafka" => Some(3.0),
+//!     "prom" => Some(4.0),
+//!     _ => None, // this trigger failed this tick
+//! })?;
+//! assert_eq!(value, 8.0);
+//!
+//! // `??` supplies a value for a trigger that has none.
+//! let formula: Formula = "missing ?? 0 + kafka".parse()?;
+//! assert_eq!(formula.eval(&|name| (name == "kafka").then_some(3.0))?, 3.0);
+//! # Ok::<(), scalers_core::formula::FormulaError>(())
+//! ```
+//!
+//! # Grammar
+//!
+//! From the loosest-binding construct to the tightest:
+//!
+//! ```text
+//! formula     = ternary
+//! ternary     = or [ "?" ternary ":" ternary ]                (right-associative)
+//! or          = and { ( "||" | "or" ) and }
+//! and         = equality { ( "&&" | "and" ) equality }
+//! equality    = relational { ( "==" | "!=" ) relational }
+//! relational  = additive { ( "<" | "<=" | ">" | ">=" ) additive }
+//! additive    = multiplicative { ( "+" | "-" ) multiplicative }
+//! multiplicative = coalesce { ( "*" | "/" | "%" ) coalesce }
+//! coalesce    = unary { "??" unary }
+//! unary       = ( "-" | "+" | "!" | "not" ) unary | power
+//! power       = primary [ ( "**" | "^" ) unary ]               (right-associative)
+//! primary     = number | "true" | "false" | "nil" | name
+//!             | name "(" [ ternary { "," ternary } ] ")"
+//!             | "(" ternary ")"
+//! ```
+//!
+//! * Numbers: `12`, `1.5`, `.5`, `1.`, `1e3`, `2.5E-3`, `1_000` (an underscore
+//!   must sit between two digits), and the integer forms `0x1F`, `0o17`,
+//!   `0b101`.
+//! * Names: `[A-Za-z_][A-Za-z0-9_]*`, except the keywords `true`, `false`,
+//!   `nil`, `and`, `or` and `not`. A name is a trigger (a variable) unless it is
+//!   followed by `(`, which makes it a function call.
+//! * Functions: `min(a, ...)` and `max(a, ...)` (at least one argument),
+//!   `abs(x)`, `ceil(x)`, `floor(x)`, `round(x)` (halves away from zero),
+//!   `float(x)` and `int(x)` (truncates toward zero).
+//! * Comments: `// to the end of the line` and `/* block */`.
+//! * Limits: at most 4096 bytes of source, and at most 64 levels of
+//!   nesting. While parsing, each parenthesis, function call, `?:` branch,
+//!   prefix operator, `**`, and right operand of a tighter-binding operator
+//!   (the `b * c` in `a + b * c`) is one level; the expression tree may also
+//!   be at most 64 nodes tall. Real formulas stay far below both; they keep
+//!   hostile input from exhausting the stack.
+//!
+//! A chain of relational operators is a conjunction, as in expr:
+//! `1 < x <= 10` means `1 < x && x <= 10`, with `x` evaluated once.
+//!
+//! # Evaluation
+//!
+//! Values are numbers (`f64`), booleans and nil. A trigger without a value
+//! this tick evaluates to nil, and `??` replaces nil: `missing ?? 0` is `0`
+//! when `missing` has no value. Using nil in arithmetic, in a relational
+//! comparison, as a function argument or as a condition is an error that
+//! names the trigger (`trigger "missing" has no value`). `==` and `!=` accept
+//! nil (nil equals only nil). `&&`, `||`, `??` and `?:` short-circuit: the
+//! operand or branch that is not needed is not evaluated, so a missing trigger
+//! there is not an error. Division and modulo by zero are errors, and the
+//! result of the whole formula must be a finite number.
+//!
+//! # Differences from expr
+//!
+//! * `??` binds tighter than every other binary operator, as in expr, so
+//!   `a + b ?? 0` is `a + (b ?? 0)`; expr rejects `a ?? b + c` ("cannot be
+//!   mixed"), which here is `(a ?? b) + c`.
+//! * expr puts all comparisons on one level and chains them all
+//!   (`a == b == c` is `a == b && b == c` there); here `==` and `!=` bind
+//!   looser than `<`, `<=`, `>`, `>=` and only the latter chain.
+//! * expr binds `!` and `not` looser than `*` (but tighter than `+`); here all
+//!   prefix operators share one level. Only ill-typed formulas can tell.
+//! * Every number is an `f64`: `%` accepts fractions (expr wants integers)
+//!   and there is no integer overflow.
+//! * `==` between a number and a boolean is an evaluation error (expr rejects
+//!   it when compiling against typed variables).
+//! * Not supported: strings, arrays, maps, member access, `in`, `matches`,
+//!   `contains`, ranges, pipes, predicates and closures, `let`, `a ?: b`,
+//!   `$env`, and every builtin but the eight above.
+//!
+//! [expr]: https://expr-lang.org
+
+use std::fmt;
+
+/// The longest source accepted, in bytes.
+const MAX_SOURCE_LEN: usize = 4096;
+
+/// The deepest nesting accepted (see the module documentation).
+const MAX_DEPTH: usize = 64;
+
+/// The known function names, sorted, as listed in error messages.
+const KNOWN_FUNCTIONS: &str = "abs, ceil, float, floor, int, max, min, round";
+
+/// A parsed formula.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Formula(String);
+pub struct Formula {
+    source: String,
+    expr: Expr,
+    variables: Vec<String>,
+}
+
+/// Why a formula did not parse or evaluate.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct FormulaError {
+    /// What is wrong.
     pub message: String,
+    /// Byte offset in the source where the problem was found, for parse errors.
     pub position: Option<usize>,
 }
-impl Formula {
-    pub fn parse(s: &str) -> Result<Formula, FormulaError> {
-        Ok(Formula(s.into()))
-    }
-    pub fn variables(&self) -> Vec<&str> {
-        vec![]
-    }
-    pub fn eval(&self, l: &dyn Fn(&str) -> Option<f64>) -> Result<f64, FormulaError> {
-        l(&self.0).ok_or(FormulaError {
-            message: "x".into(),
+
+impl FormulaError {
+    /// An error without a position.
+    fn new(message: impl Into<String>) -> Self {
+        FormulaError {
+            message: message.into(),
             position: None,
+        }
+    }
+
+    /// A parse error at `position`; the position is appended to the message.
+    fn at(message: impl fmt::Display, position: usize) -> Self {
+        FormulaError {
+            message: format!("{message} at position {position}"),
+            position: Some(position),
+        }
+    }
+
+    /// The error for a nil value used where a number or boolean is needed.
+    fn nil(origin: Option<&str>, kind: &str) -> Self {
+        match origin {
+            Some(name) => FormulaError::new(format!("trigger \"{name}\" has no value")),
+            None => FormulaError::new(format!("nil used as a {kind}")),
+        }
+    }
+}
+
+impl Formula {
+    /// Parses `source`.
+    pub fn parse(source: &str) -> Result<Formula, FormulaError> {
+        if source.len() > MAX_SOURCE_LEN {
+            return Err(FormulaError::new(format!(
+                "the formula is longer than {MAX_SOURCE_LEN} bytes"
+            )));
+        }
+        let tokens = lex(source)?;
+        if tokens.is_empty() {
+            return Err(FormulaError::new("the formula is empty"));
+        }
+        let mut parser = Parser {
+            source,
+            tokens,
+            next: 0,
+            depth: 0,
+            variables: Vec::new(),
+        };
+        let expr = parser.expr(0)?;
+        let trailing = parser.peek();
+        if trailing.kind != Tok::End {
+            return Err(parser.unexpected(trailing));
+        }
+        // Parentheses are bounded by the parser; this bounds operators.
+        if height(&expr) > MAX_DEPTH {
+            return Err(too_deep());
+        }
+        let mut variables: Vec<String> = parser
+            .variables
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect();
+        variables.sort();
+        variables.dedup();
+        Ok(Formula {
+            source: source.to_owned(),
+            expr,
+            variables,
         })
+    }
+
+    /// The source text it was parsed from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Variables (trigger names) the formula references, sorted and deduplicated; function names are not variables.
+    pub fn variables(&self) -> Vec<&str> {
+        self.variables.iter().map(String::as_str).collect()
+    }
+
+    /// Evaluates with `lookup` giving each variable's value; `None` means the value is missing
+    /// (the trigger failed this tick). Result must be a finite number.
+    pub fn eval(&self, lookup: &dyn Fn(&str) -> Option<f64>) -> Result<f64, FormulaError> {
+        match eval(&self.expr, lookup)? {
+            // `+ 0.0` turns a negative zero into zero.
+            Value::Num(n) if n.is_finite() => Ok(n + 0.0),
+            Value::Num(_) => Err(FormulaError::new("the formula yields a non-finite number")),
+            Value::Bool(_) => Err(FormulaError::new(
+                "the formula yields a boolean, expected a number",
+            )),
+            Value::Nil(Some(name)) => Err(FormulaError::nil(Some(name), "number")),
+            Value::Nil(None) => Err(FormulaError::new(
+                "the formula yields nil, expected a number",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Formula {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl std::str::FromStr for Formula {
+    type Err = FormulaError;
+
+    fn from_str(source: &str) -> Result<Self, Self::Err> {
+        Formula::parse(source)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Syntax tree
+// ---------------------------------------------------------------------------
+
+/// A node of the syntax tree. Left-associative operator chains are stored
+/// flat so that long chains do not make the tree (and evaluation) deep.
+#[derive(Clone, Debug, PartialEq)]
+enum Expr {
+    Num(f64),
+    Bool(bool),
+    Nil,
+    Var(String),
+    Unary(UnaryOp, Box<Expr>),
+    /// `base ** exponent`.
+    Pow(Box<Expr>, Box<Expr>),
+    /// `first op1 e1 op2 e2 ...`, evaluated left to right.
+    Arith(Box<Expr>, Vec<(ArithOp, Expr)>),
+    /// `first == e1 != e2 ...`, left-associative; `true` means `!=`.
+    Equal(Box<Expr>, Vec<(bool, Expr)>),
+    /// `a < b <= c ...`, meaning `a < b && b <= c && ...`.
+    Compare(Box<Expr>, Vec<(CompareOp, Expr)>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Coalesce(Vec<Expr>),
+    Cond(Box<Expr>, Box<Expr>, Box<Expr>),
+    Call(Func, Vec<Expr>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum UnaryOp {
+    Neg,
+    Plus,
+    Not,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl ArithOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            ArithOp::Add => "+",
+            ArithOp::Sub => "-",
+            ArithOp::Mul => "*",
+            ArithOp::Div => "/",
+            ArithOp::Rem => "%",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum CompareOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CompareOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Func {
+    Abs,
+    Ceil,
+    Float,
+    Floor,
+    Int,
+    Max,
+    Min,
+    Round,
+}
+
+impl Func {
+    fn from_name(name: &str) -> Option<Func> {
+        Some(match name {
+            "abs" => Func::Abs,
+            "ceil" => Func::Ceil,
+            "float" => Func::Float,
+            "floor" => Func::Floor,
+            "int" => Func::Int,
+            "max" => Func::Max,
+            "min" => Func::Min,
+            "round" => Func::Round,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Func::Abs => "abs",
+            Func::Ceil => "ceil",
+            Func::Float => "float",
+            Func::Floor => "floor",
+            Func::Int => "int",
+            Func::Max => "max",
+            Func::Min => "min",
+            Func::Round => "round",
+        }
+    }
+
+    /// Whether `min`/`max`-style (one or more arguments) rather than exactly one.
+    fn variadic(self) -> bool {
+        matches!(self, Func::Max | Func::Min)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lexer
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tok<'s> {
+    Num(f64),
+    Ident(&'s str),
+    True,
+    False,
+    Nil,
+    Plus,
+    Minus,
+    Star,
+    Slash,
+    Percent,
+    Pow,
+    EqEq,
+    NotEq,
+    /// `!` or `not`.
+    Bang,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// `&&` or `and`.
+    AndAnd,
+    /// `||` or `or`.
+    OrOr,
+    Coalesce,
+    Question,
+    Colon,
+    LParen,
+    RParen,
+    Comma,
+    End,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Token<'s> {
+    kind: Tok<'s>,
+    /// Byte offset of the token in the source.
+    pos: usize,
+    /// The token's source text.
+    text: &'s str,
+}
+
+fn is_ident_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
+fn is_ident_continue(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Splits `src` into tokens, skipping whitespace and comments.
+fn lex(src: &str) -> Result<Vec<Token<'_>>, FormulaError> {
+    let bytes = src.as_bytes();
+    let at = |i: usize| bytes.get(i).copied();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while let Some(b) = at(i) {
+        let start = i;
+        let next = at(i + 1);
+        let (kind, len) = match b {
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'/' if next == Some(b'/') => {
+                i = src
+                    .get(i..)
+                    .and_then(|rest| rest.find('\n'))
+                    .map_or(src.len(), |n| i + n);
+                continue;
+            }
+            b'/' if next == Some(b'*') => {
+                match src.get(i + 2..).and_then(|rest| rest.find("*/")) {
+                    Some(n) => i += 2 + n + 2,
+                    None => return Err(FormulaError::at("unterminated comment", start)),
+                }
+                continue;
+            }
+            b'0'..=b'9' => {
+                let (value, end) = lex_number(src, i)?;
+                (Tok::Num(value), end - i)
+            }
+            b'.' if next.is_some_and(|n| n.is_ascii_digit()) => {
+                let (value, end) = lex_number(src, i)?;
+                (Tok::Num(value), end - i)
+            }
+            b if is_ident_start(b) => {
+                let mut end = i + 1;
+                while at(end).is_some_and(is_ident_continue) {
+                    end += 1;
+                }
+                let word = src.get(i..end).unwrap_or_default();
+                let kind = match word {
+                    "true" => Tok::True,
+                    "false" => Tok::False,
+                    "nil" => Tok::Nil,
+                    "and" => Tok::AndAnd,
+                    "or" => Tok::OrOr,
+                    "not" => Tok::Bang,
+                    _ => Tok::Ident(word),
+                };
+                (kind, end - i)
+            }
+            b'+' => (Tok::Plus, 1),
+            b'-' => (Tok::Minus, 1),
+            b'*' if next == Some(b'*') => (Tok::Pow, 2),
+            b'*' => (Tok::Star, 1),
+            b'^' => (Tok::Pow, 1),
+            b'/' => (Tok::Slash, 1),
+            b'%' => (Tok::Percent, 1),
+            b'=' if next == Some(b'=') => (Tok::EqEq, 2),
+            b'!' if next == Some(b'=') => (Tok::NotEq, 2),
+            b'!' => (Tok::Bang, 1),
+            b'<' if next == Some(b'=') => (Tok::Le, 2),
+            b'<' => (Tok::Lt, 1),
+            b'>' if next == Some(b'=') => (Tok::Ge, 2),
+            b'>' => (Tok::Gt, 1),
+            b'&' if next == Some(b'&') => (Tok::AndAnd, 2),
+            b'|' if next == Some(b'|') => (Tok::OrOr, 2),
+            b'?' if next == Some(b'?') => (Tok::Coalesce, 2),
+            b'?' => (Tok::Question, 1),
+            b':' => (Tok::Colon, 1),
+            b'(' => (Tok::LParen, 1),
+            b')' => (Tok::RParen, 1),
+            b',' => (Tok::Comma, 1),
+            _ => {
+                let c = src.get(i..).and_then(|rest| rest.chars().next());
+                // Unicode whitespace is skipped like ASCII whitespace.
+                if let Some(c) = c.filter(|c| c.is_whitespace()) {
+                    i += c.len_utf8();
+                    continue;
+                }
+                let shown = c.map(|c| c.escape_debug().to_string()).unwrap_or_default();
+                return Err(FormulaError::at(
+                    format!("unexpected character \"{shown}\""),
+                    start,
+                ));
+            }
+        };
+        i += len;
+        tokens.push(Token {
+            kind,
+            pos: start,
+            text: src.get(start..i).unwrap_or_default(),
+        });
+    }
+    Ok(tokens)
+}
+
+/// Lexes the number starting at `start`; returns its value and end offset.
+fn lex_number(src: &str, start: usize) -> Result<(f64, usize), FormulaError> {
+    let bytes = src.as_bytes();
+    let at = |i: usize| bytes.get(i).copied();
+    let is_digit_or_sep = |b: u8| b.is_ascii_digit() || b == b'_';
+    let radix = match (at(start), at(start + 1)) {
+        (Some(b'0'), Some(b'x' | b'X')) => 16,
+        (Some(b'0'), Some(b'o' | b'O')) => 8,
+        (Some(b'0'), Some(b'b' | b'B')) => 2,
+        _ => 10,
+    };
+    let mut end = start;
+    if radix == 10 {
+        while at(end).is_some_and(is_digit_or_sep) {
+            end += 1;
+        }
+        // `1..2` is not a number followed by `.2`; leave the dots alone.
+        if at(end) == Some(b'.') && at(end + 1) != Some(b'.') {
+            end += 1;
+            while at(end).is_some_and(is_digit_or_sep) {
+                end += 1;
+            }
+        }
+        if matches!(at(end), Some(b'e' | b'E')) {
+            end += 1;
+            if matches!(at(end), Some(b'+' | b'-')) {
+                end += 1;
+            }
+            while at(end).is_some_and(is_digit_or_sep) {
+                end += 1;
+            }
+        }
+    } else {
+        end += 2;
+    }
+    // A number must not run into a name: `2x` is one bad token, not two.
+    while at(end).is_some_and(is_ident_continue) {
+        end += 1;
+    }
+    let text = src.get(start..end).unwrap_or_default();
+    let invalid = || FormulaError::at(format!("invalid number \"{text}\""), start);
+    let too_large = || FormulaError::at(format!("number \"{text}\" is too large"), start);
+
+    let digits = if radix == 10 {
+        text
+    } else {
+        text.get(2..).unwrap_or_default()
+    };
+    // Underscores only between two digits (or right after a base prefix).
+    // Digits invalid for the radix are rejected below.
+    let is_radix_digit = |b: u8| {
+        if radix == 10 {
+            b.is_ascii_digit()
+        } else {
+            b.is_ascii_hexdigit()
+        }
+    };
+    let digit_bytes = digits.as_bytes();
+    for (k, &b) in digit_bytes.iter().enumerate() {
+        if b != b'_' {
+            continue;
+        }
+        let before_ok = match k.checked_sub(1) {
+            None => radix != 10,
+            Some(p) => digit_bytes.get(p).copied().is_some_and(is_radix_digit),
+        };
+        let after_ok = digit_bytes.get(k + 1).copied().is_some_and(is_radix_digit);
+        if !(before_ok && after_ok) {
+            return Err(invalid());
+        }
+    }
+    let cleaned: String = digits.chars().filter(|&c| c != '_').collect();
+    if radix == 10 {
+        let value: f64 = cleaned.parse().map_err(|_| invalid())?;
+        if value.is_finite() {
+            Ok((value, end))
+        } else {
+            Err(too_large())
+        }
+    } else {
+        if cleaned.is_empty() || !cleaned.chars().all(|c| c.is_digit(radix)) {
+            return Err(invalid());
+        }
+        // Like expr, integer literals must fit a 64-bit signed integer.
+        let value = i64::from_str_radix(&cleaned, radix).map_err(|_| too_large())?;
+        Ok((value as f64, end))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parser
+// ---------------------------------------------------------------------------
+
+/// A binary operator, as written between two operands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum BinOp {
+    Coalesce,
+    Or,
+    And,
+    /// `==`, or `!=` when `true`.
+    Equal(bool),
+    Compare(CompareOp),
+    Arith(ArithOp),
+}
+
+impl BinOp {
+    fn from_token(tok: Tok<'_>) -> Option<BinOp> {
+        Some(match tok {
+            Tok::Coalesce => BinOp::Coalesce,
+            Tok::OrOr => BinOp::Or,
+            Tok::AndAnd => BinOp::And,
+            Tok::EqEq => BinOp::Equal(false),
+            Tok::NotEq => BinOp::Equal(true),
+            Tok::Lt => BinOp::Compare(CompareOp::Lt),
+            Tok::Le => BinOp::Compare(CompareOp::Le),
+            Tok::Gt => BinOp::Compare(CompareOp::Gt),
+            Tok::Ge => BinOp::Compare(CompareOp::Ge),
+            Tok::Plus => BinOp::Arith(ArithOp::Add),
+            Tok::Minus => BinOp::Arith(ArithOp::Sub),
+            Tok::Star => BinOp::Arith(ArithOp::Mul),
+            Tok::Slash => BinOp::Arith(ArithOp::Div),
+            Tok::Percent => BinOp::Arith(ArithOp::Rem),
+            _ => return None,
+        })
+    }
+
+    /// Binding strength, from 1 (loosest) up; all are left-associative.
+    fn level(self) -> u8 {
+        match self {
+            // As in expr, `??` binds tighter than every other binary operator.
+            BinOp::Coalesce => 8,
+            BinOp::Or => 2,
+            BinOp::And => 3,
+            BinOp::Equal(_) => 4,
+            BinOp::Compare(_) => 5,
+            BinOp::Arith(ArithOp::Add | ArithOp::Sub) => 6,
+            BinOp::Arith(ArithOp::Mul | ArithOp::Div | ArithOp::Rem) => 7,
+        }
+    }
+}
+
+/// Joins `left op right`. With `extend`, `left` is the chain node this
+/// operator's level built just before, and `right` is appended to it, which
+/// keeps `a + b + c + ...` flat.
+fn combine(left: Expr, op: BinOp, right: Expr, extend: bool) -> Expr {
+    match (op, left) {
+        (BinOp::Coalesce, Expr::Coalesce(mut items))
+        | (BinOp::Or, Expr::Or(mut items))
+        | (BinOp::And, Expr::And(mut items))
+            if extend =>
+        {
+            items.push(right);
+            match op {
+                BinOp::Coalesce => Expr::Coalesce(items),
+                BinOp::Or => Expr::Or(items),
+                _ => Expr::And(items),
+            }
+        }
+        (BinOp::Coalesce, left) => Expr::Coalesce(vec![left, right]),
+        (BinOp::Or, left) => Expr::Or(vec![left, right]),
+        (BinOp::And, left) => Expr::And(vec![left, right]),
+        (BinOp::Equal(negated), Expr::Equal(first, mut rest)) if extend => {
+            rest.push((negated, right));
+            Expr::Equal(first, rest)
+        }
+        (BinOp::Equal(negated), left) => Expr::Equal(Box::new(left), vec![(negated, right)]),
+        (BinOp::Compare(cmp), Expr::Compare(first, mut rest)) if extend => {
+            rest.push((cmp, right));
+            Expr::Compare(first, rest)
+        }
+        (BinOp::Compare(cmp), left) => Expr::Compare(Box::new(left), vec![(cmp, right)]),
+        (BinOp::Arith(arith), Expr::Arith(first, mut rest)) if extend => {
+            rest.push((arith, right));
+            Expr::Arith(first, rest)
+        }
+        (BinOp::Arith(arith), left) => Expr::Arith(Box::new(left), vec![(arith, right)]),
+    }
+}
+
+/// The height of the syntax tree, which bounds how deep evaluation recurses.
+fn height(expr: &Expr) -> usize {
+    let children = match expr {
+        Expr::Num(_) | Expr::Bool(_) | Expr::Nil | Expr::Var(_) => 0,
+        Expr::Unary(_, operand) => height(operand),
+        Expr::Pow(base, exponent) => height(base).max(height(exponent)),
+        Expr::Arith(first, rest) => rest
+            .iter()
+            .map(|(_, e)| height(e))
+            .fold(height(first), usize::max),
+        Expr::Equal(first, rest) => rest
+            .iter()
+            .map(|(_, e)| height(e))
+            .fold(height(first), usize::max),
+        Expr::Compare(first, rest) => rest
+            .iter()
+            .map(|(_, e)| height(e))
+            .fold(height(first), usize::max),
+        Expr::And(items) | Expr::Or(items) | Expr::Coalesce(items) | Expr::Call(_, items) => {
+            items.iter().map(height).max().unwrap_or(0)
+        }
+        Expr::Cond(cond, then, otherwise) => height(cond).max(height(then)).max(height(otherwise)),
+    };
+    children + 1
+}
+
+/// A precedence-climbing parser. Every recursive step goes through
+/// [`Parser::enter`], which bounds the recursion (and so the stack used).
+struct Parser<'s> {
+    source: &'s str,
+    tokens: Vec<Token<'s>>,
+    /// Index of the next token.
+    next: usize,
+    depth: usize,
+    variables: Vec<&'s str>,
+}
+
+type ParseResult = Result<Expr, FormulaError>;
+
+impl<'s> Parser<'s> {
+    fn peek(&self) -> Token<'s> {
+        self.tokens.get(self.next).copied().unwrap_or(Token {
+            kind: Tok::End,
+            pos: self.source.len(),
+            text: "",
+        })
+    }
+
+    fn bump(&mut self) -> Token<'s> {
+        let token = self.peek();
+        if token.kind != Tok::End {
+            self.next += 1;
+        }
+        token
+    }
+
+    /// Consumes the next token if it is `kind`.
+    fn eat(&mut self, kind: Tok<'_>) -> bool {
+        if self.peek().kind == kind {
+            self.next += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, kind: Tok<'_>) -> Result<(), FormulaError> {
+        if self.eat(kind) {
+            Ok(())
+        } else {
+            Err(self.unexpected(self.peek()))
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unexpected(&self, token: Token<'_>) -> FormulaError {
+        if token.kind == Tok::End {
+            FormulaError {
+                message: "unexpected end of formula".to_owned(),
+                position: Some(self.source.len()),
+            }
+        } else {
+            FormulaError::at(format!("unexpected \"{}\"", token.text), token.pos)
+        }
+    }
+
+    /// Goes one nesting level deeper; pair with [`Parser::leave`].
+    fn enter(&mut self) -> Result<(), FormulaError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// Parses operators binding at least as tightly as `min_level`, and with
+    /// `min_level == 0` a trailing `? :` too.
+    fn expr(&mut self, min_level: u8) -> ParseResult {
+        self.enter()?;
+        let mut left = self.prefix()?;
+        // The level of the chain node `left` was built into by this loop.
+        let mut open_level = None;
+        while let Some(op) = BinOp::from_token(self.peek().kind) {
+            let level = op.level();
+            if level < min_level {
+                break;
+            }
+            self.bump();
+            let right = self.expr(level + 1)?;
+            left = combine(left, op, right, open_level == Some(level));
+            open_level = Some(level);
+        }
+        if min_level == 0 && self.eat(Tok::Question) {
+            let then = self.expr(0)?;
+            self.expect(Tok::Colon)?;
+            let otherwise = self.expr(0)?;
+            left = Expr::Cond(Box::new(left), Box::new(then), Box::new(otherwise));
+        }
+        self.leave();
+        Ok(left)
+    }
+
+    /// Parses prefix operators and what they apply to.
+    fn prefix(&mut self) -> ParseResult {
+        let op = match self.peek().kind {
+            Tok::Minus => UnaryOp::Neg,
+            Tok::Plus => UnaryOp::Plus,
+            Tok::Bang => UnaryOp::Not,
+            _ => return self.power(),
+        };
+        self.bump();
+        self.enter()?;
+        let operand = self.prefix()?;
+        self.leave();
+        Ok(Expr::Unary(op, Box::new(operand)))
+    }
+
+    fn power(&mut self) -> ParseResult {
+        let base = self.primary()?;
+        if !self.eat(Tok::Pow) {
+            return Ok(base);
+        }
+        // The exponent may carry a sign (`2 ** -1`) and is itself a power,
+        // which makes `**` right-associative.
+        self.enter()?;
+        let exponent = self.prefix()?;
+        self.leave();
+        Ok(Expr::Pow(Box::new(base), Box::new(exponent)))
+    }
+
+    fn primary(&mut self) -> ParseResult {
+        let token = self.bump();
+        match token.kind {
+            Tok::Num(n) => Ok(Expr::Num(n)),
+            Tok::True => Ok(Expr::Bool(true)),
+            Tok::False => Ok(Expr::Bool(false)),
+            Tok::Nil => Ok(Expr::Nil),
+            Tok::Ident(name) if self.peek().kind == Tok::LParen => self.call(name, token.pos),
+            Tok::Ident(name) => {
+                self.variables.push(name);
+                Ok(Expr::Var(name.to_owned()))
+            }
+            Tok::LParen => {
+                let inner = self.expr(0)?;
+                self.expect(Tok::RParen)?;
+                Ok(inner)
+            }
+            _ => Err(self.unexpected(token)),
+        }
+    }
+
+    /// Parses a call of `name` (at `pos`); the next token is `(`.
+    fn call(&mut self, name: &str, pos: usize) -> ParseResult {
+        let Some(func) = Func::from_name(name) else {
+            return Err(unknown_function(name, pos));
+        };
+        self.expect(Tok::LParen)?;
+        let mut args = Vec::new();
+        if !self.eat(Tok::RParen) {
+            loop {
+                args.push(self.expr(0)?);
+                if self.eat(Tok::Comma) {
+                    continue;
+                }
+                self.expect(Tok::RParen)?;
+                break;
+            }
+        }
+        let arity_ok = if func.variadic() {
+            !args.is_empty()
+        } else {
+            args.len() == 1
+        };
+        if !arity_ok {
+            return Err(wrong_arity(func, args.len(), pos));
+        }
+        Ok(Expr::Call(func, args))
+    }
+}
+
+fn too_deep() -> FormulaError {
+    FormulaError::new("the formula is nested too deeply")
+}
+
+// Error builders live outside the recursive parse functions to keep their
+// stack frames small.
+
+#[cold]
+#[inline(never)]
+fn unknown_function(name: &str, pos: usize) -> FormulaError {
+    FormulaError {
+        message: format!("unknown function \"{name}\" at position {pos}; known: {KNOWN_FUNCTIONS}"),
+        position: Some(pos),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_arity(func: Func, got: usize, pos: usize) -> FormulaError {
+    let expected = if func.variadic() {
+        "at least 1 argument"
+    } else {
+        "exactly 1 argument"
+    };
+    FormulaError::at(
+        format!("{}() takes {expected}, got {got}", func.name()),
+        pos,
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Evaluation
+// ---------------------------------------------------------------------------
+
+/// A value during evaluation. Nil remembers the trigger it came from
+/// (`None` for the literal `nil`) so errors can name it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Value<'a> {
+    Num(f64),
+    Bool(bool),
+    Nil(Option<&'a str>),
+}
+
+/// `value` as a number; `what` names the user in errors (`operator "+"`).
+fn number(value: Value<'_>, what: &dyn fmt::Display) -> Result<f64, FormulaError> {
+    match value {
+        Value::Num(n) => Ok(n),
+        Value::Bool(_) => Err(FormulaError::new(format!(
+            "{what} expects numbers, got a boolean"
+        ))),
+        Value::Nil(origin) => Err(FormulaError::nil(origin, "number")),
+    }
+}
+
+/// `value` as a boolean; `what` names the user in errors (`operator "&&"`).
+fn boolean(value: Value<'_>, what: &dyn fmt::Display) -> Result<bool, FormulaError> {
+    match value {
+        Value::Bool(b) => Ok(b),
+        Value::Num(_) => Err(FormulaError::new(format!(
+            "{what} expects booleans, got a number"
+        ))),
+        Value::Nil(origin) => Err(FormulaError::nil(origin, "boolean")),
+    }
+}
+
+/// Names an operator in error messages: `operator "+"`.
+struct Operator(&'static str);
+
+impl fmt::Display for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "operator \"{}\"", self.0)
+    }
+}
+
+/// Names a function in error messages: `function "abs"`.
+struct Function(Func);
+
+impl fmt::Display for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "function \"{}\"", self.0.name())
+    }
+}
+
+/// The callback giving each trigger's value.
+type Lookup<'l> = &'l dyn Fn(&str) -> Option<f64>;
+
+type EvalResult<'a> = Result<Value<'a>, FormulaError>;
+
+/// Evaluates `expr`. Compound nodes are handled by separate functions so
+/// that this recursive frame stays small.
+fn eval<'a>(expr: &'a Expr, lookup: Lookup<'_>) -> EvalResult<'a> {
+    match expr {
+        Expr::Num(n) => Ok(Value::Num(*n)),
+        Expr::Bool(b) => Ok(Value::Bool(*b)),
+        Expr::Nil => Ok(Value::Nil(None)),
+        Expr::Var(name) => Ok(match lookup(name) {
+            Some(n) => Value::Num(n),
+            None => Value::Nil(Some(name.as_str())),
+        }),
+        Expr::Unary(op, operand) => eval_unary(*op, operand, lookup),
+        Expr::Pow(base, exponent) => eval_pow(base, exponent, lookup),
+        Expr::Arith(first, rest) => eval_arith(first, rest, lookup),
+        Expr::Equal(first, rest) => eval_equal(first, rest, lookup),
+        Expr::Compare(first, rest) => eval_compare(first, rest, lookup),
+        Expr::And(operands) => eval_logic(operands, false, lookup),
+        Expr::Or(operands) => eval_logic(operands, true, lookup),
+        Expr::Coalesce(operands) => eval_coalesce(operands, lookup),
+        Expr::Cond(cond, then, otherwise) => eval_cond(cond, then, otherwise, lookup),
+        Expr::Call(func, args) => call(*func, args, lookup).map(Value::Num),
+    }
+}
+
+fn eval_unary<'a>(op: UnaryOp, operand: &'a Expr, lookup: Lookup<'_>) -> EvalResult<'a> {
+    let value = eval(operand, lookup)?;
+    Ok(match op {
+        UnaryOp::Neg => Value::Num(-number(value, &Operator("-"))?),
+        UnaryOp::Plus => Value::Num(number(value, &Operator("+"))?),
+        UnaryOp::Not => Value::Bool(!boolean(value, &Operator("!"))?),
+    })
+}
+
+fn eval_pow<'a>(base: &'a Expr, exponent: &'a Expr, lookup: Lookup<'_>) -> EvalResult<'a> {
+    let base = number(eval(base, lookup)?, &Operator("**"))?;
+    let exponent = number(eval(exponent, lookup)?, &Operator("**"))?;
+    Ok(Value::Num(base.powf(exponent)))
+}
+
+fn eval_arith<'a>(
+    first: &'a Expr,
+    rest: &'a [(ArithOp, Expr)],
+    lookup: Lookup<'_>,
+) -> EvalResult<'a> {
+    let mut acc = eval(first, lookup)?;
+    for (op, operand) in rest {
+        let what = Operator(op.symbol());
+        let left = number(acc, &what)?;
+        let right = number(eval(operand, lookup)?, &what)?;
+        acc = Value::Num(arith(*op, left, right)?);
+    }
+    Ok(acc)
+}
+
+fn eval_equal<'a>(first: &'a Expr, rest: &'a [(bool, Expr)], lookup: Lookup<'_>) -> EvalResult<'a> {
+    let mut acc = eval(first, lookup)?;
+    for (negated, operand) in rest {
+        let right = eval(operand, lookup)?;
+        let what = Operator(if *negated { "!=" } else { "==" });
+        acc = Value::Bool(equal(acc, right, &what)? != *negated);
+    }
+    Ok(acc)
+}
+
+/// `a < b <= c` is `a < b && b <= c`, evaluating `b` once.
+fn eval_compare<'a>(
+    first: &'a Expr,
+    rest: &'a [(CompareOp, Expr)],
+    lookup: Lookup<'_>,
+) -> EvalResult<'a> {
+    let mut left_value = eval(first, lookup)?;
+    for (op, operand) in rest {
+        let what = Operator(op.symbol());
+        let left = number(left_value, &what)?;
+        left_value = eval(operand, lookup)?;
+        let right = number(left_value, &what)?;
+        let holds = match op {
+            CompareOp::Lt => left < right,
+            CompareOp::Le => left <= right,
+            CompareOp::Gt => left > right,
+            CompareOp::Ge => left >= right,
+        };
+        if !holds {
+            return Ok(Value::Bool(false));
+        }
+    }
+    Ok(Value::Bool(true))
+}
+
+/// `&&` (`stop_on` false) and `||` (`stop_on` true), short-circuiting.
+fn eval_logic<'a>(operands: &'a [Expr], stop_on: bool, lookup: Lookup<'_>) -> EvalResult<'a> {
+    let what = Operator(if stop_on { "||" } else { "&&" });
+    for operand in operands {
+        if boolean(eval(operand, lookup)?, &what)? == stop_on {
+            return Ok(Value::Bool(stop_on));
+        }
+    }
+    Ok(Value::Bool(!stop_on))
+}
+
+fn eval_coalesce<'a>(operands: &'a [Expr], lookup: Lookup<'_>) -> EvalResult<'a> {
+    let mut value = Value::Nil(None);
+    for operand in operands {
+        value = eval(operand, lookup)?;
+        if !matches!(value, Value::Nil(_)) {
+            break;
+        }
+    }
+    Ok(value)
+}
+
+fn eval_cond<'a>(
+    cond: &'a Expr,
+    then: &'a Expr,
+    otherwise: &'a Expr,
+    lookup: Lookup<'_>,
+) -> EvalResult<'a> {
+    let chosen = match eval(cond, lookup)? {
+        Value::Bool(true) => then,
+        Value::Bool(false) => otherwise,
+        Value::Num(_) => {
+            return Err(FormulaError::new(
+                "the condition of \"?:\" must be a boolean, got a number",
+            ));
+        }
+        Value::Nil(origin) => return Err(FormulaError::nil(origin, "boolean")),
+    };
+    eval(chosen, lookup)
+}
+
+fn arith(op: ArithOp, left: f64, right: f64) -> Result<f64, FormulaError> {
+    Ok(match op {
+        ArithOp::Add => left + right,
+        ArithOp::Sub => left - right,
+        ArithOp::Mul => left * right,
+        ArithOp::Div | ArithOp::Rem if right == 0.0 => {
+            return Err(FormulaError::new("division by zero"));
+        }
+        ArithOp::Div => left / right,
+        ArithOp::Rem => left % right,
+    })
+}
+
+/// `pick` for two numbers, or NaN when either is NaN.
+fn nan_or(pick: fn(f64, f64) -> f64) -> impl Fn(f64, f64) -> f64 {
+    move |a, b| {
+        if a.is_nan() || b.is_nan() {
+            f64::NAN
+        } else {
+            pick(a, b)
+        }
+    }
+}
+
+fn equal(left: Value<'_>, right: Value<'_>, what: &Operator) -> Result<bool, FormulaError> {
+    match (left, right) {
+        (Value::Num(a), Value::Num(b)) => Ok(a == b),
+        (Value::Bool(a), Value::Bool(b)) => Ok(a == b),
+        (Value::Nil(_), Value::Nil(_)) => Ok(true),
+        (Value::Nil(_), _) | (_, Value::Nil(_)) => Ok(false),
+        (Value::Num(_), Value::Bool(_)) | (Value::Bool(_), Value::Num(_)) => Err(
+            FormulaError::new(format!("{what} cannot compare a number with a boolean")),
+        ),
+    }
+}
+
+fn call(func: Func, args: &[Expr], lookup: Lookup<'_>) -> Result<f64, FormulaError> {
+    let what = Function(func);
+    let mut values = Vec::with_capacity(args.len());
+    for arg in args {
+        values.push(number(eval(arg, lookup)?, &what)?);
+    }
+    let first = values.first().copied().unwrap_or(f64::NAN);
+    Ok(match func {
+        Func::Abs => first.abs(),
+        Func::Ceil => first.ceil(),
+        Func::Floor => first.floor(),
+        Func::Round => first.round(),
+        Func::Float => first,
+        Func::Int => first.trunc(),
+        // Unlike `f64::max`, a NaN argument is not skipped: it makes the
+        // result NaN, which the final finiteness check then reports.
+        Func::Max => values.iter().copied().fold(first, nan_or(f64::max)),
+        Func::Min => values.iter().copied().fold(first, nan_or(f64::min)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Test variables: `(name, value)`; names not listed have no value.
+    type Vars<'a> = &'a [(&'a str, f64)];
+
+    fn lookup_in<'a>(vars: Vars<'a>) -> impl Fn(&str) -> Option<f64> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, value)| *value)
+        }
+    }
+
+    fn parse(source: &str) -> Formula {
+        match Formula::parse(source) {
+            Ok(formula) => formula,
+            Err(e) => panic!("{source:?} did not parse: {e} ({:?})", e.position),
+        }
+    }
+
+    /// Evaluates to a raw value (so boolean results can be checked too).
+    fn value(source: &str, vars: Vars<'_>) -> Result<Value<'static>, FormulaError> {
+        let formula = parse(source);
+        let lookup = lookup_in(vars);
+        // Detach the value from the formula's lifetime.
+        eval(&formula.expr, &lookup).map(|v| match v {
+            Value::Num(n) => Value::Num(n),
+            Value::Bool(b) => Value::Bool(b),
+            Value::Nil(_) => Value::Nil(None),
+        })
+    }
+
+    fn eval_ok(source: &str, vars: Vars<'_>) -> f64 {
+        match parse(source).eval(&lookup_in(vars)) {
+            Ok(n) => n,
+            Err(e) => panic!("{source:?} did not evaluate: {e}"),
+        }
+    }
+
+    fn eval_err(source: &str, vars: Vars<'_>) -> FormulaError {
+        match parse(source).eval(&lookup_in(vars)) {
+            Ok(n) => panic!("{source:?} evaluated to {n}, expected an error"),
+            Err(e) => e,
+        }
+    }
+
+    fn parse_err(source: &str) -> FormulaError {
+        match Formula::parse(source) {
+            Ok(f) => panic!("{source:?} parsed as {:?}, expected an error", f.expr),
+            Err(e) => e,
+        }
+    }
+
+    const N: fn(f64) -> Value<'static> = Value::Num;
+    const B: fn(bool) -> Value<'static> = Value::Bool;
+
+    #[test]
+    fn operators_and_precedence() {
+        let x: Vars<'_> = &[("x", 3.0), ("y", -2.0), ("z", 0.5)];
+        let cases: &[(&str, Vars<'_>, Value<'_>)] = &[
+            // Literals.
+            ("12", &[], N(12.0)),
+            ("1.5", &[], N(1.5)),
+            (".5", &[], N(0.5)),
+            ("1.", &[], N(1.0)),
+            ("1e3", &[], N(1000.0)),
+            ("2.5E-3", &[], N(0.0025)),
+            ("1e+2", &[], N(100.0)),
+            ("1_000", &[], N(1000.0)),
+            ("1_000.000_5", &[], N(1000.0005)),
+            ("0x1F", &[], N(31.0)),
+            ("0X_ff", &[], N(255.0)),
+            ("0o17", &[], N(15.0)),
+            ("0b101", &[], N(5.0)),
+            ("012", &[], N(12.0)),
+            ("true", &[], B(true)),
+            ("false", &[], B(false)),
+            ("nil", &[], Value::Nil(None)),
+            ("x", x, N(3.0)),
+            // Arithmetic.
+            ("1 + 2", &[], N(3.0)),
+            ("5 - 7", &[], N(-2.0)),
+            ("3 * 4", &[], N(12.0)),
+            ("7 / 2", &[], N(3.5)),
+            ("7 % 3", &[], N(1.0)),
+            ("-7 % 3", &[], N(-1.0)),
+            ("5.5 % 2", &[], N(1.5)),
+            ("2 ** 10", &[], N(1024.0)),
+            ("2 ^ 3", &[], N(8.0)),
+            ("2 ** -1", &[], N(0.5)),
+            ("2 ** 3 ** 2", &[], N(512.0)),
+            ("2 ^ 3 ^ 2", &[], N(512.0)),
+            ("(2 ** 3) ** 2", &[], N(64.0)),
+            ("-2 ** 2", &[], N(-4.0)),
+            ("(-2) ** 2", &[], N(4.0)),
+            ("-x", x, N(-3.0)),
+            ("+x", x, N(3.0)),
+            ("- -x", x, N(3.0)),
+            ("--x", x, N(3.0)),
+            ("-x * 2", x, N(-6.0)),
+            ("1 + 2 * 3", &[], N(7.0)),
+            ("(1 + 2) * 3", &[], N(9.0)),
+            ("10 - 4 - 3", &[], N(3.0)),
+            ("24 / 4 / 2", &[], N(3.0)),
+            ("2 * 3 % 4", &[], N(2.0)),
+            ("1 + 2 ** 2 * 3", &[], N(13.0)),
+            ("x + y * z", x, N(2.0)),
+            // Comparison.
+            ("1 < 2", &[], B(true)),
+            ("2 < 2", &[], B(false)),
+            ("2 <= 2", &[], B(true)),
+            ("3 > 2", &[], B(true)),
+            ("2 >= 3", &[], B(false)),
+            ("1 + 1 < 3", &[], B(true)),
+            ("1 < x < 5", x, B(true)),
+            ("1 < x < 2", x, B(false)),
+            ("1 < 2 < 3", &[], B(true)),
+            ("3 > 2 > 1", &[], B(true)),
+            ("5 > x >= 3", x, B(true)),
+            ("1 == 1", &[], B(true)),
+            ("1 != 1", &[], B(false)),
+            ("true == true", &[], B(true)),
+            ("true != false", &[], B(true)),
+            ("x == 3", x, B(true)),
+            ("1 < 2 == 2 < 3", &[], B(true)),
+            ("1 == 1 == true", &[], B(true)),
+            ("nil == nil", &[], B(true)),
+            ("nil != 1", &[], B(true)),
+            ("missing == nil", &[], B(true)),
+            ("x == nil", x, B(false)),
+            ("1 == nil", &[], B(false)),
+            ("nil == false", &[], B(false)),
+            // Logic.
+            ("true && false", &[], B(false)),
+            ("true and true", &[], B(true)),
+            ("false || true", &[], B(true)),
+            ("false or false", &[], B(false)),
+            ("true || false && false", &[], B(true)),
+            ("(true || false) && false", &[], B(false)),
+            ("true or false and false", &[], B(true)),
+            ("!true", &[], B(false)),
+            ("!!true", &[], B(true)),
+            ("not false", &[], B(true)),
+            ("not (1 < 2)", &[], B(false)),
+            ("!(x > 1) || x > 2", x, B(true)),
+            ("x > 1 && x < 5", x, B(true)),
+            ("1 < 2 && 2 < 3 && 3 < 4", &[], B(true)),
+            // Nil-coalescing.
+            ("missing ?? 4", &[], N(4.0)),
+            ("x ?? 4", x, N(3.0)),
+            ("missing ?? other ?? 5", &[], N(5.0)),
+            ("nil ?? 1", &[], N(1.0)),
+            ("missing ?? 1 + 2", &[], N(3.0)),
+            ("x ?? 1 + 2", x, N(5.0)),
+            ("1 + missing ?? 2", &[], N(3.0)),
+            ("2 * missing ?? 3", &[], N(6.0)),
+            ("(missing ?? 1) + 2", &[], N(3.0)),
+            ("missing ?? x > 2", x, B(true)),
+            ("missing ?? nil", &[], Value::Nil(None)),
+            ("missing ?? 0 > 1 ? 10 : 20", &[], N(20.0)),
+            // Ternary.
+            ("true ? 1 : 2", &[], N(1.0)),
+            ("false ? 1 : 2", &[], N(2.0)),
+            ("x > 2 ? x : 0", x, N(3.0)),
+            ("x > 5 ? 1 : x > 2 ? 2 : 3", x, N(2.0)),
+            ("x > 5 ? 1 : (x > 2 ? 2 : 3)", x, N(2.0)),
+            ("true ? false ? 1 : 2 : 3", &[], N(2.0)),
+            ("(true ? 1 : 2) + 10", &[], N(11.0)),
+            ("true ? 1 : 2 + 10", &[], N(1.0)),
+            // Functions.
+            ("min(3, 1, 2)", &[], N(1.0)),
+            ("max(3, 1, 2)", &[], N(3.0)),
+            ("max(-4)", &[], N(-4.0)),
+            ("abs(-2.5)", &[], N(2.5)),
+            ("ceil(1.2)", &[], N(2.0)),
+            ("ceil(-1.2)", &[], N(-1.0)),
+            ("floor(1.8)", &[], N(1.0)),
+            ("floor(-1.2)", &[], N(-2.0)),
+            ("round(2.5)", &[], N(3.0)),
+            ("round(-2.5)", &[], N(-3.0)),
+            ("round(2.4)", &[], N(2.0)),
+            ("float(7)", &[], N(7.0)),
+            ("int(2.9)", &[], N(2.0)),
+            ("int(-2.9)", &[], N(-2.0)),
+            ("max(1, x, 2)", x, N(3.0)),
+            ("min(1, x, 2)", x, N(1.0)),
+            ("max(x, y * 2) + min(z)", x, N(3.5)),
+            ("abs(min(y, -10))", x, N(10.0)),
+            ("max(x > 1 ? 5 : 6, 1)", x, N(5.0)),
+            // Whitespace and comments.
+            ("  1\t+\n2 ", &[], N(3.0)),
+            ("1 + /* two */ 2", &[], N(3.0)),
+            ("1 + 2 // the rest is ignored", &[], N(3.0)),
+            ("// first line\n1 + 2", &[], N(3.0)),
+            ("1\u{a0}+\u{2003}2", &[], N(3.0)),
+        ];
+        for (source, vars, expected) in cases {
+            match value(source, vars) {
+                Ok(actual) => assert_eq!(actual, *expected, "{source}"),
+                Err(e) => panic!("{source:?} failed: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn keda_examples() {
+        let vars: Vars<'_> = &[
+            ("trig_one", 3.0),
+            ("trig_two", 4.5),
+            ("queue_a", 10.0),
+            ("queue_b", 20.0),
+            ("kafka", 7.0),
+            ("prom", 5.0),
+            ("other", 6.0),
+        ];
+        assert_eq!(eval_ok("trig_one + trig_two", vars), 7.5);
+        assert_eq!(eval_ok("(queue_a + queue_b) / 2", vars), 15.0);
+        assert_eq!(eval_ok("max(kafka, prom * 2)", vars), 10.0);
+        assert_eq!(eval_ok("trig_one > 2 ? trig_one : 0", vars), 3.0);
+        assert_eq!(eval_ok("trig_one > 5 ? trig_one : 0", vars), 0.0);
+        // `??` binds tighter than `+`, as in expr: (missing ?? 0) + other.
+        assert_eq!(eval_ok("missing ?? 0 + other", vars), 6.0);
+        assert_eq!(eval_ok("trig_one ?? 0 + other", vars), 9.0);
+        assert_eq!(eval_ok("trig_one + missing ?? 0", vars), 3.0);
+        assert_eq!(
+            parse("missing ?? 0 + other").expr,
+            parse("(missing ?? 0) + other").expr
+        );
+        assert_ne!(
+            parse("missing ?? 0 + other").expr,
+            parse("missing ?? (0 + other)").expr
+        );
+        assert_eq!(eval_ok("(missing ?? 0) + other", vars), 6.0);
+        assert_eq!(eval_ok("(trig_one ?? 0) + other", vars), 9.0);
+        assert_eq!(
+            eval_ok(
+                "trig_one < 2 && trig_two < 2 ? 0 : trig_one + trig_two",
+                vars
+            ),
+            7.5
+        );
+    }
+
+    #[test]
+    fn variables_are_sorted_deduplicated_and_exclude_functions() {
+        let formula = parse("max(b_trig, a_trig * 2) + b_trig ?? min(c) + not_a_keyword");
+        assert_eq!(
+            formula.variables(),
+            ["a_trig", "b_trig", "c", "not_a_keyword"]
+        );
+        assert_eq!(
+            parse("true && false ? nil : 1").variables(),
+            Vec::<&str>::new()
+        );
+        assert_eq!(parse("_x1 + X + x").variables(), ["X", "_x1", "x"]);
+        // A function name not followed by `(` is an ordinary variable.
+        assert_eq!(parse("max + 1").variables(), ["max"]);
+        assert_eq!(eval_ok("max + 1", &[("max", 2.0)]), 3.0);
+    }
+
+    #[test]
+    fn source_display_and_from_str() {
+        let source = " (queue_a + queue_b) / 2 ";
+        let formula: Formula = match source.parse() {
+            Ok(f) => f,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(formula.source(), source);
+        assert_eq!(formula.to_string(), source);
+        assert_eq!(formula, parse(source));
+        let err = "1 +".parse::<Formula>().err();
+        assert_eq!(
+            err,
+            Some(FormulaError {
+                message: "unexpected end of formula".into(),
+                position: Some(3),
+            })
+        );
+    }
+
+    #[test]
+    fn parse_errors() {
+        let known = "known: abs, ceil, float, floor, int, max, min, round";
+        let cases: &[(&str, String, Option<usize>)] = &[
+            ("", "the formula is empty".into(), None),
+            ("  \n\t", "the formula is empty".into(), None),
+            ("// nothing", "the formula is empty".into(), None),
+            ("/* nothing */", "the formula is empty".into(), None),
+            ("(1 + 2))", "unexpected \")\" at position 7".into(), Some(7)),
+            ("1 +", "unexpected end of formula".into(), Some(3)),
+            ("(1 + 2", "unexpected end of formula".into(), Some(6)),
+            ("x ? 1", "unexpected end of formula".into(), Some(5)),
+            ("x ? 1 2", "unexpected \"2\" at position 6".into(), Some(6)),
+            ("1 2", "unexpected \"2\" at position 2".into(), Some(2)),
+            ("a b", "unexpected \"b\" at position 2".into(), Some(2)),
+            ("* 2", "unexpected \"*\" at position 0".into(), Some(0)),
+            (
+                "1 + and",
+                "unexpected \"and\" at position 4".into(),
+                Some(4),
+            ),
+            ("or", "unexpected \"or\" at position 0".into(), Some(0)),
+            ("()", "unexpected \")\" at position 1".into(), Some(1)),
+            ("max(1,)", "unexpected \")\" at position 6".into(), Some(6)),
+            ("max(1 2)", "unexpected \"2\" at position 6".into(), Some(6)),
+            ("max(,1)", "unexpected \",\" at position 4".into(), Some(4)),
+            ("1 ? : 2", "unexpected \":\" at position 4".into(), Some(4)),
+            (
+                "sqrtt(4)",
+                format!("unknown function \"sqrtt\" at position 0; {known}"),
+                Some(0),
+            ),
+            (
+                "1 + Max(2)",
+                format!("unknown function \"Max\" at position 4; {known}"),
+                Some(4),
+            ),
+            (
+                "abs(1, 2)",
+                "abs() takes exactly 1 argument, got 2 at position 0".into(),
+                Some(0),
+            ),
+            (
+                "2 * round()",
+                "round() takes exactly 1 argument, got 0 at position 4".into(),
+                Some(4),
+            ),
+            (
+                "max()",
+                "max() takes at least 1 argument, got 0 at position 0".into(),
+                Some(0),
+            ),
+            (
+                "min( )",
+                "min() takes at least 1 argument, got 0 at position 0".into(),
+                Some(0),
+            ),
+            (
+                "1 + $",
+                "unexpected character \"$\" at position 4".into(),
+                Some(4),
+            ),
+            (
+                "a $ b",
+                "unexpected character \"$\" at position 2".into(),
+                Some(2),
+            ),
+            (
+                "x = 1",
+                "unexpected character \"=\" at position 2".into(),
+                Some(2),
+            ),
+            (
+                "a & b",
+                "unexpected character \"&\" at position 2".into(),
+                Some(2),
+            ),
+            (
+                "a | b",
+                "unexpected character \"|\" at position 2".into(),
+                Some(2),
+            ),
+            (
+                "\"s\"",
+                "unexpected character \"\\\"\" at position 0".into(),
+                Some(0),
+            ),
+            (
+                "a.b",
+                "unexpected character \".\" at position 1".into(),
+                Some(1),
+            ),
+            (
+                "1..2",
+                "unexpected character \".\" at position 1".into(),
+                Some(1),
+            ),
+            (
+                "é + 1",
+                "unexpected character \"é\" at position 0".into(),
+                Some(0),
+            ),
+            (
+                "1 + é",
+                "unexpected character \"é\" at position 4".into(),
+                Some(4),
+            ),
+            (
+                "1 + /* open",
+                "unterminated comment at position 4".into(),
+                Some(4),
+            ),
+            ("2x", "invalid number \"2x\" at position 0".into(), Some(0)),
+            (
+                "1 + 1e",
+                "invalid number \"1e\" at position 4".into(),
+                Some(4),
+            ),
+            (
+                "1e+",
+                "invalid number \"1e+\" at position 0".into(),
+                Some(0),
+            ),
+            ("1_", "invalid number \"1_\" at position 0".into(), Some(0)),
+            (
+                "1__0",
+                "invalid number \"1__0\" at position 0".into(),
+                Some(0),
+            ),
+            (
+                "1_.5",
+                "invalid number \"1_.5\" at position 0".into(),
+                Some(0),
+            ),
+            (
+                "1_e3",
+                "invalid number \"1_e3\" at position 0".into(),
+                Some(0),
+            ),
+            ("0x", "invalid number \"0x\" at position 0".into(), Some(0)),
+            (
+                "0xG",
+                "invalid number \"0xG\" at position 0".into(),
+                Some(0),
+            ),
+            (
+                "0b102",
+                "invalid number \"0b102\" at position 0".into(),
+                Some(0),
+            ),
+            (
+                "1e999",
+                "number \"1e999\" is too large at position 0".into(),
+                Some(0),
+            ),
+            (
+                "0xFFFFFFFFFFFFFFFF",
+                "number \"0xFFFFFFFFFFFFFFFF\" is too large at position 0".into(),
+                Some(0),
+            ),
+        ];
+        for (source, message, position) in cases {
+            let err = parse_err(source);
+            assert_eq!(err.message, *message, "{source:?}");
+            assert_eq!(err.position, *position, "{source:?}");
+            assert_eq!(err.to_string(), *message, "{source:?}");
+        }
+    }
+
+    #[test]
+    fn limits() {
+        // Nesting.
+        let nested = |n: usize| format!("{}x{}", "(".repeat(n), ")".repeat(n));
+        assert!(Formula::parse(&nested(63)).is_ok());
+        let err = parse_err(&nested(64));
+        assert_eq!(err.message, "the formula is nested too deeply");
+        assert_eq!(err.position, None);
+        assert_eq!(
+            parse_err(&nested(2000)).message,
+            "the formula is nested too deeply"
+        );
+        for prefix in ["-", "!", "not ", "+", "abs(", "2 ** ", "true ? 1 : "] {
+            let source = format!("{}1", prefix.repeat(4000 / prefix.len()));
+            assert_eq!(
+                parse_err(&source).message,
+                "the formula is nested too deeply",
+                "{prefix}"
+            );
+        }
+        assert_eq!(eval_ok(&format!("{}1", "-".repeat(62)), &[]), 1.0);
+        assert_eq!(eval_ok(&format!("{}1", "-".repeat(63)), &[]), -1.0);
+        assert_eq!(
+            parse_err(&format!("{}1", "-".repeat(64))).message,
+            "the formula is nested too deeply"
+        );
+        let calls = |n: usize| format!("{}1{}", "max(1, ".repeat(n), ")".repeat(n));
+        assert_eq!(eval_ok(&calls(63), &[]), 1.0);
+        assert_eq!(
+            parse_err(&calls(64)).message,
+            "the formula is nested too deeply"
+        );
+
+        // Operators between parentheses make the tree taller than the
+        // parentheses alone: each group below adds 7 levels to the tree.
+        let group = |n: usize| format!("{}x{}", "(".repeat(n), "??h*b+c<d==e&&f||g)".repeat(n));
+        assert!(Formula::parse(&group(9)).is_ok()); // 9 * 7 + 1 = 64
+        assert_eq!(
+            parse_err(&group(10)).message,
+            "the formula is nested too deeply"
+        );
+        assert_eq!(
+            parse_err(&group(63)).message,
+            "the formula is nested too deeply"
+        );
+        // Rising precedence nests in the parser.
+        let rising = |n: usize| {
+            format!(
+                "{}x{}",
+                "x || x && x == x < x + x * x ?? -x ** (".repeat(n),
+                ")".repeat(n)
+            )
+        };
+        assert!(Formula::parse(&rising(6)).is_ok());
+        assert_eq!(
+            parse_err(&rising(7)).message,
+            "the formula is nested too deeply"
+        );
+
+        // Long flat chains are fine: they are not nesting.
+        let sum = format!("1{}", "+1".repeat(2000));
+        assert_eq!(eval_ok(&sum, &[]), 2001.0);
+        let ors = format!("false{}", " || false".repeat(400));
+        assert_eq!(value(&ors, &[]), Ok(Value::Bool(false)));
+
+        // Length.
+        let long = format!("1{}", " ".repeat(4095));
+        assert!(Formula::parse(&long).is_ok());
+        let too_long = format!("1{}", " ".repeat(4096));
+        let err = parse_err(&too_long);
+        assert_eq!(err.message, "the formula is longer than 4096 bytes");
+        assert_eq!(err.position, None);
+    }
+
+    #[test]
+    fn eval_errors() {
+        let x: Vars<'_> = &[("x", 3.0), ("zero", 0.0)];
+        let cases: &[(&str, &str)] = &[
+            ("missing + 1", "trigger \"missing\" has no value"),
+            ("1 + missing", "trigger \"missing\" has no value"),
+            ("x * missing", "trigger \"missing\" has no value"),
+            ("-missing", "trigger \"missing\" has no value"),
+            ("missing", "trigger \"missing\" has no value"),
+            ("missing ?? other", "trigger \"other\" has no value"),
+            ("(missing ?? other) + 1", "trigger \"other\" has no value"),
+            ("missing > 1 ? 1 : 0", "trigger \"missing\" has no value"),
+            ("missing ? 1 : 0", "trigger \"missing\" has no value"),
+            ("!missing ? 1 : 0", "trigger \"missing\" has no value"),
+            ("max(x, missing)", "trigger \"missing\" has no value"),
+            (
+                "1 < x < missing ? 1 : 0",
+                "trigger \"missing\" has no value",
+            ),
+            ("missing ** 2", "trigger \"missing\" has no value"),
+            ("nil + 1", "nil used as a number"),
+            ("abs(nil)", "nil used as a number"),
+            ("nil > 1 ? 1 : 0", "nil used as a number"),
+            ("nil ? 1 : 0", "nil used as a boolean"),
+            ("nil && true ? 1 : 0", "nil used as a boolean"),
+            ("nil", "the formula yields nil, expected a number"),
+            (
+                "missing ?? nil",
+                "the formula yields nil, expected a number",
+            ),
+            ("1 / 0", "division by zero"),
+            ("x / zero", "division by zero"),
+            ("x % 0", "division by zero"),
+            ("x % (zero * -1)", "division by zero"),
+            ("1 < 2", "the formula yields a boolean, expected a number"),
+            ("true", "the formula yields a boolean, expected a number"),
+            (
+                "x == nil",
+                "the formula yields a boolean, expected a number",
+            ),
+            ("1e308 * 10", "the formula yields a non-finite number"),
+            ("-1e308 - 1e308", "the formula yields a non-finite number"),
+            ("(-1) ** 0.5", "the formula yields a non-finite number"),
+            ("true + 1", "operator \"+\" expects numbers, got a boolean"),
+            (
+                "1 - (1 < 2)",
+                "operator \"-\" expects numbers, got a boolean",
+            ),
+            ("-true", "operator \"-\" expects numbers, got a boolean"),
+            ("+false", "operator \"+\" expects numbers, got a boolean"),
+            (
+                "true ** 2",
+                "operator \"**\" expects numbers, got a boolean",
+            ),
+            (
+                "true < 1 ? 1 : 0",
+                "operator \"<\" expects numbers, got a boolean",
+            ),
+            // Parentheses end a comparison chain.
+            (
+                "(1 < 2) < 3 ? 1 : 0",
+                "operator \"<\" expects numbers, got a boolean",
+            ),
+            (
+                "abs(true)",
+                "function \"abs\" expects numbers, got a boolean",
+            ),
+            (
+                "min(1, false)",
+                "function \"min\" expects numbers, got a boolean",
+            ),
+            (
+                "!1 ? 1 : 0",
+                "operator \"!\" expects booleans, got a number",
+            ),
+            (
+                "1 && true ? 1 : 0",
+                "operator \"&&\" expects booleans, got a number",
+            ),
+            (
+                "true && 1 ? 1 : 0",
+                "operator \"&&\" expects booleans, got a number",
+            ),
+            (
+                "false or 2 ? 1 : 0",
+                "operator \"||\" expects booleans, got a number",
+            ),
+            (
+                "1 ? 2 : 3",
+                "the condition of \"?:\" must be a boolean, got a number",
+            ),
+            (
+                "1 == true ? 2 : 3",
+                "operator \"==\" cannot compare a number with a boolean",
+            ),
+            (
+                "true != 0 ? 2 : 3",
+                "operator \"!=\" cannot compare a number with a boolean",
+            ),
+        ];
+        for (source, message) in cases {
+            let err = eval_err(source, x);
+            assert_eq!(err.message, *message, "{source:?}");
+            assert_eq!(err.position, None, "{source:?}");
+        }
+    }
+
+    #[test]
+    fn odd_values() {
+        let nan: Vars<'_> = &[("nan", f64::NAN), ("inf", f64::INFINITY)];
+        let non_finite = "the formula yields a non-finite number";
+        for source in [
+            "nan",
+            "max(nan, 1)",
+            "min(1, nan)",
+            "inf",
+            "-inf",
+            "abs(inf)",
+        ] {
+            assert_eq!(eval_err(source, nan).message, non_finite, "{source}");
+        }
+        assert_eq!(eval_ok("1 / inf", nan), 0.0);
+        // A negative zero comes out as zero.
+        let zero = eval_ok("int(-0.5)", &[]);
+        assert!(zero == 0.0 && zero.is_sign_positive());
+        assert!(eval_ok("-0", &[]).is_sign_positive());
+    }
+
+    #[test]
+    fn short_circuit_skips_unneeded_operands() {
+        let seen = RefCell::new(Vec::new());
+        let lookup = |name: &str| {
+            seen.borrow_mut().push(name.to_owned());
+            match name {
+                "x" => Some(1.0),
+                _ => None,
+            }
+        };
+        let cases: &[(&str, f64)] = &[
+            ("true || skipped > 0 ? 1 : 0", 1.0),
+            ("false && skipped > 0 ? 1 : 0", 0.0),
+            ("x > 5 && skipped > 0 ? 1 : 0", 0.0),
+            ("x ?? skipped", 1.0),
+            ("5 ?? skipped ?? skipped", 5.0),
+            ("true ? x : skipped", 1.0),
+            ("false ? skipped : x", 1.0),
+            ("x > 2 > skipped ? 1 : 0", 0.0),
+            ("x < 0 < skipped ? 1 : 0", 0.0),
+        ];
+        for (source, expected) in cases {
+            seen.borrow_mut().clear();
+            assert_eq!(parse(source).eval(&lookup), Ok(*expected), "{source}");
+            assert!(
+                !seen.borrow().iter().any(|name| name == "skipped"),
+                "{source}: looked up {:?}",
+                seen.borrow()
+            );
+        }
+        // Each operand of a comparison chain is evaluated once.
+        seen.borrow_mut().clear();
+        assert_eq!(parse("0 < x < 2 ? 1 : 0").eval(&lookup), Ok(1.0));
+        assert_eq!(*seen.borrow(), ["x"]);
+    }
+
+    /// A small deterministic generator (xorshift64*), so no `rand` crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
+        }
+
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len())]
+        }
+    }
+
+    /// Checks the invariants that must hold for any input.
+    fn check_no_panic(source: &str, lookup: &dyn Fn(&str) -> Option<f64>) {
+        match Formula::parse(source) {
+            Ok(formula) => {
+                assert_eq!(formula.source(), source);
+                assert_eq!(Formula::parse(&formula.to_string()).as_ref(), Ok(&formula));
+                let vars = formula.variables();
+                assert!(vars.windows(2).all(|w| w[0] < w[1]), "{vars:?}");
+                match formula.eval(lookup) {
+                    Ok(n) => assert!(n.is_finite(), "{source:?} gave {n}"),
+                    Err(e) => {
+                        assert!(!e.message.is_empty());
+                        assert_eq!(e.position, None);
+                    }
+                }
+            }
+            Err(e) => {
+                assert!(!e.message.is_empty(), "{source:?}");
+                assert!(!e.message.ends_with('.'), "{source:?}: {}", e.message);
+                if let Some(pos) = e.position {
+                    assert!(pos <= source.len(), "{source:?}: {pos}");
+                    assert!(source.is_char_boundary(pos), "{source:?}: {pos}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_inputs_do_not_panic() {
+        let lookup = |name: &str| match name.len() % 5 {
+            0 => None,
+            1 => Some(0.0),
+            2 => Some(-1.5),
+            3 => Some(1e300),
+            _ => Some(f64::NAN),
+        };
+        let vocabulary = [
+            "1", "0", "2.5", ".5", "1e3", "1_0", "0x1f", "1e", "x", "y", "abc", "max", "min",
+            "abs", "round", "int", "float", "ceil", "floor", "foo", "true", "false", "nil", "and",
+            "or", "not", "+", "-", "*", "/", "%", "**", "^", "==", "!=", "<", "<=", ">", ">=",
+            "&&", "||", "!", "??", "?", ":", "(", ")", "(", ")", ",", " ", " ", "\t", "\n", "//",
+            "/*", "*/", "$", "é", "&", "|", "=", ".", "_", "\"", "0b", "0o", "9",
+        ];
+        let chars: Vec<char> = "0123456789._eExXabo+-*/%^=!<>&|?:(), \t\nxyz$é\u{0}\u{2003}ß"
+            .chars()
+            .collect();
+        let seeds = [
+            "trig_one + trig_two",
+            "(queue_a + queue_b) / 2",
+            "max(kafka, prom * 2)",
+            "trig_one > 2 ? trig_one : 0",
+            "missing ?? 0 + other",
+            "1 < x <= 10 && !(y == nil) ? round(x ** 2 % 7) : int(-z)",
+        ];
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for round in 0..6000 {
+            let source = match round % 3 {
+                0 => {
+                    let len = rng.below(30);
+                    (0..len).map(|_| *rng.pick(&vocabulary)).collect::<String>()
+                }
+                1 => {
+                    let len = rng.below(40);
+                    (0..len).map(|_| *rng.pick(&chars)).collect::<String>()
+                }
+                _ => {
+                    let mut s: Vec<char> = rng.pick(&seeds).chars().collect();
+                    for _ in 0..=rng.below(4) {
+                        let at = rng.below(s.len() + 1);
+                        match rng.below(3) {
+                            0 => s.insert(at, *rng.pick(&chars)),
+                            1 if at < s.len() => {
+                                s.remove(at);
+                            }
+                            _ if at < s.len() => s[at] = *rng.pick(&chars),
+                            _ => {}
+                        }
+                    }
+                    s.into_iter().collect()
+                }
+            };
+            check_no_panic(&source, &lookup);
+        }
+        // Deep and long garbage.
+        for _ in 0..50 {
+            let len = 1000 + rng.below(4000);
+            let source: String = (0..len)
+                .map(|_| *rng.pick(&["(", "-", "!", "1", "+", "?", ":", "**", ")", "x"]))
+                .collect();
+            check_no_panic(&source, &lookup);
+        }
+    }
+
+    /// Inputs at and past the nesting limits are handled on a thread with
+    /// the default 2 MiB stack of spawned (and tokio worker) threads, even in
+    /// debug builds (which need about a quarter of it).
+    #[test]
+    fn deep_input_is_safe_on_a_default_thread_stack() {
+        let sources = [
+            format!("{}x{}", "(".repeat(63), ")".repeat(63)),
+            format!("{}x{}", "(".repeat(64), ")".repeat(64)),
+            format!("{}x", "-(".repeat(31)) + &")".repeat(31),
+            format!("{}x{}", "max(1, ".repeat(63), ")".repeat(63)),
+            format!("{}x{}", "abs(".repeat(1000), ")".repeat(1000)),
+            format!("{}x", "-".repeat(63)),
+            format!("{}x", "2 ** ".repeat(63)),
+            format!("{}x", "x ? x : ".repeat(63)),
+            format!("{}x{}", "x ? (".repeat(40), ") : x".repeat(40)),
+            format!("{}x{}", "(".repeat(7), "??h*b+c<d==e&&f||g)".repeat(7)),
+            format!("{}x{}", "(".repeat(63), "??h*b+c<d==e&&f||g)".repeat(63)),
+            format!(
+                "{}x{}",
+                "x ?? (x || (x && (x == (x < (x + (x * (-x ** (".repeat(5),
+                "))))))))".repeat(5)
+            ),
+            "(".repeat(4000),
+            "-".repeat(4000),
+            format!("1{}", "+1".repeat(2040)),
+        ];
+        let handle = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || {
+                for source in &sources {
+                    check_no_panic(source, &|_| Some(1.0));
+                }
+            });
+        match handle {
+            Ok(handle) => assert!(handle.join().is_ok()),
+            Err(e) => panic!("cannot spawn: {e}"),
+        }
     }
 }
