@@ -208,7 +208,7 @@ fn map_columns(object: &ValidatedObject, trace: &Trace, file: &str) -> Result<Ve
 /// Seconds as printed in traces: `15`, or `1.5` when not whole.
 fn secs(t: Timestamp) -> String {
     let ms = t.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         (ms / 1000).to_string()
     } else {
         let s = format!("{}.{:03}", ms / 1000, ms % 1000);

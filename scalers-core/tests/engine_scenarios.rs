@@ -288,7 +288,10 @@ fn above_max_is_lowered_to_max_without_evaluating_metrics() {
     let mut h = Harness::new(&o, vec![queue()], 8);
     let d = h.tick(0, &[Some(1000.0)]);
     assert_eq!((d.desired, d.reason), (5, Reason::AboveMaximum));
-    assert!(h.engine.history().recommendations.is_empty());
+    // only the count found on the first tick is remembered, no metric recommendation
+    let recs = &h.engine.history().recommendations;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].replicas, 8);
 }
 
 #[test]
@@ -329,6 +332,21 @@ fn legacy_scale_down_takes_the_max_of_the_last_300_seconds() {
     let d = h.tick(301, &[Some(20.0)]);
     assert_eq!(d.desired, 2);
     assert_eq!(scaling(&d).stabilization, Stabilization::None);
+}
+
+#[test]
+fn a_fresh_engine_does_not_scale_down_before_a_full_window() {
+    // A restarted daemon finds 10 replicas and low load: like the HPA on first sight, the count
+    // found counts as a recommendation, so the 300 s window holds it.
+    let mut h = Harness::new(&object(), vec![queue()], 10);
+    let d = h.tick(1000, &[Some(20.0)]);
+    assert_eq!(d.desired, 10);
+    assert_eq!(
+        scaling(&d).stabilization,
+        Stabilization::ScaleDownStabilized
+    );
+    assert_eq!(h.tick(1300, &[Some(20.0)]).desired, 10);
+    assert_eq!(h.tick(1301, &[Some(20.0)]).desired, 2);
 }
 
 // ---------------------------------------------------------------- behavior normalization
@@ -528,6 +546,11 @@ fn fallback_applies_after_strictly_more_than_failure_threshold_failures() {
     let d = h.tick(90, &[None]);
     assert_eq!(d.metrics[0].failures, 4);
     assert_eq!(d.metrics[0].fallback, Some(6));
+    assert!(scaling(&d).fallback);
+    assert_eq!(
+        d.reason.to_string(),
+        "queue in fallback proposes 6; limited by scale-up rate"
+    );
     // the fallback proposal goes through the HPA normalization: legacy limit max(2×2, 4) = 4
     assert_eq!(d.desired, 4);
     assert_eq!(h.tick(120, &[None]).desired, 6);

@@ -88,6 +88,8 @@ pub struct MetricReport {
 pub struct Scaling {
     /// The metric whose proposal was the highest.
     pub metric: String,
+    /// Whether that metric's proposal is its fallback count.
+    pub fallback: bool,
     /// The highest proposal (before stabilization and limits).
     pub proposal: u32,
     /// After the stabilization window.
@@ -195,7 +197,8 @@ impl fmt::Display for Reason {
             Reason::AboveMaximum => f.write_str("above maxReplicaCount"),
             Reason::BelowScalingMinimum => f.write_str("below minReplicaCount"),
             Reason::Scaling(s) => {
-                write!(f, "{} proposes {}", s.metric, s.proposal)?;
+                let fallback = if s.fallback { " in fallback" } else { "" };
+                write!(f, "{}{fallback} proposes {}", s.metric, s.proposal)?;
                 match s.stabilization {
                     Stabilization::None => {}
                     Stabilization::ScaleUpStabilized => {
@@ -294,6 +297,8 @@ pub struct Engine {
     /// Consecutive failures per metric (per trigger, or the composite alone).
     failures: Vec<u32>,
     history: History,
+    /// Whether the first tick has seeded the recommendations with the count it found.
+    seeded: bool,
 }
 
 impl Engine {
@@ -349,6 +354,7 @@ impl Engine {
             last_active: None,
             failures: vec![0; metric_count],
             history: History::default(),
+            seeded: false,
         })
     }
 
@@ -521,6 +527,16 @@ impl Engine {
             return decision;
         }
 
+        if !self.seeded {
+            // Like the HPA on first sight of an object: the count found counts as a
+            // recommendation, so a fresh engine (a restart) cannot scale down before a full
+            // stabilization window has passed.
+            self.history.recommendations.push(behavior::Recommendation {
+                at: now,
+                replicas: current,
+            });
+            self.seeded = true;
+        }
         decision.metrics = self.read_metrics(readings, current);
         decision.active = decision.metrics.iter().any(|m| m.active);
         decision.phase = Phase::Activation;
@@ -607,7 +623,7 @@ impl Engine {
             return;
         }
         let tolerance = self.tolerance();
-        let mut best: Option<(u32, &str)> = None;
+        let mut best: Option<(u32, &str, bool)> = None;
         let mut invalid = 0usize;
         for m in &mut decision.metrics {
             let value = match (m.value, m.fallback) {
@@ -625,11 +641,13 @@ impl Engine {
             });
             match m.proposal {
                 None => invalid += 1,
-                Some(p) if best.is_none_or(|(b, _)| p > b) => best = Some((p, m.name.as_str())),
+                Some(p) if best.is_none_or(|(b, _, _)| p > b) => {
+                    best = Some((p, m.name.as_str(), m.value.is_none()));
+                }
                 Some(_) => {}
             }
         }
-        let Some((proposal, metric)) = best else {
+        let Some((proposal, metric, fallback)) = best else {
             decision.reason = Reason::AllMetricsFailed;
             return;
         };
@@ -672,6 +690,7 @@ impl Engine {
         decision.desired = desired;
         decision.reason = Reason::Scaling(Scaling {
             metric,
+            fallback,
             proposal,
             stabilized,
             stabilization,
