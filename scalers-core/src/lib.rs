@@ -24,10 +24,12 @@
 //! `scalingModifiers` formulas.
 
 pub mod config;
+pub mod controller;
 pub mod engine;
 pub mod error;
 pub mod formula;
 pub mod secret;
+pub mod target;
 pub mod time;
 pub mod trigger;
 

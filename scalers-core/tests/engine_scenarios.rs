@@ -714,3 +714,19 @@ fn an_invalid_formula_is_refused_at_construction() {
     let err = Engine::new(&o, vec![queue()], Timestamp::ZERO).unwrap_err();
     assert_eq!(err.0[0].path, "advanced.scalingModifiers.formula");
 }
+
+#[test]
+fn reconfiguring_keeps_the_history() {
+    let mut h = Harness::new(&object(), vec![queue()], 10);
+    h.tick(0, &[Some(100.0)]);
+    let mut o = object();
+    o.max_replica_count = 50;
+    h.engine.reconfigure(&o, vec![queue()]).unwrap();
+    // the 300 s window still remembers 10
+    assert_eq!(h.tick(30, &[Some(20.0)]).desired, 10);
+    assert_eq!(h.engine.history().recommendations.len(), 3); // the seed and two ticks
+    // a broken formula leaves the engine as it was
+    let broken = with_formula("queue +", 10.0, 0.0);
+    assert!(h.engine.reconfigure(&broken, vec![queue()]).is_err());
+    assert_eq!(h.tick(60, &[Some(20.0)]).desired, 10);
+}

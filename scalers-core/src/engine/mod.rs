@@ -389,6 +389,34 @@ impl Engine {
         &self.history
     }
 
+    /// Takes new settings and triggers (a config reload) while keeping the engine's memory:
+    /// recommendations, scale events and last active time; failure counts are kept when the
+    /// metrics are the same ones.
+    ///
+    /// # Errors
+    /// As [`Engine::new`]; the engine is unchanged then.
+    pub fn reconfigure(
+        &mut self,
+        object: &ScaledObject,
+        triggers: Vec<TriggerInfo>,
+    ) -> Result<(), ConfigErrors> {
+        let mut fresh = Engine::new(object, triggers, self.started)?;
+        let same_metrics = fresh.composite.is_some() == self.composite.is_some()
+            && fresh
+                .triggers
+                .iter()
+                .map(|t| &t.name)
+                .eq(self.triggers.iter().map(|t| &t.name));
+        if same_metrics {
+            fresh.failures = std::mem::take(&mut self.failures);
+        }
+        fresh.last_active = self.last_active;
+        fresh.history = std::mem::take(&mut self.history);
+        fresh.seeded = self.seeded;
+        *self = fresh;
+        Ok(())
+    }
+
     /// Overrides when the object was last active, for a daemon restoring its state.
     pub fn set_last_active(&mut self, at: Option<Timestamp>) {
         self.last_active = at;
