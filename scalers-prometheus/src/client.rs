@@ -94,12 +94,8 @@ impl ClientKey {
         let url = &config.server_address;
         ClientKey {
             origin: origin(url),
-            userinfo: (!url.username().is_empty() || url.password().is_some()).then(|| {
-                (
-                    Secret::new(url.username()),
-                    url.password().map(Secret::new),
-                )
-            }),
+            userinfo: (!url.username().is_empty() || url.password().is_some())
+                .then(|| (Secret::new(url.username()), url.password().map(Secret::new))),
             credentials: config.auth.credentials.clone(),
             custom: config.auth.custom.clone(),
             tls: config.auth.tls.clone(),
@@ -139,17 +135,36 @@ impl SharedClient {
     fn build(&self) -> Result<reqwest::Client, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("scalers-prometheus/", env!("CARGO_PKG_VERSION")))
-            .tls_danger_accept_invalid_certs(self.unsafe_ssl);
+            .tls_danger_accept_invalid_certs(self.unsafe_ssl)
+            .redirect(reqwest::redirect::Policy::custom(same_origin_redirects));
         if let Some(tls) = &self.tls {
             if let Some(identity) = &tls.client {
                 builder = builder.identity(reqwest::Identity::from_pem(&identity.pem())?);
             }
             if let Some(ca) = &tls.ca {
-                builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(
-                    ca.as_bytes(),
-                )?);
+                builder =
+                    builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(ca.as_bytes())?);
             }
         }
         builder.build()
+    }
+}
+
+/// Redirects are followed within the server's origin only (at most 10).
+///
+/// Custom headers and the custom auth header would follow a redirect anywhere (reqwest strips
+/// only `Authorization` and cookies), so a redirect to another origin is not followed: the
+/// sample fails with the 3xx status instead.
+fn same_origin_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    let same_origin = attempt
+        .previous()
+        .first()
+        .is_some_and(|first| origin(first) == origin(attempt.url()));
+    if !same_origin {
+        attempt.stop()
+    } else if attempt.previous().len() > 10 {
+        attempt.error("too many redirects")
+    } else {
+        attempt.follow()
     }
 }

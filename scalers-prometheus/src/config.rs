@@ -49,7 +49,11 @@ pub struct PrometheusConfig {
 
 impl fmt::Debug for PrometheusConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header_names: Vec<&str> = self.custom_headers.iter().map(|(n, _)| n.as_str()).collect();
+        let header_names: Vec<&str> = self
+            .custom_headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
         f.debug_struct("PrometheusConfig")
             .field("server_address", &redact_url(self.server_address.as_str()))
             .field("query", &self.query)
@@ -109,7 +113,13 @@ impl fmt::Debug for TlsAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsAuth")
             .field("client", &self.client)
-            .field("ca", &self.ca.as_ref().map(|pem| format!("<{} bytes of PEM>", pem.len())))
+            .field(
+                "ca",
+                &self
+                    .ca
+                    .as_ref()
+                    .map(|pem| format!("<{} bytes of PEM>", pem.len())),
+            )
             .finish()
     }
 }
@@ -352,7 +362,10 @@ fn parse_tls(p: &mut Params<'_>) -> Result<TlsAuth, Invalid> {
         (Some(_), None) => return Err(p.error("key", "required by authModes tls when cert is set")),
         (None, Some(_)) => return Err(p.error("cert", "required by authModes tls when key is set")),
         (None, None) if ca.is_none() => {
-            return Err(p.error("cert", "required by authModes tls (with key), unless ca is set"));
+            return Err(p.error(
+                "cert",
+                "required by authModes tls (with key), unless ca is set",
+            ));
         }
         (None, None) => None,
     };

@@ -1,0 +1,380 @@
+//! The trigger: one instant query per sample.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use reqwest::{StatusCode, Url};
+use scalers_core::secret::redact_url;
+use scalers_core::trigger::{MetricTarget, Sample, Trigger, TriggerError};
+use serde::Deserialize;
+
+use crate::client::{ClientPool, SharedClient};
+use crate::config::{Credentials, PrometheusConfig};
+use crate::error::{ApiError, Error, NoData, Result};
+
+/// The `prometheus` trigger: samples the value of an instant PromQL query.
+///
+/// Each sample sends `GET <serverAddress>/api/v1/query?query=…&time=<now>` (plus `namespace`
+/// and `queryParameters`, with the custom headers and credentials) through a client shared with
+/// every trigger of the same [`ClientPool`] that has the same server and credentials.
+///
+/// `Debug` shows the server address without userinfo and never shows credentials, header
+/// values or query parameter values.
+pub struct PrometheusTrigger {
+    config: PrometheusConfig,
+    /// `<serverAddress>/api/v1/query`.
+    endpoint: Url,
+    /// `endpoint` without userinfo, query string or fragment, for messages.
+    shown: String,
+    client: Arc<SharedClient>,
+}
+
+impl fmt::Debug for PrometheusTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrometheusTrigger")
+            .field("endpoint", &self.shown)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrometheusTrigger {
+    /// A trigger for `config`, taking its HTTP client from `pool`.
+    ///
+    /// No I/O: the client is built and connects on the first sample.
+    pub fn new(config: PrometheusConfig, pool: &ClientPool) -> Self {
+        let mut endpoint = config.server_address.clone();
+        let path = format!("{}/api/v1/query", endpoint.path().trim_end_matches('/'));
+        endpoint.set_path(&path);
+        endpoint.set_fragment(None);
+        let shown = redact_url(endpoint.as_str());
+        let client = pool.client_for(&config);
+        PrometheusTrigger {
+            config,
+            endpoint,
+            shown,
+            client,
+        }
+    }
+
+    /// The parsed parameters.
+    pub fn config(&self) -> &PrometheusConfig {
+        &self.config
+    }
+
+    /// Whether both triggers send their queries through the same HTTP client (and so the same
+    /// keep-alive connections).
+    pub fn shares_client_with(&self, other: &PrometheusTrigger) -> bool {
+        Arc::ptr_eq(&self.client, &other.client)
+    }
+
+    /// Runs the query once and returns its value.
+    ///
+    /// A vector with one element gives its value, a scalar gives its value.
+    /// `ignoreNullValues` is not applied here: an empty result, a NaN or an infinity is
+    /// [`Error::NoData`] (it is [`Trigger::sample`] that turns it into a "no data" sample).
+    ///
+    /// # Errors
+    /// [`Error`]: the server was unreachable, did not answer within the timeout, refused the
+    /// credentials, answered a non-2xx status or a Prometheus error, answered something that is
+    /// not a query response, or the query returned several elements or no usable value.
+    pub async fn query(&self) -> Result<f64> {
+        let client = self.client.get().map_err(|e| Error::Client {
+            endpoint: self.shown.clone(),
+            source: e.without_url(),
+        })?;
+        let now = unix_now();
+        let mut params: Vec<(&str, &str)> = vec![("query", &self.config.query), ("time", &now)];
+        if let Some(namespace) = &self.config.namespace {
+            params.push(("namespace", namespace));
+        }
+        for (name, value) in &self.config.query_parameters {
+            params.push((name, value.expose()));
+        }
+        let mut request = client
+            .get(self.endpoint.clone())
+            .query(&params)
+            .timeout(self.config.timeout);
+        for (name, value) in &self.config.custom_headers {
+            request = request.header(name, value);
+        }
+        request = match &self.config.auth.credentials {
+            Credentials::None => request,
+            Credentials::Bearer(token) => request.bearer_auth(token.expose()),
+            Credentials::Basic { username, password } => {
+                request.basic_auth(username.expose(), password.as_ref().map(|p| p.expose()))
+            }
+        };
+        if let Some(custom) = &self.config.auth.custom {
+            request = request.header(&custom.header, &custom.value);
+        }
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.transport(e))?;
+        decode(&self.shown, status, &body)
+    }
+
+    /// A transport failure, classified, with the URL (and its query string) removed.
+    fn transport(&self, e: reqwest::Error) -> Error {
+        let endpoint = self.shown.clone();
+        let source = e.without_url();
+        if source.is_timeout() {
+            Error::Timeout {
+                endpoint,
+                timeout: self.config.timeout,
+                source,
+            }
+        } else if source.is_connect() {
+            Error::Connect { endpoint, source }
+        } else {
+            Error::Request { endpoint, source }
+        }
+    }
+}
+
+#[async_trait]
+impl Trigger for PrometheusTrigger {
+    fn target(&self) -> MetricTarget {
+        MetricTarget {
+            value: self.config.threshold,
+            metric_type: self.config.metric_type,
+            activation_threshold: self.config.activation_threshold,
+        }
+    }
+
+    async fn sample(&self) -> Result<Sample, TriggerError> {
+        let activation = self.config.activation_threshold;
+        match self.query().await {
+            Ok(value) => Ok(Sample::new(value, activation)),
+            Err(Error::NoData { .. }) if self.config.ignore_null_values => {
+                Ok(Sample::no_data(activation))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Unix seconds with milliseconds, one of the two `time` formats Prometheus accepts.
+fn unix_now() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:03}", now.as_secs(), now.subsec_millis())
+}
+
+/// The envelope of every Prometheus API response.
+#[derive(Deserialize)]
+struct Envelope {
+    status: String,
+    data: Option<Data>,
+    #[serde(rename = "errorType")]
+    error_type: Option<String>,
+    error: Option<String>,
+}
+
+impl Envelope {
+    fn api_error(self) -> ApiError {
+        ApiError {
+            error_type: self.error_type.unwrap_or_else(|| "unknown".to_owned()),
+            error: self.error.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: serde_json::Value,
+}
+
+/// One element of a vector result; `value` is `[timestamp, "value"]`, possibly absent or empty
+/// (native histograms carry `histogram` instead).
+#[derive(Deserialize)]
+struct VectorElement {
+    #[serde(default)]
+    value: Vec<serde_json::Value>,
+}
+
+fn decode(endpoint: &str, status: StatusCode, body: &[u8]) -> Result<f64> {
+    let endpoint = endpoint.to_owned();
+    if !status.is_success() {
+        // Prometheus explains its errors in JSON; any other body is not shown, as a proxy's
+        // error page may echo the request line and its query parameters.
+        let api = serde_json::from_slice::<Envelope>(body)
+            .ok()
+            .filter(|e| e.status == "error")
+            .map(Envelope::api_error);
+        return Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized {
+                endpoint,
+                status,
+                api,
+            },
+            _ => Error::Status {
+                endpoint,
+                status,
+                api,
+            },
+        });
+    }
+    let decode_err = |source| Error::Decode {
+        endpoint: endpoint.clone(),
+        source,
+    };
+    let envelope: Envelope = serde_json::from_slice(body).map_err(decode_err)?;
+    if envelope.status != "success" {
+        return Err(Error::Api {
+            endpoint,
+            api: envelope.api_error(),
+        });
+    }
+    let Some(data) = envelope.data else {
+        return Err(decode_err(serde::de::Error::missing_field("data")));
+    };
+    let raw = match data.result_type.as_str() {
+        "vector" => {
+            let elements: Vec<VectorElement> =
+                serde_json::from_value(data.result).map_err(decode_err)?;
+            match elements.len() {
+                0 => Err(NoData::EmptyResult),
+                1 => elements
+                    .into_iter()
+                    .next()
+                    .and_then(|e| e.value.into_iter().nth(1))
+                    .ok_or(NoData::MissingValue),
+                count => return Err(Error::MultipleElements { endpoint, count }),
+            }
+        }
+        // KEDA cannot read scalars; `[timestamp, "value"]`.
+        "scalar" => {
+            let pair: (serde_json::Value, serde_json::Value) =
+                serde_json::from_value(data.result).map_err(decode_err)?;
+            Ok(pair.1)
+        }
+        other => {
+            return Err(Error::UnsupportedResult {
+                endpoint,
+                result_type: other.to_owned(),
+            });
+        }
+    };
+    let raw = raw.map_err(|reason| Error::NoData {
+        endpoint: endpoint.clone(),
+        reason,
+    })?;
+    let text = match &raw {
+        serde_json::Value::String(s) => s.as_str(),
+        other => {
+            return Err(Error::BadValue {
+                endpoint,
+                value: other.to_string(),
+            });
+        }
+    };
+    let value = parse_value(text).ok_or_else(|| Error::BadValue {
+        endpoint: endpoint.clone(),
+        value: text.to_owned(),
+    })?;
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(Error::NoData {
+            endpoint,
+            reason: NoData::NotFinite(value),
+        })
+    }
+}
+
+/// Prometheus's float formatting: Go's `strconv.FormatFloat` plus `NaN`, `+Inf`, `-Inf`.
+fn parse_value(s: &str) -> Option<f64> {
+    match s {
+        "NaN" => Some(f64::NAN),
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => s.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EP: &str = "http://prom:9090/api/v1/query";
+
+    fn ok(body: &str) -> Result<f64> {
+        decode(EP, StatusCode::OK, body.as_bytes())
+    }
+
+    #[test]
+    fn vector_scalar_and_special_values() {
+        let one = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.5,"42"]}]}}"#;
+        assert_eq!(ok(one).unwrap(), 42.0);
+        let scalar =
+            r#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"-3.25"]}}"#;
+        assert_eq!(ok(scalar).unwrap(), -3.25);
+        for (text, shown) in [("NaN", "NaN"), ("+Inf", "+Inf"), ("-Inf", "-Inf")] {
+            let body = format!(
+                r#"{{"status":"success","data":{{"resultType":"scalar","result":[1,"{text}"]}}}}"#
+            );
+            let err = ok(&body).unwrap_err();
+            assert!(matches!(
+                err,
+                Error::NoData {
+                    reason: NoData::NotFinite(_),
+                    ..
+                }
+            ));
+            assert_eq!(err.to_string(), format!("{EP}: the query returned {shown}"));
+        }
+    }
+
+    #[test]
+    fn element_without_value_is_missing_not_empty() {
+        let body = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"histogram":[1,{}]}]}}"#;
+        let err = ok(body).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{EP}: the query returned an element without a value")
+        );
+    }
+
+    #[test]
+    fn matrix_and_bad_values_are_bad_responses() {
+        let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        assert_eq!(
+            ok(matrix).unwrap_err().to_string(),
+            format!("{EP}: the query returned a matrix; expected a vector or a scalar")
+        );
+        let bad = r#"{"status":"success","data":{"resultType":"scalar","result":[1,"ten"]}}"#;
+        assert_eq!(
+            ok(bad).unwrap_err().to_string(),
+            format!("{EP}: the value \"ten\" is not a number")
+        );
+        let missing = r#"{"status":"success"}"#;
+        let err = ok(missing).unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }));
+    }
+
+    #[test]
+    fn error_status_in_a_2xx_is_an_api_error() {
+        let body = r#"{"status":"error","errorType":"execution","error":"boom"}"#;
+        assert_eq!(
+            ok(body).unwrap_err().to_string(),
+            format!("{EP}: execution: boom")
+        );
+    }
+
+    #[test]
+    fn non_json_error_bodies_are_not_shown() {
+        let err = decode(
+            EP,
+            StatusCode::BAD_GATEWAY,
+            b"GET /api/v1/query?token=s3cret",
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), format!("{EP}: HTTP 502 Bad Gateway"));
+    }
+}
