@@ -1,7 +1,8 @@
-//! The command line: `scalerd check` and `scalerd simulate`.
+//! The command line: `scalerd check`, `simulate`, `probe`, `run` and `status`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use scalers_core::config::ValidatedObject;
@@ -12,8 +13,10 @@ use crate::simulate::{Trace, simulate, to_csv};
 
 /// Exit code for invalid input (config, trace, arguments).
 pub const EXIT_INVALID: i32 = 2;
-/// Exit code for a failure to read input.
+/// Exit code for a failure to read input, or a trigger that failed in `probe`.
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code of `scalerd run` for an invalid config.
+pub const EXIT_BAD_CONFIG: i32 = 64;
 
 /// scalerd: event-driven autoscaling for Kubernetes, KEDA-compatible.
 #[derive(Debug, Parser)]
@@ -48,14 +51,66 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         initial_replicas: u32,
     },
+    /// Run the daemon: one loop per scaled object, writing the targets' scale subresource.
+    Run {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Log and record writes instead of doing them; without a cluster, simulate the
+        /// workloads in memory.
+        #[arg(long)]
+        dry_run: bool,
+        /// Address of the admin server (/livez, /readyz, /metrics, /status).
+        #[arg(long, default_value = crate::run::DEFAULT_ADMIN_ADDR)]
+        admin_addr: std::net::SocketAddr,
+        /// Longest time one trigger sample may take, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        sample_timeout: f64,
+        /// Longest time to wait for the loops on shutdown, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        drain_timeout: f64,
+    },
+    /// Print a running daemon's status as a table.
+    Status {
+        /// The daemon's admin address.
+        #[arg(long, default_value = "http://127.0.0.1:9102")]
+        url: String,
+    },
+    /// Sample every trigger once against its live source; one JSON line per trigger.
+    Probe {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this scaled object.
+        #[arg(long)]
+        scaled_object: Option<String>,
+        /// Give up on a trigger after this many seconds.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
 }
 
 /// Parses the process arguments, runs the command with `registry`, and returns the exit code.
 pub fn main_with(registry: Registry) -> i32 {
     let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Run { .. }));
+    if let Command::Run { .. } = cli.command {
+        return match run_daemon(cli.command, registry) {
+            Ok(()) => 0,
+            Err(e @ Error::Config(_)) => {
+                eprintln!("{e}");
+                EXIT_BAD_CONFIG
+            }
+            Err(e) => {
+                eprintln!("scalerd: {}", error_chain(&e));
+                EXIT_FAILURE
+            }
+        };
+    }
     let mut stdout = std::io::stdout().lock();
     match run(cli.command, &registry, &mut stdout) {
-        Ok(()) => 0,
+        Ok(Outcome::Success) => 0,
+        Ok(Outcome::SomeFailed) => EXIT_FAILURE,
         Err(e) => {
             eprintln!("{e}");
             if e.is_input() {
@@ -67,11 +122,84 @@ pub fn main_with(registry: Registry) -> i32 {
     }
 }
 
+/// Logs to stderr; `RUST_LOG` filters (default `info` for the daemon, `warn` otherwise).
+fn init_tracing(daemon: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if daemon { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// `error: cause: cause …`
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| Error::Selection(format!("--{name}: expected seconds > 0, got {v}")))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+}
+
+/// `scalerd run`: builds the app and runs it until SIGTERM/SIGINT.
+fn run_daemon(command: Command, registry: Registry) -> Result<()> {
+    let Command::Run {
+        config,
+        dry_run,
+        admin_addr,
+        sample_timeout,
+        drain_timeout,
+    } = command
+    else {
+        return Ok(());
+    };
+    let mut opts = crate::run::RunOptions::new(config);
+    opts.dry_run = dry_run;
+    opts.admin_addr = admin_addr;
+    opts.sample_timeout = seconds("sample-timeout", sample_timeout)?;
+    opts.drain_timeout = seconds("drain-timeout", drain_timeout)?;
+    runtime()?.block_on(async {
+        let app = crate::run::App::build(opts, registry).await?;
+        if let Ok(addr) = app.admin_addr() {
+            tracing::info!(%addr, "admin server listening");
+        }
+        app.run(crate::run::termination()).await
+    })
+}
+
+/// How a command that ran to its end went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything worked.
+    Success,
+    /// It ran, but some of what it checked failed (a trigger in `probe`).
+    SomeFailed,
+}
+
 /// Runs one command, writing its output to `out`.
 ///
 /// # Errors
 /// The command's error; [`Error::is_input`] tells an invalid input from a failure.
-pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result<()> {
+pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result<Outcome> {
     match command {
         Command::Check { config } => {
             let objects = crate::load(&config, registry)?;
@@ -96,8 +224,37 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
             out.write_all(to_csv(&ticks).as_bytes())
                 .map_err(Error::Write)?;
         }
+        Command::Probe {
+            config,
+            scaled_object,
+            timeout,
+        } => {
+            let objects = crate::load(&config, registry)?;
+            let chosen: Vec<&ValidatedObject> = match scaled_object.as_deref() {
+                Some(name) => vec![select(&objects, Some(name), &config)?],
+                None => objects.iter().collect(),
+            };
+            let timeout = seconds("timeout", timeout)?;
+            let results = runtime()?.block_on(crate::probe::probe(&chosen, timeout));
+            for r in &results {
+                writeln!(out, "{}", r.to_json()).map_err(Error::Write)?;
+            }
+            if results.iter().any(|r| r.outcome.is_err()) {
+                return Ok(Outcome::SomeFailed);
+            }
+        }
+        Command::Status { url } => {
+            let status = runtime()?.block_on(crate::status_table::fetch(&url))?;
+            out.write_all(crate::status_table::render(&status).as_bytes())
+                .map_err(Error::Write)?;
+        }
+        Command::Run { .. } => {
+            return Err(Error::Selection(
+                "scalerd run is started through main_with".to_owned(),
+            ));
+        }
     }
-    Ok(())
+    Ok(Outcome::Success)
 }
 
 /// Picks the object named `name`, or the only one.

@@ -39,6 +39,29 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The admin server could not bind its address.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The admin server failed.
+    #[error("admin server failed")]
+    Serve(#[source] std::io::Error),
+    /// A running daemon could not be asked for its status.
+    #[error("{url}: {message}")]
+    Fetch {
+        /// The endpoint, without credentials.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
     /// The output could not be written.
     #[error("cannot write the output")]
     Write(#[source] std::io::Error),
@@ -50,7 +73,15 @@ pub enum Error {
 impl Error {
     /// Whether the error is the user's input (config, trace, selection), as opposed to I/O.
     pub fn is_input(&self) -> bool {
-        !matches!(self, Error::Read { .. } | Error::Write(_))
+        !matches!(
+            self,
+            Error::Read { .. }
+                | Error::Write(_)
+                | Error::Runtime(_)
+                | Error::Bind { .. }
+                | Error::Serve(_)
+                | Error::Fetch { .. }
+        )
     }
 }
 

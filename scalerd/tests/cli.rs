@@ -276,3 +276,27 @@ fn simulate_needs_a_choice_among_several_objects() {
         "time,replicas,active,reason\n0,1,true,activated by prometheus\n30,3,true,prometheus proposes 3\n"
     );
 }
+
+#[test]
+fn run_with_an_invalid_config_exits_64() {
+    let f = TempFile::new(
+        "bad-run.yaml",
+        "scaledObjects:\n  - name: a\n    scaleTargetRef: {name: a}\n    minReplicaCount: 3\n    maxReplicaCount: 1\n    triggers: [{type: prometheus, metadata: {serverAddress: 'http://p:9090', query: q, threshold: '1'}}]\n",
+    );
+    let out = scalerd(&[
+        "run",
+        "--dry-run",
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--config",
+        f.path(),
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{}: scaledObjects[0].minReplicaCount: must not exceed maxReplicaCount (1), got 3\n",
+            f.path()
+        )
+    );
+}

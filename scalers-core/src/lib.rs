@@ -8,7 +8,7 @@
 //! is deterministic and can be replayed (that is what `scalerd simulate` does).
 //!
 //! Where to start:
-//! - [`config::load_file`] → [`config::validate`] turns YAML (scalerd's own format or KEDA
+//! - [`config::load_file`] → [`config::validate()`] turns YAML (scalerd's own format or KEDA
 //!   manifests) into scaled objects with built triggers, reporting every error at once with its
 //!   file and field path.
 //! - [`engine::Engine::evaluate`] turns one tick's readings into a [`engine::Decision`] that

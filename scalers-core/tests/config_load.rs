@@ -227,6 +227,7 @@ fn full_expected() -> Config {
     Config {
         scaled_objects: vec![worker, web],
         locations: vec![Location::own_format(0), Location::own_format(1)],
+        ..Config::default()
     }
 }
 
@@ -739,8 +740,12 @@ fn unknown_field_messages() {
         r#"app.yaml: scaledObjects[0].scaleTargetRef["app/v1"]: unknown field; expected one of apiVersion, kind, name, envSourceContainerName"#,
     );
     assert_eq!(
-        errors(&(own("") + "authentications: []\n")),
-        ["app.yaml: authentications: unknown field; expected one of scaledObjects"]
+        errors(&(own("") + "authentication: []\n")),
+        [r#"app.yaml: authentication: unknown field, did you mean "authentications"?"#]
+    );
+    assert_eq!(
+        errors(&(own("") + "secrets: []\n")),
+        ["app.yaml: secrets: unknown field; expected one of scaledObjects, authentications"]
     );
     // A misspelt top-level key also leaves the config without scaled objects.
     assert_eq!(
@@ -983,15 +988,24 @@ fn keda_single_document_paths_are_not_prefixed() {
 fn keda_kinds_and_api_versions() {
     assert_error(
         "apiVersion: keda.sh/v1alpha1\nkind: ScaledJob\nmetadata: {name: a}\n",
-        r#"app.yaml: unsupported kind "ScaledJob"; expected ScaledObject"#,
+        "app.yaml: unsupported kind \"ScaledJob\"; \
+         expected ScaledObject, TriggerAuthentication or ClusterTriggerAuthentication",
     );
-    assert_error(
-        "apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: a}\n",
-        "app.yaml: kind TriggerAuthentication is not supported yet",
+    // Authentication kinds are decoded; a file of them alone has no scaled object.
+    assert_eq!(
+        errors("apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: a}\n"),
+        [
+            "app.yaml: spec: required field is missing",
+            "app.yaml: the config has no scaled objects",
+        ]
     );
-    assert_error(
-        "apiVersion: keda.sh/v1alpha1\nkind: ClusterTriggerAuthentication\n",
-        "app.yaml: kind ClusterTriggerAuthentication is not supported yet",
+    assert_eq!(
+        errors("apiVersion: keda.sh/v1alpha1\nkind: ClusterTriggerAuthentication\n"),
+        [
+            "app.yaml: metadata: required field is missing",
+            "app.yaml: spec: required field is missing",
+            "app.yaml: the config has no scaled objects",
+        ]
     );
     assert_error(
         &manifest("a", "", "").replace("keda.sh/v1alpha1", "keda.sh/v1"),
@@ -1026,7 +1040,8 @@ fn keda_multiple_documents_paths_are_prefixed() {
              expected a string, got a list",
             "app.yaml: documents[3].metadata.annotations[\"autoscaling.keda.sh/paused-replicas\"]: \
              expected a whole number, got \"many\"",
-            r#"app.yaml: documents[4]: unsupported kind "Deployment"; expected ScaledObject"#,
+            "app.yaml: documents[4]: unsupported kind \"Deployment\"; \
+             expected ScaledObject, TriggerAuthentication or ClusterTriggerAuthentication",
             "app.yaml: documents[5]: expected a mapping, got a list",
         ]
     );
@@ -1077,5 +1092,453 @@ fn errors_display_one_per_line() {
         errors.to_string(),
         "app.yaml: scaledObjects[0].pollingInterval: expected a whole number, got \"a\"\n\
          app.yaml: scaledObjects[0].cooldownPeriod: expected a whole number, got \"b\""
+    );
+}
+
+// --- authentications ----------------------------------------------------------------------
+
+fn env_param(parameter: &str, name: &str) -> AuthParameter {
+    AuthParameter {
+        parameter: parameter.to_owned(),
+        source: AuthSource::Env {
+            name: name.to_owned(),
+        },
+    }
+}
+
+fn file_param(parameter: &str, path: &str) -> AuthParameter {
+    AuthParameter {
+        parameter: parameter.to_owned(),
+        source: AuthSource::File {
+            path: path.to_owned(),
+        },
+    }
+}
+
+fn secret_param(parameter: &str, name: &str, key: &str) -> AuthParameter {
+    AuthParameter {
+        parameter: parameter.to_owned(),
+        source: AuthSource::Secret {
+            name: name.to_owned(),
+            key: key.to_owned(),
+        },
+    }
+}
+
+fn authentication(
+    name: &str,
+    namespace: Option<&str>,
+    cluster: bool,
+    parameters: Vec<AuthParameter>,
+) -> Authentication {
+    Authentication {
+        name: name.to_owned(),
+        namespace: namespace.map(str::to_owned),
+        cluster,
+        parameters,
+    }
+}
+
+const OWN_AUTH: &str = r#"
+authentications:
+  - name: redis-auth
+    namespace: shop
+    kind: TriggerAuthentication
+    secretTargetRef:
+      - parameter: password
+        name: redis
+        key: password
+      - {parameter: username, name: redis, key: user}
+    env:
+      - {parameter: address, name: REDIS_ADDRESS, containerName: ignored}
+    file:
+      - {parameter: ca, path: /etc/redis/ca.pem}
+  - name: everywhere
+    env: [{parameter: token, name: TOKEN}]
+  - name: cluster-wide
+    kind: ClusterTriggerAuthentication
+    file: [{parameter: bearerToken, path: /run/token}]
+    secretTargetRef: null
+  - name: empty
+scaledObjects:
+  - name: orders
+    namespace: shop
+    scaleTargetRef: {name: orders}
+    triggers:
+      - type: redis
+        authenticationRef: {name: redis-auth}
+"#;
+
+#[test]
+fn own_format_authentications() {
+    let config = load(OWN_AUTH);
+    assert_eq!(
+        config.authentications,
+        [
+            authentication(
+                "redis-auth",
+                Some("shop"),
+                false,
+                vec![
+                    secret_param("password", "redis", "password"),
+                    secret_param("username", "redis", "user"),
+                    env_param("address", "REDIS_ADDRESS"),
+                    file_param("ca", "/etc/redis/ca.pem"),
+                ],
+            ),
+            authentication("everywhere", None, false, vec![env_param("token", "TOKEN")]),
+            authentication(
+                "cluster-wide",
+                None,
+                true,
+                vec![file_param("bearerToken", "/run/token")],
+            ),
+            Authentication::new("empty"),
+        ]
+    );
+    assert_eq!(
+        config.authentication_locations,
+        (0..4).map(Location::own_authentication).collect::<Vec<_>>()
+    );
+    assert_eq!(config.authentication_location(1).spec, "authentications[1]");
+    let auth = &config.authentications[0];
+    assert_eq!(auth.kind(), "TriggerAuthentication");
+    assert_eq!(
+        config.authentications[2].kind(),
+        "ClusterTriggerAuthentication"
+    );
+    assert_eq!(
+        (0..4).map(|i| auth.parameter_path(i)).collect::<Vec<_>>(),
+        [
+            "secretTargetRef[0]",
+            "secretTargetRef[1]",
+            "env[0]",
+            "file[0]"
+        ]
+    );
+    // The order of the keys does not matter.
+    let reordered = load(
+        "scaledObjects:\n  - {name: w, scaleTargetRef: {name: w}}\n\
+         authentications:\n  - {env: [{name: TOKEN, parameter: token}], name: everywhere}\n",
+    );
+    assert_eq!(
+        reordered.authentications,
+        [config.authentications[1].clone()]
+    );
+}
+
+#[test]
+fn configs_built_in_code_have_no_authentications() {
+    let config = Config::new(vec![ScaledObject::new("a", "a")]);
+    assert!(config.authentications.is_empty());
+    assert_eq!(
+        config.authentication_location(3),
+        Location::own_authentication(3)
+    );
+    assert_eq!(load(&own("")).authentications, []);
+}
+
+const KEDA_AUTH: &str = r#"
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: kafka-auth
+  namespace: shop
+  labels: {team: shop}
+  annotations:
+    autoscaling.keda.sh/paused-replicas: "not read on an authentication"
+spec:
+  secretTargetRef:
+    - {parameter: sasl, name: kafka-secrets, key: sasl}
+    - {parameter: password, name: kafka-secrets, key: password}
+  env:
+    - {parameter: username, name: KAFKA_USER, containerName: app}
+status:
+  scaledobjects: orders
+---
+apiVersion: keda.sh/v1alpha1
+kind: ClusterTriggerAuthentication
+metadata:
+  name: shared
+  namespace: keda
+spec:
+  file: [{parameter: ca, path: /etc/ca.pem}]
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata: {name: plain}
+spec: {}
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: orders, namespace: shop}
+spec:
+  scaleTargetRef: {name: orders}
+  triggers:
+    - type: kafka
+      metadata: {topic: orders}
+      authenticationRef: {name: kafka-auth}
+"#;
+
+#[test]
+fn keda_authentication_manifests() {
+    let config = load(KEDA_AUTH);
+    assert_eq!(
+        config.authentications,
+        [
+            authentication(
+                "kafka-auth",
+                Some("shop"),
+                false,
+                vec![
+                    secret_param("sasl", "kafka-secrets", "sasl"),
+                    secret_param("password", "kafka-secrets", "password"),
+                    env_param("username", "KAFKA_USER"),
+                ],
+            ),
+            // Kubernetes ignores the namespace of a cluster-scoped object; so does scalerd.
+            authentication("shared", None, true, vec![file_param("ca", "/etc/ca.pem")]),
+            authentication("plain", Some("default"), false, Vec::new()),
+        ]
+    );
+    assert_eq!(
+        config.authentication_locations,
+        [
+            keda_location("documents[0]."),
+            keda_location("documents[1]."),
+            keda_location("documents[2]."),
+        ]
+    );
+    assert_eq!(config.locations, [keda_location("documents[3].")]);
+    assert_eq!(config.scaled_objects[0].name, "orders");
+}
+
+#[test]
+fn both_formats_give_the_same_authentications() {
+    let keda = load(
+        "apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\n\
+         metadata: {name: a, namespace: default}\n\
+         spec: {secretTargetRef: [{parameter: p, name: s, key: k}], env: [{parameter: q, name: V}]}\n\
+         ---\n\
+         apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: worker}\n\
+         spec:\n  scaleTargetRef: {name: worker}\n  triggers: [{type: cpu}]\n",
+    );
+    let own = load(&format!(
+        "{}authentications:\n  - name: a\n    namespace: default\n    \
+         secretTargetRef: [{{parameter: p, name: s, key: k}}]\n    env: [{{parameter: q, name: V}}]\n",
+        own("")
+    ));
+    assert_eq!(keda.authentications, own.authentications);
+    assert_eq!(keda.scaled_objects, own.scaled_objects);
+}
+
+#[test]
+fn unsupported_authentication_sources() {
+    let supported = "not supported by scalerd; supported sources: secretTargetRef, env, file";
+    assert_eq!(
+        errors(&format!(
+            "{}authentications:\n  - name: a\n    hashiCorpVault: {{address: http://vault}}\n    \
+             podIdentity: {{provider: aws}}\n    configMapTargetRef: []\n",
+            own("")
+        )),
+        [
+            format!("app.yaml: authentications[0].hashiCorpVault: {supported}"),
+            format!("app.yaml: authentications[0].podIdentity: {supported}"),
+            format!("app.yaml: authentications[0].configMapTargetRef: {supported}"),
+        ]
+    );
+    let mut text = String::from(
+        "apiVersion: keda.sh/v1alpha1\nkind: ClusterTriggerAuthentication\nmetadata: {name: a}\n\
+         spec:\n",
+    );
+    for source in [
+        "podIdentity",
+        "hashiCorpVault",
+        "azureKeyVault",
+        "gcpSecretManager",
+        "awsSecretManager",
+        "configMapTargetRef",
+        "boundServiceAccountToken",
+        "oauth2",
+        "filePath",
+    ] {
+        text.push_str(&format!("  {source}: {{}}\n"));
+    }
+    text.push_str("  env: [{parameter: p, name: V}]\n---\n");
+    text.push_str(&manifest("a", "", "triggers: [{type: cpu}]"));
+    let expected: Vec<String> = [
+        "podIdentity",
+        "hashiCorpVault",
+        "azureKeyVault",
+        "gcpSecretManager",
+        "awsSecretManager",
+        "configMapTargetRef",
+        "boundServiceAccountToken",
+        "oauth2",
+        "filePath",
+    ]
+    .iter()
+    .map(|source| format!("app.yaml: documents[0].spec.{source}: {supported}"))
+    .collect();
+    assert_eq!(errors(&text), expected);
+}
+
+#[test]
+fn authentication_unknown_fields() {
+    let with = |auth: &str| format!("{}authentications:\n  - {auth}\n", own(""));
+    assert_error(
+        &with("{name: a, secrets: []}"),
+        "app.yaml: authentications[0].secrets: unknown field; \
+         expected one of name, namespace, kind, secretTargetRef, env, file",
+    );
+    assert_error(
+        &with("{name: a, secretTargetRefs: []}"),
+        r#"app.yaml: authentications[0].secretTargetRefs: unknown field, did you mean "secretTargetRef"?"#,
+    );
+    assert_eq!(
+        errors(&with(
+            "{name: a, secretTargetRef: [{parameter: p, name: s, keys: k}]}"
+        )),
+        [
+            r#"app.yaml: authentications[0].secretTargetRef[0].keys: unknown field, did you mean "key"?"#,
+            "app.yaml: authentications[0].secretTargetRef[0].key: required field is missing",
+        ]
+    );
+    // `key` is missing too: every problem is reported.
+    assert_eq!(
+        errors(&with(
+            "{name: a, secretTargetRef: [{parameter: p, name: s, value: k}]}"
+        )),
+        [
+            "app.yaml: authentications[0].secretTargetRef[0].value: unknown field; \
+             expected one of parameter, name, key",
+            "app.yaml: authentications[0].secretTargetRef[0].key: required field is missing",
+        ]
+    );
+    assert_error(
+        &with("{name: a, env: [{parameter: p, name: V, container: c}]}"),
+        "app.yaml: authentications[0].env[0].container: unknown field; \
+         expected one of parameter, name, containerName",
+    );
+    assert_eq!(
+        errors(&with(
+            "{name: a, file: [{parameter: p, path: /x, mode: 0400}]}"
+        )),
+        [
+            "app.yaml: authentications[0].file[0].mode: unknown field; expected one of parameter, path"
+        ]
+    );
+    assert_eq!(
+        errors(
+            &("apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: a}\n\
+             spec: {envs: [], secretTargetRef: [{parameter: p, name: s, key: k, optional: true}]}\n\
+             ---\n\
+             apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\n\
+             metadata: {name: b, nmespace: x}\nspec: {}\n---\n"
+                .to_owned()
+                + &manifest("a", "", ""))
+        ),
+        [
+            r#"app.yaml: documents[0].spec.envs: unknown field, did you mean "env"?"#,
+            "app.yaml: documents[0].spec.secretTargetRef[0].optional: unknown field; \
+             expected one of parameter, name, key",
+            r#"app.yaml: documents[1].metadata.nmespace: unknown field, did you mean "namespace"?"#,
+        ]
+    );
+}
+
+#[test]
+fn authentication_types_and_required_fields() {
+    let with = |auth: &str| format!("{}authentications:\n  - {auth}\n", own(""));
+    assert_error(
+        &(own("") + "authentications: redis\n"),
+        r#"app.yaml: authentications: expected a list, got "redis""#,
+    );
+    assert_error(
+        &(own("") + "authentications: [creds]\n"),
+        r#"app.yaml: authentications[0]: expected a mapping, got "creds""#,
+    );
+    assert_error(
+        &with("{namespace: shop}"),
+        "app.yaml: authentications[0].name: required field is missing",
+    );
+    assert_error(
+        &with("{name: 7}"),
+        "app.yaml: authentications[0].name: expected a string, got 7",
+    );
+    assert_error(
+        &with("{name: a, kind: Secret}"),
+        "app.yaml: authentications[0].kind: \
+         expected one of TriggerAuthentication, ClusterTriggerAuthentication, got \"Secret\"",
+    );
+    assert_error(
+        &with("{name: a, env: {parameter: p, name: V}}"),
+        "app.yaml: authentications[0].env: expected a list, got a mapping",
+    );
+    assert_error(
+        &with("{name: a, file: [/etc/x]}"),
+        r#"app.yaml: authentications[0].file[0]: expected a mapping, got "/etc/x""#,
+    );
+    assert_eq!(
+        errors(&with(
+            "{name: a, secretTargetRef: [{parameter: p, name: s, key: k}, {parameter: q, name: s}], \
+             env: [{name: V}, {parameter: r, name: 5}], file: [{parameter: f}]}"
+        )),
+        [
+            "app.yaml: authentications[0].secretTargetRef[1].key: required field is missing",
+            "app.yaml: authentications[0].env[0].parameter: required field is missing",
+            "app.yaml: authentications[0].env[1].name: expected a string, got 5",
+            "app.yaml: authentications[0].file[0].path: required field is missing",
+        ]
+    );
+    // KEDA manifests: paths from the document, every error at once, objects checked too.
+    let text = format!(
+        "{}---\n\
+         apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {{namespace: x}}\n\
+         spec: {{env: [{{parameter: p}}]}}\n---\n\
+         apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {{name: b}}\n\
+         spec:\n  env:\n    - {{parameter: p, name: V}}\n    - {{parameter: q, containerName: c}}\n\
+         ---\n\
+         apiVersion: keda.sh/v1\nkind: ClusterTriggerAuthentication\nmetadata: {{name: c}}\n\
+         spec: []\n",
+        manifest("a", "", "pollingInterval: soon"),
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            r#"app.yaml: documents[0].spec.pollingInterval: expected a whole number, got "soon""#,
+            "app.yaml: documents[1].metadata.name: required field is missing",
+            "app.yaml: documents[1].spec.env[0].name: required field is missing",
+            "app.yaml: documents[2].spec.env[1].name: required field is missing",
+            r#"app.yaml: documents[3].apiVersion: unsupported apiVersion "keda.sh/v1"; expected keda.sh/v1alpha1"#,
+            "app.yaml: documents[3].spec: expected a mapping, got a list",
+        ]
+    );
+}
+
+#[test]
+fn authentications_alone_are_not_a_config() {
+    assert_error(
+        "authentications:\n  - {name: a, env: [{parameter: p, name: V}]}\n",
+        "app.yaml: scaledObjects: the config has no scaled objects",
+    );
+    assert_error(
+        "apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: a}\n\
+         spec: {env: [{parameter: p, name: V}]}\n",
+        "app.yaml: the config has no scaled objects",
+    );
+    assert_error(
+        "apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: a}\n\
+         spec: {}\n---\n---\n\
+         apiVersion: keda.sh/v1alpha1\nkind: ClusterTriggerAuthentication\nmetadata: {name: b}\n\
+         spec: {}\n",
+        "app.yaml: the config has no scaled objects",
+    );
+    // A broken ScaledObject is reported as such, not as a missing one.
+    assert_error(
+        "apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: a}\n\
+         spec: {}\n---\n\
+         apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: b}\n",
+        "app.yaml: documents[1].spec: required field is missing",
     );
 }

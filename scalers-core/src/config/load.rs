@@ -4,7 +4,8 @@
 //!
 //! # scalerd's own format
 //!
-//! One YAML mapping whose only key is `scaledObjects`, a list of scaled objects. Each entry has
+//! One YAML mapping with the keys `scaledObjects`, a list of scaled objects, and optionally
+//! `authentications`, a list of credentials that triggers refer to. Each scaled object has
 //! a `name` (required), an optional `namespace` (default `default`), the fields of KEDA's
 //! `ScaledObject` spec inline (`scaleTargetRef`, `pollingInterval`, `cooldownPeriod`,
 //! `initialCooldownPeriod`, `idleReplicaCount`, `minReplicaCount`, `maxReplicaCount`,
@@ -23,6 +24,37 @@
 //! Error paths start at `scaledObjects`, such as `scaledObjects[0].triggers[0].metadata.query`,
 //! and each object's [`Location`] is `scaledObjects[i]`.
 //!
+//! Each authentication has a `name` (required), an optional `namespace` (without one it serves
+//! every namespace), an optional `kind` (`TriggerAuthentication`, the default, or
+//! `ClusterTriggerAuthentication`, which has no namespace) and its sources, in KEDA's shapes:
+//!
+//! ```yaml
+//! authentications:
+//!   - name: redis-auth
+//!     namespace: shop
+//!     secretTargetRef:            # keys of Kubernetes Secrets, read through the API
+//!       - {parameter: password, name: redis, key: password}
+//!     env:                        # variables of scalerd's own process environment
+//!       - {parameter: username, name: REDIS_USER}
+//!     file:                       # file contents, trailing newline trimmed (scalerd extension)
+//!       - {parameter: ca, path: /etc/redis/ca.pem}
+//! scaledObjects:
+//!   - name: orders
+//!     namespace: shop
+//!     scaleTargetRef: {name: orders}
+//!     triggers:
+//!       - type: redis
+//!         metadata: {address: redis:6379, listName: orders}
+//!         authenticationRef: {name: redis-auth}
+//! ```
+//!
+//! KEDA reads an `env` source from a container of the scale target; scalerd does not run inside
+//! the workload and reads its own environment instead (`containerName` is accepted and
+//! ignored). KEDA's other sources (`podIdentity`, `hashiCorpVault`, `azureKeyVault`,
+//! `gcpSecretManager`, `awsSecretManager`, `configMapTargetRef`, `boundServiceAccountToken`,
+//! `oauth2`, `filePath`) are refused with a message naming the supported ones. Error paths
+//! start at `authentications`, such as `authentications[0].secretTargetRef[1].key`.
+//!
 //! # KEDA manifests
 //!
 //! One or more YAML documents separated by `---` (empty documents are skipped), each a KEDA
@@ -30,14 +62,21 @@
 //! `kind: ScaledObject`, `metadata` (`name` required, `namespace` default `default`, the other
 //! standard object metadata keys tolerated) and `spec`; a `status` is ignored. The annotation
 //! `autoscaling.keda.sh/paused` pauses the object unless its value is `"false"`, and
-//! `autoscaling.keda.sh/paused-replicas` sets the paused replica count. Documents of other
-//! kinds are errors.
+//! `autoscaling.keda.sh/paused-replicas` sets the paused replica count.
+//!
+//! Documents of kind `TriggerAuthentication` and `ClusterTriggerAuthentication` (same
+//! `apiVersion`) define authentications: `metadata.name` (required), `metadata.namespace` (for
+//! a TriggerAuthentication, default `default`; ignored on a ClusterTriggerAuthentication, as
+//! Kubernetes does for cluster-scoped objects) and a `spec` with the sources above
+//! (`secretTargetRef`, `env`, and the extension `file`). A file needs at least one
+//! ScaledObject. Documents of other kinds are errors.
 //!
 //! A file is read as KEDA manifests when its first non-empty document is a mapping with an
 //! `apiVersion` key. Error paths start at the document (`spec.triggers[0].type`); when the file
 //! holds more than one non-empty document they are prefixed with the document's position
 //! among all documents, counting from 0: `documents[1].spec.triggers[0].type`. Each object's
-//! [`Location`] is its document's `spec` and `metadata` (`documents[1].spec`, or `spec` alone).
+//! [`Location`] is its document's `spec` and `metadata` (`documents[1].spec`, or `spec` alone),
+//! and so is each authentication's.
 //!
 //! # Decoding
 //!
@@ -54,10 +93,11 @@ use serde::Deserialize;
 use serde_norway::{Mapping, Number, Value};
 
 use crate::config::model::{
-    Advanced, AuthenticationRef, Behavior, Config, DEFAULT_COOLDOWN_PERIOD,
-    DEFAULT_MAX_REPLICA_COUNT, DEFAULT_NAMESPACE, DEFAULT_POLLING_INTERVAL, Fallback,
-    FallbackBehavior, HorizontalPodAutoscalerConfig, Location, MetricType, PolicyType,
-    ScaleTargetRef, ScaledObject, ScalingModifiers, ScalingPolicy, ScalingRules, SelectPolicy,
+    Advanced, AuthParameter, AuthSource, Authentication, AuthenticationRef, Behavior,
+    CLUSTER_TRIGGER_AUTHENTICATION, Config, DEFAULT_COOLDOWN_PERIOD, DEFAULT_MAX_REPLICA_COUNT,
+    DEFAULT_NAMESPACE, DEFAULT_POLLING_INTERVAL, Fallback, FallbackBehavior,
+    HorizontalPodAutoscalerConfig, Location, MetricType, PolicyType, ScaleTargetRef, ScaledObject,
+    ScalingModifiers, ScalingPolicy, ScalingRules, SelectPolicy, TRIGGER_AUTHENTICATION,
     TriggerSpec,
 };
 use crate::error::{ConfigError, ConfigErrors, Error, Result};
@@ -72,7 +112,7 @@ const PAUSED_REPLICAS_ANNOTATION: &str = "autoscaling.keda.sh/paused-replicas";
 const NO_OBJECTS: &str = "the config has no scaled objects";
 
 /// Keys of scalerd's own format, at the top level.
-const TOP_FIELDS: &[&str] = &["scaledObjects"];
+const TOP_FIELDS: &[&str] = &["scaledObjects", "authentications"];
 /// Keys of a scaled object of scalerd's own format that are not spec fields, before them.
 const OWN_IDENTITY_FIELDS: &[&str] = &["name", "namespace"];
 /// Keys of a scaled object of scalerd's own format that are not spec fields, after them.
@@ -146,6 +186,28 @@ const TRIGGER_FIELDS: &[&str] = &[
 ];
 /// Keys of `authenticationRef`.
 const AUTH_REF_FIELDS: &[&str] = &["name", "kind"];
+/// Keys of an authentication of scalerd's own format that are not sources.
+const OWN_AUTH_FIELDS: &[&str] = &["name", "namespace", "kind"];
+/// The authentication sources scalerd reads.
+const AUTH_SOURCES: &[&str] = &["secretTargetRef", "env", "file"];
+/// KEDA's authentication sources that scalerd does not read.
+const UNSUPPORTED_AUTH_SOURCES: &[&str] = &[
+    "podIdentity",
+    "hashiCorpVault",
+    "azureKeyVault",
+    "gcpSecretManager",
+    "awsSecretManager",
+    "configMapTargetRef",
+    "boundServiceAccountToken",
+    "oauth2",
+    "filePath",
+];
+/// Keys of a `secretTargetRef` entry, all required.
+const SECRET_REF_FIELDS: &[&str] = &["parameter", "name", "key"];
+/// Keys of an `env` entry; the first two are required.
+const ENV_FIELDS: &[&str] = &["parameter", "name", "containerName"];
+/// Keys of a `file` entry, all required.
+const FILE_FIELDS: &[&str] = &["parameter", "path"];
 
 /// Spellings of [`FallbackBehavior`].
 const FALLBACK_BEHAVIORS: &[(&str, FallbackBehavior)] = &[
@@ -172,6 +234,11 @@ const SELECT_POLICIES: &[(&str, SelectPolicy)] = &[
 /// Spellings of [`PolicyType`].
 const POLICY_TYPES: &[(&str, PolicyType)] =
     &[("Pods", PolicyType::Pods), ("Percent", PolicyType::Percent)];
+/// Spellings of an authentication's kind, as whether it is cluster-wide.
+const AUTH_KINDS: &[(&str, bool)] = &[
+    (TRIGGER_AUTHENTICATION, false),
+    (CLUSTER_TRIGGER_AUTHENTICATION, true),
+];
 /// Spellings of [`MetricType`].
 const METRIC_TYPES: &[(&str, MetricType)] = &[
     ("AverageValue", MetricType::AverageValue),
@@ -193,11 +260,16 @@ pub fn load_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     };
     let documents = parse_documents(text).map_err(|e| in_file(vec![e]))?;
     let mut decoder = Decoder::default();
-    let (scaled_objects, locations) = decoder.documents(&documents).into_iter().unzip();
+    decoder.documents(&documents);
     if decoder.errors.is_empty() {
+        let (scaled_objects, locations) = decoder.objects.into_iter().unzip();
+        let (authentications, authentication_locations) =
+            decoder.authentications.into_iter().unzip();
         Ok(Config {
             scaled_objects,
+            authentications,
             locations,
+            authentication_locations,
         })
     } else {
         Err(in_file(decoder.errors))
@@ -291,17 +363,18 @@ fn quote(s: &str) -> String {
     }
 }
 
-/// The message for key `key`, which is not one of `known`.
-fn unknown_field(key: &str, known: &[&str]) -> String {
+/// The message for key `key`, which is none of `candidates` (the suggestions); `listed` are the
+/// keys named when no candidate is close.
+fn unknown_field_listing(key: &str, candidates: &[&str], listed: &[&str]) -> String {
     let key = key.to_lowercase();
-    let closest = known
+    let closest = candidates
         .iter()
         .map(|k| (edit_distance(&key, &k.to_lowercase()), *k))
         .filter(|(distance, _)| *distance <= 2)
         .min_by_key(|(distance, _)| *distance);
     match closest {
         Some((_, k)) => format!("unknown field, did you mean {k:?}?"),
-        None => format!("unknown field; expected one of {}", known.join(", ")),
+        None => format!("unknown field; expected one of {}", listed.join(", ")),
     }
 }
 
@@ -376,6 +449,14 @@ fn parse_quantity(text: &str) -> Option<f64> {
 /// A decoded scaled object and where it sits in the file.
 type Located = (ScaledObject, Location);
 
+/// What a KEDA manifest document defines.
+enum Manifest {
+    /// A `ScaledObject` (boxed: it is much larger than an authentication).
+    Object(Box<ScaledObject>),
+    /// A `TriggerAuthentication` or `ClusterTriggerAuthentication`.
+    Authentication(Authentication),
+}
+
 /// The parts of a scaled object that are not in KEDA's spec.
 #[derive(Default)]
 struct Identity {
@@ -433,6 +514,10 @@ fn scaled_object(identity: Identity, spec: Spec) -> Option<ScaledObject> {
 struct Decoder {
     /// The problems found so far, in document order.
     errors: Vec<ConfigError>,
+    /// The scaled objects decoded so far.
+    objects: Vec<Located>,
+    /// The authentications decoded so far, with where they sit.
+    authentications: Vec<(Authentication, Location)>,
 }
 
 impl Decoder {
@@ -455,8 +540,8 @@ impl Decoder {
         None
     }
 
-    /// Decodes all documents of a file into scaled objects.
-    fn documents(&mut self, documents: &[Value]) -> Vec<Located> {
+    /// Decodes all documents of a file into scaled objects and authentications.
+    fn documents(&mut self, documents: &[Value]) {
         let non_empty: Vec<(usize, &Value)> = documents
             .iter()
             .enumerate()
@@ -470,13 +555,12 @@ impl Decoder {
                     "scaledObjects"
                 };
                 self.report(path, NO_OBJECTS);
-                Vec::new()
             }
             Some((_, Value::Mapping(first))) if first.contains_key("apiVersion") => {
                 self.manifests(&non_empty)
             }
             Some(&(_, first)) => {
-                let objects = self.own_config(first);
+                self.own_config(first);
                 for &(index, _) in &non_empty[1..] {
                     self.report(
                         &item("documents", index),
@@ -484,32 +568,146 @@ impl Decoder {
                          only KEDA manifests can span several",
                     );
                 }
-                objects
             }
         }
     }
 
     /// Decodes a file of scalerd's own format.
-    fn own_config(&mut self, root: &Value) -> Vec<Located> {
-        let mut objects = Vec::new();
+    fn own_config(&mut self, root: &Value) {
         let mut empty = true;
-        let decoded = self.fields(root, "", TOP_FIELDS, |d, _, value, path| {
-            match d.list(value, path) {
-                Some(items) => {
-                    empty = items.is_empty();
-                    for (index, entry) in items.iter().enumerate() {
-                        let object = d.own_object(entry, &item(path, index));
-                        objects.extend(object.map(|o| (o, Location::own_format(index))));
-                    }
-                }
+        let decoded = self.fields(root, "", TOP_FIELDS, |d, key, value, path| {
+            let Some(items) = d.list(value, path) else {
                 // Reported as a list of the wrong type, not as an empty one.
-                None => empty = false,
+                if key == "scaledObjects" {
+                    empty = false;
+                }
+                return;
+            };
+            for (index, entry) in items.iter().enumerate() {
+                let path = item(path, index);
+                if key == "scaledObjects" {
+                    let object = d.own_object(entry, &path);
+                    d.objects
+                        .extend(object.map(|o| (o, Location::own_format(index))));
+                } else {
+                    let auth = d.own_authentication(entry, &path);
+                    d.authentications
+                        .extend(auth.map(|a| (a, Location::own_authentication(index))));
+                }
+            }
+            if key == "scaledObjects" {
+                empty = items.is_empty();
             }
         });
         if decoded.is_some() && empty {
             self.report("scaledObjects", NO_OBJECTS);
         }
-        objects
+    }
+
+    /// Decodes one authentication of scalerd's own format.
+    fn own_authentication(&mut self, value: &Value, path: &str) -> Option<Authentication> {
+        let (mut name, mut namespace, mut cluster) = (None, None, None);
+        let mut parameters = Vec::new();
+        let known = [OWN_AUTH_FIELDS, AUTH_SOURCES, UNSUPPORTED_AUTH_SOURCES].concat();
+        let listed = [OWN_AUTH_FIELDS, AUTH_SOURCES].concat();
+        let map = self.fields_listing(
+            value,
+            path,
+            &known,
+            &listed,
+            |d, key, value, path| match key {
+                "name" => name = d.string(value, path),
+                "namespace" => namespace = d.string(value, path),
+                "kind" => cluster = d.choice(value, path, AUTH_KINDS),
+                _ => d.auth_source(&mut parameters, key, value, path),
+            },
+        )?;
+        self.require(map, path, &["name"]);
+        Some(Authentication {
+            name: name?,
+            namespace,
+            cluster: cluster.unwrap_or(false),
+            parameters,
+        })
+    }
+
+    /// Decodes the sources of an authentication's `spec` (KEDA manifests).
+    fn auth_spec(&mut self, value: &Value, path: &str) -> Option<Vec<AuthParameter>> {
+        let mut parameters = Vec::new();
+        let known = [AUTH_SOURCES, UNSUPPORTED_AUTH_SOURCES].concat();
+        self.fields_listing(value, path, &known, AUTH_SOURCES, |d, key, value, path| {
+            d.auth_source(&mut parameters, key, value, path);
+        })?;
+        Some(parameters)
+    }
+
+    /// Decodes the source list `key` of an authentication into `parameters`, or reports a
+    /// source scalerd does not read.
+    fn auth_source(
+        &mut self,
+        parameters: &mut Vec<AuthParameter>,
+        key: &str,
+        value: &Value,
+        path: &str,
+    ) {
+        let (known, required) = match key {
+            "secretTargetRef" => (SECRET_REF_FIELDS, SECRET_REF_FIELDS),
+            "env" => (ENV_FIELDS, &ENV_FIELDS[..2]),
+            "file" => (FILE_FIELDS, FILE_FIELDS),
+            _ => {
+                let supported = AUTH_SOURCES.join(", ");
+                let message = format!("not supported by scalerd; supported sources: {supported}");
+                self.report(path, message);
+                return;
+            }
+        };
+        let Some(items) = self.list(value, path) else {
+            return;
+        };
+        for (index, entry) in items.iter().enumerate() {
+            let Some(fields) = self.strings(entry, &item(path, index), known, required) else {
+                continue;
+            };
+            let [Some(parameter), Some(first), rest @ ..] = fields.as_slice() else {
+                continue;
+            };
+            let source = match (key, rest.first().and_then(Option::as_ref)) {
+                ("secretTargetRef", Some(secret_key)) => AuthSource::Secret {
+                    name: first.clone(),
+                    key: secret_key.clone(),
+                },
+                ("secretTargetRef", None) => continue,
+                ("env", _) => AuthSource::Env {
+                    name: first.clone(),
+                },
+                _ => AuthSource::File {
+                    path: first.clone(),
+                },
+            };
+            parameters.push(AuthParameter {
+                parameter: parameter.clone(),
+                source,
+            });
+        }
+    }
+
+    /// Decodes a mapping whose fields are all strings: `known` names them and `required` those
+    /// that must be present. The values come in the order of `known`.
+    fn strings(
+        &mut self,
+        value: &Value,
+        path: &str,
+        known: &[&str],
+        required: &[&str],
+    ) -> Option<Vec<Option<String>>> {
+        let mut values = vec![None; known.len()];
+        let map = self.fields(value, path, known, |d, key, value, path| {
+            if let Some(index) = known.iter().position(|k| *k == key) {
+                values[index] = d.string(value, path);
+            }
+        })?;
+        self.require(map, path, required);
+        Some(values)
     }
 
     /// Decodes one scaled object of scalerd's own format.
@@ -529,8 +727,8 @@ impl Decoder {
     }
 
     /// Decodes KEDA manifests, the non-empty documents of a file with their positions.
-    fn manifests(&mut self, documents: &[(usize, &Value)]) -> Vec<Located> {
-        let mut objects = Vec::new();
+    fn manifests(&mut self, documents: &[(usize, &Value)]) {
+        let mut authentication_documents = 0;
         for &(index, document) in documents {
             let prefix = if documents.len() > 1 {
                 item("documents", index)
@@ -542,7 +740,16 @@ impl Decoder {
                 spec: child(&prefix, "spec"),
                 metadata: child(&prefix, "metadata"),
             };
-            objects.extend(self.manifest(document).map(|o| (o, location)));
+            if authentication_kind(document).is_some() {
+                authentication_documents += 1;
+            }
+            match self.manifest(document) {
+                Some(Manifest::Object(object)) => self.objects.push((*object, location)),
+                Some(Manifest::Authentication(auth)) => {
+                    self.authentications.push((auth, location));
+                }
+                None => {}
+            }
             if !prefix.is_empty() {
                 let located: Vec<ConfigError> = self
                     .errors
@@ -552,26 +759,29 @@ impl Decoder {
                 self.errors.extend(located);
             }
         }
-        objects
+        if authentication_documents == documents.len() {
+            self.report("", NO_OBJECTS);
+        }
     }
 
     /// Decodes one KEDA manifest document; paths are relative to the document.
-    fn manifest(&mut self, document: &Value) -> Option<ScaledObject> {
-        if let Value::Mapping(map) = document
+    fn manifest(&mut self, document: &Value) -> Option<Manifest> {
+        let cluster = authentication_kind(document);
+        if cluster.is_none()
+            && let Value::Mapping(map) = document
             && let Some(Value::String(kind)) = map.get("kind")
             && kind != "ScaledObject"
         {
-            let message = match kind.as_str() {
-                "TriggerAuthentication" | "ClusterTriggerAuthentication" => {
-                    format!("kind {kind} is not supported yet")
-                }
-                _ => format!("unsupported kind {}; expected ScaledObject", quote(kind)),
-            };
+            let message = format!(
+                "unsupported kind {}; expected ScaledObject, {TRIGGER_AUTHENTICATION} \
+                 or {CLUSTER_TRIGGER_AUTHENTICATION}",
+                quote(kind)
+            );
             self.report("", message);
             return None;
         }
         let mut identity = Identity::default();
-        let mut spec = None;
+        let (mut spec, mut parameters) = (None, None);
         let map = self.fields(document, "", DOCUMENT_FIELDS, |d, key, value, path| {
             match key {
                 "apiVersion" => {
@@ -587,17 +797,32 @@ impl Decoder {
                 "kind" => {
                     d.string(value, path);
                 }
-                "metadata" => d.object_meta(value, path, &mut identity),
+                "metadata" => d.object_meta(value, path, &mut identity, cluster.is_none()),
+                "spec" if cluster.is_some() => parameters = d.auth_spec(value, path),
                 "spec" => spec = d.spec(value, path),
                 _ => {} // status: ignored.
             }
         })?;
         self.require(map, "", &["apiVersion", "kind", "metadata", "spec"]);
-        scaled_object(identity, spec?)
+        match cluster {
+            None => scaled_object(identity, spec?).map(|o| Manifest::Object(Box::new(o))),
+            Some(cluster) => Some(Manifest::Authentication(Authentication {
+                name: identity.name?,
+                // Kubernetes ignores a namespace given to a cluster-scoped object.
+                namespace: (!cluster).then(|| {
+                    identity
+                        .namespace
+                        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned())
+                }),
+                cluster,
+                parameters: parameters?,
+            })),
+        }
     }
 
-    /// Decodes a manifest's `metadata` into `identity`.
-    fn object_meta(&mut self, value: &Value, path: &str, identity: &mut Identity) {
+    /// Decodes a manifest's `metadata` into `identity`, reading KEDA's pause annotations when
+    /// `pause` is set (other annotations are ignored).
+    fn object_meta(&mut self, value: &Value, path: &str, identity: &mut Identity, pause: bool) {
         let map = self.fields(
             value,
             path,
@@ -605,7 +830,7 @@ impl Decoder {
             |d, key, value, path| match key {
                 "name" => identity.name = d.string(value, path),
                 "namespace" => identity.namespace = d.string(value, path),
-                "annotations" => d.annotations(value, path, identity),
+                "annotations" if pause => d.annotations(value, path, identity),
                 _ => {} // Tolerated, unused.
             },
         );
@@ -926,6 +1151,19 @@ impl Decoder {
         value: &'v Value,
         path: &str,
         known: &[&str],
+        each: impl FnMut(&mut Self, &'v str, &'v Value, &str),
+    ) -> Option<&'v Mapping> {
+        self.fields_listing(value, path, known, known, each)
+    }
+
+    /// [`Decoder::fields`], naming only `listed` among the `known` keys when reporting an
+    /// unknown one (keys that are known only to be refused are not offered).
+    fn fields_listing<'v>(
+        &mut self,
+        value: &'v Value,
+        path: &str,
+        known: &[&str],
+        listed: &[&str],
         mut each: impl FnMut(&mut Self, &'v str, &'v Value, &str),
     ) -> Option<&'v Mapping> {
         let map = self.mapping(value, path)?;
@@ -935,7 +1173,7 @@ impl Decoder {
             };
             let field_path = child(path, key);
             if !known.contains(&key) {
-                self.report(&field_path, unknown_field(key, known));
+                self.report(&field_path, unknown_field_listing(key, known, listed));
             } else if !value.is_null() {
                 each(self, key, value, &field_path);
             }
@@ -1049,6 +1287,16 @@ fn finite(n: &Number) -> Option<f64> {
     n.as_f64().filter(|v| v.is_finite())
 }
 
+/// Whether `document` is a KEDA authentication manifest, and if so whether it is a
+/// ClusterTriggerAuthentication.
+fn authentication_kind(document: &Value) -> Option<bool> {
+    let kind = document.get("kind")?.as_str()?;
+    AUTH_KINDS
+        .iter()
+        .find(|(name, _)| *name == kind)
+        .map(|&(_, cluster)| cluster)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1113,17 +1361,21 @@ mod tests {
     #[test]
     fn unknown_field_hints() {
         let known = ["name", "namespace", "kind"];
+        let hint = |key| unknown_field_listing(key, &known, &known);
+        assert_eq!(hint("nme"), r#"unknown field, did you mean "name"?"#);
+        assert_eq!(hint("KIND"), r#"unknown field, did you mean "kind"?"#);
         assert_eq!(
-            unknown_field("nme", &known),
-            r#"unknown field, did you mean "name"?"#
+            hint("labels"),
+            "unknown field; expected one of name, namespace, kind"
         );
+        // Suggestions come from every candidate, the list only from the listed keys.
         assert_eq!(
-            unknown_field("KIND", &known),
+            unknown_field_listing("kinds", &known, &known[..2]),
             r#"unknown field, did you mean "kind"?"#
         );
         assert_eq!(
-            unknown_field("labels", &known),
-            "unknown field; expected one of name, namespace, kind"
+            unknown_field_listing("labels", &known, &known[..2]),
+            "unknown field; expected one of name, namespace"
         );
     }
 }

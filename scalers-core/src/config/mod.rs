@@ -1,10 +1,12 @@
 //! Config: the model ([`model`]), the YAML loader for scalerd's own format and KEDA manifests
-//! ([`load`]), and validation against a trigger registry ([`validate`]).
+//! ([`load`]), reading authentication values ([`auth`]), and validation against a trigger
+//! registry ([`validate`](mod@validate)).
 
+pub mod auth;
 pub mod load;
 pub mod model;
 pub mod validate;
 
 pub use load::{load_file, load_str};
 pub use model::*;
-pub use validate::{ValidatedObject, validate};
+pub use validate::{ValidatedObject, validate, validate_with_secrets};

@@ -1,8 +1,9 @@
-//! The config model: KEDA's ScaledObject, field for field, with KEDA's defaults.
+//! The config model: KEDA's ScaledObject and (Cluster)TriggerAuthentication, field for field,
+//! with KEDA's defaults.
 //!
 //! These types are plain data. They are produced by [`crate::config::load`] (from scalerd's own
 //! YAML format or from KEDA manifests) or built in code by an embedder, and they are checked by
-//! [`crate::config::validate`].
+//! [`crate::config::validate`](mod@crate::config::validate).
 
 use std::collections::BTreeMap;
 
@@ -16,24 +17,37 @@ pub const DEFAULT_COOLDOWN_PERIOD: u32 = 300;
 pub const DEFAULT_MAX_REPLICA_COUNT: u32 = 100;
 /// Default namespace of a scaled object.
 pub const DEFAULT_NAMESPACE: &str = "default";
+/// The kind of a namespaced authentication, and the default of [`AuthenticationRef::kind`].
+pub const TRIGGER_AUTHENTICATION: &str = "TriggerAuthentication";
+/// The kind of a cluster-wide authentication.
+pub const CLUSTER_TRIGGER_AUTHENTICATION: &str = "ClusterTriggerAuthentication";
 
-/// A whole scalerd config: the scaled objects it manages.
+/// A whole scalerd config: the scaled objects it manages and the authentications their
+/// triggers refer to.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Config {
     /// The scaled objects, in file order.
     pub scaled_objects: Vec<ScaledObject>,
+    /// The authentications (KEDA's TriggerAuthentications and ClusterTriggerAuthentications),
+    /// in file order; empty by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authentications: Vec<Authentication>,
     /// Where each object sits in its document, for error paths; empty for configs built in code.
     #[serde(skip)]
     pub locations: Vec<Location>,
+    /// Where each authentication sits in its document, for error paths; empty for configs built
+    /// in code.
+    #[serde(skip)]
+    pub authentication_locations: Vec<Location>,
 }
 
 impl Config {
-    /// A config of these objects, built in code.
+    /// A config of these objects and no authentications, built in code.
     pub fn new(scaled_objects: Vec<ScaledObject>) -> Self {
         Config {
             scaled_objects,
-            locations: Vec::new(),
+            ..Config::default()
         }
     }
 
@@ -43,6 +57,60 @@ impl Config {
             .get(index)
             .cloned()
             .unwrap_or_else(|| Location::own_format(index))
+    }
+
+    /// Where authentication `index` sits (`authentications[index]` for configs built in code).
+    pub fn authentication_location(&self, index: usize) -> Location {
+        self.authentication_locations
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| Location::own_authentication(index))
+    }
+
+    /// The authentication a trigger of `object` refers to with `reference`, if it is defined.
+    ///
+    /// A `TriggerAuthentication` reference finds the namespaced authentication of that name in
+    /// the object's namespace; failing that, an authentication of scalerd's own format written
+    /// without a namespace, which serves every namespace. A `ClusterTriggerAuthentication`
+    /// reference finds the cluster-wide authentication of that name. A reference of any other
+    /// kind finds nothing.
+    ///
+    /// ```
+    /// use scalers_core::config::model::*;
+    ///
+    /// let mut config = Config::new(vec![ScaledObject::new("worker", "worker")]);
+    /// config.authentications.push(Authentication::new("redis-auth"));
+    /// let reference = AuthenticationRef { name: "redis-auth".to_owned(), kind: None };
+    /// let found = config.authentication_for(&config.scaled_objects[0], &reference);
+    /// assert_eq!(found.map(|a| a.name.as_str()), Some("redis-auth"));
+    /// ```
+    pub fn authentication_for(
+        &self,
+        object: &ScaledObject,
+        reference: &AuthenticationRef,
+    ) -> Option<&Authentication> {
+        self.authentication_index(object, reference)
+            .map(|index| &self.authentications[index])
+    }
+
+    /// The position in [`Config::authentications`] of the authentication that
+    /// [`Config::authentication_for`] finds.
+    pub fn authentication_index(
+        &self,
+        object: &ScaledObject,
+        reference: &AuthenticationRef,
+    ) -> Option<usize> {
+        let kind = reference.kind_or_default();
+        let named = |namespace: Option<&str>| {
+            self.authentications.iter().position(|a| {
+                a.name == reference.name && a.kind() == kind && a.namespace.as_deref() == namespace
+            })
+        };
+        match kind {
+            TRIGGER_AUTHENTICATION => named(Some(&object.namespace)).or_else(|| named(None)),
+            CLUSTER_TRIGGER_AUTHENTICATION => named(None),
+            _ => None,
+        }
     }
 }
 
@@ -58,7 +126,16 @@ pub struct Location {
 impl Location {
     /// The location of object `index` in scalerd's own format.
     pub fn own_format(index: usize) -> Self {
-        let p = format!("scaledObjects[{index}]");
+        Location::both(format!("scaledObjects[{index}]"))
+    }
+
+    /// The location of authentication `index` in scalerd's own format.
+    pub fn own_authentication(index: usize) -> Self {
+        Location::both(format!("authentications[{index}]"))
+    }
+
+    /// A location whose spec and metadata fields share the prefix `p`.
+    fn both(p: String) -> Self {
         Location {
             spec: p.clone(),
             metadata: p,
@@ -357,7 +434,8 @@ impl TriggerSpec {
     }
 }
 
-/// A reference to a (Cluster)TriggerAuthentication.
+/// A reference to a (Cluster)TriggerAuthentication, resolved by
+/// [`Config::authentication_for`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticationRef {
@@ -366,4 +444,118 @@ pub struct AuthenticationRef {
     /// `TriggerAuthentication` (default) or `ClusterTriggerAuthentication`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+}
+
+impl AuthenticationRef {
+    /// The kind referred to: `kind`, or `TriggerAuthentication` when it is not given.
+    pub fn kind_or_default(&self) -> &str {
+        self.kind.as_deref().unwrap_or(TRIGGER_AUTHENTICATION)
+    }
+}
+
+/// Named credentials that triggers refer to, like KEDA's `TriggerAuthentication` (namespaced)
+/// and `ClusterTriggerAuthentication` (cluster-wide).
+///
+/// Each parameter is filled from one source and handed to the trigger as an authentication
+/// parameter: a trigger reads a value from its `metadata`, then from these parameters, then
+/// from `<name>FromEnv` (see [`crate::trigger::Params`]). The model holds where values come
+/// from, never the values; [`crate::config::auth::resolve`] reads them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Authentication {
+    /// Name, unique per kind and namespace.
+    pub name: String,
+    /// Namespace whose scaled objects may refer to it; `None` for a cluster-wide
+    /// authentication (a ClusterTriggerAuthentication, or an entry of scalerd's own format
+    /// written without a namespace, which serves every namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Whether it is a ClusterTriggerAuthentication (then `namespace` is `None`).
+    pub cluster: bool,
+    /// The parameters it provides, in file order: the `secretTargetRef`, `env` and `file`
+    /// lists, each in its own order.
+    pub parameters: Vec<AuthParameter>,
+}
+
+impl Authentication {
+    /// A TriggerAuthentication of that name for every namespace, with no parameters.
+    pub fn new(name: impl Into<String>) -> Self {
+        Authentication {
+            name: name.into(),
+            namespace: None,
+            cluster: false,
+            parameters: Vec::new(),
+        }
+    }
+
+    /// `TriggerAuthentication` or `ClusterTriggerAuthentication`.
+    pub fn kind(&self) -> &'static str {
+        if self.cluster {
+            CLUSTER_TRIGGER_AUTHENTICATION
+        } else {
+            TRIGGER_AUTHENTICATION
+        }
+    }
+
+    /// The path of parameter `index` relative to the authentication: its source list and its
+    /// position there (`secretTargetRef[1]`, `env[0]`, `file[0]`).
+    ///
+    /// Parameters of one source keep their list order in [`Authentication::parameters`], so
+    /// the position is the number of earlier parameters with the same source.
+    pub fn parameter_path(&self, index: usize) -> String {
+        let field = self.parameters[index].source.field();
+        let position = self.parameters[..index]
+            .iter()
+            .filter(|p| p.source.field() == field)
+            .count();
+        format!("{field}[{position}]")
+    }
+}
+
+/// One parameter of an [`Authentication`] and where its value comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthParameter {
+    /// The trigger parameter it sets, such as `password` or `bearerToken`.
+    pub parameter: String,
+    /// Where the value is read.
+    pub source: AuthSource,
+}
+
+/// Where the value of an [`AuthParameter`] comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthSource {
+    /// An environment variable of the scalerd process (`env`). KEDA reads the variable from a
+    /// container of the scale target; scalerd runs outside the workload and reads its own.
+    Env {
+        /// The variable's name.
+        name: String,
+    },
+    /// The content of a file, such as a mounted Secret key, without its trailing newline
+    /// (`file`, a scalerd extension).
+    File {
+        /// The file's path.
+        path: String,
+    },
+    /// A key of a Kubernetes Secret (`secretTargetRef`), read through the Kubernetes API from
+    /// the authentication's namespace (from scalerd's own namespace for a cluster-wide one,
+    /// as KEDA reads ClusterTriggerAuthentication secrets from its own namespace).
+    Secret {
+        /// The Secret's name.
+        name: String,
+        /// The key inside the Secret's data.
+        key: String,
+    },
+}
+
+impl AuthSource {
+    /// The config field listing sources of this kind: `env`, `file` or `secretTargetRef`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            AuthSource::Env { .. } => "env",
+            AuthSource::File { .. } => "file",
+            AuthSource::Secret { .. } => "secretTargetRef",
+        }
+    }
 }

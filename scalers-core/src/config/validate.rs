@@ -1,9 +1,14 @@
 //! Semantic validation of a loaded config: KEDA's admission checks, HPA behavior checks, the
-//! scaling-modifiers formula, and every trigger built through the [`Registry`].
+//! scaling-modifiers formula, authentications and the references to them, and every trigger
+//! built through the [`Registry`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::config::model::{Config, ScaledObject, ScalingRules, TriggerSpec};
+use crate::config::auth::{AuthValues, SecretReader, resolve};
+use crate::config::model::{
+    AuthSource, Authentication, AuthenticationRef, CLUSTER_TRIGGER_AUTHENTICATION, Config,
+    ScaledObject, ScalingRules, TRIGGER_AUTHENTICATION, TriggerSpec,
+};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::formula::Formula;
 use crate::secret::Secret;
@@ -13,6 +18,11 @@ use crate::trigger::{BuiltTrigger, EnvLookup, Registry};
 const MAX_POLICY_PERIOD_SECONDS: u32 = 1800;
 /// Longest HPA stabilization window, in seconds.
 const MAX_STABILIZATION_WINDOW_SECONDS: u32 = 3600;
+/// Stands for a value that could not be read, where an empty one does not do.
+const TEXT_PLACEHOLDER: &str = "placeholder";
+/// Added to a trigger error about a parameter whose Secret was not read.
+const PLACEHOLDER_NOTE: &str =
+    "(checked against a placeholder: the Kubernetes Secret cannot be read without a cluster)";
 
 /// A scaled object that passed validation, with its triggers built.
 #[derive(Clone, Debug)]
@@ -29,7 +39,10 @@ pub type AuthLookup<'a> = &'a dyn Fn(&ScaledObject, &TriggerSpec) -> BTreeMap<St
 /// Checks `config` and builds every trigger through `registry`, reporting every problem found.
 ///
 /// `file` names the source in errors; `env` resolves `*FromEnv` parameters; `auth` gives each
-/// trigger's authentication parameters.
+/// trigger's authentication parameters, already read. Authentications are checked (names
+/// unique per kind and namespace, each parameter set once) and every `authenticationRef` must
+/// find one ([`Config::authentication_for`]); a trigger whose reference finds nothing is not
+/// built. To have the authentications read as well, use [`validate_with_secrets`].
 ///
 /// # Errors
 /// Every problem, each with the file, the field path and what was expected.
@@ -40,7 +53,123 @@ pub fn validate(
     env: EnvLookup<'_>,
     auth: AuthLookup<'_>,
 ) -> Result<Vec<ValidatedObject>, ConfigErrors> {
-    let mut errors = Vec::new();
+    let lookup = |object: &ScaledObject, trigger: usize, _: Option<usize>| {
+        TriggerAuth::Values(auth(object, &object.triggers[trigger]))
+    };
+    let (errors, _) = check_authentications(config, file);
+    check_all(config, registry, file, env, &lookup, errors)
+}
+
+/// Like [`validate`], and reads the authentications that triggers refer to.
+///
+/// Each referenced authentication is read once with [`resolve`]: environment variables through
+/// `env`, files from disk, Secret keys through `secrets`; its values become the authentication
+/// parameters of every trigger referring to it. Authentications no trigger refers to, and
+/// those with problems of their own (such as an empty variable name), are not read.
+///
+/// With [`offline_secrets`](crate::config::auth::offline_secrets) (no cluster), a parameter
+/// from a Secret is unknown. A value that cannot be seen cannot be judged, so such a trigger
+/// is accepted when it builds with the unknown values empty, or without them, or set to a
+/// non-empty placeholder text; otherwise the errors of the build with empty values are
+/// reported, each error about an unknown value saying so. This keeps `scalerd check` useful
+/// for the usual KEDA setups: a Kafka `sasl` mode read from a Secret (accepted without it), a
+/// Prometheus `bearerToken` required by `authModes` (accepted empty), Kafka credentials that
+/// `sasl: plaintext` in the metadata requires to be non-empty (accepted with the text). Each
+/// unknown value gets the same stand-in, so a trigger needing several unknown values of
+/// different shapes (a `tls` mode and a PEM certificate) is still refused.
+///
+/// ```
+/// use scalers_core::config::auth::offline_secrets;
+/// use scalers_core::config::{load_str, validate_with_secrets};
+/// use scalers_core::trigger::Registry;
+///
+/// let text = r#"
+/// authentications:
+///   - name: redis-auth
+///     env: [{parameter: password, name: REDIS_PASSWORD}]
+/// scaledObjects:
+///   - name: worker
+///     scaleTargetRef: {name: worker}
+///     triggers: [{type: redis, authenticationRef: {name: redis-auth}}]
+/// "#;
+/// let config = load_str(text, "app.yaml").unwrap();
+/// let env = |_: &str| None; // REDIS_PASSWORD is not set
+/// let errors =
+///     validate_with_secrets(&config, &Registry::new(), "app.yaml", &env, &offline_secrets)
+///         .unwrap_err();
+/// assert_eq!(
+///     errors.to_string(),
+///     "app.yaml: authentications[0].env[0].name: environment variable REDIS_PASSWORD is not set"
+/// );
+/// ```
+///
+/// # Errors
+/// Every problem, as [`validate`], plus every parameter that could not be read, at its source
+/// (`app.yaml: authentications[0].env[0].name: environment variable REDIS_PASSWORD is not
+/// set`); a trigger whose authentication could not be read is not built.
+pub fn validate_with_secrets(
+    config: &Config,
+    registry: &Registry,
+    file: &str,
+    env: EnvLookup<'_>,
+    secrets: SecretReader<'_>,
+) -> Result<Vec<ValidatedObject>, ConfigErrors> {
+    let referenced: BTreeSet<usize> = config
+        .scaled_objects
+        .iter()
+        .flat_map(|object| {
+            object
+                .triggers
+                .iter()
+                .filter_map(|t| t.authentication_ref.as_ref())
+                .filter_map(|r| config.authentication_index(object, r))
+        })
+        .collect();
+    let (mut errors, invalid) = check_authentications(config, file);
+    let mut resolved: Vec<Option<AuthValues>> = vec![None; config.authentications.len()];
+    for index in referenced.difference(&invalid).copied() {
+        match resolve(&config.authentications[index], env, secrets) {
+            Ok(values) => resolved[index] = Some(values),
+            Err(es) => {
+                let prefix = config.authentication_location(index).spec;
+                errors.extend(es.into_iter().map(|e| e.under(&prefix).in_file(file)));
+            }
+        }
+    }
+    let lookup = |_: &ScaledObject, _: usize, auth: Option<usize>| match auth {
+        None => TriggerAuth::Values(BTreeMap::new()),
+        Some(index) => resolved[index]
+            .as_ref()
+            .map_or(TriggerAuth::Unreadable, TriggerAuth::Resolved),
+    };
+    check_all(config, registry, file, env, &lookup, errors)
+}
+
+/// The authentication parameters a trigger is built with.
+enum TriggerAuth<'a> {
+    /// These values.
+    Values(BTreeMap<String, Secret>),
+    /// The values read from its authentication, some perhaps offline.
+    Resolved(&'a AuthValues),
+    /// Its authentication could not be read (already reported): the trigger is not built.
+    Unreadable,
+}
+
+/// Gives trigger `index` of an object the parameters of the authentication at `auth`, the
+/// position in [`Config::authentications`] of the one it refers to.
+type TriggerAuthFn<'f, 'a> = dyn Fn(&ScaledObject, usize, Option<usize>) -> TriggerAuth<'a> + 'f;
+
+/// The validation shared by [`validate`] and [`validate_with_secrets`], after the errors
+/// `errors` (located and attributed) found by the caller in the authentications.
+fn check_all(
+    config: &Config,
+    registry: &Registry,
+    file: &str,
+    env: EnvLookup<'_>,
+    auth: &TriggerAuthFn<'_, '_>,
+    errors: Vec<ConfigError>,
+) -> Result<Vec<ValidatedObject>, ConfigErrors> {
+    let mut errors = errors;
     let mut out = Vec::new();
     let mut names: HashMap<(&str, &str), usize> = HashMap::new();
     let mut targets: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
@@ -69,14 +198,34 @@ pub fn validate(
                 ),
             ));
         }
-        let built = registry.build_all(object, &|j| auth(object, &object.triggers[j]), env);
-        match built {
-            Ok(triggers) if errs.is_empty() => out.push(ValidatedObject {
+        let mut triggers = Vec::with_capacity(object.triggers.len());
+        for (j, spec) in object.triggers.iter().enumerate() {
+            let at = format!("triggers[{j}]");
+            let auth_index = match &spec.authentication_ref {
+                None => None,
+                Some(reference) => match find_authentication(config, object, reference) {
+                    Ok(index) => Some(index),
+                    Err(e) => {
+                        errs.push(e.under(&at));
+                        continue;
+                    }
+                },
+            };
+            let built = match auth(object, j, auth_index) {
+                TriggerAuth::Values(values) => registry.build(object, j, &values, env),
+                TriggerAuth::Resolved(values) => build_with(registry, object, j, values, env),
+                TriggerAuth::Unreadable => continue,
+            };
+            match built {
+                Ok(trigger) => triggers.push(trigger),
+                Err(es) => errs.extend(es.into_iter().map(|e| e.under(&at))),
+            }
+        }
+        if errs.is_empty() && triggers.len() == object.triggers.len() {
+            out.push(ValidatedObject {
                 object: object.clone(),
                 triggers,
-            }),
-            Ok(_) => {}
-            Err(es) => errs.extend(es),
+            });
         }
         errors.extend(errs.into_iter().map(|e| {
             let prefix = match e.path.strip_prefix('@') {
@@ -95,6 +244,187 @@ pub fn validate(
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+/// Builds trigger `index` of `object` with resolved authentication values; see
+/// [`validate_with_secrets`] for how offline parameters are treated.
+fn build_with(
+    registry: &Registry,
+    object: &ScaledObject,
+    index: usize,
+    values: &AuthValues,
+    env: EnvLookup<'_>,
+) -> Result<BuiltTrigger, Vec<ConfigError>> {
+    if values.offline().is_empty() {
+        return registry.build(object, index, values.values(), env);
+    }
+    let errors = match registry.build(object, index, &values.with_placeholders(""), env) {
+        Ok(trigger) => return Ok(trigger),
+        Err(errors) => errors,
+    };
+    let others = [
+        values.values().clone(),
+        values.with_placeholders(TEXT_PLACEHOLDER),
+    ];
+    for auth in &others {
+        if let Ok(trigger) = registry.build(object, index, auth, env) {
+            return Ok(trigger);
+        }
+    }
+    // Errors about an offline parameter: located at the authentication, or at the metadata
+    // (where `Params::error` puts them) when the metadata does not give that parameter.
+    let metadata = &object.triggers[index].metadata;
+    let noted = |path: &str| {
+        values.offline().iter().any(|p| {
+            path == format!("authenticationRef.{p}")
+                || (path == format!("metadata.{p}") && metadata.get(p).is_none_or(String::is_empty))
+        })
+    };
+    Err(errors
+        .into_iter()
+        .map(|mut e| {
+            if noted(&e.path) {
+                e.message = format!("{} {PLACEHOLDER_NOTE}", e.message);
+            }
+            e
+        })
+        .collect())
+}
+
+/// The position of the authentication `reference` finds for `object`, or the error (path
+/// relative to the trigger) saying why there is none.
+fn find_authentication(
+    config: &Config,
+    object: &ScaledObject,
+    reference: &AuthenticationRef,
+) -> Result<usize, ConfigError> {
+    let kind = reference.kind_or_default();
+    if kind != TRIGGER_AUTHENTICATION && kind != CLUSTER_TRIGGER_AUTHENTICATION {
+        return Err(ConfigError::new(
+            "authenticationRef.kind",
+            format!(
+                "expected one of {TRIGGER_AUTHENTICATION}, {CLUSTER_TRIGGER_AUTHENTICATION}, \
+                 got {kind:?}"
+            ),
+        ));
+    }
+    if let Some(index) = config.authentication_index(object, reference) {
+        return Ok(index);
+    }
+    let cluster = kind == CLUSTER_TRIGGER_AUTHENTICATION;
+    let visible = |a: &Authentication| {
+        a.cluster == cluster
+            && (cluster
+                || a.namespace.is_none()
+                || a.namespace.as_deref() == Some(&object.namespace))
+    };
+    let defined: BTreeSet<&str> = config
+        .authentications
+        .iter()
+        .filter(|a| visible(a))
+        .map(|a| a.name.as_str())
+        .collect();
+    let name = &reference.name;
+    let mut message = if cluster {
+        format!("no {kind} {name:?}")
+    } else {
+        format!("no {kind} {name:?} in namespace {:?}", object.namespace)
+    };
+    if defined.is_empty() {
+        message.push_str("; none is defined");
+    } else {
+        let list: Vec<&str> = defined.into_iter().collect();
+        message.push_str(&format!("; defined: {}", list.join(", ")));
+    }
+    if let Some(other) = config.authentications.iter().find(|a| &a.name == name) {
+        message.push_str(&format!("; there is {}", describe(other)));
+    }
+    Err(ConfigError::new("authenticationRef.name", message))
+}
+
+/// An authentication as messages name it: `TriggerAuthentication "a" in namespace "shop"`,
+/// `TriggerAuthentication "a" for every namespace` or `ClusterTriggerAuthentication "a"`.
+fn describe(auth: &Authentication) -> String {
+    let (kind, name) = (auth.kind(), &auth.name);
+    match (&auth.namespace, auth.cluster) {
+        (_, true) => format!("{kind} {name:?}"),
+        (Some(namespace), false) => format!("{kind} {name:?} in namespace {namespace:?}"),
+        (None, false) => format!("{kind} {name:?} for every namespace"),
+    }
+}
+
+/// Checks every authentication: names present and unique per kind and namespace, no
+/// namespace on a cluster-wide one, each parameter named, set once, and its source named.
+/// Returns the errors, and the positions of the authentications whose values must not be
+/// read because a source is unnamed.
+fn check_authentications(config: &Config, file: &str) -> (Vec<ConfigError>, BTreeSet<usize>) {
+    let mut errors = Vec::new();
+    let mut invalid = BTreeSet::new();
+    let mut seen: HashMap<(bool, Option<&str>, &str), usize> = HashMap::new();
+    for (i, auth) in config.authentications.iter().enumerate() {
+        let loc = config.authentication_location(i);
+        let mut err = |prefix: &str, path: &str, message: String| {
+            errors.push(ConfigError::new(path, message).under(prefix).in_file(file));
+        };
+        if auth.name.is_empty() {
+            err(&loc.metadata, "name", "must not be empty".into());
+        } else if let Some(first) =
+            seen.insert((auth.cluster, auth.namespace.as_deref(), &auth.name), i)
+        {
+            err(
+                &loc.metadata,
+                "name",
+                format!(
+                    "duplicate {}: already defined by the authentication at {}",
+                    describe(auth),
+                    config.authentication_location(first).metadata
+                ),
+            );
+        }
+        if auth.cluster && auth.namespace.is_some() {
+            err(
+                &loc.metadata,
+                "namespace",
+                format!("a {CLUSTER_TRIGGER_AUTHENTICATION} has no namespace"),
+            );
+        }
+        let mut parameters: HashMap<&str, String> = HashMap::new();
+        for (j, parameter) in auth.parameters.iter().enumerate() {
+            let path = auth.parameter_path(j);
+            let name = parameter.parameter.as_str();
+            if name.is_empty() {
+                err(
+                    &loc.spec,
+                    &format!("{path}.parameter"),
+                    "must not be empty".into(),
+                );
+            } else if let Some(first) = parameters.get(name) {
+                err(
+                    &loc.spec,
+                    &format!("{path}.parameter"),
+                    format!("parameter {name:?} is already set by {first}"),
+                );
+            } else {
+                parameters.insert(name, path.clone());
+            }
+            let sources = match &parameter.source {
+                AuthSource::Env { name } => vec![("name", name)],
+                AuthSource::File { path } => vec![("path", path)],
+                AuthSource::Secret { name, key } => vec![("name", name), ("key", key)],
+            };
+            for (field, value) in sources {
+                if value.is_empty() {
+                    err(
+                        &loc.spec,
+                        &format!("{path}.{field}"),
+                        "must not be empty".into(),
+                    );
+                    invalid.insert(i);
+                }
+            }
+        }
+    }
+    (errors, invalid)
 }
 
 /// The checks that need no registry; paths relative to the object's spec (`@` marks a path

@@ -1,0 +1,222 @@
+//! The daemon's Prometheus metrics (`/metrics`), prefixed `scalers_`.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of per-trigger series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TriggerLabels {
+    /// Namespace of the scaled object.
+    pub namespace: String,
+    /// Name of the scaled object.
+    pub scaled_object: String,
+    /// Trigger name.
+    pub trigger: String,
+    /// Trigger type.
+    pub r#type: String,
+}
+
+/// Labels of per-trigger error counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TriggerErrorLabels {
+    /// Namespace of the scaled object.
+    pub namespace: String,
+    /// Name of the scaled object.
+    pub scaled_object: String,
+    /// Trigger name.
+    pub trigger: String,
+    /// Failure kind (`unavailable`, `timeout`, …).
+    pub kind: String,
+}
+
+/// Labels of per-object series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    /// Namespace of the scaled object.
+    pub namespace: String,
+    /// Name of the scaled object.
+    pub scaled_object: String,
+}
+
+/// Labels of the last-decision series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// Namespace of the scaled object.
+    pub namespace: String,
+    /// Name of the scaled object.
+    pub scaled_object: String,
+    /// The decision's reason code.
+    pub reason: String,
+}
+
+/// Labels of target error counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetErrorLabels {
+    /// Namespace of the scaled object.
+    pub namespace: String,
+    /// Name of the scaled object.
+    pub scaled_object: String,
+    /// Failure kind (`not_found`, `forbidden`, …).
+    pub kind: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~33 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// Every metric the daemon exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Last value of each trigger.
+    pub trigger_value: Family<TriggerLabels, FloatGauge>,
+    /// Whether each trigger was active (0/1).
+    pub trigger_active: Family<TriggerLabels, Gauge>,
+    /// Samples whose source had no data.
+    pub trigger_no_data: Family<TriggerLabels, Counter>,
+    /// Sample latency.
+    pub trigger_latency: HistogramFamily<TriggerLabels>,
+    /// Failed samples.
+    pub trigger_errors: Family<TriggerErrorLabels, Counter>,
+    /// Replicas decided.
+    pub desired_replicas: Family<ObjectLabels, Gauge>,
+    /// Replicas found.
+    pub current_replicas: Family<ObjectLabels, Gauge>,
+    /// 1 for the reason of the last decision of each object.
+    pub last_decision: Family<DecisionLabels, Gauge>,
+    /// Failed reads and writes of targets.
+    pub target_errors: Family<TargetErrorLabels, Counter>,
+    /// How late each tick ran against its schedule, in seconds.
+    pub loop_lateness: HistogramFamily<ObjectLabels>,
+    /// Config reloads rejected.
+    pub reload_failures: Counter,
+    /// 1 while this instance leads.
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// All metrics, registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("scalers");
+        let m = Metrics {
+            trigger_value: Family::default(),
+            trigger_active: Family::default(),
+            trigger_no_data: Family::default(),
+            trigger_latency: Family::new_with_constructor(latency_histogram),
+            trigger_errors: Family::default(),
+            desired_replicas: Family::default(),
+            current_replicas: Family::default(),
+            last_decision: Family::default(),
+            target_errors: Family::default(),
+            loop_lateness: Family::new_with_constructor(latency_histogram),
+            reload_failures: Counter::default(),
+            leader: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "trigger_value",
+            "Last value of a trigger",
+            m.trigger_value.clone(),
+        );
+        registry.register(
+            "trigger_active",
+            "Whether a trigger was above its activation threshold",
+            m.trigger_active.clone(),
+        );
+        registry.register(
+            "trigger_no_data",
+            "Samples whose source answered with no data",
+            m.trigger_no_data.clone(),
+        );
+        registry.register(
+            "trigger_sample_duration_seconds",
+            "Time taken by a trigger sample",
+            m.trigger_latency.clone(),
+        );
+        registry.register(
+            "trigger_errors",
+            "Failed trigger samples",
+            m.trigger_errors.clone(),
+        );
+        registry.register(
+            "scaled_object_desired_replicas",
+            "Replicas decided at the last tick",
+            m.desired_replicas.clone(),
+        );
+        registry.register(
+            "scaled_object_current_replicas",
+            "Replicas found at the last tick",
+            m.current_replicas.clone(),
+        );
+        registry.register(
+            "scaled_object_last_decision",
+            "1 for the reason code of the last decision",
+            m.last_decision.clone(),
+        );
+        registry.register(
+            "target_errors",
+            "Failed reads or writes of a scale target",
+            m.target_errors.clone(),
+        );
+        registry.register(
+            "loop_lateness_seconds",
+            "How late a scaled object's tick ran against its schedule",
+            m.loop_lateness.clone(),
+        );
+        registry.register(
+            "config_reload_failures",
+            "Config reloads rejected as invalid",
+            m.reload_failures.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this instance holds the leader lease",
+            m.leader.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Drops every series of one object (removed by a reload).
+    pub fn forget_object(&self, namespace: &str, name: &str, triggers: &[(String, String)]) {
+        let o = ObjectLabels {
+            namespace: namespace.to_owned(),
+            scaled_object: name.to_owned(),
+        };
+        self.desired_replicas.remove(&o);
+        self.current_replicas.remove(&o);
+        for (trigger, trigger_type) in triggers {
+            let t = TriggerLabels {
+                namespace: namespace.to_owned(),
+                scaled_object: name.to_owned(),
+                trigger: trigger.clone(),
+                r#type: trigger_type.clone(),
+            };
+            self.trigger_value.remove(&t);
+            self.trigger_active.remove(&t);
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! One task per scaled object: on its `pollingInterval` (or when woken), sample every trigger
+//! concurrently with a timeout, let the [`Controller`] decide and write, then publish the
+//! outcome to the status, the metrics, the log and the event sink.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+use scalers_core::config::ValidatedObject;
+use scalers_core::controller::{Controller, TickOutcome, TickReport};
+use scalers_core::engine::{Decision, Phase, Reason, Replicas};
+use scalers_core::target::{MemoryTarget, ScaleTarget, TargetError};
+use scalers_core::trigger::{Sample, TriggerError, TriggerErrorKind};
+use scalers_core::{ConfigErrors, Timestamp};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::events::{Event, EventSink};
+use crate::metrics::{
+    DecisionLabels, Metrics, ObjectLabels, TargetErrorLabels, TriggerErrorLabels, TriggerLabels,
+};
+use crate::status::StatusStore;
+
+/// The engine's clock: wall-clock milliseconds at start plus tokio's monotonic time since, so
+/// that it never jumps back and pauses with tokio's test clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    base_ms: u64,
+    start: Instant,
+}
+
+impl Clock {
+    /// A clock starting at the current wall-clock time.
+    pub fn system() -> Self {
+        let base_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Clock {
+            base_ms,
+            start: Instant::now(),
+        }
+    }
+
+    /// Now, for the engine.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.wall_ms())
+    }
+
+    /// Now, in unix milliseconds.
+    pub fn wall_ms(&self) -> u64 {
+        let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.base_ms.saturating_add(elapsed)
+    }
+}
+
+/// What every object's loop shares.
+pub struct RunContext {
+    /// Where status goes.
+    pub status: Arc<StatusStore>,
+    /// Where metrics go.
+    pub metrics: Arc<Metrics>,
+    /// Where events go.
+    pub events: Arc<dyn EventSink>,
+    /// Whether this instance may write (leader election); loops idle while false.
+    pub leading: watch::Receiver<bool>,
+    /// The clock.
+    pub clock: Clock,
+    /// Longest time a trigger sample may take (also capped at the polling interval).
+    pub sample_timeout: Duration,
+    /// Whether writes are only logged.
+    pub dry_run: bool,
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("sample_timeout", &self.sample_timeout)
+            .field("dry_run", &self.dry_run)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running object loop.
+#[derive(Debug)]
+pub struct ObjectHandle {
+    key: String,
+    reconfigure: mpsc::UnboundedSender<ValidatedObject>,
+    wake: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ObjectHandle {
+    /// `namespace/name` of the object.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Hands the loop a new version of its object (a reload); its state is kept.
+    pub fn reconfigure(&self, object: ValidatedObject) {
+        // A closed channel means the loop already stopped; nothing to reconfigure.
+        let _ = self.reconfigure.send(object);
+    }
+
+    /// Makes the loop tick now instead of at its next scheduled time (push triggers).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// A handle other tasks can use to wake the loop.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Asks the loop to stop after its current tick and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Asks the loop to stop without waiting.
+    pub fn signal_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits for the loop to end.
+    pub async fn join(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the loop of `object`, writing to `target`.
+///
+/// # Errors
+/// The object's formula does not parse.
+pub fn spawn(
+    ctx: Arc<RunContext>,
+    object: ValidatedObject,
+    target: Arc<dyn ScaleTarget>,
+) -> Result<ObjectHandle, ConfigErrors> {
+    let key = object.object.key();
+    let controller = Controller::new(object.object, object.triggers, target, ctx.clock.now())?;
+    let t = &controller.object().scale_target_ref;
+    let target_name = format!("{}/{}", t.kind, t.name);
+    ctx.status.update(&key, |s| s.target = target_name);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wake = Arc::new(Notify::new());
+    let span = info_span!(
+        "scaled_object",
+        namespace = %controller.object().namespace,
+        name = %controller.object().name
+    );
+    let task = tokio::spawn(run(ctx, controller, rx, wake.clone(), stop_rx).instrument(span));
+    Ok(ObjectHandle {
+        key,
+        reconfigure: tx,
+        wake,
+        stop: stop_tx,
+        task,
+    })
+}
+
+fn period_of(c: &Controller) -> Duration {
+    Duration::from_secs(u64::from(c.object().polling_interval.max(1)))
+}
+
+/// What the previous tick saw, to report transitions only once.
+#[derive(Default)]
+struct Seen {
+    failing: BTreeSet<String>,
+    fallback: BTreeSet<String>,
+    target_errors: u32,
+}
+
+async fn run(
+    ctx: Arc<RunContext>,
+    mut controller: Controller,
+    mut reconfigure: mpsc::UnboundedReceiver<ValidatedObject>,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut period = period_of(&controller);
+    let mut next = Instant::now();
+    let mut seen = Seen::default();
+    let mut leading = ctx.leading.clone();
+    loop {
+        let scheduled = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            Some(object) = reconfigure.recv() => {
+                let key = controller.object().key();
+                match controller.reconfigure(object.object, object.triggers) {
+                    Ok(()) => info!("config reloaded"),
+                    Err(e) => warn!(error = %e, "reload refused for this object"),
+                }
+                period = period_of(&controller);
+                let t = &controller.object().scale_target_ref;
+                let name = format!("{}/{}", t.kind, t.name);
+                ctx.status.update(&key, |s| s.target = name);
+                continue;
+            }
+            _ = tokio::time::sleep_until(next) => true,
+            _ = wake.notified() => false,
+            _ = leading.changed() => continue,
+        };
+        let started = Instant::now();
+        if scheduled {
+            let lateness = started.saturating_duration_since(next);
+            ctx.metrics
+                .loop_lateness
+                .get_or_create(&object_labels(&controller))
+                .observe(lateness.as_secs_f64());
+            next += period;
+            if next <= started {
+                next = started + period;
+            }
+        }
+        if !*leading.borrow() {
+            ctx.status.update(&controller.object().key(), |s| {
+                "standby".clone_into(&mut s.state)
+            });
+            continue;
+        }
+        let backoff = tick(&ctx, &mut controller, &mut seen, period).await;
+        if let Some(extra) = backoff {
+            next = Instant::now() + extra;
+        }
+    }
+    info!("stopped");
+}
+
+fn object_labels(c: &Controller) -> ObjectLabels {
+    ObjectLabels {
+        namespace: c.object().namespace.clone(),
+        scaled_object: c.object().name.clone(),
+    }
+}
+
+/// Samples one trigger within `timeout`, returning the result and its latency in milliseconds.
+async fn sample_one(
+    trigger: &dyn scalers_core::trigger::Trigger,
+    timeout: Duration,
+) -> (Result<Sample, TriggerError>, f64) {
+    let started = Instant::now();
+    let result = match tokio::time::timeout(timeout, trigger.sample()).await {
+        Ok(r) => r,
+        Err(_) => Err(TriggerError::new(
+            TriggerErrorKind::Timeout,
+            format!("no answer within {} ms", timeout.as_millis()),
+        )),
+    };
+    (result, started.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// One tick; returns a delay before the next one when the target could not be read (backoff).
+async fn tick(
+    ctx: &RunContext,
+    controller: &mut Controller,
+    seen: &mut Seen,
+    period: Duration,
+) -> Option<Duration> {
+    let timeout = ctx
+        .sample_timeout
+        .min(period)
+        .max(Duration::from_millis(100));
+    let samples = join_all(
+        controller
+            .triggers()
+            .iter()
+            .map(|t| sample_one(t.trigger.as_ref(), timeout)),
+    )
+    .await;
+    let (results, latencies): (Vec<_>, Vec<_>) = samples.into_iter().unzip();
+    let report = controller.tick_with(ctx.clock.now(), results).await;
+    publish(ctx, controller, &report, &latencies, seen).await;
+    match &report.outcome {
+        TickOutcome::TargetUnreadable(_) => {
+            seen.target_errors = seen.target_errors.saturating_add(1);
+            let factor = 1u32 << seen.target_errors.min(4);
+            Some((period * factor).min(Duration::from_secs(300)))
+        }
+        TickOutcome::Decided { .. } => {
+            seen.target_errors = 0;
+            None
+        }
+    }
+}
+
+async fn publish(
+    ctx: &RunContext,
+    controller: &Controller,
+    report: &TickReport,
+    latencies: &[f64],
+    seen: &mut Seen,
+) {
+    let object = controller.object();
+    let key = object.key();
+    let wall = ctx.clock.wall_ms();
+    ctx.status.update(&key, |s| {
+        s.record_tick(report, latencies, wall, ctx.dry_run)
+    });
+
+    let m = &ctx.metrics;
+    let mut failing = BTreeSet::new();
+    for (t, latency) in report.triggers.iter().zip(latencies) {
+        let labels = TriggerLabels {
+            namespace: object.namespace.clone(),
+            scaled_object: object.name.clone(),
+            trigger: t.name.clone(),
+            r#type: t.trigger_type.clone(),
+        };
+        m.trigger_latency
+            .get_or_create(&labels)
+            .observe(latency / 1000.0);
+        match &t.result {
+            Ok(s) => {
+                m.trigger_value.get_or_create(&labels).set(s.value);
+                m.trigger_active
+                    .get_or_create(&labels)
+                    .set(i64::from(s.active));
+                if s.no_data {
+                    m.trigger_no_data.get_or_create(&labels).inc();
+                }
+            }
+            Err(e) => {
+                m.trigger_errors
+                    .get_or_create(&TriggerErrorLabels {
+                        namespace: object.namespace.clone(),
+                        scaled_object: object.name.clone(),
+                        trigger: t.name.clone(),
+                        kind: e.kind.as_str().to_owned(),
+                    })
+                    .inc();
+                failing.insert(t.name.clone());
+                if !seen.failing.contains(&t.name) {
+                    warn!(trigger = %t.name, kind = %e.kind, error = %e, "trigger failed");
+                    let event = Event::TriggerFailed {
+                        trigger: t.name.clone(),
+                        message: e.message.clone(),
+                    };
+                    ctx.events.emit(object, &event).await;
+                }
+            }
+        }
+    }
+    for recovered in seen.failing.difference(&failing) {
+        info!(trigger = %recovered, "trigger recovered");
+    }
+    seen.failing = failing;
+
+    match &report.outcome {
+        TickOutcome::TargetUnreadable(e) => {
+            count_target_error(m, object, e);
+            warn!(kind = %e.kind, error = %e, "cannot read the target");
+        }
+        TickOutcome::Decided { decision, write } => {
+            let labels = object_labels(controller);
+            m.current_replicas
+                .get_or_create(&labels)
+                .set(i64::from(decision.current));
+            m.desired_replicas
+                .get_or_create(&labels)
+                .set(i64::from(decision.desired));
+            set_last_decision(m, object, decision);
+            publish_fallback(ctx, object, decision, seen).await;
+            match write {
+                None => {}
+                Some(Ok(())) => {
+                    info!(
+                        from = decision.current,
+                        to = decision.desired,
+                        reason = %decision.reason,
+                        dry_run = ctx.dry_run,
+                        "scaled target"
+                    );
+                    if let Some(event) = scale_event(decision) {
+                        ctx.events.emit(object, &event).await;
+                    }
+                }
+                Some(Err(e)) => {
+                    count_target_error(m, object, e);
+                    warn!(to = decision.desired, kind = %e.kind, error = %e, "cannot scale the target");
+                    let event = Event::RescaleFailed {
+                        to: decision.desired,
+                        message: e.message.clone(),
+                    };
+                    ctx.events.emit(object, &event).await;
+                }
+            }
+        }
+    }
+}
+
+fn count_target_error(
+    m: &Metrics,
+    object: &scalers_core::config::model::ScaledObject,
+    e: &TargetError,
+) {
+    m.target_errors
+        .get_or_create(&TargetErrorLabels {
+            namespace: object.namespace.clone(),
+            scaled_object: object.name.clone(),
+            kind: e.kind.as_str().to_owned(),
+        })
+        .inc();
+}
+
+fn set_last_decision(
+    m: &Metrics,
+    object: &scalers_core::config::model::ScaledObject,
+    d: &Decision,
+) {
+    let code = d.reason.code();
+    // Keep one series per object: drop the other reasons.
+    let labels = DecisionLabels {
+        namespace: object.namespace.clone(),
+        scaled_object: object.name.clone(),
+        reason: code.to_owned(),
+    };
+    for other in LAST_DECISION_CODES.iter().filter(|c| **c != code) {
+        m.last_decision.remove(&DecisionLabels {
+            reason: (*other).to_owned(),
+            ..labels.clone()
+        });
+    }
+    m.last_decision.get_or_create(&labels).set(1);
+}
+
+/// Every code [`Reason::code`] can return.
+const LAST_DECISION_CODES: &[&str] = &[
+    "PausedReplicas",
+    "Paused",
+    "Activated",
+    "Deactivated",
+    "Idle",
+    "BelowMinimum",
+    "TriggerError",
+    "FallbackAtZero",
+    "AllMetricsFailed",
+    "PartialFailure",
+    "TooManyReplicas",
+    "TooFewReplicas",
+    "DesiredWithinRange",
+    "ScaleUpStabilized",
+    "ScaleDownStabilized",
+    "ScaleUpLimit",
+    "ScaleDownLimit",
+];
+
+async fn publish_fallback(
+    ctx: &RunContext,
+    object: &scalers_core::config::model::ScaledObject,
+    d: &Decision,
+    seen: &mut Seen,
+) {
+    let now: BTreeSet<String> = d.fallback_metrics().map(str::to_owned).collect();
+    for m in d.metrics.iter().filter(|m| m.fallback.is_some()) {
+        if !seen.fallback.contains(&m.name) {
+            let event = Event::FallbackActivated {
+                metric: m.name.clone(),
+                replicas: m.fallback.unwrap_or_default(),
+            };
+            warn!(metric = %m.name, "fallback activated");
+            ctx.events.emit(object, &event).await;
+        }
+    }
+    for gone in seen.fallback.difference(&now) {
+        info!(metric = %gone, "fallback deactivated");
+        let event = Event::FallbackDeactivated {
+            metric: gone.clone(),
+        };
+        ctx.events.emit(object, &event).await;
+    }
+    seen.fallback = now;
+}
+
+/// The event for a successful write.
+fn scale_event(d: &Decision) -> Option<Event> {
+    match (&d.reason, d.phase) {
+        (Reason::Activated { by }, _) => Some(Event::Activated {
+            from: d.current,
+            to: d.desired,
+            by: by.clone(),
+        }),
+        (Reason::Deactivated, _) => Some(Event::Deactivated {
+            from: d.current,
+            to: d.desired,
+        }),
+        (_, Phase::Paused) => None,
+        (reason, _) => Some(Event::Rescaled {
+            from: d.current,
+            to: d.desired,
+            reason: reason.to_string(),
+        }),
+    }
+}
+
+/// A target for dry runs: reads from the real target when there is one, and logs writes
+/// instead of doing them; without a real target, an in-memory count plays the workload.
+pub struct DryRunTarget {
+    inner: Option<Arc<dyn ScaleTarget>>,
+    memory: MemoryTarget,
+}
+
+impl std::fmt::Debug for DryRunTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DryRunTarget")
+            .field("real", &self.inner.is_some())
+            .field("memory", &self.memory)
+            .finish()
+    }
+}
+
+impl DryRunTarget {
+    /// Reads from `inner` and never writes to it.
+    pub fn over(inner: Arc<dyn ScaleTarget>) -> Self {
+        DryRunTarget {
+            inner: Some(inner),
+            memory: MemoryTarget::new(0),
+        }
+    }
+
+    /// An in-memory workload starting at `replicas`.
+    pub fn in_memory(replicas: u32) -> Self {
+        DryRunTarget {
+            inner: None,
+            memory: MemoryTarget::new(replicas),
+        }
+    }
+}
+
+#[async_trait]
+impl ScaleTarget for DryRunTarget {
+    async fn replicas(&self) -> Result<Replicas, TargetError> {
+        match &self.inner {
+            Some(t) => t.replicas().await,
+            None => self.memory.replicas().await,
+        }
+    }
+
+    async fn set_replicas(&self, replicas: u32) -> Result<(), TargetError> {
+        info!(to = replicas, "dry run: not writing the scale subresource");
+        if self.inner.is_none() {
+            self.memory.set_replicas(replicas).await?;
+        }
+        Ok(())
+    }
+}

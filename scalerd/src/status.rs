@@ -1,0 +1,369 @@
+//! What the daemon knows about each scaled object, for `/status`, `scalerd status` and tests.
+//!
+//! Each object's loop is the single writer of its own entry; the admin server and tests read
+//! snapshots.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use scalers_core::controller::{TickOutcome, TickReport};
+use scalers_core::engine::{Decision, Phase, Reason};
+use serde::{Deserialize, Serialize};
+
+/// The whole daemon's status, as served on `/status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Whether writes are only logged.
+    pub dry_run: bool,
+    /// Whether this instance holds the leader lease (always true without leader election).
+    pub leader: bool,
+    /// The config file.
+    pub config_file: String,
+    /// The last reload attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_reload: Option<ReloadStatus>,
+    /// One entry per scaled object, sorted by `namespace/name`.
+    pub objects: Vec<ObjectStatus>,
+}
+
+/// The outcome of a config reload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadStatus {
+    /// When (unix milliseconds).
+    pub at: u64,
+    /// Whether the new config was taken.
+    pub ok: bool,
+    /// Why it was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One scaled object's state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStatus {
+    /// `namespace/name`.
+    pub scaled_object: String,
+    /// `Kind/name` of the target.
+    pub target: String,
+    /// `running`, `standby` (not the leader) or `starting`.
+    pub state: String,
+    /// When the last tick ran (unix milliseconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_tick: Option<u64>,
+    /// Replicas found at the last tick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_replicas: Option<u32>,
+    /// Replicas decided at the last tick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<u32>,
+    /// Whether the object was active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// The last decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionStatus>,
+    /// The last sample of each trigger.
+    pub triggers: Vec<TriggerStatus>,
+    /// The last write to the target (or the write a dry run would have done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_write: Option<WriteStatus>,
+    /// The last error reading or writing the target, or of a trigger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The explanation of a decision.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionStatus {
+    /// `Paused`, `Activation` or `Scaling`.
+    pub phase: String,
+    /// A stable code (`ScaleUpLimit`, `Activated`, …).
+    pub reason_code: String,
+    /// A sentence.
+    pub reason: String,
+    /// The metric whose proposal won, in the scaling phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub winning_metric: Option<String>,
+    /// The highest proposal before stabilization and limits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<u32>,
+    /// After the stabilization window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stabilized: Option<u32>,
+    /// Which window changed the proposal (`ScaleUpStabilized`, `ScaleDownStabilized`, or
+    /// `ReadyForNewScale`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stabilization: Option<String>,
+    /// Which bound applied (`ScaleUpLimit`, `TooManyReplicas`, … or `DesiredWithinRange`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// Each metric's part.
+    pub metrics: Vec<MetricStatus>,
+}
+
+/// One metric's part in a decision.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricStatus {
+    /// Trigger name or `composite-metric`.
+    pub name: String,
+    /// Its value, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Its target.
+    pub target: f64,
+    /// `AverageValue` or `Value`.
+    pub metric_type: String,
+    /// Its activation threshold.
+    pub activation_threshold: f64,
+    /// Whether it was active.
+    pub active: bool,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// The fallback count it proposes, when in fallback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<u32>,
+    /// What it proposed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<u32>,
+}
+
+/// One trigger's last sample.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerStatus {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub trigger_type: String,
+    /// The value, when the sample worked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Whether it was active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// The source had no data (the value is a stand-in 0).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub no_data: bool,
+    /// Why the sample failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The failure kind (`unavailable`, `timeout`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// How long the sample took, in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// A write of the replica count.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteStatus {
+    /// When (unix milliseconds).
+    pub at: u64,
+    /// From this count.
+    pub from: u32,
+    /// To this count.
+    pub to: u32,
+    /// Only logged (dry run).
+    pub dry_run: bool,
+    /// Why it failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DecisionStatus {
+    /// The explanation of `d`.
+    pub fn of(d: &Decision) -> Self {
+        let phase = match d.phase {
+            Phase::Paused => "Paused",
+            Phase::Activation => "Activation",
+            Phase::Scaling => "Scaling",
+        };
+        let scaling = match &d.reason {
+            Reason::Scaling(s) => Some(s),
+            _ => None,
+        };
+        DecisionStatus {
+            phase: phase.to_owned(),
+            reason_code: d.reason.code().to_owned(),
+            reason: d.reason.to_string(),
+            winning_metric: scaling.map(|s| s.metric.clone()),
+            proposal: scaling.map(|s| s.proposal),
+            stabilized: scaling.map(|s| s.stabilized),
+            stabilization: scaling.map(|s| s.stabilization.as_str().to_owned()),
+            limit: scaling.map(|s| s.limit.as_str().to_owned()),
+            metrics: d
+                .metrics
+                .iter()
+                .map(|m| MetricStatus {
+                    name: m.name.clone(),
+                    value: m.value,
+                    target: m.target.value,
+                    metric_type: m.target.metric_type.as_str().to_owned(),
+                    activation_threshold: m.target.activation_threshold,
+                    active: m.active,
+                    failures: m.failures,
+                    fallback: m.fallback,
+                    proposal: m.proposal,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl ObjectStatus {
+    /// Records a tick: samples (with their latencies), decision and write.
+    pub fn record_tick(
+        &mut self,
+        report: &TickReport,
+        latencies: &[f64],
+        wall_ms: u64,
+        dry_run: bool,
+    ) {
+        self.state = "running".to_owned();
+        self.last_tick = Some(wall_ms);
+        self.triggers = report
+            .triggers
+            .iter()
+            .zip(latencies.iter().copied().chain(std::iter::repeat(0.0)))
+            .map(|(t, latency_ms)| match &t.result {
+                Ok(s) => TriggerStatus {
+                    name: t.name.clone(),
+                    trigger_type: t.trigger_type.clone(),
+                    value: Some(s.value),
+                    active: Some(s.active),
+                    no_data: s.no_data,
+                    error: None,
+                    error_kind: None,
+                    latency_ms,
+                },
+                Err(e) => TriggerStatus {
+                    name: t.name.clone(),
+                    trigger_type: t.trigger_type.clone(),
+                    value: None,
+                    active: None,
+                    no_data: false,
+                    error: Some(e.message.clone()),
+                    error_kind: Some(e.kind.as_str().to_owned()),
+                    latency_ms,
+                },
+            })
+            .collect();
+        let trigger_error = report.triggers.iter().find_map(|t| {
+            t.result
+                .as_ref()
+                .err()
+                .map(|e| format!("trigger {}: {e}", t.name))
+        });
+        match &report.outcome {
+            TickOutcome::TargetUnreadable(e) => {
+                self.last_error = Some(format!("reading {}: {e}", self.target));
+            }
+            TickOutcome::Decided { decision, write } => {
+                self.current_replicas = Some(decision.current);
+                self.desired_replicas = Some(decision.desired);
+                self.active = Some(decision.active);
+                self.decision = Some(DecisionStatus::of(decision));
+                let write_error = write.as_ref().and_then(|w| w.as_ref().err());
+                if let Some(w) = write {
+                    self.last_write = Some(WriteStatus {
+                        at: wall_ms,
+                        from: decision.current,
+                        to: decision.desired,
+                        dry_run,
+                        error: w.as_ref().err().map(ToString::to_string),
+                    });
+                }
+                self.last_error = write_error
+                    .map(|e| format!("writing {}: {e}", self.target))
+                    .or(trigger_error);
+            }
+        }
+    }
+}
+
+/// The status of every object, plus daemon-wide facts; one writer per object entry.
+#[derive(Debug, Default)]
+pub struct StatusStore {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    dry_run: bool,
+    leader: bool,
+    config_file: String,
+    last_reload: Option<ReloadStatus>,
+    objects: BTreeMap<String, ObjectStatus>,
+}
+
+impl StatusStore {
+    /// An empty store for a daemon reading `config_file`.
+    pub fn new(config_file: String, dry_run: bool) -> Self {
+        StatusStore {
+            inner: RwLock::new(Inner {
+                dry_run,
+                leader: true,
+                config_file,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the entry of `key`, creating it if needed.
+    pub fn update(&self, key: &str, f: impl FnOnce(&mut ObjectStatus)) {
+        let mut inner = self.write();
+        let entry = inner
+            .objects
+            .entry(key.to_owned())
+            .or_insert_with(|| ObjectStatus {
+                scaled_object: key.to_owned(),
+                state: "starting".to_owned(),
+                ..ObjectStatus::default()
+            });
+        f(entry);
+    }
+
+    /// Forgets `key` (object removed by a reload).
+    pub fn remove(&self, key: &str) {
+        self.write().objects.remove(key);
+    }
+
+    /// Records whether this instance leads.
+    pub fn set_leader(&self, leader: bool) {
+        self.write().leader = leader;
+    }
+
+    /// Records a reload attempt.
+    pub fn set_reload(&self, reload: ReloadStatus) {
+        self.write().last_reload = Some(reload);
+    }
+
+    /// A copy of everything.
+    pub fn snapshot(&self) -> Status {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        Status {
+            dry_run: inner.dry_run,
+            leader: inner.leader,
+            config_file: inner.config_file.clone(),
+            last_reload: inner.last_reload.clone(),
+            objects: inner.objects.values().cloned().collect(),
+        }
+    }
+
+    /// A copy of one object's entry.
+    pub fn object(&self, key: &str) -> Option<ObjectStatus> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.objects.get(key).cloned()
+    }
+}

@@ -1,0 +1,131 @@
+//! `scalerd status`: a running daemon's `/status`, as a table a person can read.
+
+use crate::error::{Error, Result};
+use crate::status::Status;
+
+/// Fetches `/status` from the daemon at `url` (e.g. `http://127.0.0.1:9102`).
+///
+/// # Errors
+/// [`Error::Fetch`] when the daemon cannot be reached or answers something else.
+pub async fn fetch(url: &str) -> Result<Status> {
+    let endpoint = format!("{}/status", url.trim_end_matches('/'));
+    let fail = |message: String| Error::Fetch {
+        url: scalers_core::secret::redact_url(&endpoint),
+        message,
+    };
+    let response = reqwest::get(&endpoint)
+        .await
+        .map_err(|e| fail(e.without_url().to_string()))?;
+    if !response.status().is_success() {
+        return Err(fail(format!("HTTP {}", response.status())));
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| fail(e.without_url().to_string()))?;
+    serde_json::from_slice(&body).map_err(|e| fail(format!("not a scalerd status: {e}")))
+}
+
+/// Renders `status` as an aligned table, one row per scaled object.
+pub fn render(status: &Status) -> String {
+    let header = [
+        "OBJECT",
+        "TARGET",
+        "REPLICAS",
+        "ACTIVE",
+        "TRIGGER",
+        "REASON",
+        "LAST ERROR",
+    ];
+    let rows: Vec<[String; 7]> = status
+        .objects
+        .iter()
+        .map(|o| {
+            let replicas = match (o.current_replicas, o.desired_replicas) {
+                (Some(c), Some(d)) if c == d => c.to_string(),
+                (Some(c), Some(d)) => format!("{c} -> {d}"),
+                _ => "-".to_owned(),
+            };
+            let decision = o.decision.as_ref();
+            [
+                o.scaled_object.clone(),
+                o.target.clone(),
+                replicas,
+                o.active.map_or("-".to_owned(), |a| a.to_string()),
+                decision
+                    .and_then(|d| d.winning_metric.clone())
+                    .unwrap_or_else(|| "-".to_owned()),
+                decision.map_or_else(|| o.state.clone(), |d| d.reason.clone()),
+                o.last_error.clone().unwrap_or_else(|| "-".to_owned()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let last = cells.len() - 1;
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            out.push_str(cell);
+            if i < last {
+                out.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+    };
+    line(&header);
+    for r in &rows {
+        line(&r.each_ref().map(String::as_str));
+    }
+    let mode = match (status.dry_run, status.leader) {
+        (true, _) => " (dry run)",
+        (false, false) => " (standby)",
+        (false, true) => "",
+    };
+    out.push_str(&format!(
+        "{} scaled object(s) from {}{mode}\n",
+        status.objects.len(),
+        status.config_file
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{DecisionStatus, ObjectStatus};
+
+    #[test]
+    fn renders_aligned_rows() {
+        let status = Status {
+            dry_run: true,
+            leader: true,
+            config_file: "app.yaml".into(),
+            last_reload: None,
+            objects: vec![ObjectStatus {
+                scaled_object: "shop/orders".into(),
+                target: "Deployment/orders".into(),
+                state: "running".into(),
+                current_replicas: Some(2),
+                desired_replicas: Some(5),
+                active: Some(true),
+                decision: Some(DecisionStatus {
+                    reason: "queue proposes 5".into(),
+                    winning_metric: Some("queue".into()),
+                    ..DecisionStatus::default()
+                }),
+                ..ObjectStatus::default()
+            }],
+        };
+        assert_eq!(
+            render(&status),
+            "OBJECT       TARGET             REPLICAS  ACTIVE  TRIGGER  REASON            LAST ERROR\n\
+             shop/orders  Deployment/orders  2 -> 5    true    queue    queue proposes 5  -\n\
+             1 scaled object(s) from app.yaml (dry run)\n"
+        );
+    }
+}

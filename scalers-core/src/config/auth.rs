@@ -1,0 +1,200 @@
+//! Reading the values of an [`Authentication`]: environment variables, files and Kubernetes
+//! Secrets.
+//!
+//! [`resolve`] turns an authentication into its parameter values ([`AuthValues`]). Environment
+//! variables and files are read here; Kubernetes Secrets are read by the caller's
+//! [`SecretReader`], since scalers-core has no network: scalerd's daemon passes one that asks
+//! the Kubernetes API, and `scalerd check` and `scalerd simulate`, which run without a cluster,
+//! pass [`offline_secrets`].
+//!
+//! # Offline Secrets
+//!
+//! A parameter whose Secret cannot be read offline is not an error: it is listed in
+//! [`AuthValues::offline`], and validation builds the trigger with a placeholder in its place,
+//! so that the rest of the trigger's parameters are still checked (see
+//! [`crate::config::validate::validate_with_secrets`]). The placeholder never reaches a
+//! running trigger: the daemon reads every Secret.
+//!
+//! # Secrecy
+//!
+//! Values are held as [`Secret`]s, which print as `***`. Errors name the variable, file, Secret
+//! and key, never a value.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::model::{AuthSource, Authentication};
+use crate::error::ConfigError;
+use crate::secret::Secret;
+use crate::trigger::EnvLookup;
+
+/// A key of a Kubernetes Secret, as a `secretTargetRef` entry names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecretKeyRef<'a> {
+    /// The authentication's namespace; `None` for a cluster-wide authentication, whose Secrets
+    /// live in scalerd's own namespace (as KEDA reads ClusterTriggerAuthentication Secrets from
+    /// its own namespace).
+    pub namespace: Option<&'a str>,
+    /// The Secret's name.
+    pub name: &'a str,
+    /// The key inside the Secret's data.
+    pub key: &'a str,
+}
+
+/// What a [`SecretReader`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretRead {
+    /// The value of the key.
+    Found(Secret),
+    /// Secrets cannot be read here (no cluster): the parameter is resolved to a placeholder
+    /// and listed in [`AuthValues::offline`].
+    Offline,
+}
+
+/// Reads one key of a Kubernetes Secret.
+///
+/// `Err` carries why the key could not be read (the Secret or the key does not exist, access
+/// was denied, …), without any value; it is reported at the `secretTargetRef` entry.
+pub type SecretReader<'a> = &'a dyn Fn(&SecretKeyRef<'_>) -> Result<SecretRead, String>;
+
+/// The [`SecretReader`] of a process without a cluster: every Secret is
+/// [`SecretRead::Offline`].
+///
+/// # Errors
+/// Never.
+pub fn offline_secrets(_: &SecretKeyRef<'_>) -> Result<SecretRead, String> {
+    Ok(SecretRead::Offline)
+}
+
+/// The resolved parameters of one authentication.
+///
+/// Its `Debug` output shows parameter names and `***` for each value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthValues {
+    values: BTreeMap<String, Secret>,
+    offline: BTreeSet<String>,
+}
+
+impl AuthValues {
+    /// The values read, by parameter name (offline parameters excluded).
+    pub fn values(&self) -> &BTreeMap<String, Secret> {
+        &self.values
+    }
+
+    /// Parameters whose Kubernetes Secret could not be read offline.
+    pub fn offline(&self) -> &BTreeSet<String> {
+        &self.offline
+    }
+
+    /// The values read, plus `placeholder` as the value of each offline parameter.
+    pub fn with_placeholders(&self, placeholder: &str) -> BTreeMap<String, Secret> {
+        let mut all = self.values.clone();
+        for name in &self.offline {
+            all.insert(name.clone(), Secret::new(placeholder));
+        }
+        all
+    }
+}
+
+/// Reads every parameter of `auth`: environment variables through `env`, files from disk and
+/// Secret keys through `secrets`.
+///
+/// Reading a file is I/O, as loading the config file is: this runs while a config is loaded,
+/// never while scaling. A file's content loses its trailing newlines (`\n` or `\r\n`), as
+/// `echo secret > file` writes one. An environment variable that is set but empty gives an
+/// empty value.
+///
+/// ```no_run
+/// use scalers_core::config::auth::{offline_secrets, resolve};
+/// use scalers_core::config::model::{AuthParameter, AuthSource, Authentication};
+///
+/// let mut auth = Authentication::new("redis-auth");
+/// auth.parameters.push(AuthParameter {
+///     parameter: "password".to_owned(),
+///     source: AuthSource::File { path: "/var/run/secrets/redis/password".to_owned() },
+/// });
+/// let env = |name: &str| std::env::var(name).ok();
+/// let values = resolve(&auth, &env, &offline_secrets).expect("readable");
+/// assert!(values.values().contains_key("password"));
+/// ```
+///
+/// # Errors
+/// Every parameter that could not be read, with paths relative to the authentication's spec
+/// fields: `env[0].name: environment variable REDIS_PASSWORD is not set`,
+/// `file[0].path: cannot read /x: No such file or directory`, or
+/// `secretTargetRef[1]: cannot read key "password" of Secret "redis" in namespace "shop": …`.
+pub fn resolve(
+    auth: &Authentication,
+    env: EnvLookup<'_>,
+    secrets: SecretReader<'_>,
+) -> Result<AuthValues, Vec<ConfigError>> {
+    let mut resolved = AuthValues::default();
+    let mut errors = Vec::new();
+    for (index, parameter) in auth.parameters.iter().enumerate() {
+        let path = auth.parameter_path(index);
+        let value = match &parameter.source {
+            AuthSource::Env { name } => env(name).map(Secret::new).ok_or_else(|| {
+                ConfigError::new(
+                    format!("{path}.name"),
+                    format!("environment variable {name} is not set"),
+                )
+            }),
+            AuthSource::File { path: file } => {
+                read_file(file).map_err(|why| ConfigError::new(format!("{path}.path"), why))
+            }
+            AuthSource::Secret { name, key } => {
+                let reference = SecretKeyRef {
+                    namespace: auth.namespace.as_deref(),
+                    name,
+                    key,
+                };
+                match secrets(&reference) {
+                    Ok(SecretRead::Found(value)) => Ok(value),
+                    Ok(SecretRead::Offline) => {
+                        resolved.values.remove(&parameter.parameter);
+                        resolved.offline.insert(parameter.parameter.clone());
+                        continue;
+                    }
+                    Err(why) => {
+                        let place = match reference.namespace {
+                            Some(namespace) => format!(" in namespace {namespace:?}"),
+                            None => String::new(),
+                        };
+                        Err(ConfigError::new(
+                            path,
+                            format!("cannot read key {key:?} of Secret {name:?}{place}: {why}"),
+                        ))
+                    }
+                }
+            }
+        };
+        match value {
+            Ok(value) => {
+                resolved.offline.remove(&parameter.parameter);
+                resolved.values.insert(parameter.parameter.clone(), value);
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The content of the file at `path` without trailing newlines, or why it cannot be read.
+fn read_file(path: &str) -> Result<Secret, String> {
+    match std::fs::read_to_string(path) {
+        Ok(mut text) => {
+            let kept = text.trim_end_matches(['\n', '\r']).len();
+            text.truncate(kept);
+            Ok(Secret::new(text))
+        }
+        Err(error) => {
+            // The OS error code adds nothing for a person.
+            let shown = error.to_string();
+            let why = shown.split(" (os error ").next().unwrap_or(&shown);
+            Err(format!("cannot read {path}: {why}"))
+        }
+    }
+}
