@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use scalers_core::config::ValidatedObject;
 use scalers_core::trigger::{BuiltTrigger, Sample, TriggerError, TriggerErrorKind};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// The outcome of sampling one trigger.
 #[derive(Debug)]
@@ -27,29 +27,61 @@ pub struct ProbeResult {
     pub outcome: Result<Sample, TriggerError>,
 }
 
+/// One line of `scalerd probe` output, fields in the documented order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProbeLine<'a> {
+    scaled_object: &'a str,
+    trigger: &'a str,
+    #[serde(rename = "type")]
+    trigger_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    active: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_data: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_kind: Option<&'a str>,
+    target: Value,
+    metric_type: &'a str,
+}
+
 impl ProbeResult {
     /// The JSON line for this result.
-    pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("scaledObject".into(), json!(self.scaled_object));
-        m.insert("trigger".into(), json!(self.trigger));
-        m.insert("type".into(), json!(self.trigger_type));
-        match &self.outcome {
-            Ok(s) => {
-                m.insert("value".into(), number(s.value));
-                m.insert("active".into(), json!(s.active));
-                if s.no_data {
-                    m.insert("noData".into(), json!(true));
-                }
-            }
-            Err(e) => {
-                m.insert("error".into(), json!(e.message));
-                m.insert("errorKind".into(), json!(e.kind.as_str()));
-            }
-        }
-        m.insert("target".into(), number(self.target.value));
-        m.insert("metricType".into(), json!(self.target.metric_type.as_str()));
-        Value::Object(m)
+    pub fn to_json(&self) -> String {
+        let (value, active, no_data, error, error_kind) = match &self.outcome {
+            Ok(s) => (
+                Some(number(s.value)),
+                Some(s.active),
+                s.no_data.then_some(true),
+                None,
+                None,
+            ),
+            Err(e) => (
+                None,
+                None,
+                None,
+                Some(e.message.as_str()),
+                Some(e.kind.as_str()),
+            ),
+        };
+        let line = ProbeLine {
+            scaled_object: &self.scaled_object,
+            trigger: &self.trigger,
+            trigger_type: &self.trigger_type,
+            value,
+            active,
+            no_data,
+            error,
+            error_kind,
+            target: number(self.target.value),
+            metric_type: self.target.metric_type.as_str(),
+        };
+        // Serializing strings, numbers and booleans cannot fail.
+        serde_json::to_string(&line).unwrap_or_default()
     }
 }
 

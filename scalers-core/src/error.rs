@@ -120,3 +120,7 @@ impl From<ConfigErrors> for Error {
         Error::Config(e)
     }
 }
+
+impl std::error::Error for ConfigError {}
+
+impl std::error::Error for ConfigErrors {}
