@@ -69,6 +69,32 @@ pub enum Command {
         /// Longest time to wait for the loops on shutdown, in seconds.
         #[arg(long, default_value_t = 10.0)]
         drain_timeout: f64,
+        /// The kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster service
+        /// account).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// The kubeconfig context (default: the current one).
+        #[arg(long)]
+        context: Option<String>,
+        /// Coordinate replicas through a Lease so only one writes (default: true in a pod).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        leader_elect: Option<bool>,
+        /// Name of the leader Lease.
+        #[arg(long, default_value = "scalerd")]
+        lease_name: String,
+        /// Namespace of the leader Lease and of cluster-wide authentications' Secrets (default:
+        /// POD_NAMESPACE, else `default`).
+        #[arg(long)]
+        lease_namespace: Option<String>,
+        /// This replica's identity in the Lease (default: POD_NAME, else host name and pid).
+        #[arg(long)]
+        identity: Option<String>,
+        /// Lease duration, renew deadline and retry period, in seconds.
+        #[arg(long, num_args = 3, value_names = ["DURATION", "RENEW", "RETRY"], default_values_t = [15.0, 10.0, 2.0])]
+        lease_timings: Vec<f64>,
+        /// How often to look for a changed config file, in seconds (0: only on SIGHUP).
+        #[arg(long, default_value_t = 2.0)]
+        config_watch_interval: f64,
     },
     /// Print a running daemon's status as a table.
     Status {
@@ -168,6 +194,14 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
         admin_addr,
         sample_timeout,
         drain_timeout,
+        kubeconfig,
+        context,
+        leader_elect,
+        lease_name,
+        lease_namespace,
+        identity,
+        lease_timings,
+        config_watch_interval,
     } = command
     else {
         return Ok(());
@@ -175,6 +209,28 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
     let mut opts = crate::run::RunOptions::new(config);
     opts.dry_run = dry_run;
     opts.admin_addr = admin_addr;
+    opts.kubeconfig = kubeconfig;
+    opts.context = context;
+    opts.leader_elect = leader_elect;
+    opts.lease_name = lease_name;
+    if let Some(ns) = lease_namespace {
+        opts.namespace = ns;
+    }
+    if let Some(id) = identity {
+        opts.identity = id;
+    }
+    if let [duration, renew, retry] = lease_timings[..] {
+        opts.lease_timings = crate::kube::LeaseTimings {
+            lease_duration: seconds("lease-timings", duration)?,
+            renew_deadline: seconds("lease-timings", renew)?,
+            retry_period: seconds("lease-timings", retry)?,
+        };
+    }
+    opts.watch_interval = if config_watch_interval == 0.0 {
+        Duration::ZERO
+    } else {
+        seconds("config-watch-interval", config_watch_interval)?
+    };
     opts.sample_timeout = seconds("sample-timeout", sample_timeout)?;
     opts.drain_timeout = seconds("drain-timeout", drain_timeout)?;
     runtime()?.block_on(async {

@@ -59,6 +59,9 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// Kubernetes could not be used.
+    #[error("kubernetes")]
+    Kube(#[source] crate::kube::KubeError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
@@ -81,6 +84,7 @@ impl Error {
                 | Error::Bind { .. }
                 | Error::Serve(_)
                 | Error::Fetch { .. }
+                | Error::Kube(_)
         )
     }
 }

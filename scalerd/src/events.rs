@@ -4,6 +4,8 @@
 use async_trait::async_trait;
 use scalers_core::config::model::ScaledObject;
 
+use crate::kube::{EventRecorder, ScalerEvent};
+
 /// Something worth telling the workload's owner, modelled on KEDA's event reasons.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -61,50 +63,25 @@ pub enum Event {
 }
 
 impl Event {
-    /// KEDA's reason string for it.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Event::Activated { .. } => "KEDAScaleTargetActivated",
-            Event::Deactivated { .. } => "KEDAScaleTargetDeactivated",
-            Event::Rescaled { .. } => "SuccessfulRescale",
-            Event::RescaleFailed { .. } => "FailedRescale",
-            Event::TriggerFailed { .. } => "KEDAScalerFailed",
-            Event::FallbackActivated { .. } => "ScaledObjectFallbackActivated",
-            Event::FallbackDeactivated { .. } => "ScaledObjectFallbackDeactivated",
-        }
-    }
-
-    /// Whether it is a warning.
-    pub fn is_warning(&self) -> bool {
-        matches!(
-            self,
-            Event::RescaleFailed { .. }
-                | Event::TriggerFailed { .. }
-                | Event::FallbackActivated { .. }
-        )
-    }
-
-    /// The message, for a person, about `object`'s target.
-    pub fn message(&self, object: &ScaledObject) -> String {
-        let t = &object.scale_target_ref;
-        let target = format!("{} {}/{}", t.kind, object.namespace, t.name);
+    /// The Kubernetes Event for it, with KEDA's reason and message formats.
+    pub fn to_scaler_event(&self, object: &ScaledObject) -> ScalerEvent {
         match self {
             Event::Activated { from, to, by } => {
-                format!(
-                    "Scaled {target} from {from} to {to}, triggered by {}",
-                    by.join(";")
-                )
+                let by: Vec<&str> = by.iter().map(String::as_str).collect();
+                ScalerEvent::target_activated(object, *from, *to, &by)
             }
-            Event::Deactivated { from, to } => format!("Deactivated {target} from {from} to {to}"),
-            Event::Rescaled { to, reason, .. } => format!("New size: {to}; reason: {reason}"),
+            Event::Deactivated { from, to } => ScalerEvent::target_deactivated(object, *from, *to),
+            Event::Rescaled { to, reason, .. } => ScalerEvent::rescaled(*to, reason),
             Event::RescaleFailed { to, message } => {
-                format!("Failed to scale {target} to {to}: {message}")
+                ScalerEvent::failed_rescale(*to, "writing the scale subresource", message)
             }
-            Event::TriggerFailed { trigger, message } => format!("trigger {trigger}: {message}"),
+            Event::TriggerFailed { trigger, message } => {
+                ScalerEvent::scaler_failed(trigger, message)
+            }
             Event::FallbackActivated { metric, replicas } => {
-                format!("{metric} is failing; using fallback of {replicas} replicas")
+                ScalerEvent::fallback_activated(*replicas, &[metric.as_str()])
             }
-            Event::FallbackDeactivated { metric } => format!("{metric} recovered; fallback ended"),
+            Event::FallbackDeactivated { .. } => ScalerEvent::fallback_deactivated(),
         }
     }
 }
@@ -123,11 +100,31 @@ pub struct LogSink;
 #[async_trait]
 impl EventSink for LogSink {
     async fn emit(&self, object: &ScaledObject, event: &Event) {
-        tracing::info!(
-            scaled_object = %object.key(),
-            reason = event.reason(),
-            message = %event.message(object),
-            "event"
-        );
+        let e = event.to_scaler_event(object);
+        tracing::info!(reason = %e.reason, note = %e.note, "event");
+    }
+}
+
+/// Events on the scale target, through the Kubernetes API (and into the log).
+#[derive(Clone, Debug)]
+pub struct KubeSink {
+    recorder: EventRecorder,
+}
+
+impl KubeSink {
+    /// Publishes through `recorder`.
+    pub fn new(recorder: EventRecorder) -> Self {
+        KubeSink { recorder }
+    }
+}
+
+#[async_trait]
+impl EventSink for KubeSink {
+    async fn emit(&self, object: &ScaledObject, event: &Event) {
+        let e = event.to_scaler_event(object);
+        tracing::info!(reason = %e.reason, note = %e.note, "event");
+        if let Err(err) = self.recorder.publish(object, &e).await {
+            tracing::warn!(reason = %e.reason, error = %err, "cannot publish the event");
+        }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The scalers daemon and CLI, usable as a library: [`builtin_registry`] composes the built-in
 //! triggers, [`load`] reads and validates a config through a registry, [`simulate`] replays a
-//! recorded trace through the engine, and [`cli`] is the command line (`scalerd check`,
-//! `scalerd simulate`).
+//! recorded trace through the engine, and [`probe`] samples
+//! live sources once, and [`cli`] is the command line (`scalerd check`, `scalerd simulate`,
+//! `scalerd probe`).
 //!
 //! A program that adds its own trigger types registers them next to the built-ins and runs the
 //! stock command line:
@@ -14,9 +15,18 @@
 //! std::process::exit(scalerd::cli::main_with(registry));
 //! ```
 
+pub mod admin;
 pub mod cli;
 pub mod error;
+pub mod events;
+pub mod kube;
+pub mod metrics;
+pub mod probe;
+pub mod run;
+pub mod runner;
 pub mod simulate;
+pub mod status;
+pub mod status_table;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,6 +41,7 @@ pub use error::{Error, Result};
 pub fn builtin_registry() -> Registry {
     let mut registry = Registry::new();
     scalers_prometheus::register(&mut registry);
+    scalers_queue::register(&mut registry);
     registry
 }
 
@@ -41,18 +52,33 @@ pub fn process_env(name: &str) -> Option<String> {
 
 /// Reads `path` (scalerd's format or KEDA manifests) and validates it against `registry`.
 ///
+/// Authentication values come from the process environment and mounted files; Kubernetes
+/// Secrets are not read here (they are checked against placeholders): the daemon reads them
+/// through [`load_with_secrets`].
+///
 /// # Errors
 /// [`Error::Read`] when the file cannot be read; [`Error::Config`] with every problem found.
 pub fn load(path: &Path, registry: &Registry) -> Result<Vec<ValidatedObject>> {
+    load_with_secrets(path, registry, &config::auth::offline_secrets)
+}
+
+/// Like [`load`], reading Kubernetes Secrets through `secrets`.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with_secrets(
+    path: &Path,
+    registry: &Registry,
+    secrets: config::auth::SecretReader<'_>,
+) -> Result<Vec<ValidatedObject>> {
     let file = path.display().to_string();
     let config = config::load_file(path)?;
-    let no_auth = |_: &_, _: &_| BTreeMap::new();
-    Ok(config::validate(
+    Ok(config::validate_with_secrets(
         &config,
         registry,
         &file,
         &process_env,
-        &no_auth,
+        secrets,
     )?)
 }
 

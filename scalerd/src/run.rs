@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scalers_core::config::ValidatedObject;
-use scalers_core::config::model::{ScaleTargetRef, ScaledObject};
+use scalers_core::config::auth::{SecretKeyRef, SecretRead};
+use scalers_core::config::model::{AuthSource, ScaleTargetRef, ScaledObject};
+use scalers_core::secret::Secret;
 use scalers_core::target::ScaleTarget;
 use scalers_core::trigger::Registry;
 use tokio::net::TcpListener;
@@ -19,7 +21,8 @@ use tracing::{error, info, warn};
 
 use crate::admin::{AdminState, router};
 use crate::error::{Error, Result};
-use crate::events::{EventSink, LogSink};
+use crate::events::{EventSink, KubeSink, LogSink};
+use crate::kube::{EventRecorder, KubeTargets, LeaderElector, LeaseTimings};
 use crate::metrics::Metrics;
 use crate::runner::{Clock, DryRunTarget, ObjectHandle, RunContext, spawn};
 use crate::status::{ReloadStatus, StatusStore};
@@ -28,7 +31,7 @@ use crate::status::{ReloadStatus, StatusStore};
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9102";
 
 /// Everything `scalerd run` is told, as plain data.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// The config file.
     pub config: PathBuf,
@@ -42,6 +45,23 @@ pub struct RunOptions {
     pub drain_timeout: Duration,
     /// How often to look for a changed config file (zero: never).
     pub watch_interval: Duration,
+    /// The kubeconfig file (default: as kube-rs infers: `KUBECONFIG`, `~/.kube/config`, or the
+    /// in-cluster service account).
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: the current one).
+    pub context: Option<String>,
+    /// A ready client instead of the kubeconfig (embedders and tests).
+    pub kube_client: Option<kube::Client>,
+    /// Coordinate through a Lease so that only one replica writes (default: on in a pod).
+    pub leader_elect: Option<bool>,
+    /// Name of the Lease.
+    pub lease_name: String,
+    /// Namespace of the Lease, and of the Secrets of cluster-wide authentications.
+    pub namespace: String,
+    /// This process's identity in the Lease (default: `POD_NAME`, else host name and pid).
+    pub identity: String,
+    /// Lease timings.
+    pub lease_timings: LeaseTimings,
 }
 
 impl RunOptions {
@@ -56,6 +76,144 @@ impl RunOptions {
             sample_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             watch_interval: Duration::from_secs(2),
+            kubeconfig: None,
+            context: None,
+            kube_client: None,
+            leader_elect: None,
+            lease_name: "scalerd".to_owned(),
+            namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".to_owned()),
+            identity: default_identity(),
+            lease_timings: LeaseTimings::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("config", &self.config)
+            .field("dry_run", &self.dry_run)
+            .field("admin_addr", &self.admin_addr)
+            .field("kubeconfig", &self.kubeconfig)
+            .field("context", &self.context)
+            .field("kube_client", &self.kube_client.is_some())
+            .field("leader_elect", &self.leader_elect)
+            .field("lease_name", &self.lease_name)
+            .field("namespace", &self.namespace)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_identity() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "scalerd".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
+}
+
+/// A client from the kubeconfig, whose requests carry `User-Agent: scalerd/<version>
+/// (<identity>)` so that the API server's audit log tells replicas apart.
+async fn connect(opts: &RunOptions) -> std::result::Result<kube::Client, crate::kube::KubeError> {
+    let mut config =
+        crate::kube::load_config(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let agent = format!("scalerd/{} ({})", env!("CARGO_PKG_VERSION"), opts.identity);
+    if let Ok(value) = http::HeaderValue::from_str(&agent) {
+        config.headers.push((http::header::USER_AGENT, value));
+    }
+    crate::kube::client_from_config(config)
+}
+
+/// Targets in the cluster; with `dry_run`, read there and never written.
+struct ClusterTargets {
+    kube: KubeTargets,
+    dry_run: bool,
+}
+
+impl Targets for ClusterTargets {
+    fn target(&self, object: &ScaledObject) -> Arc<dyn ScaleTarget> {
+        let real = self.kube.target(object);
+        if self.dry_run {
+            Arc::new(DryRunTarget::over(real))
+        } else {
+            real
+        }
+    }
+}
+
+/// Loads and validates the config, reading the Kubernetes Secrets its authentications name
+/// through `client` (offline placeholders without one).
+async fn load_config(
+    path: &std::path::Path,
+    registry: &Registry,
+    client: Option<&kube::Client>,
+    own_namespace: &str,
+) -> Result<Vec<ValidatedObject>> {
+    let file = path.display().to_string();
+    let config = scalers_core::config::load_file(path)?;
+    let mut read: BTreeMap<(String, String, String), std::result::Result<Secret, String>> =
+        BTreeMap::new();
+    if let Some(client) = client {
+        for auth in &config.authentications {
+            let ns = auth
+                .namespace
+                .clone()
+                .unwrap_or_else(|| own_namespace.to_owned());
+            for p in &auth.parameters {
+                if let AuthSource::Secret { name, key } = &p.source {
+                    let k = (ns.clone(), name.clone(), key.clone());
+                    if read.contains_key(&k) {
+                        continue;
+                    }
+                    let value = crate::kube::read_secret_key(client, &ns, name, key)
+                        .await
+                        .map_err(|e| e.to_string());
+                    read.insert(k, value);
+                }
+            }
+        }
+    }
+    let online = client.is_some();
+    let reader = |r: &SecretKeyRef<'_>| -> std::result::Result<SecretRead, String> {
+        if !online {
+            return Ok(SecretRead::Offline);
+        }
+        let ns = r.namespace.unwrap_or(own_namespace);
+        match read.get(&(ns.to_owned(), r.name.to_owned(), r.key.to_owned())) {
+            Some(Ok(secret)) => Ok(SecretRead::Found(secret.clone())),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("not read".to_owned()),
+        }
+    };
+    Ok(scalers_core::config::validate_with_secrets(
+        &config,
+        registry,
+        &file,
+        &crate::process_env,
+        &reader,
+    )?)
+}
+
+/// Logs a warning for every HPA that already scales one of `objects`' targets.
+async fn warn_about_hpas(client: &kube::Client, objects: &[ValidatedObject]) {
+    for o in objects {
+        let object = &o.object;
+        match crate::kube::hpas_targeting(client, &object.namespace, &object.scale_target_ref).await
+        {
+            Ok(hpas) if !hpas.is_empty() => warn!(
+                scaled_object = %object.key(),
+                hpas = %hpas.join(", "),
+                "an HorizontalPodAutoscaler already scales this target; both will write its replicas"
+            ),
+            Ok(_) => {}
+            Err(e) => warn!(scaled_object = %object.key(), error = %e, "cannot list HPAs"),
         }
     }
 }
@@ -90,7 +248,9 @@ pub struct App {
     listener: TcpListener,
     admin: AdminState,
     ready: watch::Sender<bool>,
-    _leading: watch::Sender<bool>,
+    leading: watch::Sender<bool>,
+    elector: Option<LeaderElector>,
+    client: Option<kube::Client>,
     initial: Vec<ValidatedObject>,
     config_hash: u64,
 }
@@ -113,13 +273,42 @@ fn file_hash(path: &std::path::Path) -> Option<u64> {
 impl App {
     /// Loads and validates the config, binds the admin server and picks the targets.
     ///
-    /// With `dry_run`, workloads are simulated in memory (no cluster is needed).
+    /// Connects to Kubernetes (kubeconfig or in-cluster); with `dry_run` and no reachable
+    /// cluster, workloads are simulated in memory. Secrets named by authentications are read
+    /// through the API.
     ///
     /// # Errors
     /// [`Error::Config`] for an invalid config (every problem listed), [`Error::Read`] when the
-    /// file cannot be read, [`Error::Bind`] when the admin address is taken.
+    /// file cannot be read, [`Error::Bind`] when the admin address is taken, [`Error::Kube`]
+    /// when there is no cluster config outside a dry run.
     pub async fn build(opts: RunOptions, registry: Registry) -> Result<App> {
-        let initial = crate::load(&opts.config, &registry)?;
+        let client = match opts.kube_client.clone() {
+            Some(c) => Some(c),
+            None => match connect(&opts).await {
+                Ok(c) => Some(c),
+                Err(e) if opts.dry_run => {
+                    info!(error = %e, "no cluster: dry run with in-memory workloads");
+                    None
+                }
+                Err(e) => return Err(Error::Kube(e)),
+            },
+        };
+        let reachable = match &client {
+            Some(c) => tokio::time::timeout(Duration::from_secs(3), c.apiserver_version())
+                .await
+                .is_ok_and(|r| r.is_ok()),
+            None => false,
+        };
+        let client = if opts.dry_run && !reachable {
+            if client.is_some() {
+                info!("the cluster does not answer: dry run with in-memory workloads");
+            }
+            None
+        } else {
+            client
+        };
+        let initial =
+            load_config(&opts.config, &registry, client.as_ref(), &opts.namespace).await?;
         let config_hash = file_hash(&opts.config).unwrap_or_default();
         let listener = TcpListener::bind(opts.admin_addr)
             .await
@@ -127,21 +316,49 @@ impl App {
                 addr: opts.admin_addr,
                 source,
             })?;
-        let targets: Arc<dyn Targets> = if opts.dry_run {
-            Arc::new(MemoryTargets)
-        } else {
-            return Err(Error::Selection(
-                "scalerd run needs a cluster; use --dry-run to run without one".to_owned(),
-            ));
+        if let Some(c) = &client {
+            warn_about_hpas(c, &initial).await;
+        }
+        let (targets, events): (Arc<dyn Targets>, Arc<dyn EventSink>) = match &client {
+            None => (Arc::new(MemoryTargets), Arc::new(LogSink)),
+            Some(c) => {
+                let kube = KubeTargets::new(c.clone());
+                let targets = Arc::new(ClusterTargets {
+                    kube,
+                    dry_run: opts.dry_run,
+                });
+                let events: Arc<dyn EventSink> = if opts.dry_run {
+                    Arc::new(LogSink)
+                } else {
+                    Arc::new(KubeSink::new(EventRecorder::new(
+                        c.clone(),
+                        opts.identity.clone(),
+                    )))
+                };
+                (targets, events)
+            }
         };
-        let events: Arc<dyn EventSink> = Arc::new(LogSink);
         let status = Arc::new(StatusStore::new(
             opts.config.display().to_string(),
             opts.dry_run,
         ));
         let metrics = Arc::new(Metrics::new());
-        let (leading_tx, leading) = watch::channel(true);
-        metrics.leader.set(1);
+        let elect = client.is_some()
+            && !opts.dry_run
+            && opts.leader_elect.unwrap_or_else(crate::kube::in_cluster);
+        let elector = match (&client, elect) {
+            (Some(c), true) => Some(LeaderElector::new(
+                c.clone(),
+                &opts.namespace,
+                &opts.lease_name,
+                &opts.identity,
+                opts.lease_timings,
+            )),
+            _ => None,
+        };
+        let (leading_tx, leading) = watch::channel(elector.is_none());
+        status.set_leader(elector.is_none());
+        metrics.leader.set(i64::from(elector.is_none()));
         let (ready, ready_rx) = watch::channel(false);
         let ctx = Arc::new(RunContext {
             status: status.clone(),
@@ -164,7 +381,9 @@ impl App {
             targets,
             listener,
             ready,
-            _leading: leading_tx,
+            leading: leading_tx,
+            elector,
+            client,
             initial,
             config_hash,
         })
@@ -196,10 +415,30 @@ impl App {
             listener,
             admin,
             ready,
-            _leading,
+            leading,
+            elector,
+            client,
             initial,
             mut config_hash,
         } = self;
+        let (elector_stop, mut elector_stop_rx) = watch::channel(false);
+        let mut leading_rx = leading.subscribe();
+        let elector_task = elector.map(|e| {
+            tokio::spawn(e.run(leading, async move {
+                let _ = elector_stop_rx.changed().await;
+            }))
+        });
+        {
+            let (status, metrics) = (ctx.status.clone(), ctx.metrics.clone());
+            tokio::spawn(async move {
+                while leading_rx.changed().await.is_ok() {
+                    let now = *leading_rx.borrow();
+                    info!(leading = now, "leadership changed");
+                    status.set_leader(now);
+                    metrics.leader.set(i64::from(now));
+                }
+            });
+        }
         let (server_stop, mut server_stop_rx) = watch::channel(false);
         let server = tokio::spawn(async move {
             axum::serve(listener, router(admin))
@@ -211,7 +450,28 @@ impl App {
 
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         apply(&ctx, targets.as_ref(), &mut running, initial).await;
-        let _ = ready.send(true);
+        match (&client, opts.dry_run) {
+            (Some(c), false) => {
+                let (c, ready) = (c.clone(), ready.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let answered =
+                            tokio::time::timeout(Duration::from_secs(3), c.apiserver_version())
+                                .await
+                                .is_ok_and(|r| r.is_ok());
+                        if answered {
+                            let _ = ready.send(true);
+                            return;
+                        }
+                        warn!("the Kubernetes API does not answer yet");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                });
+            }
+            _ => {
+                let _ = ready.send(true);
+            }
+        }
         info!(
             objects = running.len(),
             dry_run = opts.dry_run,
@@ -241,7 +501,7 @@ impl App {
             };
             if reload {
                 config_hash = file_hash(&opts.config).unwrap_or(config_hash);
-                match crate::load(&opts.config, &registry) {
+                match load_config(&opts.config, &registry, client.as_ref(), &opts.namespace).await {
                     Ok(objects) => {
                         apply(&ctx, targets.as_ref(), &mut running, objects).await;
                         ctx.status.set_reload(ReloadStatus {
@@ -281,6 +541,14 @@ impl App {
                 timeout_ms = opts.drain_timeout.as_millis(),
                 "loops did not stop in time"
             );
+        }
+        let _ = elector_stop.send(true);
+        if let Some(task) = elector_task
+            && tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+        {
+            warn!("the leader lease was not released in time");
         }
         let _ = server_stop.send(true);
         match server.await {

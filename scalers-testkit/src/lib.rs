@@ -11,19 +11,43 @@
 //!   [`PrometheusServices::push_metric`] and [`PrometheusServices::wait_for_query`].
 //! - [`HttpStub`]: a tiny real HTTP server recording requests and answering a fixed response,
 //!   or never answering; [`refused_url`] for connection-refused tests.
+//! - [`KafkaBroker`]: a Kafka-protocol broker (tansu) from `.ci/run`
+//!   (`SCALERS_TEST_KAFKA_BOOTSTRAP`) or started once per test binary (installed by
+//!   `.ci/tansu.sh`), or a test's own that it can stop and restart; with helpers that create
+//!   topics, produce one record per batch and commit group offsets without joining the group.
+//! - [`FakeApiServer`]: a fake Kubernetes API server (real HTTP on loopback, for a real
+//!   `kube::Client`) with discovery, workloads and their `/scale`, Events, Leases, Secrets and
+//!   HPAs, injectable [`Fault`]s and a [`JournalEntry`] per request.
+//! - [`RedisServer`], [`RedisCluster`], [`RedisSentinel`]: a standalone Redis server (plain, with
+//!   a password, or with TLS from a test CA made with `openssl`), a 3-master cluster and a
+//!   sentinel set, from `.ci/run` ([`REDIS_URL_ENV`], [`REDIS_CLUSTER_ENV`],
+//!   [`REDIS_SENTINEL_ENV`]) or started once per test binary from the Debian packages
+//!   `redis-server`, `redis-tools` and `redis-sentinel`; a test's own server that it can kill and
+//!   restart; [`RedisClient`], a minimal RESP client to set up keys, users and inspect clients.
 //! - [`unique_name`]: names for metrics, jobs and keys that no other test uses, since tests run
 //!   in parallel against shared services.
 
 mod eventually;
 mod http_stub;
+mod kafka;
+mod kube;
 mod prometheus;
+mod redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use self::kube::{
+    FakeApiServer, FakeResource, Fault, JournalEntry, LeaseTerm, StatusMode, path_matches,
+};
 pub use eventually::{Attempt, eventually};
 pub use http_stub::{HttpStub, RecordedRequest, StubTls, refused_url};
+pub use kafka::{KAFKA_BOOTSTRAP_ENV, KafkaBroker, TANSU_BIN_ENV};
 pub use prometheus::{PROMETHEUS_URL_ENV, PUSHGATEWAY_URL_ENV, PrometheusServices};
+pub use redis::{
+    REDIS_CLUSTER_ENV, REDIS_SENTINEL_ENV, REDIS_SENTINEL_MASTER_ENV, REDIS_URL_ENV, RedisClient,
+    RedisCluster, RedisOptions, RedisSentinel, RedisServer, RedisTls, Resp,
+};
 
 /// `<prefix>_<pid>_<time>_<n>`: a name (valid as a Prometheus metric, label value, job name or
 /// key) that no other test, in this process or another, uses.

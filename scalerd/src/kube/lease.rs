@@ -1,0 +1,399 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease.
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::error::call;
+use super::{KubeError, Operation};
+
+/// The timings of leader election; the default is KEDA's (and client-go's usual) 15 s / 10 s /
+/// 2 s.
+///
+/// `renew_deadline` must be shorter than `lease_duration`, so that a leader that cannot renew
+/// stops acting before a standby may take over; `retry_period` shorter than `renew_deadline`,
+/// so that a leader tries more than once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseTimings {
+    /// How long a standby waits, after it last saw the lease change, before taking it over.
+    /// Written to the Lease in whole seconds (rounded up, at least 1).
+    pub lease_duration: Duration,
+    /// How long a leader keeps leading without a successful renewal.
+    pub renew_deadline: Duration,
+    /// Time between two attempts to acquire or renew.
+    pub retry_period: Duration,
+}
+
+impl Default for LeaseTimings {
+    fn default() -> Self {
+        LeaseTimings {
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+impl LeaseTimings {
+    fn duration_seconds(&self) -> i32 {
+        let secs =
+            self.lease_duration.as_secs() + u64::from(self.lease_duration.subsec_nanos() > 0);
+        i32::try_from(secs.max(1)).unwrap_or(i32::MAX)
+    }
+}
+
+/// Takes part in leader election on one Lease.
+///
+/// [`LeaderElector::run`] acquires the Lease when it is free, released or expired, renews it
+/// every `retry_period` while leading, and says whether this process leads through a
+/// `watch` channel. Every write carries the `resourceVersion` last read, so of two candidates
+/// taking over at once only one succeeds (the other gets 409 Conflict).
+///
+/// Expiry is judged like client-go: by the time this process last saw the Lease record
+/// change, plus the record's `leaseDurationSeconds`, not by the other holder's clock. A leader
+/// that has not renewed for `renew_deadline` stops leading at once (even while a request
+/// hangs), before any standby can take over. On shutdown a leader releases the Lease (empty
+/// holder) so a standby takes over at its next attempt.
+///
+/// Needs `get`, `create` and `update` on `leases.coordination.k8s.io` in the namespace.
+///
+/// # Examples
+/// ```no_run
+/// # async fn f(client: kube::Client) {
+/// use scalerd::kube::{LeaderElector, LeaseTimings};
+/// let (leading, mut is_leader) = tokio::sync::watch::channel(false);
+/// let elector = LeaderElector::new(client, "scalers", "scalerd-leader", "pod-a", LeaseTimings::default());
+/// let election = tokio::spawn(elector.run(leading, async { let _ = tokio::signal::ctrl_c().await; }));
+/// while is_leader.changed().await.is_ok() {
+///     println!("leading: {}", *is_leader.borrow());
+/// }
+/// # let _ = election.await; }
+/// ```
+pub struct LeaderElector {
+    api: Api<Lease>,
+    namespace: String,
+    name: String,
+    identity: String,
+    timings: LeaseTimings,
+}
+
+impl std::fmt::Debug for LeaderElector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaderElector")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("identity", &self.identity)
+            .field("timings", &self.timings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the elector knows between attempts.
+#[derive(Default)]
+struct Seen {
+    /// The Lease as this process last wrote it while leading.
+    held: Option<Lease>,
+    /// When the last successful renewal (or the acquisition) was sent.
+    renewed_at: Option<Instant>,
+    /// The `resourceVersion` last observed while not leading, and when it was first seen.
+    observed: Option<(String, Instant)>,
+}
+
+impl LeaderElector {
+    /// An elector for Lease `namespace/name`, as candidate `identity` (unique per process,
+    /// e.g. the pod name).
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+        timings: LeaseTimings,
+    ) -> Self {
+        LeaderElector {
+            api: Api::namespaced(client, namespace),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            identity: identity.to_owned(),
+            timings,
+        }
+    }
+
+    /// Runs the election until `shutdown` completes, setting `leading` to whether this process
+    /// leads; then, if leading, sets it to false and releases the Lease.
+    ///
+    /// Failures are logged and retried; they never end the election.
+    pub async fn run(self, leading: watch::Sender<bool>, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = pin!(shutdown);
+        let mut seen = Seen::default();
+        loop {
+            let wait = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                wait = self.attempt(&mut seen, &leading) => wait,
+            };
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        set(&leading, false);
+        if let Some(lease) = seen.held.take() {
+            self.release(lease).await;
+        }
+    }
+
+    /// One attempt to acquire or renew; returns how long to wait before the next one.
+    async fn attempt(&self, seen: &mut Seen, leading: &watch::Sender<bool>) -> Duration {
+        let retry = self.timings.retry_period;
+        if seen.held.is_none() {
+            return self.try_acquire(seen, leading).await;
+        }
+        let renewed_at = seen.renewed_at.unwrap_or_else(Instant::now);
+        let deadline = renewed_at + self.timings.renew_deadline;
+        let started = Instant::now();
+        if started >= deadline {
+            self.lose(seen, leading, "renew deadline passed");
+            return retry;
+        }
+        let Some(mut lease) = seen.held.clone() else {
+            return retry;
+        };
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        spec.lease_duration_seconds = Some(self.timings.duration_seconds());
+        let renewed = call(
+            || self.operation("update"),
+            deadline - started,
+            self.api.replace(&self.name, &PostParams::default(), &lease),
+        )
+        .await;
+        match renewed {
+            Ok(lease) => {
+                seen.held = Some(lease);
+                seen.renewed_at = Some(started);
+                retry
+            }
+            Err(e) if e.is_conflict() => {
+                // Someone else wrote the Lease: still ours (retry at once with its version)?
+                match self.read().await {
+                    Ok(Some(current)) if holder(&current) == Some(self.identity.as_str()) => {
+                        seen.held = Some(current);
+                        Duration::ZERO
+                    }
+                    Ok(_) => {
+                        self.lose(seen, leading, "another candidate holds the lease");
+                        retry
+                    }
+                    Err(e) => {
+                        tracing::warn!(lease = %self.name, error = %e, "cannot read the lease after a conflict");
+                        retry.min(deadline.saturating_duration_since(Instant::now()))
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(lease = %self.name, error = %e, "cannot renew the lease");
+                retry.min(deadline.saturating_duration_since(Instant::now()))
+            }
+        }
+    }
+
+    async fn try_acquire(&self, seen: &mut Seen, leading: &watch::Sender<bool>) -> Duration {
+        let retry = self.timings.retry_period;
+        let current = match self.read().await {
+            Ok(current) => current,
+            Err(e) => {
+                tracing::warn!(lease = %self.name, error = %e, "cannot read the lease");
+                return retry;
+            }
+        };
+        let now = Instant::now();
+        let written = match current {
+            None => {
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(self.name.clone()),
+                        namespace: Some(self.namespace.clone()),
+                        ..ObjectMeta::default()
+                    },
+                    spec: Some(self.spec(None)),
+                };
+                call(
+                    || self.operation("create"),
+                    self.timings.renew_deadline,
+                    self.api.create(&PostParams::default(), &lease),
+                )
+                .await
+            }
+            Some(current) => {
+                let version = current
+                    .metadata
+                    .resource_version
+                    .clone()
+                    .unwrap_or_default();
+                let first_seen = match &seen.observed {
+                    Some((v, at)) if *v == version => *at,
+                    _ => now,
+                };
+                seen.observed = Some((version, first_seen));
+                let spec = current.spec.clone().unwrap_or_default();
+                let duration = spec
+                    .lease_duration_seconds
+                    .and_then(|s| u64::try_from(s).ok())
+                    .map_or(self.timings.lease_duration, Duration::from_secs);
+                let free = match holder(&current) {
+                    None => true,
+                    Some(h) => h == self.identity || now >= first_seen + duration,
+                };
+                if !free {
+                    return retry;
+                }
+                let mut lease = current;
+                lease.spec = Some(self.spec(Some(&spec)));
+                call(
+                    || self.operation("update"),
+                    self.timings.renew_deadline,
+                    self.api.replace(&self.name, &PostParams::default(), &lease),
+                )
+                .await
+            }
+        };
+        match written {
+            Ok(lease) => {
+                seen.held = Some(lease);
+                seen.renewed_at = Some(now);
+                seen.observed = None;
+                set(leading, true);
+                tracing::info!(lease = %self.name, identity = %self.identity, "became the leader");
+            }
+            // Another candidate created or took it first.
+            Err(e) if e.is_conflict() => {}
+            Err(e) => tracing::warn!(lease = %self.name, error = %e, "cannot acquire the lease"),
+        }
+        retry
+    }
+
+    /// The spec this candidate writes when it takes the Lease over from `previous`.
+    fn spec(&self, previous: Option<&LeaseSpec>) -> LeaseSpec {
+        let now = Some(MicroTime(Timestamp::now()));
+        let previous_holder = previous.and_then(|p| p.holder_identity.as_deref());
+        let transitions = previous.and_then(|p| p.lease_transitions).unwrap_or(0);
+        let changed = previous.is_some() && previous_holder != Some(self.identity.as_str());
+        let acquire_time = match previous {
+            Some(p) if !changed => p.acquire_time.clone().or_else(|| now.clone()),
+            _ => now.clone(),
+        };
+        LeaseSpec {
+            holder_identity: Some(self.identity.clone()),
+            lease_duration_seconds: Some(self.timings.duration_seconds()),
+            acquire_time,
+            renew_time: now,
+            lease_transitions: Some(transitions + i32::from(changed)),
+            ..previous.cloned().unwrap_or_default()
+        }
+    }
+
+    fn lose(&self, seen: &mut Seen, leading: &watch::Sender<bool>, why: &str) {
+        seen.held = None;
+        seen.renewed_at = None;
+        seen.observed = None;
+        set(leading, false);
+        tracing::warn!(lease = %self.name, identity = %self.identity, reason = why, "stopped leading");
+    }
+
+    /// Gives the Lease up: empty holder, so a standby takes it at its next attempt.
+    async fn release(&self, mut lease: Lease) {
+        for _ in 0..3 {
+            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+            let now = Some(MicroTime(Timestamp::now()));
+            spec.holder_identity = None;
+            spec.lease_duration_seconds = Some(1);
+            spec.acquire_time = now.clone();
+            spec.renew_time = now;
+            let released = call(
+                || self.operation("update"),
+                self.timings.renew_deadline,
+                self.api.replace(&self.name, &PostParams::default(), &lease),
+            )
+            .await;
+            match released {
+                Ok(_) => {
+                    tracing::info!(lease = %self.name, identity = %self.identity, "released the lease");
+                    return;
+                }
+                // A renewal cut short by the shutdown may have landed: release that version.
+                Err(e) if e.is_conflict() => match self.read().await {
+                    Ok(Some(current)) if holder(&current) == Some(self.identity.as_str()) => {
+                        lease = current;
+                    }
+                    _ => return,
+                },
+                Err(e) => {
+                    tracing::warn!(lease = %self.name, error = %e, "cannot release the lease");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The Lease, or none when it does not exist.
+    async fn read(&self) -> Result<Option<Lease>, KubeError> {
+        let got = call(
+            || self.operation("get"),
+            self.timings.renew_deadline,
+            self.api.get(&self.name),
+        )
+        .await;
+        match got {
+            Ok(lease) => Ok(Some(lease)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn operation(&self, verb: &'static str) -> Operation {
+        Operation::object(
+            verb,
+            "leases.coordination.k8s.io",
+            &self.namespace,
+            &self.name,
+        )
+    }
+}
+
+/// The Lease's holder, if any (an empty identity is none).
+fn holder(lease: &Lease) -> Option<&str> {
+    lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.as_deref())
+        .filter(|h| !h.is_empty())
+}
+
+fn set(leading: &watch::Sender<bool>, value: bool) {
+    leading.send_if_modified(|v| std::mem::replace(v, value) != value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_seconds_round_up() {
+        let t = |ms| LeaseTimings {
+            lease_duration: Duration::from_millis(ms),
+            ..LeaseTimings::default()
+        };
+        assert_eq!(t(15_000).duration_seconds(), 15);
+        assert_eq!(t(1_500).duration_seconds(), 2);
+        assert_eq!(t(10).duration_seconds(), 1);
+    }
+}

@@ -1,0 +1,50 @@
+//! Everything scalerd asks of the Kubernetes API.
+//!
+//! - [`connect`]: a client from a kubeconfig (`--kubeconfig`, `--context`) or the in-cluster
+//!   service account, as kube-rs resolves them ([`load_config`]); [`client_from_config`] applies
+//!   scalerd's client settings to any [`kube::Config`].
+//! - [`KubeTargets`] → [`KubeScaleTarget`]: the `/scale` subresource of any workload named by
+//!   `scaleTargetRef.apiVersion`/`kind`, resolved through API discovery once per kind, as a
+//!   [`scalers_core::target::ScaleTarget`].
+//! - [`EventRecorder`] and [`ScalerEvent`]: `events.k8s.io/v1` Events on the scale target, with
+//!   KEDA's reasons.
+//! - [`LeaderElector`]: leader election on a `coordination.k8s.io/v1` Lease, with KEDA's timings
+//!   (15 s lease, 10 s renew deadline, 2 s retry period).
+//! - [`read_secret_key`]: one key of a Secret, for `authentications`.
+//! - [`hpas_targeting`]: the HPAs that already scale a workload.
+//!
+//! Every call has a deadline and fails with a [`KubeError`] that names the call and, for RBAC
+//! failures, what to check; [`KubeError::kind`] is the [`TargetErrorKind`] the engine and
+//! status report.
+//!
+//! [`TargetErrorKind`]: scalers_core::target::TargetErrorKind
+
+mod client;
+mod error;
+mod events;
+mod hpa;
+mod lease;
+mod secrets;
+mod target;
+
+use std::time::Duration;
+
+pub use client::{client_from_config, connect, in_cluster, load_config};
+pub use error::{KubeError, Operation};
+pub use events::{EventKind, EventRecorder, REPORTING_CONTROLLER, ScalerEvent, reason};
+pub use hpa::hpas_targeting;
+pub use lease::{LeaderElector, LeaseTimings};
+pub use secrets::read_secret_key;
+pub use target::{CONFLICT_ATTEMPTS, KubeScaleTarget, KubeTargets};
+
+/// How long one API call may take unless configured otherwise: 10 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `plural.group` (`deployments.apps`), or `plural` for the core group, as the API names it.
+fn qualified(plural: &str, group: &str) -> String {
+    if group.is_empty() {
+        plural.to_owned()
+    } else {
+        format!("{plural}.{group}")
+    }
+}

@@ -1,0 +1,22 @@
+//! # scalers-queue
+//!
+//! Queue triggers: Redis lists and streams on standalone, cluster and sentinel servers (feature
+//! `redis`), and Kafka consumer lag (feature `kafka`). Both features are on by default.
+//!
+//! Start with [`register`], which adds every enabled trigger type to a
+//! [`Registry`].
+
+#[cfg(feature = "kafka")]
+pub mod kafka;
+#[cfg(feature = "redis")]
+pub mod redis;
+
+use scalers_core::trigger::Registry;
+
+/// Registers every trigger type of the enabled features.
+pub fn register(registry: &mut Registry) {
+    #[cfg(feature = "redis")]
+    redis::register(registry);
+    #[cfg(feature = "kafka")]
+    kafka::register(registry);
+}
