@@ -150,6 +150,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake = Arc::new(Notify::new());
+    set_wakers(&controller, &wake);
     let span = info_span!(
         "scaled_object",
         namespace = %controller.object().namespace,
@@ -163,6 +164,15 @@ pub fn spawn(
         stop: stop_tx,
         task,
     })
+}
+
+/// Gives every trigger of `c` a waker that makes the loop tick now (push triggers).
+fn set_wakers(c: &Controller, wake: &Arc<Notify>) {
+    for t in c.triggers() {
+        let wake = wake.clone();
+        t.trigger
+            .set_waker(scalers_core::trigger::Waker::new(move || wake.notify_one()));
+    }
 }
 
 fn period_of(c: &Controller) -> Duration {
@@ -195,7 +205,10 @@ async fn run(
             Some(object) = reconfigure.recv() => {
                 let key = controller.object().key();
                 match controller.reconfigure(object.object, object.triggers) {
-                    Ok(()) => info!("config reloaded"),
+                    Ok(()) => {
+                        set_wakers(&controller, &wake);
+                        info!("config reloaded");
+                    }
                     Err(e) => warn!(error = %e, "reload refused for this object"),
                 }
                 period = period_of(&controller);

@@ -139,6 +139,33 @@ pub trait Trigger: Send + Sync {
     /// A [`TriggerError`] whose kind says whether the source was unavailable, answered badly,
     /// timed out, refused credentials or had no data.
     async fn sample(&self) -> Result<Sample, TriggerError>;
+
+    /// Hands a push trigger the means to ask for an evaluation now instead of at the next poll
+    /// (KEDA's `external-push`). The runner calls it once, when the object's loop starts; polling
+    /// triggers ignore it.
+    fn set_waker(&self, _wake: Waker) {}
+}
+
+/// Asks the owning loop to evaluate its object now; cheap to clone and to call often.
+#[derive(Clone)]
+pub struct Waker(Arc<dyn Fn() + Send + Sync>);
+
+impl Waker {
+    /// A waker that runs `wake`.
+    pub fn new(wake: impl Fn() + Send + Sync + 'static) -> Self {
+        Waker(Arc::new(wake))
+    }
+
+    /// Asks for an evaluation now.
+    pub fn wake(&self) {
+        (self.0)();
+    }
+}
+
+impl fmt::Debug for Waker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Waker")
+    }
 }
 
 /// Marker returned by [`Params`] accessors once a problem has been recorded in the [`Params`].
