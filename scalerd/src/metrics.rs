@@ -96,8 +96,9 @@ pub struct Metrics {
     pub last_decision: Family<DecisionLabels, Gauge>,
     /// Failed reads and writes of targets.
     pub target_errors: Family<TargetErrorLabels, Counter>,
-    /// How late each tick ran against its schedule, in seconds.
-    pub loop_lateness: HistogramFamily<ObjectLabels>,
+    /// How late ticks ran against their schedule, in seconds, over every object (the
+    /// daemon's saturation signal; one series, whatever the number of objects).
+    pub loop_lateness: Histogram,
     /// Config reloads rejected.
     pub reload_failures: Counter,
     /// 1 while this instance leads.
@@ -124,7 +125,7 @@ impl Metrics {
             current_replicas: Family::default(),
             last_decision: Family::default(),
             target_errors: Family::default(),
-            loop_lateness: Family::new_with_constructor(latency_histogram),
+            loop_lateness: latency_histogram(),
             reload_failures: Counter::default(),
             leader: Gauge::default(),
             registry: Registry::default(),
@@ -176,7 +177,7 @@ impl Metrics {
         );
         registry.register(
             "loop_lateness_seconds",
-            "How late a scaled object's tick ran against its schedule",
+            "How late scaled objects' ticks ran against their schedule",
             m.loop_lateness.clone(),
         );
         registry.register(

@@ -198,6 +198,7 @@ async fn run(
     let mut next = Instant::now();
     let mut seen = Seen::default();
     let mut leading = ctx.leading.clone();
+    let mut leading_open = true;
     loop {
         let scheduled = tokio::select! {
             biased;
@@ -219,15 +220,18 @@ async fn run(
             }
             _ = tokio::time::sleep_until(next) => true,
             _ = wake.notified() => false,
-            _ = leading.changed() => continue,
+            // A closed channel means leadership no longer changes: stop watching it.
+            changed = leading.changed(), if leading_open => {
+                if changed.is_err() {
+                    leading_open = false;
+                }
+                continue;
+            }
         };
         let started = Instant::now();
         if scheduled {
             let lateness = started.saturating_duration_since(next);
-            ctx.metrics
-                .loop_lateness
-                .get_or_create(&object_labels(&controller))
-                .observe(lateness.as_secs_f64());
+            ctx.metrics.loop_lateness.observe(lateness.as_secs_f64());
             next += period;
             if next <= started {
                 next = started + period;
