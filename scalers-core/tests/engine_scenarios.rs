@@ -730,3 +730,27 @@ fn reconfiguring_keeps_the_history() {
     assert!(h.engine.reconfigure(&broken, vec![queue()]).is_err());
     assert_eq!(h.tick(60, &[Some(20.0)]).desired, 10);
 }
+
+#[test]
+fn history_stays_bounded_by_the_windows() {
+    // An hour of 1 s ticks with the default 300 s window: slots older than the window are
+    // reused, so memory does not grow with the history's length.
+    let o = with_behavior(object(), Behavior::default());
+    let mut h = Harness::new(&o, vec![queue()], 5);
+    for t in 0..3600 {
+        let v = if (t / 120) % 2 == 0 { 90.0 } else { 20.0 };
+        h.tick(t, &[Some(v)]);
+    }
+    let history = h.engine.history();
+    assert!(
+        history.recommendations.len() <= 302,
+        "{}",
+        history.recommendations.len()
+    );
+    assert!(history.up_events.len() <= 16, "{}", history.up_events.len());
+    assert!(
+        history.down_events.len() <= 16,
+        "{}",
+        history.down_events.len()
+    );
+}
