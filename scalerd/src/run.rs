@@ -282,6 +282,9 @@ impl App {
     /// file cannot be read, [`Error::Bind`] when the admin address is taken, [`Error::Kube`]
     /// when there is no cluster config outside a dry run.
     pub async fn build(opts: RunOptions, registry: Registry) -> Result<App> {
+        // A broken config is reported before anything else happens (Secrets are checked against
+        // placeholders here, and read for real once connected).
+        crate::load(&opts.config, &registry)?;
         let client = match opts.kube_client.clone() {
             Some(c) => Some(c),
             None => match connect(&opts).await {
