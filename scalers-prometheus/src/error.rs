@@ -1,4 +1,4 @@
-//! The crate's error type: why one Prometheus query failed.
+//! The crate's error type: why one sample of an HTTP trigger failed.
 
 use std::fmt;
 use std::time::Duration;
@@ -9,11 +9,13 @@ use scalers_core::trigger::{TriggerError, TriggerErrorKind};
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Why a query failed.
+/// Why a Prometheus query or a `metrics-api` request failed.
 ///
-/// Every message starts with the query endpoint stripped of userinfo and query string
-/// (`http://prometheus:9090/api/v1/query`), so it never carries credentials, header values or
-/// query parameters. Transport errors keep reqwest's error as their source, with its URL removed.
+/// Every message starts with the endpoint stripped of userinfo and query string
+/// (`http://prometheus:9090/api/v1/query`, `http://app:8080/stats`), so it never carries
+/// credentials, header values or query parameters. Transport errors keep reqwest's error as
+/// their source, with its URL removed. Response bodies are never quoted, except a Prometheus
+/// error's own explanation and the short value found at a `metrics-api` `valueLocation`.
 ///
 /// [`Error::kind`] classifies the failure for fallback and explanations; `From<Error>` turns it
 /// into the [`TriggerError`] a trigger returns.
@@ -24,7 +26,7 @@ pub enum Error {
     /// example).
     #[error("{endpoint}: cannot build the HTTP client")]
     Client {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// The cause, without URL.
         #[source]
@@ -33,7 +35,7 @@ pub enum Error {
     /// The server could not be reached (connection refused, DNS failure, TLS handshake).
     #[error("{endpoint}: cannot connect")]
     Connect {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// The cause, without URL.
         #[source]
@@ -42,7 +44,7 @@ pub enum Error {
     /// No complete answer within the trigger's `timeout`.
     #[error("{endpoint}: no answer within {} ms", timeout.as_millis())]
     Timeout {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// The per-request timeout that elapsed.
         timeout: Duration,
@@ -53,7 +55,7 @@ pub enum Error {
     /// The request failed after the connection was made (reset, truncated body, …).
     #[error("{endpoint}: request failed")]
     Request {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// The cause, without URL.
         #[source]
@@ -62,7 +64,7 @@ pub enum Error {
     /// The server answered 401 or 403.
     #[error("{endpoint}: HTTP {status}{}", with_api(.api))]
     Unauthorized {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// 401 or 403.
         status: StatusCode,
@@ -72,7 +74,7 @@ pub enum Error {
     /// The server answered another non-2xx status.
     #[error("{endpoint}: HTTP {status}{}", with_api(.api))]
     Status {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// The status.
         status: StatusCode,
@@ -83,15 +85,16 @@ pub enum Error {
     /// A 2xx answer whose `status` is not `success`.
     #[error("{endpoint}: {api}")]
     Api {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// Prometheus's explanation.
         api: ApiError,
     },
-    /// The body is not a Prometheus query response.
+    /// The body is not a Prometheus query response, or not JSON for a `metrics-api` trigger
+    /// with `format: json`.
     #[error("{endpoint}: malformed response")]
     Decode {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// What did not parse.
         #[source]
@@ -100,7 +103,7 @@ pub enum Error {
     /// A sample value is not a number.
     #[error("{endpoint}: the value {value:?} is not a number")]
     BadValue {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// The value as Prometheus sent it.
         value: String,
@@ -108,7 +111,7 @@ pub enum Error {
     /// The query returned a matrix or a string.
     #[error("{endpoint}: the query returned a {result_type}; expected a vector or a scalar")]
     UnsupportedResult {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// Prometheus's `resultType`.
         result_type: String,
@@ -116,17 +119,59 @@ pub enum Error {
     /// The query returned a vector of more than one element.
     #[error("{endpoint}: the query returned {count} elements; expected exactly one")]
     MultipleElements {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// How many elements.
         count: usize,
+    },
+    /// A `metrics-api` response has nothing at `valueLocation`: no such key or index, or no
+    /// sample of that series.
+    #[error("{endpoint}: no value at {location:?}")]
+    ValueNotFound {
+        /// The endpoint, redacted.
+        endpoint: String,
+        /// The `valueLocation`.
+        location: String,
+    },
+    /// The value at a `metrics-api` `valueLocation` is not a finite number or a numeric string.
+    #[error("{endpoint}: the value at {location:?} is {found}, not a number")]
+    NotANumber {
+        /// The endpoint, redacted.
+        endpoint: String,
+        /// The `valueLocation`.
+        location: String,
+        /// What is there: `true`, `null`, `an object`, `an array`, a string (quoted, cut at 64
+        /// characters), `NaN`, `+Inf` or `-Inf`.
+        found: String,
+    },
+    /// Several samples of a `metrics-api` response in the Prometheus text format match
+    /// `valueLocation`.
+    #[error("{endpoint}: {count} samples match {selector:?}; expected exactly one")]
+    MultipleSeries {
+        /// The endpoint, redacted.
+        endpoint: String,
+        /// The `valueLocation`.
+        selector: String,
+        /// How many samples match.
+        count: usize,
+    },
+    /// A sample of the `valueLocation` metric in a `metrics-api` response does not follow the
+    /// Prometheus text format.
+    #[error("{endpoint}: line {line} is not in the Prometheus text format: {reason}")]
+    Exposition {
+        /// The endpoint, redacted.
+        endpoint: String,
+        /// The line, counted from 1.
+        line: usize,
+        /// What is wrong with it (never its content).
+        reason: &'static str,
     },
     /// The query returned no usable value (see [`NoData`]).
     ///
     /// A trigger with `ignoreNullValues: true` turns this into a "no data" sample instead.
     #[error("{endpoint}: the query returned {reason}")]
     NoData {
-        /// The query endpoint, redacted.
+        /// The endpoint, redacted.
         endpoint: String,
         /// What came back.
         reason: NoData,
@@ -185,13 +230,33 @@ impl Error {
             }
             Error::Timeout { .. } => TriggerErrorKind::Timeout,
             Error::Unauthorized { .. } => TriggerErrorKind::Unauthorized,
-            Error::NoData { .. } => TriggerErrorKind::NoData,
+            Error::NoData { .. } | Error::ValueNotFound { .. } => TriggerErrorKind::NoData,
             Error::Status { .. }
             | Error::Api { .. }
             | Error::Decode { .. }
             | Error::BadValue { .. }
+            | Error::NotANumber { .. }
             | Error::UnsupportedResult { .. }
-            | Error::MultipleElements { .. } => TriggerErrorKind::BadResponse,
+            | Error::MultipleElements { .. }
+            | Error::MultipleSeries { .. }
+            | Error::Exposition { .. } => TriggerErrorKind::BadResponse,
+        }
+    }
+
+    /// A non-2xx answer: [`Error::Unauthorized`] for 401 and 403, else [`Error::Status`].
+    pub(crate) fn refused(endpoint: &str, status: StatusCode, api: Option<ApiError>) -> Error {
+        let endpoint = endpoint.to_owned();
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized {
+                endpoint,
+                status,
+                api,
+            },
+            _ => Error::Status {
+                endpoint,
+                status,
+                api,
+            },
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests: building `prometheus` triggers from metadata the way
-//! scalerd does (through a `Registry` and a `ScaledObject`).
+//! Helpers shared by the integration tests: building `prometheus` and `metrics-api` triggers from
+//! metadata the way scalerd does (through a `Registry` and a `ScaledObject`).
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -13,7 +13,12 @@ use scalers_prometheus::{ClientPool, PrometheusConfig, PrometheusTrigger};
 
 /// A scaled object with one `prometheus` trigger with this metadata.
 pub(crate) fn object(metadata: &[(&str, &str)]) -> ScaledObject {
-    let mut spec = TriggerSpec::new("prometheus");
+    object_of("prometheus", metadata)
+}
+
+/// A scaled object with one trigger of type `kind` with this metadata.
+pub(crate) fn object_of(kind: &str, metadata: &[(&str, &str)]) -> ScaledObject {
+    let mut spec = TriggerSpec::new(kind);
     for (k, v) in metadata {
         spec.metadata.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -28,7 +33,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A registry with the `prometheus` type registered on `pool`.
+/// A registry with the `prometheus` and `metrics-api` types registered on `pool`.
 pub(crate) fn registry(pool: &ClientPool) -> Registry {
     let mut registry = Registry::new();
     scalers_prometheus::register_with_pool(&mut registry, pool.clone());
@@ -43,7 +48,19 @@ pub(crate) fn build_in(
     auth: &[(&str, &str)],
     env: &[(&str, &str)],
 ) -> Result<BuiltTrigger, Vec<(String, String)>> {
-    let object = object(metadata);
+    build_kind_in(registry, "prometheus", metadata, auth, env)
+}
+
+/// Builds a trigger of type `kind` through `registry`, with authentication parameters and
+/// environment. Errors come back as `(path, message)` pairs.
+pub(crate) fn build_kind_in(
+    registry: &Registry,
+    kind: &str,
+    metadata: &[(&str, &str)],
+    auth: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> Result<BuiltTrigger, Vec<(String, String)>> {
+    let object = object_of(kind, metadata);
     let auth: BTreeMap<String, Secret> = pairs(auth)
         .into_iter()
         .map(|(k, v)| (k, Secret::new(v)))

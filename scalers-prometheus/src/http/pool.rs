@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use reqwest::Url;
 use scalers_core::secret::Secret;
 
-use crate::config::{Credentials, CustomAuth, PrometheusConfig, TlsAuth};
+use super::auth::{ApiKey, Auth, Credentials, CustomAuth, TlsAuth};
 
 /// The HTTP clients of a set of triggers, one per server and credentials.
 ///
 /// Triggers built from the same pool that point at the same origin (scheme, host, port) with the
 /// same credentials, TLS material and `unsafeSsl` share one `reqwest::Client`, hence one
-/// keep-alive connection pool. The pool holds its clients weakly: a client is dropped, with its
+/// keep-alive connection pool, whatever their type: a `prometheus` and a `metrics-api` trigger
+/// of the same server and credentials share too. The pool holds its clients weakly: a client is dropped, with its
 /// connections, when the last trigger using it is dropped (after a config reload, say).
 ///
 /// [`register`](crate::register) keeps one pool inside the registered constructor rather than in
@@ -53,18 +54,18 @@ impl ClientPool {
         self.len() == 0
     }
 
-    /// The client for `config`, shared with every trigger of the same key. Cheap: the
-    /// `reqwest::Client` itself is built on first use.
-    pub(crate) fn client_for(&self, config: &PrometheusConfig) -> Arc<SharedClient> {
-        let key = ClientKey::of(config);
+    /// The client for requests to `url` with `auth`, shared with every trigger of the same key.
+    /// Cheap: the `reqwest::Client` itself is built on first use.
+    pub(crate) fn client_for(&self, url: &Url, auth: &Auth, unsafe_ssl: bool) -> Arc<SharedClient> {
+        let key = ClientKey::new(url, auth, unsafe_ssl);
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         clients.retain(|_, c| c.strong_count() > 0);
         if let Some(client) = clients.get(&key).and_then(Weak::upgrade) {
             return client;
         }
         let client = Arc::new(SharedClient {
-            tls: config.auth.tls.clone(),
-            unsafe_ssl: config.unsafe_ssl,
+            tls: auth.tls.clone(),
+            unsafe_ssl,
             client: OnceLock::new(),
         });
         clients.insert(key, Arc::downgrade(&client));
@@ -81,25 +82,26 @@ impl ClientPool {
 struct ClientKey {
     /// `scheme://host:port`.
     origin: String,
-    /// Userinfo of `serverAddress`, which reqwest sends as basic auth.
+    /// Userinfo of the URL, which reqwest sends as basic auth.
     userinfo: Option<(Secret, Option<Secret>)>,
     credentials: Credentials,
     custom: Option<CustomAuth>,
+    api_key: Option<ApiKey>,
     tls: Option<TlsAuth>,
     unsafe_ssl: bool,
 }
 
 impl ClientKey {
-    fn of(config: &PrometheusConfig) -> Self {
-        let url = &config.server_address;
+    fn new(url: &Url, auth: &Auth, unsafe_ssl: bool) -> Self {
         ClientKey {
             origin: origin(url),
             userinfo: (!url.username().is_empty() || url.password().is_some())
                 .then(|| (Secret::new(url.username()), url.password().map(Secret::new))),
-            credentials: config.auth.credentials.clone(),
-            custom: config.auth.custom.clone(),
-            tls: config.auth.tls.clone(),
-            unsafe_ssl: config.unsafe_ssl,
+            credentials: auth.credentials.clone(),
+            custom: auth.custom.clone(),
+            api_key: auth.api_key.clone(),
+            tls: auth.tls.clone(),
+            unsafe_ssl,
         }
     }
 }
@@ -152,7 +154,7 @@ impl SharedClient {
 
 /// Redirects are followed within the server's origin only (at most 10).
 ///
-/// Custom headers and the custom auth header would follow a redirect anywhere (reqwest strips
+/// Custom headers, the custom auth header and an API key header would follow a redirect anywhere (reqwest strips
 /// only `Authorization` and cookies), so a redirect to another origin is not followed: the
 /// sample fails with the 3xx status instead.
 fn same_origin_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {

@@ -1,18 +1,16 @@
 //! The trigger: one instant query per sample.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use reqwest::{StatusCode, Url};
-use scalers_core::secret::redact_url;
+use reqwest::StatusCode;
 use scalers_core::trigger::{MetricTarget, Sample, Trigger, TriggerError};
 use serde::Deserialize;
 
-use crate::client::{ClientPool, SharedClient};
-use crate::config::{Credentials, PrometheusConfig};
+use super::config::PrometheusConfig;
 use crate::error::{ApiError, Error, NoData, Result};
+use crate::http::{ClientPool, Endpoint};
 
 /// The `prometheus` trigger: samples the value of an instant PromQL query.
 ///
@@ -25,16 +23,13 @@ use crate::error::{ApiError, Error, NoData, Result};
 pub struct PrometheusTrigger {
     config: PrometheusConfig,
     /// `<serverAddress>/api/v1/query`.
-    endpoint: Url,
-    /// `endpoint` without userinfo, query string or fragment, for messages.
-    shown: String,
-    client: Arc<SharedClient>,
+    endpoint: Endpoint,
 }
 
 impl fmt::Debug for PrometheusTrigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrometheusTrigger")
-            .field("endpoint", &self.shown)
+            .field("endpoint", &self.endpoint.shown())
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -45,18 +40,17 @@ impl PrometheusTrigger {
     ///
     /// No I/O: the client is built and connects on the first sample.
     pub fn new(config: PrometheusConfig, pool: &ClientPool) -> Self {
-        let mut endpoint = config.server_address.clone();
-        let path = format!("{}/api/v1/query", endpoint.path().trim_end_matches('/'));
-        endpoint.set_path(&path);
-        endpoint.set_fragment(None);
-        let shown = redact_url(endpoint.as_str());
-        let client = pool.client_for(&config);
-        PrometheusTrigger {
-            config,
-            endpoint,
-            shown,
-            client,
-        }
+        let mut url = config.server_address.clone();
+        let path = format!("{}/api/v1/query", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        let endpoint = Endpoint::new(
+            url,
+            config.auth.clone(),
+            config.unsafe_ssl,
+            config.timeout,
+            pool,
+        );
+        PrometheusTrigger { config, endpoint }
     }
 
     /// The parsed parameters.
@@ -67,7 +61,7 @@ impl PrometheusTrigger {
     /// Whether both triggers send their queries through the same HTTP client (and so the same
     /// keep-alive connections).
     pub fn shares_client_with(&self, other: &PrometheusTrigger) -> bool {
-        Arc::ptr_eq(&self.client, &other.client)
+        self.endpoint.shares_client_with(&other.endpoint)
     }
 
     /// Runs the query once and returns its value.
@@ -81,10 +75,6 @@ impl PrometheusTrigger {
     /// credentials, answered a non-2xx status or a Prometheus error, answered something that is
     /// not a query response, or the query returned several elements or no usable value.
     pub async fn query(&self) -> Result<f64> {
-        let client = self.client.get().map_err(|e| Error::Client {
-            endpoint: self.shown.clone(),
-            source: e.without_url(),
-        })?;
         let now = unix_now();
         let mut params: Vec<(&str, &str)> = vec![("query", &self.config.query), ("time", &now)];
         if let Some(namespace) = &self.config.namespace {
@@ -93,44 +83,11 @@ impl PrometheusTrigger {
         for (name, value) in &self.config.query_parameters {
             params.push((name, value.expose()));
         }
-        let mut request = client
-            .get(self.endpoint.clone())
-            .query(&params)
-            .timeout(self.config.timeout);
-        for (name, value) in &self.config.custom_headers {
-            request = request.header(name, value);
-        }
-        request = match &self.config.auth.credentials {
-            Credentials::None => request,
-            Credentials::Bearer(token) => request.bearer_auth(token.expose()),
-            Credentials::Basic { username, password } => {
-                request.basic_auth(username.expose(), password.as_ref().map(|p| p.expose()))
-            }
-        };
-        if let Some(custom) = &self.config.auth.custom {
-            request = request.header(&custom.header, &custom.value);
-        }
-        let response = request.send().await.map_err(|e| self.transport(e))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| self.transport(e))?;
-        decode(&self.shown, status, &body)
-    }
-
-    /// A transport failure, classified, with the URL (and its query string) removed.
-    fn transport(&self, e: reqwest::Error) -> Error {
-        let endpoint = self.shown.clone();
-        let source = e.without_url();
-        if source.is_timeout() {
-            Error::Timeout {
-                endpoint,
-                timeout: self.config.timeout,
-                source,
-            }
-        } else if source.is_connect() {
-            Error::Connect { endpoint, source }
-        } else {
-            Error::Request { endpoint, source }
-        }
+        let answer = self
+            .endpoint
+            .get(&params, &self.config.custom_headers, None)
+            .await?;
+        decode(self.endpoint.shown(), answer.status, &answer.body)
     }
 }
 
@@ -207,18 +164,7 @@ fn decode(endpoint: &str, status: StatusCode, body: &[u8]) -> Result<f64> {
             .ok()
             .filter(|e| e.status == "error")
             .map(Envelope::api_error);
-        return Err(match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized {
-                endpoint,
-                status,
-                api,
-            },
-            _ => Error::Status {
-                endpoint,
-                status,
-                api,
-            },
-        });
+        return Err(Error::refused(&endpoint, status, api));
     }
     let decode_err = |source| Error::Decode {
         endpoint: endpoint.clone(),
@@ -289,7 +235,7 @@ fn decode(endpoint: &str, status: StatusCode, body: &[u8]) -> Result<f64> {
 }
 
 /// Prometheus's float formatting: Go's `strconv.FormatFloat` plus `NaN`, `+Inf`, `-Inf`.
-fn parse_value(s: &str) -> Option<f64> {
+pub(crate) fn parse_value(s: &str) -> Option<f64> {
     match s {
         "NaN" => Some(f64::NAN),
         "+Inf" | "Inf" => Some(f64::INFINITY),
