@@ -149,6 +149,7 @@ fn probe_and_simulate_work_with_the_custom_type() {
         trace,
         scaled_object: None,
         initial_replicas: 0,
+        plot: None,
     });
     assert_eq!(r.unwrap(), Outcome::Success);
     assert_eq!(

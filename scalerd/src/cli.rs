@@ -50,6 +50,10 @@ pub enum Command {
         /// Replica count at the start.
         #[arg(long, default_value_t = 1)]
         initial_replicas: u32,
+        /// Also draw the run as an SVG chart into this file (values, targets, replicas and
+        /// what decided each tick).
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
     },
     /// Run the daemon: one loop per scaled object, writing the targets' scale subresource.
     Run {
@@ -96,6 +100,8 @@ pub enum Command {
         #[arg(long, default_value_t = 2.0)]
         config_watch_interval: f64,
     },
+    /// Print the JSON Schema of scalerd's own config format (for editors and CI checks).
+    Schema,
     /// Print a running daemon's status as a table.
     Status {
         /// The daemon's admin address.
@@ -138,7 +144,7 @@ pub fn main_with(registry: Registry) -> i32 {
         Ok(Outcome::Success) => 0,
         Ok(Outcome::SomeFailed) => EXIT_FAILURE,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", error_chain(&e));
             if e.is_input() {
                 EXIT_INVALID
             } else {
@@ -267,6 +273,7 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
             trace,
             scaled_object,
             initial_replicas,
+            plot,
         } => {
             let objects = crate::load(&config, registry)?;
             let object = select(&objects, scaled_object.as_deref(), &config)?;
@@ -277,6 +284,15 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
             })?;
             let trace = Trace::parse(&text, &trace_file)?;
             let ticks = simulate(object, &trace, &trace_file, initial_replicas)?;
+            if let Some(path) = plot {
+                let svg = crate::plot::render(object, &trace, &ticks)?;
+                std::fs::write(&path, svg).map_err(|e| {
+                    Error::Write(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", path.display()),
+                    ))
+                })?;
+            }
             out.write_all(to_csv(&ticks).as_bytes())
                 .map_err(Error::Write)?;
         }
@@ -298,6 +314,10 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
             if results.iter().any(|r| r.outcome.is_err()) {
                 return Ok(Outcome::SomeFailed);
             }
+        }
+        Command::Schema => {
+            out.write_all(crate::schema::render(registry).as_bytes())
+                .map_err(Error::Write)?;
         }
         Command::Status { url } => {
             let status = runtime()?.block_on(crate::status_table::fetch(&url))?;

@@ -21,9 +21,11 @@ pub mod error;
 pub mod events;
 pub mod kube;
 pub mod metrics;
+pub mod plot;
 pub mod probe;
 pub mod run;
 pub mod runner;
+pub mod schema;
 pub mod simulate;
 pub mod status;
 pub mod status_table;
@@ -42,6 +44,8 @@ pub fn builtin_registry() -> Registry {
     let mut registry = Registry::new();
     scalers_prometheus::register(&mut registry);
     scalers_queue::register(&mut registry);
+    scalers_cron::register(&mut registry);
+    scalers_external::register(&mut registry);
     registry
 }
 

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+#[cfg(feature = "schema")]
+pub mod json_schema;
+
 /// Default for [`ScaledObject::polling_interval`], in seconds.
 pub const DEFAULT_POLLING_INTERVAL: u32 = 30;
 /// Default for [`ScaledObject::cooldown_period`], in seconds.
@@ -26,12 +29,22 @@ pub const CLUSTER_TRIGGER_AUTHENTICATION: &str = "ClusterTriggerAuthentication";
 /// triggers refer to.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Config {
     /// The scaled objects, in file order.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub scaled_objects: Vec<ScaledObject>,
     /// The authentications (KEDA's TriggerAuthentications and ClusterTriggerAuthentications),
     /// in file order; empty by default.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(default, with = "Vec<json_schema::OwnAuthentication>")
+    )]
     pub authentications: Vec<Authentication>,
     /// Where each object sits in its document, for error paths; empty for configs built in code.
     #[serde(skip)]
@@ -149,32 +162,53 @@ impl Location {
 /// manifest, and the `paused` fields from its `autoscaling.keda.sh/paused*` annotations.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct ScaledObject {
     /// Name of the scaled object, unique within its namespace.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub name: String,
     /// Namespace of the scaled object and of its target; default `default`.
+    #[cfg_attr(feature = "schema", schemars(default = "json_schema::namespace"))]
     pub namespace: String,
     /// The workload to scale.
     pub scale_target_ref: ScaleTargetRef,
     /// Seconds between two evaluations; default 30, at least 1.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(default = "json_schema::polling_interval", range(min = 1))
+    )]
     pub polling_interval: u32,
     /// Seconds since the last active time before scaling to idle/min; default 300.
+    #[cfg_attr(feature = "schema", schemars(default = "json_schema::cooldown_period"))]
     pub cooldown_period: u32,
     /// Seconds after start before the first scale to idle/min when never active; default 0.
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub initial_cooldown_period: u32,
     /// Replicas while inactive, if set; must be below `minReplicaCount`.
     pub idle_replica_count: Option<u32>,
     /// Lowest replica count; default 0 (scale to zero allowed).
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub min_replica_count: u32,
     /// Highest replica count; default 100.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(default = "json_schema::max_replica_count", range(min = 1))
+    )]
     pub max_replica_count: u32,
     /// What to do when triggers keep failing; none by default (hold replicas).
     pub fallback: Option<Fallback>,
     /// HPA behavior and scaling modifiers.
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub advanced: Advanced,
     /// The metric sources; at least one.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub triggers: Vec<TriggerSpec>,
     /// Whether scaling is paused (KEDA annotation `autoscaling.keda.sh/paused`).
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub paused: bool,
     /// While set, the target is held at this count and nothing else is decided (KEDA
     /// annotation `autoscaling.keda.sh/paused-replicas`; wins over `paused`).
@@ -219,12 +253,20 @@ impl ScaledObject {
 /// The workload a scaled object scales: any resource with a `/scale` subresource.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct ScaleTargetRef {
     /// API group and version; default `apps/v1`.
+    #[cfg_attr(feature = "schema", schemars(default = "json_schema::api_version"))]
     pub api_version: String,
     /// Kind; default `Deployment`.
+    #[cfg_attr(feature = "schema", schemars(default = "json_schema::kind"))]
     pub kind: String,
     /// Name of the resource, in the scaled object's namespace.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub name: String,
     /// Container whose environment resolves `*FromEnv` parameters (first one by default).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -246,18 +288,25 @@ impl ScaleTargetRef {
 /// Replicas to use while a trigger keeps failing.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Fallback {
     /// Consecutive failures tolerated; fallback applies after strictly more than this.
     pub failure_threshold: u32,
     /// Replica count proposed while in fallback.
     pub replicas: u32,
     /// How `replicas` combines with the current count; default `static`.
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub behavior: FallbackBehavior,
 }
 
 /// How fallback replicas combine with the current replica count (KEDA's `fallback.behavior`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum FallbackBehavior {
     /// Always `fallback.replicas`.
     #[default]
@@ -283,6 +332,11 @@ impl FallbackBehavior {
 /// KEDA's `advanced` section.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Advanced {
     /// HPA settings, of which scalerd uses `behavior`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -291,12 +345,18 @@ pub struct Advanced {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaling_modifiers: Option<ScalingModifiers>,
     /// Accepted for KEDA compatibility: restore the original count when the object is removed.
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub restore_to_original_replica_count: bool,
 }
 
 /// KEDA's `advanced.horizontalPodAutoscalerConfig`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct HorizontalPodAutoscalerConfig {
     /// Name KEDA would give the HPA; accepted and ignored (scalerd computes in-process).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -309,6 +369,11 @@ pub struct HorizontalPodAutoscalerConfig {
 /// The HPA `spec.behavior`: rules per direction, each field optional (autoscaling/v2 defaults).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Behavior {
     /// Rules when increasing replicas.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -321,23 +386,35 @@ pub struct Behavior {
 /// The HPA `HPAScalingRules` of one direction; absent fields take autoscaling/v2 defaults.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct ScalingRules {
     /// Seconds of past recommendations considered (up: default 0, down: default 300).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 3600)))]
     pub stabilization_window_seconds: Option<u32>,
     /// How to combine the policies; default `Max`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub select_policy: Option<SelectPolicy>,
     /// Rate limits (up: default Pods 4 and Percent 100 per 15 s; down: Percent 100 per 15 s).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub policies: Option<Vec<ScalingPolicy>>,
     /// Relative change ignored in this direction; default 0.1.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(default, schema_with = "json_schema::tolerance")
+    )]
     pub tolerance: Option<f64>,
 }
 
 /// How the HPA picks among policies (`selectPolicy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum SelectPolicy {
     /// The policy allowing the largest change.
     #[default]
@@ -351,18 +428,26 @@ pub enum SelectPolicy {
 /// One HPA rate policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct ScalingPolicy {
     /// Pods or Percent.
     #[serde(rename = "type")]
     pub policy_type: PolicyType,
     /// Pods, or percent of the replicas at the start of the period; greater than 0.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub value: u32,
     /// Length of the period, in seconds (1 to 1800).
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1800)))]
     pub period_seconds: u32,
 }
 
 /// The unit of a [`ScalingPolicy`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum PolicyType {
     /// An absolute number of pods.
     Pods,
@@ -373,19 +458,40 @@ pub enum PolicyType {
 /// KEDA's `advanced.scalingModifiers`: one composite metric computed from the triggers.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct ScalingModifiers {
     /// Expression over trigger names (see [`crate::formula`]).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            description = "Expression over trigger names, such as `max(pending, retries * 2)`."
+        )
+    )]
     pub formula: String,
     /// Target of the composite metric; greater than 0.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "json_schema::positive_number")
+    )]
     pub target: f64,
     /// The object is active iff the composite value is greater than this; default 0.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(default, schema_with = "json_schema::non_negative_number")
+    )]
     pub activation_target: f64,
     /// How the composite target is read; default `AverageValue`.
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub metric_type: MetricType,
 }
 
 /// How a metric value relates to replicas (HPA External metric target types).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum MetricType {
     /// The target is per replica: desired = ceil(value / target).
     #[default]
@@ -397,21 +503,33 @@ pub enum MetricType {
 /// One trigger of a scaled object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct TriggerSpec {
     /// The trigger type, as in KEDA (`prometheus`, `redis`, `kafka`, …).
     #[serde(rename = "type")]
     pub trigger_type: String,
     /// Name, unique within the object; used by formulas, traces and metrics.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub name: Option<String>,
     /// The trigger's parameters, as strings (KEDA's `metadata`).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(default, schema_with = "json_schema::metadata")
+    )]
     pub metadata: BTreeMap<String, String>,
     /// How the trigger's target is read; default `AverageValue`.
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub metric_type: MetricType,
     /// Where credentials come from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authentication_ref: Option<AuthenticationRef>,
     /// Accepted for KEDA compatibility; scalerd samples once per poll anyway.
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub use_cached_metrics: bool,
 }
 
@@ -438,11 +556,23 @@ impl TriggerSpec {
 /// [`Config::authentication_for`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        deny_unknown_fields,
+        description = "A reference to an authentication of this file by name and kind."
+    )
+)]
 pub struct AuthenticationRef {
     /// Name of the authentication.
     pub name: String,
     /// `TriggerAuthentication` (default) or `ClusterTriggerAuthentication`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(default, schema_with = "json_schema::authentication_kind")
+    )]
     pub kind: Option<String>,
 }
 
