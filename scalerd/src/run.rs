@@ -253,6 +253,9 @@ pub struct App {
     client: Option<kube::Client>,
     initial: Vec<ValidatedObject>,
     config_hash: u64,
+    /// SIGHUP, listened to from the start of [`App::build`]: a SIGHUP's default action ends
+    /// the process, so one sent while the daemon starts must already find a handler.
+    hangup: Hangup,
 }
 
 impl std::fmt::Debug for App {
@@ -282,6 +285,7 @@ impl App {
     /// file cannot be read, [`Error::Bind`] when the admin address is taken, [`Error::Kube`]
     /// when there is no cluster config outside a dry run.
     pub async fn build(opts: RunOptions, registry: Registry) -> Result<App> {
+        let hangup = hangup_signal();
         // A broken config is reported before anything else happens (Secrets are checked against
         // placeholders here, and read for real once connected).
         crate::load(&opts.config, &registry)?;
@@ -389,6 +393,7 @@ impl App {
             client,
             initial,
             config_hash,
+            hangup,
         })
     }
 
@@ -423,6 +428,7 @@ impl App {
             client,
             initial,
             mut config_hash,
+            mut hangup,
         } = self;
         let (elector_stop, mut elector_stop_rx) = watch::channel(false);
         let mut leading_rx = leading.subscribe();
@@ -481,7 +487,6 @@ impl App {
             "scalerd running"
         );
 
-        let mut hangup = hangup_signal();
         let mut watch_tick =
             (!opts.watch_interval.is_zero()).then(|| tokio::time::interval(opts.watch_interval));
         tokio::pin!(shutdown);

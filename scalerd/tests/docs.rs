@@ -67,6 +67,7 @@ fn the_guides_exist() {
     assert_eq!(
         doc_pages(),
         [
+            "docs/RELIABILITY.md",
             "docs/migrating-from-keda.md",
             "docs/operations.md",
             "docs/quickstart.md",
@@ -915,6 +916,7 @@ async fn every_command_of_the_other_pages_and_the_readme_runs() {
         ran,
         BTreeMap::from([
             ("README.md".to_owned(), 5),
+            ("docs/RELIABILITY.md".to_owned(), 0),
             ("docs/migrating-from-keda.md".to_owned(), 2),
             ("docs/operations.md".to_owned(), 1),
             ("docs/triggers.md".to_owned(), 0),

@@ -494,9 +494,10 @@ fn lex(src: &str) -> Result<Vec<Token<'_>>, FormulaError> {
                     i += c.len_utf8();
                     continue;
                 }
-                let shown = c.map(|c| c.escape_debug().to_string()).unwrap_or_default();
+                // Quoted as a string: `"'"`, not `"\'"` as char::escape_debug would show it.
+                let shown = c.map(String::from).unwrap_or_default();
                 return Err(FormulaError::at(
-                    format!("unexpected character \"{shown}\""),
+                    format!("unexpected character {shown:?}"),
                     start,
                 ));
             }
@@ -1539,6 +1540,11 @@ mod tests {
                 "\"s\"",
                 "unexpected character \"\\\"\" at position 0".into(),
                 Some(0),
+            ),
+            (
+                "a > 2 ? 'many' : 1",
+                "unexpected character \"'\" at position 8".into(),
+                Some(8),
             ),
             (
                 "a.b",

@@ -186,11 +186,18 @@ fn decode(endpoint: &str, status: StatusCode, body: &[u8]) -> Result<f64> {
                 serde_json::from_value(data.result).map_err(decode_err)?;
             match elements.len() {
                 0 => Err(NoData::EmptyResult),
-                1 => elements
-                    .into_iter()
-                    .next()
-                    .and_then(|e| e.value.into_iter().nth(1))
-                    .ok_or(NoData::MissingValue),
+                // As KEDA: no value is no data, a value without its sample is malformed.
+                1 => match elements.into_iter().next().map(|e| e.value) {
+                    Some(v) if v.is_empty() => Err(NoData::MissingValue),
+                    Some(v) if v.len() < 2 => {
+                        return Err(decode_err(serde::de::Error::invalid_length(
+                            v.len(),
+                            &"a [timestamp, value] pair",
+                        )));
+                    }
+                    Some(v) => v.into_iter().nth(1).ok_or(NoData::MissingValue),
+                    None => Err(NoData::MissingValue),
+                },
                 count => return Err(Error::MultipleElements { endpoint, count }),
             }
         }
@@ -252,6 +259,24 @@ mod tests {
 
     fn ok(body: &str) -> Result<f64> {
         decode(EP, StatusCode::OK, body.as_bytes())
+    }
+
+    #[test]
+    fn a_value_without_its_sample_is_malformed() {
+        let half = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.5]}]}}"#;
+        let e = ok(half).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            scalers_core::trigger::TriggerErrorKind::BadResponse
+        );
+        assert_eq!(e.to_string(), format!("{EP}: malformed response"));
+        let cause = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(
+            cause.as_deref(),
+            Some("invalid length 1, expected a [timestamp, value] pair")
+        );
+        let none = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[]}]}}"#;
+        assert!(matches!(ok(none), Err(Error::NoData { .. })));
     }
 
     #[test]
