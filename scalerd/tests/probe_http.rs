@@ -2,91 +2,30 @@
 //! server run by the test (JSON and Prometheus text, an API key, failures), and `cron` with
 //! windows placed around the current time, plus their config errors through `scalerd check`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use scalers_testkit::{HttpStub, unique_name};
-use serde_json::{Value, json};
+use scalers_testkit::HttpStub;
+use serde_json::Value;
 
-/// A temp config file, removed on drop.
-struct TempConfig(PathBuf);
+mod probe_support;
 
-impl TempConfig {
-    fn new(text: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("scalerd-probe-http-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{}.yaml", unique_name("config")));
-        std::fs::write(&path, text).unwrap();
-        TempConfig(path)
-    }
-}
+use probe_support::{TempConfig, config, failed, ok};
 
-impl Drop for TempConfig {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Runs `scalerd <command> --config <config>` off the runtime's thread, so that the test's own
-/// HTTP server keeps answering while the child process runs.
+/// Runs `scalerd <command>` off the runtime (the test's HTTP stubs keep serving meanwhile).
 async fn scalerd(command: &'static str, config: &str) -> (TempConfig, Output) {
-    let file = TempConfig::new(config);
-    let path = file.0.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_scalerd"))
-            .args([command, "--config", path.to_str().unwrap()])
-            .output()
-            .expect("scalerd runs")
-    })
-    .await
-    .unwrap();
-    (file, out)
+    let config = config.to_owned();
+    tokio::task::spawn_blocking(move || probe_support::scalerd(command, &config))
+        .await
+        .unwrap()
 }
 
-/// Runs `scalerd probe`; returns the exit code and one JSON value per line.
+/// Runs `scalerd probe` off the runtime; returns the exit code and one JSON value per line.
 async fn probe(config: &str) -> (i32, Vec<Value>) {
-    let (_file, out) = scalerd("probe", config).await;
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let lines = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{stderr}")))
-        .collect();
-    (out.status.code().unwrap_or(-1), lines)
-}
-
-/// A trigger for [`config`]: name, type and metadata.
-type TriggerDef<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
-
-/// One scaled object `app` in namespace `test` with these triggers.
-fn config(triggers: &[TriggerDef<'_>]) -> String {
-    let mut text = String::from(
-        "scaledObjects:\n  - name: app\n    namespace: test\n    scaleTargetRef: {name: app}\n    triggers:\n",
-    );
-    for (name, kind, metadata) in triggers {
-        text.push_str(&format!(
-            "      - type: {kind}\n        name: {name}\n        metadata:\n"
-        ));
-        for (k, v) in metadata {
-            text.push_str(&format!("          {k}: {}\n", json!(v)));
-        }
-    }
-    text
-}
-
-fn ok(trigger: &str, kind: &str, value: u64, active: bool, target: u64) -> Value {
-    json!({
-        "scaledObject": "test/app", "trigger": trigger, "type": kind, "value": value,
-        "active": active, "target": target, "metricType": "AverageValue"
-    })
-}
-
-fn failed(trigger: &str, kind: &str, error: &str, error_kind: &str, target: u64) -> Value {
-    json!({
-        "scaledObject": "test/app", "trigger": trigger, "type": kind, "error": error,
-        "errorKind": error_kind, "target": target, "metricType": "AverageValue"
-    })
+    let config = config.to_owned();
+    tokio::task::spawn_blocking(move || probe_support::probe(&config))
+        .await
+        .unwrap()
 }
 
 fn meta(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {

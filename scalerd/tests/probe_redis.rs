@@ -2,79 +2,14 @@
 //! every key type and stream mode on every topology, credentials, a killed server, connection
 //! sharing, and the shipped Redis example configs. Each test owns its keys.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use scalers_testkit::{RedisCluster, RedisOptions, RedisSentinel, RedisServer, unique_name};
-use serde_json::{Value, json};
+use serde_json::json;
 
-/// A temp config file, removed on drop.
-struct TempConfig(PathBuf);
+mod probe_support;
 
-impl TempConfig {
-    fn new(text: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("scalerd-probe-redis-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{}.yaml", unique_name("config")));
-        std::fs::write(&path, text).unwrap();
-        TempConfig(path)
-    }
-}
-
-impl Drop for TempConfig {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Runs `scalerd probe` on `config`; returns the exit code and one JSON value per line.
-fn probe(config: &str) -> (i32, Vec<Value>) {
-    let file = TempConfig::new(config);
-    let out = Command::new(env!("CARGO_BIN_EXE_scalerd"))
-        .args(["probe", "--config", file.0.to_str().unwrap()])
-        .output()
-        .expect("scalerd runs");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let lines = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{stderr}")))
-        .collect();
-    (out.status.code().unwrap_or(-1), lines)
-}
-
-/// A trigger for [`config`]: name, type and metadata.
-type TriggerDef<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
-
-/// One scaled object `app` in namespace `test` with these triggers.
-fn config(triggers: &[TriggerDef<'_>]) -> String {
-    let mut text = String::from(
-        "scaledObjects:\n  - name: app\n    namespace: test\n    scaleTargetRef: {name: app}\n    triggers:\n",
-    );
-    for (name, kind, metadata) in triggers {
-        text.push_str(&format!(
-            "      - type: {kind}\n        name: {name}\n        metadata:\n"
-        ));
-        for (k, v) in metadata {
-            text.push_str(&format!("          {k}: {}\n", json!(v)));
-        }
-    }
-    text
-}
-
-fn ok(trigger: &str, kind: &str, value: u64, active: bool, target: u64) -> Value {
-    json!({
-        "scaledObject": "test/app", "trigger": trigger, "type": kind, "value": value,
-        "active": active, "target": target, "metricType": "AverageValue"
-    })
-}
-
-fn failed(trigger: &str, kind: &str, error: &str, error_kind: &str, target: u64) -> Value {
-    json!({
-        "scaledObject": "test/app", "trigger": trigger, "type": kind, "error": error,
-        "errorKind": error_kind, "target": target, "metricType": "AverageValue"
-    })
-}
+use probe_support::{config, failed, ok, probe};
 
 /// Fills keys of every type through `cmd`; returns (list, set, zset, hash, string) names.
 fn fill_keys(cmd: &dyn Fn(&[&str])) -> [String; 5] {
