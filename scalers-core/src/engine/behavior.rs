@@ -5,7 +5,6 @@
 //! ported as facts (see `tests/hpa_behavior.rs`).
 
 use std::fmt;
-use std::time::Duration;
 
 use crate::config::model::{Behavior, PolicyType, ScalingPolicy, ScalingRules, SelectPolicy};
 use crate::engine::proposal::{DEFAULT_TOLERANCE, Tolerance};
@@ -205,19 +204,14 @@ pub struct History {
     pub down_events: Vec<ScaleEvent>,
 }
 
-fn window(secs: u32) -> Duration {
-    Duration::from_secs(u64::from(secs))
+/// `now − secs`, in signed milliseconds, so that times close to the epoch do not saturate.
+fn cutoff(now: Timestamp, secs: u32) -> i64 {
+    now.as_millis() as i64 - i64::from(secs) * 1000
 }
 
-/// `at` is strictly after `now − secs` (written without subtracting, so that times close to the
-/// epoch do not saturate).
-fn after_cutoff(at: Timestamp, now: Timestamp, secs: u32) -> bool {
-    at + window(secs) > now
-}
-
-/// `at` is strictly before `now − secs`.
-fn before_cutoff(at: Timestamp, now: Timestamp, secs: u32) -> bool {
-    at + window(secs) < now
+/// `at` in the same signed milliseconds as [`cutoff`].
+fn ms(at: Timestamp) -> i64 {
+    at.as_millis() as i64
 }
 
 impl History {
@@ -226,8 +220,9 @@ impl History {
     pub fn stabilize_legacy(&mut self, now: Timestamp, window_secs: u32, desired: u32) -> u32 {
         let mut max = desired;
         let mut old = None;
+        let cut = cutoff(now, window_secs);
         for (i, r) in self.recommendations.iter().enumerate() {
-            if before_cutoff(r.at, now, window_secs) {
+            if ms(r.at) < cut {
                 old = Some(i);
             } else if r.replicas > max {
                 max = r.replicas;
@@ -247,18 +242,19 @@ impl History {
         current: u32,
         desired: u32,
     ) -> u32 {
-        let up_window = behavior.up.stabilization_window_seconds;
-        let down_window = behavior.down.stabilization_window_seconds;
+        let up_cut = cutoff(now, behavior.up.stabilization_window_seconds);
+        let down_cut = cutoff(now, behavior.down.stabilization_window_seconds);
         let (mut up, mut down) = (desired, desired);
         let mut old = None;
         for (i, r) in self.recommendations.iter().enumerate() {
-            if after_cutoff(r.at, now, up_window) {
+            let at = ms(r.at);
+            if at > up_cut {
                 up = up.min(r.replicas);
             }
-            if after_cutoff(r.at, now, down_window) {
+            if at > down_cut {
                 down = down.max(r.replicas);
             }
-            if before_cutoff(r.at, now, up_window) && before_cutoff(r.at, now, down_window) {
+            if at < up_cut && at < down_cut {
                 old = Some(i);
             }
         }
@@ -290,10 +286,10 @@ impl History {
             std::cmp::Ordering::Less => (&mut self.down_events, &behavior.down, from - to),
             std::cmp::Ordering::Equal => return,
         };
-        let longest = rules.longest_period_seconds();
+        let cut = cutoff(now, rules.longest_period_seconds());
         let mut old = None;
         for (i, e) in events.iter_mut().enumerate() {
-            if before_cutoff(e.at, now, longest) {
+            if ms(e.at) < cut {
                 e.outdated = true;
             }
             if e.outdated {
@@ -314,9 +310,10 @@ impl History {
 
 /// Sum of the changes of `events` strictly newer than `now − period`.
 fn change_in_period(now: Timestamp, period_secs: u32, events: &[ScaleEvent]) -> i64 {
+    let cut = cutoff(now, period_secs);
     events
         .iter()
-        .filter(|e| after_cutoff(e.at, now, period_secs))
+        .filter(|e| ms(e.at) > cut)
         .map(|e| i64::from(e.change))
         .sum()
 }

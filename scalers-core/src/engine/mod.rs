@@ -458,21 +458,46 @@ impl Engine {
 
     /// Builds this tick's metric reports and updates failure counts.
     fn read_metrics(&mut self, readings: &[Reading], current: u32) -> Vec<MetricReport> {
-        let reports: Vec<(String, MetricTarget, Reading)> = match &self.composite {
-            None => self
-                .triggers
-                .iter()
-                .zip(
-                    readings
-                        .iter()
-                        .copied()
-                        .chain(std::iter::repeat(Err(TriggerErrorKind::Unavailable))),
-                )
-                .map(|(t, r)| (t.name.clone(), t.target, r))
-                .collect(),
+        /// One metric's report; counts its consecutive failures.
+        fn report(
+            name: &str,
+            target: MetricTarget,
+            r: Reading,
+            failures: &mut u32,
+        ) -> MetricReport {
+            match r {
+                Ok(_) => *failures = 0,
+                Err(_) => *failures = failures.saturating_add(1),
+            }
+            MetricReport {
+                name: name.to_owned(),
+                value: r.ok().map(|s| s.value),
+                target,
+                active: r.is_ok_and(|s| s.active),
+                error: r.err(),
+                failures: *failures,
+                fallback: None,
+                proposal: None,
+                no_data: r.is_ok_and(|s| s.no_data),
+            }
+        }
+
+        let mut metrics = Vec::with_capacity(self.failures.len());
+        match &self.composite {
+            None => {
+                let readings = readings
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(Err(TriggerErrorKind::Unavailable)));
+                for ((t, r), failures) in self.triggers.iter().zip(readings).zip(&mut self.failures)
+                {
+                    metrics.push(report(&t.name, t.target, r, failures));
+                }
+            }
             Some(c) => {
+                let triggers = &self.triggers;
                 let lookup = |name: &str| {
-                    self.triggers
+                    triggers
                         .iter()
                         .position(|t| t.name == name)
                         .and_then(|i| readings.get(i))
@@ -489,30 +514,11 @@ impl Engine {
                             .find_map(|r| r.err())
                             .unwrap_or(TriggerErrorKind::BadResponse)
                     });
-                vec![(COMPOSITE_METRIC.to_owned(), c.target, reading)]
+                if let Some(failures) = self.failures.first_mut() {
+                    metrics.push(report(COMPOSITE_METRIC, c.target, reading, failures));
+                }
             }
-        };
-        let mut metrics: Vec<MetricReport> = reports
-            .into_iter()
-            .zip(self.failures.iter_mut())
-            .map(|((name, target, reading), failures)| {
-                match reading {
-                    Ok(_) => *failures = 0,
-                    Err(_) => *failures = failures.saturating_add(1),
-                }
-                MetricReport {
-                    name,
-                    value: reading.ok().map(|s| s.value),
-                    target,
-                    active: reading.is_ok_and(|s| s.active),
-                    error: reading.err(),
-                    failures: *failures,
-                    fallback: None,
-                    proposal: None,
-                    no_data: reading.is_ok_and(|s| s.no_data),
-                }
-            })
-            .collect();
+        }
         for m in &mut metrics {
             if m.error.is_some() {
                 m.fallback = self.fallback_for(m.failures, current);
