@@ -175,6 +175,15 @@ fn set_wakers(c: &Controller, wake: &Arc<Notify>) {
     }
 }
 
+/// A stable offset in `[0, period)` for the loop of `key`.
+fn spread_of(key: &str, period: Duration) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(h.finish() % period_ms)
+}
+
 fn period_of(c: &Controller) -> Duration {
     Duration::from_secs(u64::from(c.object().polling_interval.max(1)))
 }
@@ -196,6 +205,10 @@ async fn run(
 ) {
     let mut period = period_of(&controller);
     let mut next = Instant::now();
+    // The first tick runs at once; the second is offset by a fixed fraction of the period drawn
+    // from the object's name, so that thousands of loops started together do not all tick in
+    // the same millisecond every period afterwards.
+    let mut spread = Some(spread_of(&controller.object().key(), period));
     let mut seen = Seen::default();
     let mut leading = ctx.leading.clone();
     let mut leading_open = true;
@@ -232,7 +245,7 @@ async fn run(
         if scheduled {
             let lateness = started.saturating_duration_since(next);
             ctx.metrics.loop_lateness.observe(lateness.as_secs_f64());
-            next += period;
+            next += period + spread.take().unwrap_or_default();
             if next <= started {
                 next = started + period;
             }

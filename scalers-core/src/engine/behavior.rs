@@ -269,7 +269,14 @@ impl History {
         };
         match slot {
             Some(i) => self.recommendations[i] = rec,
-            None => self.recommendations.push(rec),
+            None => {
+                // Grows to one entry per tick of the longest window and stays there: grow in
+                // small steps rather than doubling, which would leave up to half unused.
+                if self.recommendations.len() == self.recommendations.capacity() {
+                    self.recommendations.reserve_exact(16);
+                }
+                self.recommendations.push(rec);
+            }
         }
     }
 
