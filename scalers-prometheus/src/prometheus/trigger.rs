@@ -255,10 +255,30 @@ pub(crate) fn parse_value(s: &str) -> Option<f64> {
 mod tests {
     use super::*;
 
+    use proptest::prelude::Strategy;
+
     const EP: &str = "http://prom:9090/api/v1/query";
 
     fn ok(body: &str) -> Result<f64> {
         decode(EP, StatusCode::OK, body.as_bytes())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any body, JSON-shaped or not, is a value or a typed error: never a panic.
+        #[test]
+        fn decoding_never_panics(
+            body in proptest::prelude::prop_oneof![
+                "[ -~]{0,120}",
+                "[0-9a-zA-Z.+-]{0,12}".prop_map(|v| format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1,"{v}"]}}]}}}}"#)),
+                "[a-z]{0,8}".prop_map(|t| format!(r#"{{"status":"success","data":{{"resultType":"{t}","result":[]}}}}"#)),
+            ],
+            status in proptest::prelude::prop_oneof![proptest::prelude::Just(200u16), 100u16..600],
+        ) {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let _ = decode(EP, status, body.as_bytes());
+        }
     }
 
     #[test]
