@@ -151,6 +151,7 @@ pub fn spawn(
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake = Arc::new(Notify::new());
     set_wakers(&controller, &wake);
+    warn_unsafe_ssl(&controller);
     let span = info_span!(
         "scaled_object",
         namespace = %controller.object().namespace,
@@ -164,6 +165,23 @@ pub fn spawn(
         stop: stop_tx,
         task,
     })
+}
+
+/// Warns, once per trigger at start, about triggers that skip TLS verification.
+fn warn_unsafe_ssl(c: &Controller) {
+    for (spec, t) in c.object().triggers.iter().zip(c.triggers()) {
+        let unsafe_ssl = spec
+            .metadata
+            .get("unsafeSsl")
+            .is_some_and(|v| matches!(v.trim(), "1" | "t" | "T" | "true" | "TRUE" | "True"));
+        if unsafe_ssl {
+            warn!(
+                scaled_object = %c.object().key(),
+                trigger = %t.name,
+                "unsafeSsl: this trigger does not verify its source's TLS certificate"
+            );
+        }
+    }
 }
 
 /// Gives every trigger of `c` a waker that makes the loop tick now (push triggers).
