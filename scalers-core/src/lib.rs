@@ -13,6 +13,12 @@
 //!   file and field path.
 //! - [`engine::Engine::evaluate`] turns one tick's readings into a [`engine::Decision`] that
 //!   says what to do and why.
+//! - [`controller::Controller`] ties an object's triggers, engine and [`target::ScaleTarget`]
+//!   together: a program that embeds scalers calls [`controller::Controller::tick`] on a timer
+//!   (see `examples/embed_engine.rs`); [`target::MemoryTarget`] keeps a count in memory.
+//!
+//! Feature `schema` (off by default): `schemars` derives on the config model, for the JSON Schema
+//! `scalerd schema` prints.
 //!
 //! Semantics implemented: HPA External-metric replica math (AverageValue/Value, tolerance with
 //! per-direction overrides, milli-quantities), legacy normalization (300 s max-window,
