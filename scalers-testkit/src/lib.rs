@@ -67,3 +67,19 @@ pub fn unique_name(prefix: &str) -> String {
         .as_micros();
     format!("{prefix}_{}_{micros}_{n}", std::process::id())
 }
+
+/// A scaled object `app` (namespace `default`, target Deployment `app`) with one trigger of
+/// type `trigger_type` and this metadata: how trigger tests build triggers the way scalerd does,
+/// through a `Registry`.
+pub fn object_with_trigger(
+    trigger_type: &str,
+    metadata: &[(&str, &str)],
+) -> scalers_core::config::model::ScaledObject {
+    let mut spec = scalers_core::config::model::TriggerSpec::new(trigger_type);
+    for (k, v) in metadata {
+        spec.metadata.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let mut object = scalers_core::config::model::ScaledObject::new("app", "app");
+    object.triggers.push(spec);
+    object
+}

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use scalers_core::config::model::{ScaledObject, TriggerSpec};
+use scalers_core::config::model::ScaledObject;
 use scalers_core::secret::Secret;
 use scalers_core::trigger::{BuiltTrigger, Params, Registry, TriggerError, TriggerErrorKind};
 use scalers_prometheus::{ClientPool, PrometheusConfig, PrometheusTrigger};
@@ -18,13 +18,7 @@ pub(crate) fn object(metadata: &[(&str, &str)]) -> ScaledObject {
 
 /// A scaled object with one trigger of type `kind` with this metadata.
 pub(crate) fn object_of(kind: &str, metadata: &[(&str, &str)]) -> ScaledObject {
-    let mut spec = TriggerSpec::new(kind);
-    for (k, v) in metadata {
-        spec.metadata.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let mut object = ScaledObject::new("app", "app");
-    object.triggers.push(spec);
-    object
+    scalers_testkit::object_with_trigger(kind, metadata)
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use scalers_core::config::model::{ScaledObject, TriggerSpec};
+use scalers_core::config::model::ScaledObject;
 use scalers_core::secret::Secret;
 use scalers_core::trigger::{BuiltTrigger, Params, Registry, Sample};
 use scalers_queue::kafka::{ClientPool, KafkaConfig, KafkaTrigger};
@@ -15,13 +15,7 @@ use scalers_testkit::{KafkaBroker, unique_name};
 
 /// A scaled object with one `kafka` trigger with this metadata.
 pub(crate) fn object(metadata: &[(&str, &str)]) -> ScaledObject {
-    let mut spec = TriggerSpec::new("kafka");
-    for (k, v) in metadata {
-        spec.metadata.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let mut object = ScaledObject::new("app", "app");
-    object.triggers.push(spec);
-    object
+    scalers_testkit::object_with_trigger("kafka", metadata)
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use scalers_core::config::model::{ScaledObject, TriggerSpec};
+use scalers_core::config::model::ScaledObject;
 use scalers_core::secret::Secret;
 use scalers_core::trigger::{BuiltTrigger, Registry, Sample, TriggerErrorKind};
 use scalers_queue::redis::RedisPool;
@@ -19,13 +19,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// A scaled object with one trigger of `trigger_type` with this metadata.
 pub(crate) fn object(trigger_type: &str, metadata: &[(&str, &str)]) -> ScaledObject {
-    let mut spec = TriggerSpec::new(trigger_type);
-    for (k, v) in metadata {
-        spec.metadata.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let mut object = ScaledObject::new("app", "app");
-    object.triggers.push(spec);
-    object
+    scalers_testkit::object_with_trigger(trigger_type, metadata)
 }
 
 /// A registry with the Redis types registered on `pool`.
