@@ -83,3 +83,31 @@ pub fn object_with_trigger(
     object.triggers.push(spec);
     object
 }
+
+/// Builds a trigger of type `trigger_type` through `registry`, as scalerd does: on
+/// [`object_with_trigger`], with these authentication parameters and this environment (for
+/// `*FromEnv`). Errors come back as `(path, message)` pairs, for exact comparisons.
+///
+/// # Errors
+/// The registry's build errors.
+pub fn build_trigger(
+    registry: &scalers_core::trigger::Registry,
+    trigger_type: &str,
+    metadata: &[(&str, &str)],
+    auth: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> Result<scalers_core::trigger::BuiltTrigger, Vec<(String, String)>> {
+    let object = object_with_trigger(trigger_type, metadata);
+    let auth: std::collections::BTreeMap<String, scalers_core::secret::Secret> = auth
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), scalers_core::secret::Secret::new(*v)))
+        .collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    registry
+        .build(&object, 0, &auth, &lookup)
+        .map_err(|errors| errors.into_iter().map(|e| (e.path, e.message)).collect())
+}

@@ -54,16 +54,7 @@ pub(crate) fn build_kind_in(
     auth: &[(&str, &str)],
     env: &[(&str, &str)],
 ) -> Result<BuiltTrigger, Vec<(String, String)>> {
-    let object = object_of(kind, metadata);
-    let auth: BTreeMap<String, Secret> = pairs(auth)
-        .into_iter()
-        .map(|(k, v)| (k, Secret::new(v)))
-        .collect();
-    let env = pairs(env);
-    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    registry
-        .build(&object, 0, &auth, &lookup)
-        .map_err(|errors| errors.into_iter().map(|e| (e.path, e.message)).collect())
+    scalers_testkit::build_trigger(registry, kind, metadata, auth, env)
 }
 
 /// Builds the trigger through a fresh registry, metadata only.

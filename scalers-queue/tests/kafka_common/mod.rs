@@ -44,16 +44,7 @@ pub(crate) fn build_in(
     auth: &[(&str, &str)],
     env: &[(&str, &str)],
 ) -> Result<BuiltTrigger, Vec<(String, String)>> {
-    let object = object(metadata);
-    let auth: BTreeMap<String, Secret> = pairs(auth)
-        .into_iter()
-        .map(|(k, v)| (k, Secret::new(v)))
-        .collect();
-    let env = pairs(env);
-    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    registry
-        .build(&object, 0, &auth, &lookup)
-        .map_err(|errors| errors.into_iter().map(|e| (e.path, e.message)).collect())
+    scalers_testkit::build_trigger(registry, "kafka", metadata, auth, env)
 }
 
 /// Builds a trigger that must be valid, through a fresh registry.

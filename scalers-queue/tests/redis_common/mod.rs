@@ -4,10 +4,7 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-
 use scalers_core::config::model::ScaledObject;
-use scalers_core::secret::Secret;
 use scalers_core::trigger::{BuiltTrigger, Registry, Sample, TriggerErrorKind};
 use scalers_queue::redis::RedisPool;
 
@@ -38,16 +35,7 @@ pub(crate) fn build_in(
     auth: &[(&str, &str)],
     env: &[(&str, &str)],
 ) -> Result<BuiltTrigger, Vec<(String, String)>> {
-    let object = object(trigger_type, metadata);
-    let auth: BTreeMap<String, Secret> = pairs(auth)
-        .into_iter()
-        .map(|(k, v)| (k, Secret::new(v)))
-        .collect();
-    let env = pairs(env);
-    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    registry
-        .build(&object, 0, &auth, &lookup)
-        .map_err(|errors| errors.into_iter().map(|e| (e.path, e.message)).collect())
+    scalers_testkit::build_trigger(registry, trigger_type, metadata, auth, env)
 }
 
 /// Builds a valid trigger through a fresh registry and pool, metadata only.
