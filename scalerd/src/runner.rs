@@ -212,6 +212,8 @@ struct Seen {
     failing: BTreeSet<String>,
     fallback: BTreeSet<String>,
     target_errors: u32,
+    /// The reason code of the last decision, whose metric series is the object's current one.
+    last_code: Option<&'static str>,
 }
 
 async fn run(
@@ -414,7 +416,7 @@ async fn publish(
             m.desired_replicas
                 .get_or_create(&labels)
                 .set(i64::from(decision.desired));
-            set_last_decision(m, object, decision);
+            set_last_decision(m, object, decision, seen);
             publish_fallback(ctx, object, decision, seen).await;
             match write {
                 None => {}
@@ -462,43 +464,23 @@ fn set_last_decision(
     m: &Metrics,
     object: &scalers_core::config::model::ScaledObject,
     d: &Decision,
+    seen: &mut Seen,
 ) {
     let code = d.reason.code();
-    // Keep one series per object: drop the other reasons.
     let labels = DecisionLabels {
         namespace: object.namespace.clone(),
         scaled_object: object.name.clone(),
         reason: code.to_owned(),
     };
-    for other in LAST_DECISION_CODES.iter().filter(|c| **c != code) {
+    // Keep one series per object: drop the previous reason's.
+    if let Some(previous) = seen.last_code.replace(code).filter(|p| *p != code) {
         m.last_decision.remove(&DecisionLabels {
-            reason: (*other).to_owned(),
+            reason: previous.to_owned(),
             ..labels.clone()
         });
     }
     m.last_decision.get_or_create(&labels).set(1);
 }
-
-/// Every code [`Reason::code`] can return.
-const LAST_DECISION_CODES: &[&str] = &[
-    "PausedReplicas",
-    "Paused",
-    "Activated",
-    "Deactivated",
-    "Idle",
-    "BelowMinimum",
-    "TriggerError",
-    "FallbackAtZero",
-    "AllMetricsFailed",
-    "PartialFailure",
-    "TooManyReplicas",
-    "TooFewReplicas",
-    "DesiredWithinRange",
-    "ScaleUpStabilized",
-    "ScaleDownStabilized",
-    "ScaleUpLimit",
-    "ScaleDownLimit",
-];
 
 async fn publish_fallback(
     ctx: &RunContext,

@@ -158,6 +158,13 @@ async fn scales_up_from_zero_then_back_to_zero_after_the_cooldown() {
         })
         .await;
     assert_eq!(o.active, Some(false));
+    // one last-decision series per object, whatever reasons came before
+    let metrics = d.get("/metrics").await.1;
+    let series: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("scalers_scaled_object_last_decision{") && l.contains(&name))
+        .collect();
+    assert_eq!(series.len(), 1, "{series:?}");
     d.stop().await;
 }
 
