@@ -292,7 +292,8 @@ fn registered_metric_names() -> Vec<String> {
 #[test]
 fn every_metric_is_documented_with_its_labels() {
     use scalerd::metrics::{
-        DecisionLabels, Metrics, ObjectLabels, TargetErrorLabels, TriggerErrorLabels, TriggerLabels,
+        DecisionLabels, Metrics, ObjectLabels, TargetErrorLabels, TriggerErrorLabels,
+        TriggerLabels, TriggerTypeLabels,
     };
     let m = Metrics::new();
     let trigger = TriggerLabels {
@@ -309,7 +310,12 @@ fn every_metric_is_documented_with_its_labels() {
     m.trigger_value.get_or_create(&trigger).set(1.0);
     m.trigger_active.get_or_create(&trigger).set(1);
     m.trigger_no_data.get_or_create(&trigger).inc();
-    m.trigger_latency.get_or_create(&trigger).observe(0.1);
+    m.trigger_latency.get_or_create(&trigger).set(0.1);
+    m.sample_duration
+        .get_or_create(&TriggerTypeLabels {
+            r#type: "redis".into(),
+        })
+        .observe(0.1);
     m.trigger_errors
         .get_or_create(&TriggerErrorLabels {
             namespace: "n".into(),

@@ -79,3 +79,67 @@ proptest! {
         }
     }
 }
+
+/// The HPA's stabilization computed the slow way, over every recommendation ever made:
+/// `current` raised to the minimum of those newer than the scale-up window's cut and lowered to
+/// the maximum of those newer than the scale-down window's cut (both including `desired`).
+fn stabilize_over_every_tick(
+    all: &[(i64, u32)],
+    now_ms: i64,
+    up_secs: u32,
+    down_secs: u32,
+    current: u32,
+    desired: u32,
+) -> u32 {
+    let up_cut = now_ms - i64::from(up_secs) * 1000;
+    let down_cut = now_ms - i64::from(down_secs) * 1000;
+    let up = all
+        .iter()
+        .filter(|(at, _)| *at > up_cut)
+        .map(|(_, r)| *r)
+        .fold(desired, u32::min);
+    let down = all
+        .iter()
+        .filter(|(at, _)| *at > down_cut)
+        .map(|(_, r)| *r)
+        .fold(desired, u32::max);
+    current.max(up).min(down)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The stored history keeps one entry per distinct count, yet stabilizes exactly like the
+    /// HPA's list of one entry per tick, whatever the ticks, counts and windows.
+    #[test]
+    fn the_compact_history_stabilizes_like_one_entry_per_tick(
+        ticks in prop::collection::vec((0u64..40, 0u32..8, 0u32..8), 1..200),
+        up_secs in prop_oneof![Just(0u32), 1u32..120],
+        down_secs in prop_oneof![Just(0u32), 1u32..300],
+    ) {
+        use scalers_core::config::model::{Behavior, ScalingRules};
+        use scalers_core::engine::behavior::{History, ResolvedBehavior};
+        let window = |secs| Some(ScalingRules { stabilization_window_seconds: Some(secs), ..ScalingRules::default() });
+        let behavior = ResolvedBehavior::resolve(&Behavior { scale_up: window(up_secs), scale_down: window(down_secs) });
+        let mut history = History::default();
+        let mut legacy = History::default();
+        let mut all = Vec::new();
+        let mut now = Timestamp::from_secs(1_000);
+        for (step, current, desired) in ticks {
+            now = now + std::time::Duration::from_secs(step);
+            let now_ms = now.as_millis() as i64;
+            let want = stabilize_over_every_tick(&all, now_ms, up_secs, down_secs, current, desired);
+            prop_assert_eq!(history.stabilize(now, &behavior, current, desired), want);
+            // legacy: the maximum of those not older than the window, and `desired`
+            let cut = now_ms - i64::from(down_secs) * 1000;
+            let legacy_want = all.iter().filter(|(at, _)| *at >= cut).map(|(_, r)| *r).fold(desired, u32::max);
+            prop_assert_eq!(legacy.stabilize_legacy(now, down_secs, desired), legacy_want);
+            all.push((now_ms, desired));
+            let mut counts: Vec<u32> = history.recommendations.iter().map(|r| r.replicas).collect();
+            counts.sort_unstable();
+            counts.dedup();
+            prop_assert_eq!(counts.len(), history.recommendations.len(), "one entry per count");
+            prop_assert!(history.recommendations.len() <= 8);
+        }
+    }
+}

@@ -196,7 +196,13 @@ impl Stabilization {
 /// The HPA's per-object memory: raw recommendations and its own scale events.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
-    /// Raw recommendations, slots reused once older than every window.
+    /// Raw recommendations: one entry per distinct count, stamped with the last time it was
+    /// recommended; slots are reused once older than every window.
+    ///
+    /// A window's minimum or maximum only depends on which counts were recommended inside it,
+    /// and a count is recommended inside a window exactly when its latest recommendation is, so
+    /// keeping the latest time of each count gives the HPA's results from a list whose length
+    /// is the number of distinct counts, not the number of ticks in the window.
     pub recommendations: Vec<Recommendation>,
     /// Scale-up events.
     pub up_events: Vec<ScaleEvent>,
@@ -216,25 +222,30 @@ fn ms(at: Timestamp) -> i64 {
 
 impl History {
     /// Legacy stabilization (no `behavior`): the maximum of `desired` and every recommendation
-    /// not older than `window`; then stores `desired`, reusing a slot older than the window.
+    /// not older than `window`; then stores `desired` (re-stamping its entry if the count is
+    /// already stored, else reusing a slot older than the window).
     pub fn stabilize_legacy(&mut self, now: Timestamp, window_secs: u32, desired: u32) -> u32 {
         let mut max = desired;
-        let mut old = None;
+        let (mut old, mut same) = (None, None);
         let cut = cutoff(now, window_secs);
         for (i, r) in self.recommendations.iter().enumerate() {
+            if r.replicas == desired {
+                same = Some(i);
+            }
             if ms(r.at) < cut {
                 old = Some(i);
             } else if r.replicas > max {
                 max = r.replicas;
             }
         }
-        self.store(old, now, desired);
+        self.store(same.or(old), now, desired);
         max
     }
 
     /// Behavior stabilization: `current` raised to the minimum of the recommendations inside the
     /// scale-up window and lowered to the maximum of those inside the scale-down window (both
-    /// including `desired`); then stores `desired`, reusing a slot older than both windows.
+    /// including `desired`); then stores `desired` (re-stamping its entry if the count is already
+    /// stored, else reusing a slot older than both windows).
     pub fn stabilize(
         &mut self,
         now: Timestamp,
@@ -245,8 +256,11 @@ impl History {
         let up_cut = cutoff(now, behavior.up.stabilization_window_seconds);
         let down_cut = cutoff(now, behavior.down.stabilization_window_seconds);
         let (mut up, mut down) = (desired, desired);
-        let mut old = None;
+        let (mut old, mut same) = (None, None);
         for (i, r) in self.recommendations.iter().enumerate() {
+            if r.replicas == desired {
+                same = Some(i);
+            }
             let at = ms(r.at);
             if at > up_cut {
                 up = up.min(r.replicas);
@@ -258,24 +272,28 @@ impl History {
                 old = Some(i);
             }
         }
-        self.store(old, now, desired);
+        self.store(same.or(old), now, desired);
         current.max(up).min(down)
     }
 
     fn store(&mut self, slot: Option<usize>, now: Timestamp, desired: u32) {
-        let rec = Recommendation {
-            at: now,
-            replicas: desired,
-        };
         match slot {
-            Some(i) => self.recommendations[i] = rec,
+            // The entry of the same count (re-stamped), or one older than every window.
+            Some(i) => {
+                let r = &mut self.recommendations[i];
+                r.at = r.at.max(now);
+                r.replicas = desired;
+            }
             None => {
-                // Grows to one entry per tick of the longest window and stays there: grow in
-                // small steps rather than doubling, which would leave up to half unused.
+                // Holds one entry per distinct recommendation of the longest window (a few,
+                // whatever the polling interval): grow in small steps rather than doubling.
                 if self.recommendations.len() == self.recommendations.capacity() {
-                    self.recommendations.reserve_exact(16);
+                    self.recommendations.reserve_exact(4);
                 }
-                self.recommendations.push(rec);
+                self.recommendations.push(Recommendation {
+                    at: now,
+                    replicas: desired,
+                });
             }
         }
     }
