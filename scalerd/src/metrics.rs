@@ -114,6 +114,9 @@ pub struct Metrics {
     pub reload_failures: Counter,
     /// 1 while this instance leads.
     pub leader: Gauge,
+    /// The length of the last encoding, to size the next one's buffer at once (at 10,000
+    /// objects a scrape is several MiB, and growing a `String` by doubling copies it each time).
+    last_len: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for Metrics {
@@ -140,6 +143,7 @@ impl Metrics {
             loop_lateness: latency_histogram(),
             reload_failures: Counter::default(),
             leader: Gauge::default(),
+            last_len: std::sync::atomic::AtomicUsize::new(0),
             registry: Registry::default(),
         };
         registry.register(
@@ -212,9 +216,12 @@ impl Metrics {
 
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.last_len.load(Relaxed);
+        let mut out = String::with_capacity(last + last / 16);
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        self.last_len.store(out.len(), Relaxed);
         out
     }
 
