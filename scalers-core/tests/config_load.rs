@@ -988,7 +988,7 @@ fn keda_single_document_paths_are_not_prefixed() {
 fn keda_kinds_and_api_versions() {
     assert_error(
         "apiVersion: keda.sh/v1alpha1\nkind: ScaledJob\nmetadata: {name: a}\n",
-        "app.yaml: unsupported kind \"ScaledJob\"; \
+        "app.yaml: kind: unsupported kind \"ScaledJob\"; \
          expected ScaledObject, TriggerAuthentication or ClusterTriggerAuthentication",
     );
     // Authentication kinds are decoded; a file of them alone has no scaled object.
@@ -1040,7 +1040,7 @@ fn keda_multiple_documents_paths_are_prefixed() {
              expected a string, got a list",
             "app.yaml: documents[3].metadata.annotations[\"autoscaling.keda.sh/paused-replicas\"]: \
              expected a whole number, got \"many\"",
-            "app.yaml: documents[4]: unsupported kind \"Deployment\"; \
+            "app.yaml: documents[4].kind: unsupported kind \"Deployment\"; \
              expected ScaledObject, TriggerAuthentication or ClusterTriggerAuthentication",
             "app.yaml: documents[5]: expected a mapping, got a list",
         ]

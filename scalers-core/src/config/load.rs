@@ -777,7 +777,7 @@ impl Decoder {
                  or {CLUSTER_TRIGGER_AUTHENTICATION}",
                 quote(kind)
             );
-            self.report("", message);
+            self.report("kind", message);
             return None;
         }
         let mut identity = Identity::default();
