@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# End-to-end scale benchmark: scalerd run --dry-run with N scaled objects, each with one `redis`
-# list trigger on its own list, polling every second, against a real redis-server on loopback.
-# Prints one JSON line of figures (see README / issue 8 for the keys). Not a test: it reports.
+# End-to-end scale benchmark: `scalerd run --dry-run` with N scaled objects polling every second,
+# each with one trigger on its own data, against a real source on loopback:
+#   --source redis (default): one `redis` list trigger per object on its own list;
+#   --source prometheus: one `prometheus` trigger per object, all on one Prometheus, the same
+#     query shape with a distinct label per object (`bench_queue{object="oN"}`), to show what
+#     scalerd costs a shared Prometheus (the query rate it served, its latency, its CPU).
+# Prints one JSON line of figures (keys in bench/RESULTS.md). Not a test: it reports.
 #
-#   bash bench/scale.sh [--objects N] [--duration SECONDS] [--reactions K] [--scalerd PATH]
+#   bash bench/scale.sh [--source redis|prometheus] [--objects N] [--duration SECONDS]
+#                       [--reactions K] [--scalerd PATH]
 #
-# Needs: redis-server, redis-cli, redis-benchmark (Debian redis-server/redis-tools), curl, awk,
-# and a built scalerd (default: target/release/scalerd, built if missing).
+# Needs: curl, awk, a built scalerd (default: target/release/scalerd, built if missing), and
+# for redis: redis-server, redis-cli, redis-benchmark (Debian redis-server, redis-tools);
+# for prometheus: prometheus (Debian) and python3 (serves the series Prometheus scrapes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-N=10000 D=60 K=20 SCALERD=""
+N=10000 D=60 K=20 SCALERD="" SOURCE=redis
 while [ $# -gt 0 ]; do
   case $1 in
+    --source) SOURCE=$2; shift 2 ;;
     --objects) N=$2; shift 2 ;;
     --duration) D=$2; shift 2 ;;
     --reactions) K=$2; shift 2 ;;
@@ -20,6 +27,10 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
+case $SOURCE in
+  redis | prometheus) ;;
+  *) echo "--source: expected redis or prometheus, got $SOURCE" >&2; exit 2 ;;
+esac
 if [ -z "$SCALERD" ]; then
   SCALERD=target/release/scalerd
   [ -x "$SCALERD" ] || cargo build -q --release -p scalerd
@@ -42,20 +53,73 @@ free_port() { # a port nothing listens on (checked by trying to connect)
   done
 }
 now_ms() { date +%s%3N; }
+proc_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN" \
-  --daemonize no >"$RUN/redis.log" 2>&1 &
-PIDS+=($!)
-until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
-R="redis-cli -p $REDIS_PORT"
+# ---- the source ---------------------------------------------------------------------------------
+if [ "$SOURCE" = redis ]; then
+  REDIS_PORT=$(free_port)
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN" \
+    --daemonize no >"$RUN/redis.log" 2>&1 &
+  PIDS+=($!)
+  until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
+  R="redis-cli -p $REDIS_PORT"
+  # every list empty: objects start at zero replicas and inactive
+  trigger() { printf '{type: redis, metadata: {address: "127.0.0.1:%d", listName: "bench:%d", listLength: "5"}}' "$REDIS_PORT" "$1"; }
+  raise() { $R rpush "bench:$1" a b c d e f g h i j >/dev/null; }
+  lower() { $R del "bench:$1" >/dev/null; }
+else
+  # The series Prometheus scrapes every second: one line per object in a file served over
+  # HTTP, every value 0 (objects start at zero replicas and inactive); `raise` rewrites the
+  # file atomically with one object at 10.
+  mkdir -p "$RUN/www"
+  series() { # [object-at-10]
+    awk -v n="$N" -v o="${1:--1}" 'BEGIN {
+      print "# TYPE bench_queue gauge"
+      for (i = 0; i < n; i++) printf "bench_queue{object=\"o%d\"} %d\n", i, (i == o ? 10 : 0)
+    }' >"$RUN/www/metrics.tmp"
+    mv "$RUN/www/metrics.tmp" "$RUN/www/metrics"
+  }
+  series
+  WWW_PORT=$(free_port)
+  python3 -m http.server "$WWW_PORT" --bind 127.0.0.1 --directory "$RUN/www" >"$RUN/www.log" 2>&1 &
+  PIDS+=($!)
+  PROM_PORT=$(free_port)
+  cat >"$RUN/prometheus.yml" <<YAML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: bench
+    static_configs: [{targets: ["127.0.0.1:$WWW_PORT"]}]
+YAML
+  prometheus --config.file="$RUN/prometheus.yml" --storage.tsdb.path="$RUN/prom" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" >"$RUN/prometheus.log" 2>&1 &
+  PROM_PID=$!
+  PIDS+=($PROM_PID)
+  PROM="http://127.0.0.1:$PROM_PORT"
+  deadline=$(( $(date +%s) + 60 ))
+  until curl -sf "$PROM/api/v1/query" --data-urlencode "query=bench_queue{object=\"o$((N - 1))\"}" |
+    grep -q '"value"'; do
+    kill -0 $PROM_PID 2>/dev/null || { cat "$RUN/prometheus.log" >&2; exit 1; }
+    [ "$(date +%s)" -lt $deadline ] || { echo "prometheus has not scraped the series" >&2; exit 1; }
+    sleep 0.2
+  done
+  trigger() { printf '{type: prometheus, metadata: {serverAddress: "%s", query: "bench_queue{object=\\"o%d\\"}", threshold: "5"}}' "$PROM" "$1"; }
+  raise() { series "$1"; }
+  lower() { series; }
+  # what Prometheus served on /api/v1/query: requests, and seconds spent on them
+  prom_served() {
+    curl -s "$PROM/metrics" | awk '
+      /^prometheus_http_requests_total\{.*handler="\/api\/v1\/query"/ {n += $NF}
+      /^prometheus_http_request_duration_seconds_sum\{.*handler="\/api\/v1\/query"/ {s += $NF}
+      END {printf "%d %f\n", n, s}'
+  }
+fi
 
-# N lists, all empty: objects start at zero replicas and inactive.
+# ---- scalerd --------------------------------------------------------------------------------------
 {
   echo "scaledObjects:"
   for ((i = 0; i < N; i++)); do
-    printf '  - {name: o%d, scaleTargetRef: {name: w%d}, pollingInterval: 1, cooldownPeriod: 1, maxReplicaCount: 50, triggers: [{type: redis, metadata: {address: "127.0.0.1:%d", listName: "bench:%d", listLength: "5"}}]}\n' \
-      "$i" "$i" "$REDIS_PORT" "$i"
+    printf '  - {name: o%d, scaleTargetRef: {name: w%d}, pollingInterval: 1, cooldownPeriod: 1, maxReplicaCount: 50, triggers: [%s]}\n' \
+      "$i" "$i" "$(trigger "$i")"
   done
 } >"$RUN/scalerd.yaml"
 
@@ -75,7 +139,6 @@ samples() { # total samples taken so far, from /metrics
   curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" |
     awk '/^scalers_trigger_sample_duration_seconds_count/ {s += $NF} END {printf "%d\n", s}'
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$SCALERD_PID/stat"; }
 rss_kib() { awk "/^$1:/ {print \$2}" "/proc/$SCALERD_PID/status"; }
 desired() { # desiredReplicas of object $1 from /status
   curl -s "http://127.0.0.1:$ADMIN_PORT/status?scaledObject=default/o$1" |
@@ -84,36 +147,44 @@ desired() { # desiredReplicas of object $1 from /status
 
 # Let the first ticks settle, then measure over D seconds.
 sleep 2
-s0=$(samples) c0=$(cpu_ticks) t0=$(now_ms)
-# Reaction latency: K times, at random moments, push enough items onto a random object's list to
-# cross its activation threshold, and time until its decision shows (then empty it again).
+s0=$(samples) c0=$(proc_cpu_ticks $SCALERD_PID) t0=$(now_ms)
+if [ "$SOURCE" = prometheus ]; then
+  read -r q0 qs0 < <(prom_served)
+  pc0=$(proc_cpu_ticks $PROM_PID)
+fi
+# Reaction latency: K times, at random moments, raise a random object's data above its
+# activation threshold, and time until its decision shows (then lower it again).
 reactions=()
 end_at=$(( t0 + D * 1000 ))
 for ((k = 0; k < K; k++)); do
   remaining=$(( end_at - $(now_ms) ))
-  [ $remaining -gt 3000 ] || break
+  [ $remaining -gt 4000 ] || break
   sleep "0.$(( RANDOM % 900 + 100 ))"
   o=$(( RANDOM * 32768 % N + RANDOM % N )); o=$(( o % N ))
   pushed=$(now_ms)
-  $R rpush "bench:$o" a b c d e f g h i j >/dev/null
+  raise $o
   until [ "$(desired $o)" != "" ] && [ "$(desired $o)" -ge 1 ]; do
     [ $(( $(now_ms) - pushed )) -lt 10000 ] || break
     sleep 0.01
   done
   reactions+=($(( $(now_ms) - pushed )))
-  $R del "bench:$o" >/dev/null
+  lower $o
 done
 while [ "$(now_ms)" -lt $end_at ]; do sleep 0.2; done
-s1=$(samples) c1=$(cpu_ticks) t1=$(now_ms)
+s1=$(samples) c1=$(proc_cpu_ticks $SCALERD_PID) t1=$(now_ms)
+if [ "$SOURCE" = prometheus ]; then
+  read -r q1 qs1 < <(prom_served)
+  pc1=$(proc_cpu_ticks $PROM_PID)
+fi
 
 metrics=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics")
-quantile() { # q from the cumulative lateness histogram, in ms (bucket upper bound)
-  echo "$metrics" | awk -v q="$1" '
-    /^scalers_loop_lateness_seconds_bucket/ {
+quantile() { # q of the histogram $1 (cumulative buckets) in /metrics, in ms (bucket upper bound)
+  echo "$metrics" | awk -v q="$2" -v h="$1" '
+    index($0, h "_bucket") == 1 {
       match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
       n++; les[n] = le; counts[n] = $NF
     }
-    /^scalers_loop_lateness_seconds_count/ { total = $NF }
+    index($0, h "_count") == 1 { total = $NF }
     END {
       for (i = 1; i <= n; i++) if (counts[i] >= q * total) { if (les[i] == "+Inf") print "null"; else printf "%.1f\n", les[i] * 1000; exit }
       print "null"
@@ -126,22 +197,35 @@ percentile() { # p of the given numbers
 
 hz=$(getconf CLK_TCK)
 elapsed_ms=$(( t1 - t0 ))
-samples_per_s=$(awk -v s=$(( s1 - s0 )) -v ms=$elapsed_ms 'BEGIN {printf "%.1f", s * 1000 / ms}')
-cpu_cores=$(awk -v c=$(( c1 - c0 )) -v hz="$hz" -v ms=$elapsed_ms 'BEGIN {printf "%.3f", c / hz / (ms / 1000)}')
+per_s() { awk -v n="$1" -v ms=$elapsed_ms 'BEGIN {printf "%.1f", n * 1000 / ms}'; }
+cores() { awk -v c="$1" -v hz="$hz" -v ms=$elapsed_ms 'BEGIN {printf "%.3f", c / hz / (ms / 1000)}'; }
+samples_per_s=$(per_s $(( s1 - s0 )))
+cpu_cores=$(cores $(( c1 - c0 )))
 rss_peak=$(awk -v k="$(rss_kib VmHWM)" 'BEGIN {printf "%.1f", k / 1024}')
 rss_end=$(awk -v k="$(rss_kib VmRSS)" 'BEGIN {printf "%.1f", k / 1024}')
-connections=$($R client list | grep -vc 'cmd=client' || true)
-p50=$(quantile 0.5) p99=$(quantile 0.99)
+p50=$(quantile scalers_loop_lateness_seconds 0.5) p99=$(quantile scalers_loop_lateness_seconds 0.99)
 r50=$(percentile 0.5 "${reactions[@]}") r99=$(percentile 0.99 "${reactions[@]}")
+common=$(printf '"objects":%d,"poll_s":1,"duration_s":%d,"samples_per_s":%s,"expected_samples_per_s":%d,"tick_lateness_p50_ms":%s,"tick_lateness_p99_ms":%s,"rss_peak_mib":%s,"rss_end_mib":%s,"cpu_cores":%s' \
+  "$N" "$D" "$samples_per_s" "$N" "$p50" "$p99" "$rss_peak" "$rss_end" "$cpu_cores")
 
-kill $SCALERD_PID 2>/dev/null || true
-# the physical reference on the same server: LLEN, 1 connection unpipelined, and pipelining 16
-bench_rps() {
-  redis-benchmark -p "$REDIS_PORT" -q -n "$1" -c 1 "${@:2}" llen bench:0 2>/dev/null |
-    tr '\r' '\n' | awk '/requests per second/ {for (i = 1; i <= NF; i++) if ($(i+1) == "requests") v = $i} END {printf "%d", v}'
-}
-c1_rps=$(bench_rps 20000)
-p16_rps=$(bench_rps 200000 -P 16)
-
-printf '{"objects":%d,"poll_s":1,"duration_s":%d,"samples_per_s":%s,"expected_samples_per_s":%d,"tick_lateness_p50_ms":%s,"tick_lateness_p99_ms":%s,"rss_peak_mib":%s,"rss_end_mib":%s,"cpu_cores":%s,"redis_connections":%d,"reaction_p50_ms":%s,"reaction_p99_ms":%s,"redis_llen_c1_per_s":%s,"redis_llen_p16_per_s":%s}\n' \
-  "$N" "$D" "$samples_per_s" "$N" "$p50" "$p99" "$rss_peak" "$rss_end" "$cpu_cores" "$connections" "$r50" "$r99" "${c1_rps:-0}" "${p16_rps:-0}"
+if [ "$SOURCE" = redis ]; then
+  connections=$($R client list | grep -vc 'cmd=client' || true)
+  kill $SCALERD_PID 2>/dev/null || true
+  # the physical reference on the same server: LLEN, 1 connection unpipelined, and pipelining 16
+  bench_rps() {
+    redis-benchmark -p "$REDIS_PORT" -q -n "$1" -c 1 "${@:2}" llen bench:0 2>/dev/null |
+      tr '\r' '\n' | awk '/requests per second/ {for (i = 1; i <= NF; i++) if ($(i+1) == "requests") v = $i} END {printf "%d", v}'
+  }
+  c1_rps=$(bench_rps 20000)
+  p16_rps=$(bench_rps 200000 -P 16)
+  printf '{"source":"redis",%s,"redis_connections":%d,"reaction_p50_ms":%s,"reaction_p99_ms":%s,"redis_llen_c1_per_s":%s,"redis_llen_p16_per_s":%s}\n' \
+    "$common" "$connections" "$r50" "$r99" "${c1_rps:-0}" "${p16_rps:-0}"
+else
+  connections=$(awk -v port="$(printf '%04X' "$PROM_PORT")" '$3 ~ ":" port "$" && $4 == "01" {n++} END {print n + 0}' /proc/net/tcp)
+  served_per_s=$(per_s $(( q1 - q0 )))
+  served_mean_ms=$(awk -v n=$(( q1 - q0 )) -v s0="$qs0" -v s1="$qs1" 'BEGIN {if (n > 0) printf "%.2f", (s1 - s0) * 1000 / n; else print "null"}')
+  prom_cores=$(cores $(( pc1 - pc0 )))
+  q50=$(quantile scalers_trigger_sample_duration_seconds 0.5) q99=$(quantile scalers_trigger_sample_duration_seconds 0.99)
+  printf '{"source":"prometheus",%s,"prometheus_connections":%d,"reaction_p50_ms":%s,"reaction_p99_ms":%s,"prometheus_queries_per_s":%s,"prometheus_query_mean_ms":%s,"query_latency_p50_ms":%s,"query_latency_p99_ms":%s,"prometheus_cpu_cores":%s}\n' \
+    "$common" "$connections" "$r50" "$r99" "$served_per_s" "$served_mean_ms" "$q50" "$q99" "$prom_cores"
+fi
