@@ -13,7 +13,8 @@
 //! [`PrometheusConfig::from_params`] / [`PrometheusTrigger::new`] or
 //! [`MetricsApiConfig::from_params`] / [`MetricsApiTrigger::new`] with a [`ClientPool`];
 //! [`PrometheusTrigger::query`] and [`MetricsApiTrigger::value`] read the value once and return
-//! it or a typed [`Error`].
+//! it or a typed [`Error`]. Callers that query Prometheus through an HTTP client of their own
+//! decode its answer with [`decode_query_response`].
 //!
 //! ## KEDA semantics implemented (`prometheus` scaler)
 //! - Parameters `serverAddress`, `query`, `threshold` (required), `activationThreshold` (0),
@@ -137,7 +138,7 @@ pub use http::{
 pub use metrics_api::{
     JsonPath, MetricsApiConfig, MetricsApiTrigger, SeriesSelector, ValueLocation,
 };
-pub use prometheus::{PrometheusConfig, PrometheusTrigger};
+pub use prometheus::{PrometheusConfig, PrometheusTrigger, decode_query_response};
 
 /// The `prometheus` trigger type name, as in KEDA.
 pub const TYPE: &str = "prometheus";

@@ -4,5 +4,5 @@ mod config;
 mod trigger;
 
 pub use config::PrometheusConfig;
-pub use trigger::PrometheusTrigger;
 pub(crate) use trigger::parse_value;
+pub use trigger::{PrometheusTrigger, decode_query_response};

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
+use scalers_core::secret::redact_url;
 use scalers_core::trigger::{MetricTarget, Sample, Trigger, TriggerError};
 use serde::Deserialize;
 
@@ -155,6 +156,54 @@ struct VectorElement {
     value: Vec<serde_json::Value>,
 }
 
+/// Decodes the answer of Prometheus's instant-query API (`GET /api/v1/query`) into its value,
+/// as the `prometheus` trigger reads it.
+///
+/// For callers that send the query through an HTTP client of their own: give the URL that was
+/// queried, the response status (the `http` crate's `StatusCode`, which reqwest, hyper and axum
+/// re-export) and the whole body. `endpoint` only names the source in errors; its userinfo,
+/// query string and fragment are removed first
+/// ([`redact_url`](scalers_core::secret::redact_url)), so a URL with credentials may be passed.
+///
+/// A vector of one element gives its value, a scalar gives its value (the value is Prometheus's
+/// float text: Go's formatting, `NaN`, `+Inf`, `-Inf`). `ignoreNullValues` is not applied: an
+/// empty vector, an element without a value, NaN or ±Inf is [`Error::NoData`], which a caller
+/// may read as 0, as the trigger does with `ignoreNullValues: true`.
+///
+/// # Errors
+/// - [`Error::Unauthorized`] (401, 403) or [`Error::Status`] (any other non-2xx status), with
+///   Prometheus's `errorType` and `error` when the body is a Prometheus error;
+/// - [`Error::Api`]: a 2xx answer whose `status` is not `success`;
+/// - [`Error::Decode`]: a body that is not a query response;
+/// - [`Error::UnsupportedResult`]: a matrix or a string result;
+/// - [`Error::MultipleElements`]: a vector of more than one element;
+/// - [`Error::BadValue`]: a value that is not a number;
+/// - [`Error::NoData`]: no usable value, as above.
+///
+/// # Examples
+/// ```
+/// use reqwest::StatusCode;
+/// use scalers_prometheus::{Error, decode_query_response};
+///
+/// let endpoint = "http://prometheus:9090/api/v1/query";
+/// let body = br#"{"status":"success","data":{"resultType":"vector",
+///     "result":[{"metric":{},"value":[1700000000.5,"42"]}]}}"#;
+/// assert_eq!(decode_query_response(endpoint, StatusCode::OK, body)?, 42.0);
+///
+/// let refused = br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
+/// let err = decode_query_response(endpoint, StatusCode::BAD_REQUEST, refused).unwrap_err();
+/// assert!(matches!(err, Error::Status { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "http://prometheus:9090/api/v1/query: HTTP 400 Bad Request: bad_data: parse error"
+/// );
+/// # Ok::<(), Error>(())
+/// ```
+pub fn decode_query_response(endpoint: &str, status: StatusCode, body: &[u8]) -> Result<f64> {
+    decode(&redact_url(endpoint), status, body)
+}
+
+/// [`decode_query_response`] with `endpoint` already redacted.
 fn decode(endpoint: &str, status: StatusCode, body: &[u8]) -> Result<f64> {
     let endpoint = endpoint.to_owned();
     if !status.is_success() {
@@ -279,6 +328,45 @@ mod tests {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let _ = decode(EP, status, body.as_bytes());
         }
+    }
+
+    #[test]
+    fn the_public_decoder_reads_values_and_types_errors_naming_the_redacted_endpoint() {
+        let queried = "https://user:s3cret@prom:9090/api/v1/query?query=up&token=t0k#f";
+        let shown = "https://prom:9090/api/v1/query";
+        let vector = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"q"},"value":[1700000000.5,"42"]}]}}"#;
+        assert_eq!(
+            decode_query_response(queried, StatusCode::OK, vector).unwrap(),
+            42.0
+        );
+
+        let refused = br#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"}"#;
+        let err = decode_query_response(queried, StatusCode::FORBIDDEN, refused).unwrap_err();
+        let Error::Unauthorized {
+            endpoint,
+            status,
+            api,
+        } = &err
+        else {
+            panic!("expected Unauthorized, got {err:?}");
+        };
+        assert_eq!(endpoint, shown);
+        assert_eq!(*status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            api.as_ref(),
+            Some(&ApiError {
+                error_type: "bad_data".to_owned(),
+                error: "1:5: parse error".to_owned(),
+            })
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("{shown}: HTTP 403 Forbidden: bad_data: 1:5: parse error")
+        );
+
+        let err = decode_query_response(queried, StatusCode::OK, b"{}").unwrap_err();
+        assert!(matches!(&err, Error::Decode { endpoint, .. } if endpoint == shown));
+        assert!(!format!("{err:?}").contains("s3cret"));
     }
 
     #[test]
