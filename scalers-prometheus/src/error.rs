@@ -52,6 +52,25 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The request was not sent: the shared client of this server and credentials had its
+    /// maximum of requests in flight during the whole `timeout`, or also its maximum of
+    /// requests waiting (then the sample fails at once).
+    #[error(
+        "{endpoint}: no answer within {} ms ({in_flight} requests to this server already in flight{})",
+        timeout.as_millis(),
+        waiting.map(|w| format!(" and {w} waiting; not queued")).unwrap_or_default()
+    )]
+    Saturated {
+        /// The endpoint, redacted.
+        endpoint: String,
+        /// The per-request timeout.
+        timeout: Duration,
+        /// The limit of requests in flight that was reached ([`MAX_IN_FLIGHT`](crate::MAX_IN_FLIGHT)).
+        in_flight: usize,
+        /// The limit of waiting requests, when it was reached too
+        /// ([`MAX_WAITING`](crate::MAX_WAITING)).
+        waiting: Option<usize>,
+    },
     /// The request failed after the connection was made (reset, truncated body, …).
     #[error("{endpoint}: request failed")]
     Request {
@@ -228,7 +247,7 @@ impl Error {
             Error::Client { .. } | Error::Connect { .. } | Error::Request { .. } => {
                 TriggerErrorKind::Unavailable
             }
-            Error::Timeout { .. } => TriggerErrorKind::Timeout,
+            Error::Timeout { .. } | Error::Saturated { .. } => TriggerErrorKind::Timeout,
             Error::Unauthorized { .. } => TriggerErrorKind::Unauthorized,
             Error::NoData { .. } | Error::ValueNotFound { .. } => TriggerErrorKind::NoData,
             Error::Status { .. }

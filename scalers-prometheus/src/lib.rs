@@ -133,7 +133,8 @@ use scalers_core::trigger::Registry;
 
 pub use error::{ApiError, Error, NoData, Result};
 pub use http::{
-    ApiKey, Auth, ClientIdentity, ClientPool, Credentials, CustomAuth, DEFAULT_TIMEOUT_MS, TlsAuth,
+    ApiKey, Auth, ClientIdentity, ClientPool, Credentials, CustomAuth, DEFAULT_TIMEOUT_MS,
+    MAX_IN_FLIGHT, MAX_WAITING, TlsAuth,
 };
 pub use metrics_api::{
     JsonPath, MetricsApiConfig, MetricsApiTrigger, SeriesSelector, ValueLocation,

@@ -220,6 +220,111 @@ async fn a_server_that_never_answers_is_a_timeout() {
 }
 
 #[tokio::test]
+async fn requests_to_one_server_are_limited_in_flight_and_waiting() {
+    let stub = HttpStub::never_answer().await;
+    let server = stub.url();
+    let pool = ClientPool::new();
+    let registry = registry(&pool);
+    // MAX_IN_FLIGHT triggers of one server whose queries hang for 10 s hold every slot...
+    let holders: Vec<_> = (0..scalers_prometheus::MAX_IN_FLIGHT)
+        .map(|i| {
+            let query = format!("sum(q{i})");
+            build_in(
+                &registry,
+                &base(&server, &[("query", &query), ("timeout", "10000")]),
+                &[],
+                &[],
+            )
+            .unwrap()
+        })
+        .collect();
+    let in_flight: Vec<_> = holders
+        .iter()
+        .map(|t| {
+            let trigger = t.trigger.clone();
+            tokio::spawn(async move { trigger.sample().await })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stub.requests().len() < scalers_prometheus::MAX_IN_FLIGHT {
+        assert!(
+            Instant::now() < deadline,
+            "{} requests",
+            stub.requests().len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ...so one more trigger of the same server waits for a slot, and gives up at its timeout
+    // without opening another connection.
+    let late = build_in(&registry, &base(&server, &[("timeout", "300")]), &[], &[]).unwrap();
+    assert_eq!(pool.len(), 1);
+    let started = Instant::now();
+    let e = late.trigger.sample().await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(
+        failure(&e),
+        (
+            TriggerErrorKind::Timeout,
+            format!(
+                "{}: no answer within 300 ms ({} requests to this server already in flight)",
+                endpoint(&server),
+                scalers_prometheus::MAX_IN_FLIGHT
+            )
+            .as_str()
+        )
+    );
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(stub.connections(), scalers_prometheus::MAX_IN_FLIGHT);
+    assert_eq!(stub.requests().len(), scalers_prometheus::MAX_IN_FLIGHT);
+
+    // With MAX_WAITING samples waiting too, one more fails at once instead of queueing.
+    let waiters: Vec<_> = (0..scalers_prometheus::MAX_WAITING)
+        .map(|_| {
+            let trigger = holders[0].trigger.clone();
+            tokio::spawn(async move { trigger.sample().await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let e = late.trigger.sample().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        failure(&e),
+        (
+            TriggerErrorKind::Timeout,
+            format!(
+                "{}: no answer within 300 ms ({} requests to this server already in flight \
+                 and {} waiting; not queued)",
+                endpoint(&server),
+                scalers_prometheus::MAX_IN_FLIGHT,
+                scalers_prometheus::MAX_WAITING,
+            )
+            .as_str()
+        )
+    );
+    for w in waiters {
+        w.abort();
+    }
+    assert_eq!(stub.connections(), scalers_prometheus::MAX_IN_FLIGHT);
+
+    // A slot freed (a sample ended) is taken by the next request.
+    in_flight[0].abort();
+    let _ = in_flight.into_iter().next().unwrap().await;
+    let next = tokio::spawn(async move { late.trigger.sample().await });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stub.requests().len() <= scalers_prometheus::MAX_IN_FLIGHT {
+        assert!(Instant::now() < deadline, "the freed slot was not reused");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    next.abort();
+}
+
+#[tokio::test]
 async fn connection_refused_is_unavailable() {
     let server = refused_url();
     let t = trigger(&base(&server, &[]));

@@ -1,14 +1,14 @@
 //! One URL a trigger polls: its shared client, its credentials, and how a GET goes wrong.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 use scalers_core::secret::redact_url;
 
 use super::auth::{ApiKey, Auth, Credentials};
-use super::pool::{ClientPool, SharedClient};
+use super::pool::{ClientPool, MAX_IN_FLIGHT, MAX_WAITING, NoSlot, SharedClient};
 use crate::error::{Error, Result};
 
 /// A URL polled with GET, with the credentials of its trigger and a client from a
@@ -66,7 +66,8 @@ impl Endpoint {
     /// any, and the credentials; reads the whole body, whatever the status.
     ///
     /// # Errors
-    /// [`Error::Client`], [`Error::Connect`], [`Error::Timeout`] or [`Error::Request`].
+    /// [`Error::Client`], [`Error::Saturated`], [`Error::Connect`], [`Error::Timeout`] or
+    /// [`Error::Request`].
     pub(crate) async fn get(
         &self,
         query: &[(&str, &str)],
@@ -77,7 +78,23 @@ impl Endpoint {
             endpoint: self.shown.clone(),
             source: e.without_url(),
         })?;
-        let mut request = client.get(self.url.clone()).timeout(self.timeout);
+        // Waiting for a request slot counts against the timeout: the whole sample is bounded.
+        let started = Instant::now();
+        let saturated = |waiting| Error::Saturated {
+            endpoint: self.shown.clone(),
+            timeout: self.timeout,
+            in_flight: MAX_IN_FLIGHT,
+            waiting,
+        };
+        let _slot = self.client.slot(self.timeout).await.map_err(|e| match e {
+            NoSlot::Overloaded => saturated(Some(MAX_WAITING)),
+            NoSlot::TimedOut => saturated(None),
+        })?;
+        let left = self.timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(saturated(None));
+        }
+        let mut request = client.get(self.url.clone()).timeout(left);
         if let Some(accept) = accept {
             request = request.header(ACCEPT, accept);
         }

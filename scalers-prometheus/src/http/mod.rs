@@ -16,7 +16,7 @@ use scalers_core::trigger::{Invalid, Params};
 pub use auth::{ApiKey, Auth, ClientIdentity, Credentials, CustomAuth, TlsAuth};
 pub(crate) use auth::{AuthMode, AuthParams, parse_auth};
 pub(crate) use endpoint::Endpoint;
-pub use pool::ClientPool;
+pub use pool::{ClientPool, MAX_IN_FLIGHT, MAX_WAITING};
 
 /// Default of `timeout`: KEDA's `KEDA_HTTP_DEFAULT_TIMEOUT`, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 3000;

@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use reqwest::Url;
 use scalers_core::secret::Secret;
+use tokio::sync::Semaphore;
 
 use super::auth::{ApiKey, Auth, Credentials, CustomAuth, TlsAuth};
 
@@ -22,6 +24,12 @@ use super::auth::{ApiKey, Auth, Credentials, CustomAuth, TlsAuth};
 /// an embedder's back, and a client (whose connections belong to the tokio runtime that opened
 /// them) never leaks from one runtime into another, as it would between tests or between two
 /// embedded engines on separate runtimes.
+///
+/// Each client sends at most [`MAX_IN_FLIGHT`] requests at a time, so at most that many
+/// connections are open to one server whatever the number of triggers: further samples wait for
+/// a request to end (within their `timeout`), and beyond [`MAX_WAITING`] waiting samples a
+/// sample fails at once rather than queue (load shedding: a server that cannot keep up answers
+/// the samples it can, instead of every sample waiting until it times out).
 ///
 /// Cloning a pool gives another handle on the same clients.
 #[derive(Clone, Default)]
@@ -67,6 +75,8 @@ impl ClientPool {
             tls: auth.tls.clone(),
             unsafe_ssl,
             client: OnceLock::new(),
+            slots: Semaphore::new(MAX_IN_FLIGHT),
+            waiting: AtomicUsize::new(0),
         });
         clients.insert(key, Arc::downgrade(&client));
         client
@@ -115,11 +125,85 @@ fn origin(url: &Url) -> String {
     )
 }
 
-/// One `reqwest::Client`, built on first use.
+/// The most requests one shared client (one server and credentials) has in flight at once.
+///
+/// Prometheus speaks HTTP/1.1: one request per connection at a time, so without a limit 10,000
+/// triggers polling one server opened thousands of connections in a burst, beyond Prometheus's
+/// default `--web.max-connections` of 512, and most samples timed out in its accept queue
+/// (measured with `bench/scale.sh --source prometheus`). An instant query takes well under a
+/// millisecond of the server's time, so 32 connections carry far more queries than one server
+/// answers.
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// The most requests waiting for one of the [`MAX_IN_FLIGHT`] slots of a shared client; a
+/// sample beyond that fails at once.
+///
+/// Waiting samples are served in order; with a long queue each would wait until it is nearly
+/// out of time and be cut off in flight, so a server offered more queries than it answers would
+/// answer almost none (measured: 10,000 triggers on one Prometheus that answers ~4,000 queries
+/// per second got 775 answered per second). 256 waiting requests are a few tens of milliseconds
+/// of work for a server that keeps up.
+pub const MAX_WAITING: usize = 8 * MAX_IN_FLIGHT;
+
+/// One `reqwest::Client`, built on first use, and its request slots.
 pub(crate) struct SharedClient {
     tls: Option<TlsAuth>,
     unsafe_ssl: bool,
     client: OnceLock<reqwest::Client>,
+    /// [`MAX_IN_FLIGHT`] permits; a request holds one until its body is read.
+    slots: Semaphore,
+    /// Requests waiting for a permit.
+    waiting: AtomicUsize,
+}
+
+/// Why no request slot was had.
+pub(crate) enum NoSlot {
+    /// [`MAX_WAITING`] requests were already waiting.
+    Overloaded,
+    /// None freed up within the timeout.
+    TimedOut,
+}
+
+/// A request slot, held until dropped.
+pub(crate) type Slot<'a> = tokio::sync::SemaphorePermit<'a>;
+
+impl SharedClient {
+    /// A request slot, at once if one is free, else after waiting in order within `timeout`;
+    /// none if [`MAX_WAITING`] requests are already waiting.
+    pub(crate) async fn slot(&self, timeout: std::time::Duration) -> Result<Slot<'_>, NoSlot> {
+        if let Ok(slot) = self.slots.try_acquire() {
+            return Ok(slot);
+        }
+        let queued = Waiting::enter(&self.waiting);
+        if queued.ahead >= MAX_WAITING {
+            return Err(NoSlot::Overloaded);
+        }
+        match tokio::time::timeout(timeout, self.slots.acquire()).await {
+            Ok(Ok(slot)) => Ok(slot),
+            // The semaphore is never closed.
+            Ok(Err(_)) | Err(_) => Err(NoSlot::TimedOut),
+        }
+    }
+}
+
+/// One more request in a client's waiting count, until dropped.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    /// How many were waiting before this one.
+    ahead: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let ahead = count.fetch_add(1, Ordering::Relaxed);
+        Waiting { count, ahead }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl SharedClient {
@@ -136,6 +220,7 @@ impl SharedClient {
 
     fn build(&self) -> Result<reqwest::Client, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
+            .pool_max_idle_per_host(MAX_IN_FLIGHT)
             .user_agent(concat!("scalers-prometheus/", env!("CARGO_PKG_VERSION")))
             .tls_danger_accept_invalid_certs(self.unsafe_ssl)
             .redirect(reqwest::redirect::Policy::custom(same_origin_redirects));
