@@ -1,5 +1,6 @@
 //! The daemon's Prometheus metrics (`/metrics`), prefixed `scalers_`.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -9,17 +10,22 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// A label value shared by every series of an object (its namespace, name, trigger names and
+/// types): made once per loop, so that a tick's series lookups clone reference counts instead
+/// of allocating strings, and 10,000 objects' series do not each own copies of them.
+pub type Label = Arc<str>;
+
 /// Labels of per-trigger series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TriggerLabels {
     /// Namespace of the scaled object.
-    pub namespace: String,
+    pub namespace: Label,
     /// Name of the scaled object.
-    pub scaled_object: String,
+    pub scaled_object: Label,
     /// Trigger name.
-    pub trigger: String,
+    pub trigger: Label,
     /// Trigger type.
-    pub r#type: String,
+    pub r#type: Label,
 }
 
 /// Labels of series kept per trigger type (not per trigger, so that their number does not grow
@@ -27,51 +33,51 @@ pub struct TriggerLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TriggerTypeLabels {
     /// Trigger type.
-    pub r#type: String,
+    pub r#type: Label,
 }
 
 /// Labels of per-trigger error counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TriggerErrorLabels {
     /// Namespace of the scaled object.
-    pub namespace: String,
+    pub namespace: Label,
     /// Name of the scaled object.
-    pub scaled_object: String,
+    pub scaled_object: Label,
     /// Trigger name.
-    pub trigger: String,
+    pub trigger: Label,
     /// Failure kind (`unavailable`, `timeout`, …).
-    pub kind: String,
+    pub kind: &'static str,
 }
 
 /// Labels of per-object series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ObjectLabels {
     /// Namespace of the scaled object.
-    pub namespace: String,
+    pub namespace: Label,
     /// Name of the scaled object.
-    pub scaled_object: String,
+    pub scaled_object: Label,
 }
 
 /// Labels of the last-decision series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
     /// Namespace of the scaled object.
-    pub namespace: String,
+    pub namespace: Label,
     /// Name of the scaled object.
-    pub scaled_object: String,
+    pub scaled_object: Label,
     /// The decision's reason code.
-    pub reason: String,
+    pub reason: &'static str,
 }
 
 /// Labels of target error counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TargetErrorLabels {
     /// Namespace of the scaled object.
-    pub namespace: String,
+    pub namespace: Label,
     /// Name of the scaled object.
-    pub scaled_object: String,
+    pub scaled_object: Label,
     /// Failure kind (`not_found`, `forbidden`, …).
-    pub kind: String,
+    pub kind: &'static str,
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
@@ -224,25 +230,77 @@ impl Metrics {
         self.last_len.store(out.len(), Relaxed);
         out
     }
+}
 
-    /// Drops every series of one object (removed by a reload).
-    pub fn forget_object(&self, namespace: &str, name: &str, triggers: &[(String, String)]) {
-        let o = ObjectLabels {
-            namespace: namespace.to_owned(),
-            scaled_object: name.to_owned(),
+/// The labels of one object's series, made once per loop and per reload.
+#[derive(Clone, Debug)]
+pub struct ObjectSeries {
+    /// The object's labels.
+    pub object: ObjectLabels,
+    /// Each trigger's labels, in the object's order.
+    pub triggers: Vec<TriggerLabels>,
+    /// Each trigger's type label, in the object's order.
+    pub types: Vec<TriggerTypeLabels>,
+}
+
+impl ObjectSeries {
+    /// The labels of the object `namespace/name` with `triggers` (name and type each).
+    pub fn new<'a>(
+        namespace: &str,
+        name: &str,
+        triggers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        let object = ObjectLabels {
+            namespace: namespace.into(),
+            scaled_object: name.into(),
         };
-        self.desired_replicas.remove(&o);
-        self.current_replicas.remove(&o);
-        for (trigger, trigger_type) in triggers {
-            let t = TriggerLabels {
-                namespace: namespace.to_owned(),
-                scaled_object: name.to_owned(),
-                trigger: trigger.clone(),
-                r#type: trigger_type.clone(),
-            };
-            self.trigger_value.remove(&t);
-            self.trigger_active.remove(&t);
-            self.trigger_latency.remove(&t);
+        let (triggers, types) = triggers
+            .into_iter()
+            .map(|(trigger, kind)| {
+                let r#type: Label = kind.into();
+                let labels = TriggerLabels {
+                    namespace: object.namespace.clone(),
+                    scaled_object: object.scaled_object.clone(),
+                    trigger: trigger.into(),
+                    r#type: r#type.clone(),
+                };
+                (labels, TriggerTypeLabels { r#type })
+            })
+            .unzip();
+        ObjectSeries {
+            object,
+            triggers,
+            types,
+        }
+    }
+
+    /// The last-decision labels for `reason`.
+    pub fn decision(&self, reason: &'static str) -> DecisionLabels {
+        DecisionLabels {
+            namespace: self.object.namespace.clone(),
+            scaled_object: self.object.scaled_object.clone(),
+            reason,
+        }
+    }
+
+    /// Drops the object's gauges from `m` (its loop stopped, or its triggers changed), with the
+    /// last-decision series of `last_reason`. Counters stay: a counter that disappears and
+    /// comes back would read as a reset.
+    pub fn forget(&self, m: &Metrics, last_reason: Option<&'static str>) {
+        m.desired_replicas.remove(&self.object);
+        m.current_replicas.remove(&self.object);
+        if let Some(reason) = last_reason {
+            m.last_decision.remove(&self.decision(reason));
+        }
+        self.forget_triggers(m);
+    }
+
+    /// Drops the triggers' gauges from `m`.
+    pub fn forget_triggers(&self, m: &Metrics) {
+        for t in &self.triggers {
+            m.trigger_value.remove(t);
+            m.trigger_active.remove(t);
+            m.trigger_latency.remove(t);
         }
     }
 }

@@ -20,10 +20,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::events::{Event, EventSink};
-use crate::metrics::{
-    DecisionLabels, Metrics, ObjectLabels, TargetErrorLabels, TriggerErrorLabels, TriggerLabels,
-    TriggerTypeLabels,
-};
+use crate::metrics::{Metrics, ObjectSeries, TargetErrorLabels, TriggerErrorLabels};
 use crate::status::StatusStore;
 
 /// The engine's clock: wall-clock milliseconds at start plus tokio's monotonic time since, so
@@ -257,9 +254,9 @@ fn period_of(c: &Controller) -> Duration {
     Duration::from_secs(u64::from(c.object().polling_interval.max(1)))
 }
 
-/// What the previous tick saw, to report transitions only once.
-#[derive(Default)]
+/// What the previous tick saw, to report transitions only once, and the object's series labels.
 struct Seen {
+    series: ObjectSeries,
     failing: BTreeSet<String>,
     fallback: BTreeSet<String>,
     target_errors: u32,
@@ -278,7 +275,13 @@ async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<I
     let key = controller.object().key();
     let mut next = born + spread_of(&key, period.min(Duration::from_secs(1)));
     let mut steady = Some(born + spread_of(&key, period));
-    let mut seen = Seen::default();
+    let mut seen = Seen {
+        series: series_of(&controller),
+        failing: BTreeSet::new(),
+        fallback: BTreeSet::new(),
+        target_errors: 0,
+        last_code: None,
+    };
     let mut leading = ctx.leading.clone();
     let mut leading_open = true;
     loop {
@@ -299,6 +302,11 @@ async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<I
                         Err(e) => warn!(error = %e, "reload refused for this object"),
                     }
                     period = period_of(&controller);
+                    let series = series_of(&controller);
+                    if series.triggers != seen.series.triggers {
+                        seen.series.forget_triggers(&ctx.metrics);
+                    }
+                    seen.series = series;
                     let t = &controller.object().scale_target_ref;
                     let name = format!("{}/{}", t.kind, t.name);
                     ctx.status.update(&key, |s| s.target = name);
@@ -336,14 +344,19 @@ async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<I
             next = Instant::now() + extra;
         }
     }
+    seen.series.forget(&ctx.metrics, seen.last_code);
     info!("stopped");
 }
 
-fn object_labels(c: &Controller) -> ObjectLabels {
-    ObjectLabels {
-        namespace: c.object().namespace.clone(),
-        scaled_object: c.object().name.clone(),
-    }
+fn series_of(c: &Controller) -> ObjectSeries {
+    let o = c.object();
+    ObjectSeries::new(
+        &o.namespace,
+        &o.name,
+        c.triggers()
+            .iter()
+            .map(|t| (t.name.as_str(), t.trigger_type.as_str())),
+    )
 }
 
 /// Samples one trigger within `timeout`, returning the result and its latency in milliseconds.
@@ -412,38 +425,33 @@ async fn publish(
 
     let m = &ctx.metrics;
     let mut failing = BTreeSet::new();
-    for (t, latency) in report.triggers.iter().zip(latencies) {
-        let labels = TriggerLabels {
-            namespace: object.namespace.clone(),
-            scaled_object: object.name.clone(),
-            trigger: t.name.clone(),
-            r#type: t.trigger_type.clone(),
-        };
+    let series = &seen.series;
+    let labelled = series.triggers.iter().zip(&series.types);
+    for ((t, latency), (labels, type_labels)) in report.triggers.iter().zip(latencies).zip(labelled)
+    {
         m.trigger_latency
-            .get_or_create(&labels)
+            .get_or_create(labels)
             .set(latency / 1000.0);
         m.sample_duration
-            .get_or_create(&TriggerTypeLabels {
-                r#type: t.trigger_type.clone(),
-            })
+            .get_or_create(type_labels)
             .observe(latency / 1000.0);
         match &t.result {
             Ok(s) => {
-                m.trigger_value.get_or_create(&labels).set(s.value);
+                m.trigger_value.get_or_create(labels).set(s.value);
                 m.trigger_active
-                    .get_or_create(&labels)
+                    .get_or_create(labels)
                     .set(i64::from(s.active));
                 if s.no_data {
-                    m.trigger_no_data.get_or_create(&labels).inc();
+                    m.trigger_no_data.get_or_create(labels).inc();
                 }
             }
             Err(e) => {
                 m.trigger_errors
                     .get_or_create(&TriggerErrorLabels {
-                        namespace: object.namespace.clone(),
-                        scaled_object: object.name.clone(),
-                        trigger: t.name.clone(),
-                        kind: e.kind.as_str().to_owned(),
+                        namespace: labels.namespace.clone(),
+                        scaled_object: labels.scaled_object.clone(),
+                        trigger: labels.trigger.clone(),
+                        kind: e.kind.as_str(),
                     })
                     .inc();
                 failing.insert(t.name.clone());
@@ -465,18 +473,18 @@ async fn publish(
 
     match &report.outcome {
         TickOutcome::TargetUnreadable(e) => {
-            count_target_error(m, object, e);
+            count_target_error(m, &seen.series, e);
             warn!(kind = %e.kind, error = %e, "cannot read the target");
         }
         TickOutcome::Decided { decision, write } => {
-            let labels = object_labels(controller);
+            let labels = &seen.series.object;
             m.current_replicas
-                .get_or_create(&labels)
+                .get_or_create(labels)
                 .set(i64::from(decision.current));
             m.desired_replicas
-                .get_or_create(&labels)
+                .get_or_create(labels)
                 .set(i64::from(decision.desired));
-            set_last_decision(m, object, decision, seen);
+            set_last_decision(m, decision, seen);
             publish_fallback(ctx, object, decision, seen).await;
             match write {
                 None => {}
@@ -493,7 +501,7 @@ async fn publish(
                     }
                 }
                 Some(Err(e)) => {
-                    count_target_error(m, object, e);
+                    count_target_error(m, &seen.series, e);
                     warn!(to = decision.desired, kind = %e.kind, error = %e, "cannot scale the target");
                     let event = Event::RescaleFailed {
                         to: decision.desired,
@@ -506,40 +514,25 @@ async fn publish(
     }
 }
 
-fn count_target_error(
-    m: &Metrics,
-    object: &scalers_core::config::model::ScaledObject,
-    e: &TargetError,
-) {
+fn count_target_error(m: &Metrics, series: &ObjectSeries, e: &TargetError) {
     m.target_errors
         .get_or_create(&TargetErrorLabels {
-            namespace: object.namespace.clone(),
-            scaled_object: object.name.clone(),
-            kind: e.kind.as_str().to_owned(),
+            namespace: series.object.namespace.clone(),
+            scaled_object: series.object.scaled_object.clone(),
+            kind: e.kind.as_str(),
         })
         .inc();
 }
 
-fn set_last_decision(
-    m: &Metrics,
-    object: &scalers_core::config::model::ScaledObject,
-    d: &Decision,
-    seen: &mut Seen,
-) {
+fn set_last_decision(m: &Metrics, d: &Decision, seen: &mut Seen) {
     let code = d.reason.code();
-    let labels = DecisionLabels {
-        namespace: object.namespace.clone(),
-        scaled_object: object.name.clone(),
-        reason: code.to_owned(),
-    };
     // Keep one series per object: drop the previous reason's.
     if let Some(previous) = seen.last_code.replace(code).filter(|p| *p != code) {
-        m.last_decision.remove(&DecisionLabels {
-            reason: previous.to_owned(),
-            ..labels.clone()
-        });
+        m.last_decision.remove(&seen.series.decision(previous));
     }
-    m.last_decision.get_or_create(&labels).set(1);
+    m.last_decision
+        .get_or_create(&seen.series.decision(code))
+        .set(1);
 }
 
 async fn publish_fallback(

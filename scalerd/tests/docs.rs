@@ -321,7 +321,7 @@ fn every_metric_is_documented_with_its_labels() {
             namespace: "n".into(),
             scaled_object: "o".into(),
             trigger: "t".into(),
-            kind: "timeout".into(),
+            kind: "timeout",
         })
         .inc();
     m.desired_replicas.get_or_create(&object).set(1);
@@ -330,14 +330,14 @@ fn every_metric_is_documented_with_its_labels() {
         .get_or_create(&DecisionLabels {
             namespace: "n".into(),
             scaled_object: "o".into(),
-            reason: "Activated".into(),
+            reason: "Activated",
         })
         .set(1);
     m.target_errors
         .get_or_create(&TargetErrorLabels {
             namespace: "n".into(),
             scaled_object: "o".into(),
-            kind: "conflict".into(),
+            kind: "conflict",
         })
         .inc();
     m.loop_lateness.observe(0.1);

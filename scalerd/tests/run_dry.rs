@@ -238,6 +238,41 @@ async fn a_failing_source_holds_replicas_and_reload_keeps_state() {
         .until(&key, "max 3", |o| o.desired_replicas == Some(3))
         .await;
     assert_eq!(o.decision.unwrap().reason_code, "TooManyReplicas");
+
+    // An object removed by a reload takes its gauges with it (its counters stay, as counters).
+    let other = unique_name("other").replace('_', "-");
+    file.rewrite(&config(&other, prom.prometheus_url(), &metric, 3));
+    let other_key = format!("shop/{other}");
+    eventually(Duration::from_secs(10), || async {
+        let s = d.status().await;
+        let o = s.objects.iter().find(|o| o.scaled_object == other_key);
+        match o {
+            Some(o) if o.desired_replicas == Some(3) => Ok(()),
+            _ => Err(format!("{s:?}")),
+        }
+    })
+    .await;
+    let gone = format!("scaled_object=\"{name}\"");
+    let metrics = eventually(Duration::from_secs(10), || async {
+        let metrics = d.get("/metrics").await.1;
+        let gauges: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.contains(&gone) && !l.contains("_total"))
+            .collect();
+        if gauges.is_empty() {
+            Ok(metrics)
+        } else {
+            Err(format!("{gauges:?}"))
+        }
+    })
+    .await;
+    assert!(
+        metrics.contains(&format!(
+            "scalers_trigger_errors_total{{namespace=\"shop\",{gone}"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!("scaled_object=\"{other}\"")));
     d.stop().await;
 }
 
