@@ -61,12 +61,16 @@ struct StatusQuery {
 }
 
 async fn status(State(s): State<AdminState>, Query(q): Query<StatusQuery>) -> Response {
-    let mut snapshot = s.status.snapshot();
-    if let Some(key) = q.scaled_object {
-        snapshot.objects.retain(|o| o.scaled_object == key);
-        if snapshot.objects.is_empty() {
-            return (StatusCode::NOT_FOUND, format!("no scaled object {key:?}\n")).into_response();
+    let snapshot = match q.scaled_object {
+        Some(key) => {
+            let one = s.status.snapshot_of(&key);
+            if one.objects.is_empty() {
+                return (StatusCode::NOT_FOUND, format!("no scaled object {key:?}\n"))
+                    .into_response();
+            }
+            one
         }
-    }
+        None => s.status.snapshot(),
+    };
     axum::Json(snapshot).into_response()
 }

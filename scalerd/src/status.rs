@@ -351,13 +351,26 @@ impl StatusStore {
 
     /// A copy of everything.
     pub fn snapshot(&self) -> Status {
+        self.snapshot_with(|objects| objects.values().cloned().collect())
+    }
+
+    /// A copy of the daemon's status with only the object `key` (none if it is unknown),
+    /// without copying the others' entries.
+    pub fn snapshot_of(&self, key: &str) -> Status {
+        self.snapshot_with(|objects| objects.get(key).cloned().into_iter().collect())
+    }
+
+    fn snapshot_with(
+        &self,
+        objects: impl FnOnce(&BTreeMap<String, ObjectStatus>) -> Vec<ObjectStatus>,
+    ) -> Status {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         Status {
             dry_run: inner.dry_run,
             leader: inner.leader,
             config_file: inner.config_file.clone(),
             last_reload: inner.last_reload.clone(),
-            objects: inner.objects.values().cloned().collect(),
+            objects: objects(&inner.objects),
         }
     }
 

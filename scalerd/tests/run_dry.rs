@@ -138,6 +138,17 @@ async fn scales_up_from_zero_then_back_to_zero_after_the_cooldown() {
     assert!(o.last_write.unwrap().dry_run);
     assert_eq!(d.get("/readyz").await.0, 200);
 
+    // One object's status alone, and a clear 404 for an unknown one.
+    let (code, body) = d.get(&format!("/status?scaledObject={key}")).await;
+    assert_eq!(code, 200, "{body}");
+    let one: Status = serde_json::from_str(&body).unwrap();
+    assert_eq!(one.objects.len(), 1);
+    assert_eq!(one.objects[0].scaled_object, key);
+    assert_eq!(
+        d.get("/status?scaledObject=shop/nope").await,
+        (404, "no scaled object \"shop/nope\"\n".to_owned())
+    );
+
     let metrics = d.get("/metrics").await.1;
     assert!(
         metrics.contains(&format!(
