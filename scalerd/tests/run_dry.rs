@@ -1,41 +1,17 @@
 //! `scalerd run --dry-run` end to end: the daemon in-process against a real Prometheus, with
 //! in-memory workloads, observed through its admin server.
 
-use std::path::PathBuf;
+mod support;
+
+use std::path::Path;
 use std::time::Duration;
 
 use scalerd::run::{App, RunOptions};
-use scalerd::status::{ObjectStatus, Status};
+use scalerd::status::Status;
 use scalers_testkit::{PrometheusServices, eventually, unique_name};
-use tokio::sync::oneshot;
+use support::{Daemon, Dir};
 
-/// A config file in a temp dir, rewritten at will.
-struct ConfigFile {
-    dir: PathBuf,
-    path: PathBuf,
-}
-
-impl ConfigFile {
-    fn new(text: &str) -> Self {
-        let dir = std::env::temp_dir().join(unique_name("scalerd_run"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("scalerd.yaml");
-        std::fs::write(&path, text).unwrap();
-        ConfigFile { dir, path }
-    }
-    fn rewrite(&self, text: &str) {
-        // write then rename, so the watcher never reads half a file
-        let tmp = self.dir.join("next.yaml");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, &self.path).unwrap();
-    }
-}
-
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+const CONFIG: &str = "scalerd.yaml";
 
 fn config(name: &str, server: &str, query: &str, max: u32) -> String {
     format!(
@@ -43,76 +19,18 @@ fn config(name: &str, server: &str, query: &str, max: u32) -> String {
     )
 }
 
-/// A running daemon and the means to stop it.
-struct Daemon {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<scalerd::Result<()>>,
+/// The daemon of these tests: dry run, admin on a free port, config watched every 100 ms.
+async fn start(config: &Path) -> Daemon {
+    let mut opts = RunOptions::new(config.to_path_buf());
+    opts.dry_run = true;
+    opts.admin_addr = "127.0.0.1:0".parse().unwrap();
+    opts.watch_interval = Duration::from_millis(100);
+    opts.sample_timeout = Duration::from_secs(2);
+    Daemon::start(opts).await
 }
 
-impl Daemon {
-    async fn start(config: &ConfigFile) -> Daemon {
-        let mut opts = RunOptions::new(config.path.clone());
-        opts.dry_run = true;
-        opts.admin_addr = "127.0.0.1:0".parse().unwrap();
-        opts.watch_interval = Duration::from_millis(100);
-        opts.sample_timeout = Duration::from_secs(2);
-        let app = App::build(opts, scalerd::builtin_registry()).await.unwrap();
-        let base = format!("http://{}", app.admin_addr().unwrap());
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(app.run(async {
-            let _ = rx.await;
-        }));
-        Daemon {
-            base,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = reqwest::get(format!("{}{path}", self.base)).await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    async fn status(&self) -> Status {
-        serde_json::from_str(&self.get("/status").await.1).unwrap()
-    }
-
-    async fn object(&self, key: &str) -> ObjectStatus {
-        self.status()
-            .await
-            .objects
-            .into_iter()
-            .find(|o| o.scaled_object == key)
-            .unwrap_or_else(|| panic!("no {key} in status"))
-    }
-
-    /// Waits until the object's status satisfies `f`.
-    async fn until(
-        &self,
-        key: &str,
-        what: &str,
-        f: impl Fn(&ObjectStatus) -> bool,
-    ) -> ObjectStatus {
-        eventually(Duration::from_secs(20), || async {
-            let o = self.object(key).await;
-            if f(&o) {
-                Ok(o)
-            } else {
-                Err(format!("{what}: {o:?}"))
-            }
-        })
-        .await
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        self.task.await.unwrap().unwrap();
-    }
-}
+/// How long a status change may take to show.
+const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scales_up_from_zero_then_back_to_zero_after_the_cooldown() {
@@ -123,13 +41,14 @@ async fn scales_up_from_zero_then_back_to_zero_after_the_cooldown() {
     prom.wait_for_query(&metric, 35.0).await;
     let name = unique_name("worker").replace('_', "-");
     let key = format!("shop/{name}");
-    let file = ConfigFile::new(&config(&name, prom.prometheus_url(), &metric, 10));
-    let d = Daemon::start(&file).await;
+    let dir = Dir::new("scalerd_run");
+    let file = dir.write(CONFIG, &config(&name, prom.prometheus_url(), &metric, 10));
+    let d = start(&file).await;
     assert_eq!(d.get("/livez").await, (200, "ok\n".to_owned()));
 
     // 0 → 1 (activation), then 1 → 4: ceil(35 / 10)
     let o = d
-        .until(&key, "4 replicas", |o| o.desired_replicas == Some(4))
+        .until(&key, WAIT, "4 replicas", |o| o.desired_replicas == Some(4))
         .await;
     assert_eq!(o.target, format!("Deployment/{name}"));
     assert_eq!(o.triggers[0].value, Some(35.0));
@@ -164,7 +83,7 @@ async fn scales_up_from_zero_then_back_to_zero_after_the_cooldown() {
     // the backlog drains: inactive, and after the 1 s cooldown straight to zero
     prom.push_metric(&job, &format!("{metric} 0\n")).await;
     let o = d
-        .until(&key, "0 replicas", |o| {
+        .until(&key, WAIT, "0 replicas", |o| {
             o.desired_replicas == Some(0) && o.current_replicas == Some(0)
         })
         .await;
@@ -188,24 +107,25 @@ async fn a_failing_source_holds_replicas_and_reload_keeps_state() {
     prom.wait_for_query(&metric, 52.0).await;
     let name = unique_name("worker").replace('_', "-");
     let key = format!("shop/{name}");
-    let file = ConfigFile::new(&config(&name, prom.prometheus_url(), &metric, 10));
-    let d = Daemon::start(&file).await;
-    d.until(&key, "6 replicas", |o| o.desired_replicas == Some(6))
+    let dir = Dir::new("scalerd_run");
+    let file = dir.write(CONFIG, &config(&name, prom.prometheus_url(), &metric, 10));
+    let d = start(&file).await;
+    d.until(&key, WAIT, "6 replicas", |o| o.desired_replicas == Some(6))
         .await;
 
     // Reload with the source unreachable: the object keeps running with its state, the
     // trigger fails, and the replicas hold (cooldown is 1 s: a failure must not read as 0).
     let unreachable = scalers_testkit::refused_url();
-    file.rewrite(&config(&name, &unreachable, &metric, 10));
+    dir.write(CONFIG, &config(&name, &unreachable, &metric, 10));
     let o = d
-        .until(&key, "a failing trigger", |o| {
+        .until(&key, WAIT, "a failing trigger", |o| {
             o.triggers[0].error_kind.as_deref() == Some("unavailable")
         })
         .await;
     assert_eq!(o.desired_replicas, Some(6));
     let first_tick = o.last_tick.unwrap();
     let o = d
-        .until(&key, "later ticks", |o| {
+        .until(&key, WAIT, "later ticks", |o| {
             o.last_tick.unwrap() >= first_tick + 2500
         })
         .await;
@@ -217,7 +137,10 @@ async fn a_failing_source_holds_replicas_and_reload_keeps_state() {
     assert!(status.last_reload.unwrap().ok);
 
     // An invalid config is rejected; the previous one keeps running.
-    file.rewrite("scaledObjects:\n  - name: x\n    maxReplicaCount: -1\n");
+    dir.write(
+        CONFIG,
+        "scaledObjects:\n  - name: x\n    maxReplicaCount: -1\n",
+    );
     let status = eventually(Duration::from_secs(10), || async {
         let s = d.status().await;
         if s.last_reload.as_ref().is_some_and(|r| !r.ok) {
@@ -235,8 +158,10 @@ async fn a_failing_source_holds_replicas_and_reload_keeps_state() {
         "{error}"
     );
     let before = d.object(&key).await.last_tick.unwrap();
-    d.until(&key, "still ticking", |o| o.last_tick.unwrap() > before)
-        .await;
+    d.until(&key, WAIT, "still ticking", |o| {
+        o.last_tick.unwrap() > before
+    })
+    .await;
     let metrics = d.get("/metrics").await.1;
     assert!(
         metrics.contains("scalers_config_reload_failures_total 1"),
@@ -244,15 +169,15 @@ async fn a_failing_source_holds_replicas_and_reload_keeps_state() {
     );
 
     // A valid config with a lower maximum is taken, and applies at once.
-    file.rewrite(&config(&name, prom.prometheus_url(), &metric, 3));
+    dir.write(CONFIG, &config(&name, prom.prometheus_url(), &metric, 3));
     let o = d
-        .until(&key, "max 3", |o| o.desired_replicas == Some(3))
+        .until(&key, WAIT, "max 3", |o| o.desired_replicas == Some(3))
         .await;
     assert_eq!(o.decision.unwrap().reason_code, "TooManyReplicas");
 
     // An object removed by a reload takes its gauges with it (its counters stay, as counters).
     let other = unique_name("other").replace('_', "-");
-    file.rewrite(&config(&other, prom.prometheus_url(), &metric, 3));
+    dir.write(CONFIG, &config(&other, prom.prometheus_url(), &metric, 3));
     let other_key = format!("shop/{other}");
     eventually(Duration::from_secs(10), || async {
         let s = d.status().await;
@@ -289,10 +214,12 @@ async fn a_failing_source_holds_replicas_and_reload_keeps_state() {
 
 #[tokio::test]
 async fn an_invalid_config_is_refused_at_start() {
-    let file = ConfigFile::new(
+    let dir = Dir::new("scalerd_run");
+    let file = dir.write(
+        CONFIG,
         "scaledObjects:\n  - name: a\n    scaleTargetRef: {name: a}\n    triggers: [{type: nope}]\n",
     );
-    let mut opts = RunOptions::new(file.path.clone());
+    let mut opts = RunOptions::new(file.clone());
     opts.dry_run = true;
     opts.admin_addr = "127.0.0.1:0".parse().unwrap();
     let err = App::build(opts, scalerd::builtin_registry())
@@ -301,7 +228,7 @@ async fn an_invalid_config_is_refused_at_start() {
     let text = err.to_string();
     let expected = format!(
         "{}: scaledObjects[0].triggers[0].type: unknown trigger type \"nope\"; known types: ",
-        file.path.display()
+        file.display()
     );
     assert!(text.starts_with(&expected), "{text}");
     assert!(text.contains("prometheus"), "{text}");

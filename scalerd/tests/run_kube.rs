@@ -2,40 +2,20 @@
 //! scale subresource, conflicts, missing targets, Secrets, dry runs, Events, and two daemons
 //! electing a leader as separate processes.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use scalerd::run::{App, RunOptions};
-use scalerd::status::{ObjectStatus, Status};
+use scalerd::status::Status;
 use scalers_testkit::{
     FakeApiServer, FakeResource, Fault, PrometheusServices, eventually, unique_name,
 };
-use tokio::sync::oneshot;
+use support::{Daemon, Dir};
 
 const DEPLOY: FakeResource = FakeResource::DEPLOYMENT;
-
-/// A temp dir removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new() -> Self {
-        let p = std::env::temp_dir().join(unique_name("scalerd_kube"));
-        std::fs::create_dir_all(&p).unwrap();
-        Dir(p)
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn object(name: &str, target: &str, server: &str, query: &str) -> String {
     format!(
@@ -43,62 +23,15 @@ fn object(name: &str, target: &str, server: &str, query: &str) -> String {
     )
 }
 
-struct Daemon {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<scalerd::Result<()>>,
-}
-
-impl Daemon {
-    async fn start(config: PathBuf, client: kube::Client, dry_run: bool) -> Daemon {
-        let mut opts = RunOptions::new(config);
-        opts.dry_run = dry_run;
-        opts.admin_addr = "127.0.0.1:0".parse().unwrap();
-        opts.kube_client = Some(client);
-        opts.leader_elect = Some(false);
-        opts.namespace = "scalers".into();
-        let app = App::build(opts, scalerd::builtin_registry()).await.unwrap();
-        let base = format!("http://{}", app.admin_addr().unwrap());
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(app.run(async {
-            let _ = rx.await;
-        }));
-        Daemon {
-            base,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn object(&self, key: &str) -> ObjectStatus {
-        let s: Status = reqwest::get(format!("{}/status", self.base))
-            .await
-            .unwrap()
-            .json_or_panic()
-            .await;
-        s.objects
-            .into_iter()
-            .find(|o| o.scaled_object == key)
-            .unwrap()
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-/// `reqwest` without its `json` feature: decode the body with serde_json.
-trait JsonOrPanic {
-    async fn json_or_panic<T: serde::de::DeserializeOwned>(self) -> T;
-}
-
-impl JsonOrPanic for reqwest::Response {
-    async fn json_or_panic<T: serde::de::DeserializeOwned>(self) -> T {
-        let body = self.bytes().await.unwrap();
-        serde_json::from_slice(&body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)))
-    }
+/// The daemon of these tests, writing to the fake API server through `client`.
+async fn start(config: PathBuf, client: kube::Client, dry_run: bool) -> Daemon {
+    let mut opts = RunOptions::new(config);
+    opts.dry_run = dry_run;
+    opts.admin_addr = "127.0.0.1:0".parse().unwrap();
+    opts.kube_client = Some(client);
+    opts.leader_elect = Some(false);
+    opts.namespace = "scalers".into();
+    Daemon::start(opts).await
 }
 
 async fn metric(prom: &PrometheusServices, value: f64) -> (String, String) {
@@ -115,7 +48,7 @@ async fn scales_deployments_retries_conflicts_and_reports_missing_targets() {
     let (m, job) = metric(prom, 45.0).await;
     let fake = FakeApiServer::start().await;
     fake.put_workload(&DEPLOY, "shop", "orders", 1);
-    let dir = Dir::new();
+    let dir = Dir::new("scalerd_kube");
     let config = dir.write(
         "c.yaml",
         &format!(
@@ -124,7 +57,7 @@ async fn scales_deployments_retries_conflicts_and_reports_missing_targets() {
             object("ghost", "ghost", prom.prometheus_url(), &m)
         ),
     );
-    let d = Daemon::start(config, fake.client(), false).await;
+    let d = start(config, fake.client(), false).await;
 
     // 1 → 4 (legacy limit max(2 × 1, 4)) → 5 = ceil(45 / 10)
     eventually(Duration::from_secs(20), || async {
@@ -207,7 +140,7 @@ async fn dry_run_reads_the_cluster_and_never_writes() {
     let (m, _job) = metric(prom, 33.0).await;
     let fake = FakeApiServer::start().await;
     fake.put_workload(&DEPLOY, "shop", "orders", 2);
-    let dir = Dir::new();
+    let dir = Dir::new("scalerd_kube");
     let config = dir.write(
         "c.yaml",
         &format!(
@@ -215,7 +148,7 @@ async fn dry_run_reads_the_cluster_and_never_writes() {
             object("orders", "orders", prom.prometheus_url(), &m)
         ),
     );
-    let d = Daemon::start(config, fake.client(), true).await;
+    let d = start(config, fake.client(), true).await;
     let o = eventually(Duration::from_secs(20), || async {
         let o = d.object("shop/orders").await;
         if o.last_write.is_some() {
@@ -254,7 +187,7 @@ async fn credentials_come_from_kubernetes_secrets_and_never_show() {
     let fake = FakeApiServer::start().await;
     fake.put_workload(&DEPLOY, "shop", "orders", 1);
     fake.put_secret("shop", "prom-auth", &[("token", b"s3cr3t-t0ken")]);
-    let dir = Dir::new();
+    let dir = Dir::new("scalerd_kube");
     let config = dir.write(
         "c.yaml",
         &format!(
@@ -262,7 +195,7 @@ async fn credentials_come_from_kubernetes_secrets_and_never_show() {
             prom.prometheus_url()
         ),
     );
-    let d = Daemon::start(config, fake.client(), false).await;
+    let d = start(config, fake.client(), false).await;
     eventually(Duration::from_secs(20), || async {
         let r = fake.replicas(&DEPLOY, "shop", "orders");
         if r == Some(2) {
@@ -272,18 +205,8 @@ async fn credentials_come_from_kubernetes_secrets_and_never_show() {
         }
     })
     .await;
-    let status = reqwest::get(format!("{}/status", d.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let metrics = reqwest::get(format!("{}/metrics", d.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let status = d.get("/status").await.1;
+    let metrics = d.metrics().await;
     assert!(!status.contains("s3cr3t"), "{status}");
     assert!(!metrics.contains("s3cr3t"));
     assert_eq!(
@@ -298,7 +221,7 @@ async fn credentials_come_from_kubernetes_secrets_and_never_show() {
 async fn a_missing_secret_key_is_a_config_error_naming_it() {
     let fake = FakeApiServer::start().await;
     fake.put_secret("shop", "prom-auth", &[("other", b"x")]);
-    let dir = Dir::new();
+    let dir = Dir::new("scalerd_kube");
     let config = dir.write(
         "c.yaml",
         "authentications:\n  - name: prom\n    namespace: shop\n    secretTargetRef: [{parameter: bearerToken, name: prom-auth, key: token}]\nscaledObjects:\n  - name: orders\n    namespace: shop\n    scaleTargetRef: {name: orders}\n    triggers:\n      - type: prometheus\n        authenticationRef: {name: prom}\n        metadata: {serverAddress: 'http://p:9090', query: q, threshold: '10', authModes: bearer}\n",
@@ -383,7 +306,7 @@ async fn two_daemons_elect_one_writer_and_the_standby_takes_over() {
     let (m, job) = metric(prom, 25.0).await;
     let fake = FakeApiServer::start().await;
     fake.put_workload(&DEPLOY, "shop", "orders", 1);
-    let dir = Dir::new();
+    let dir = Dir::new("scalerd_kube");
     let config = dir.write(
         "c.yaml",
         &format!(

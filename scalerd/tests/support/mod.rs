@@ -1,6 +1,7 @@
-//! Helpers shared by the reliability tests (`faults.rs`, `restart.rs`, `sighup.rs`,
-//! `secrets.rs`): temp dirs, an in-process daemon observed through its admin server, metric
-//! lookups and Redis list set-up. Each test binary uses a part of it.
+//! Helpers shared by the daemon's end-to-end tests (`run_dry.rs`, `run_kube.rs`, `faults.rs`,
+//! `restart.rs`, `sighup.rs`, `secrets.rs`, `source_responses.rs`): temp dirs, an in-process
+//! daemon observed through its admin server, metric lookups and Redis list set-up. Each test
+//! binary uses a part of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
