@@ -31,10 +31,9 @@ case $SOURCE in
   redis | prometheus) ;;
   *) echo "--source: expected redis or prometheus, got $SOURCE" >&2; exit 2 ;;
 esac
-if [ -z "$SCALERD" ]; then
-  SCALERD=target/release/scalerd
-  [ -x "$SCALERD" ] || cargo build -q --release -p scalerd
-fi
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+SCALERD=$(scalerd_binary "$SCALERD")
 
 RUN=$(mktemp -d /tmp/scalers-bench.XXXXXX)
 PIDS=()
@@ -45,14 +44,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { # a port nothing listens on (checked by trying to connect)
-  local p
-  while :; do
-    p=$(( 20000 + RANDOM % 20000 ))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-}
-now_ms() { date +%s%3N; }
 proc_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # ---- the source ---------------------------------------------------------------------------------
@@ -192,7 +183,7 @@ quantile() { # q of the histogram $1 (cumulative buckets) in /metrics, in ms (bu
 }
 percentile() { # p of the given numbers
   local p=$1; shift
-  printf '%s\n' "$@" | sort -n | awk -v p="$p" '{a[NR] = $1} END { if (NR == 0) { print "null"; exit } i = int(p * NR + 0.999999); if (i < 1) i = 1; print a[i] }'
+  printf '%s\n' "$@" | sort -n | awk -v p="$p" 'NF {a[++n] = $1} END { if (n == 0) { print "null"; exit } i = int(p * n + 0.999999); if (i < 1) i = 1; print a[i] }'
 }
 
 hz=$(getconf CLK_TCK)

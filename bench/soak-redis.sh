@@ -18,10 +18,9 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-if [ -z "$SCALERD" ]; then
-  SCALERD=target/release/scalerd
-  [ -x "$SCALERD" ] || cargo build -q --release -p scalerd
-fi
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+SCALERD=$(scalerd_binary "$SCALERD")
 RUN=$(mktemp -d /tmp/scalers-soak.XXXXXX)
 REDIS_PID="" SCALERD_PID=""
 cleanup() {
@@ -31,14 +30,6 @@ cleanup() {
   rm -rf "$RUN"
 }
 trap cleanup EXIT
-free_port() {
-  local p
-  while :; do
-    p=$(( 20000 + RANDOM % 20000 ))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-}
-now_ms() { date +%s%3N; }
 PORT=$(free_port) ADMIN=$(free_port)
 start_redis() {
   redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN" \
