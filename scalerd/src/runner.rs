@@ -333,9 +333,8 @@ async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<I
             }
         }
         if !*leading.borrow() {
-            ctx.status.update(&controller.object().key(), |s| {
-                "standby".clone_into(&mut s.state)
-            });
+            ctx.status
+                .update(&key, |s| "standby".clone_into(&mut s.state));
             continue;
         }
         // Boxed: the tick's state lives only while it runs, instead of in every idle task.
