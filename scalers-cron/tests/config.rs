@@ -1,10 +1,6 @@
 //! Building `cron` triggers from config: values from every source, and the exact errors for
 //! invalid parameters (all reported at once).
 
-use std::collections::BTreeMap;
-
-use scalers_core::config::model::{ScaledObject, TriggerSpec};
-use scalers_core::secret::Secret;
 use scalers_core::trigger::{BuiltTrigger, Registry};
 
 const BASE: [(&str, &str); 4] = [
@@ -30,26 +26,9 @@ fn build_in(
     auth: &[(&str, &str)],
     env: &[(&str, &str)],
 ) -> Result<BuiltTrigger, Vec<(String, String)>> {
-    let mut spec = TriggerSpec::new("cron");
-    for (k, v) in metadata {
-        spec.metadata.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let mut object = ScaledObject::new("app", "app");
-    object.triggers.push(spec);
-    let auth: BTreeMap<String, Secret> = auth
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), Secret::new(*v)))
-        .collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let mut registry = Registry::new();
     scalers_cron::register(&mut registry);
-    registry
-        .build(&object, 0, &auth, &lookup)
-        .map_err(|errors| errors.into_iter().map(|e| (e.path, e.message)).collect())
+    scalers_testkit::build_trigger(&registry, "cron", metadata, auth, env)
 }
 
 fn errors(metadata: &[(&str, &str)]) -> Vec<(String, String)> {
