@@ -73,7 +73,15 @@ else
   series
   WWW_PORT=$(free_port)
   python3 -m http.server "$WWW_PORT" --bind 127.0.0.1 --directory "$RUN/www" >"$RUN/www.log" 2>&1 &
-  PIDS+=($!)
+  WWW_PID=$!
+  PIDS+=($WWW_PID)
+  # serving before Prometheus starts (and before its port is drawn, so the two cannot collide)
+  deadline=$(( $(date +%s) + 30 ))
+  until curl -sf "http://127.0.0.1:$WWW_PORT/metrics" >/dev/null; do
+    kill -0 $WWW_PID 2>/dev/null || { cat "$RUN/www.log" >&2; exit 1; }
+    [ "$(date +%s)" -lt $deadline ] || { echo "the series server did not start" >&2; exit 1; }
+    sleep 0.1
+  done
   PROM_PORT=$(free_port)
   cat >"$RUN/prometheus.yml" <<YAML
 global: {scrape_interval: 1s, evaluation_interval: 1s}
@@ -90,7 +98,12 @@ YAML
   until curl -sf "$PROM/api/v1/query" --data-urlencode "query=bench_queue{object=\"o$((N - 1))\"}" |
     grep -q '"value"'; do
     kill -0 $PROM_PID 2>/dev/null || { cat "$RUN/prometheus.log" >&2; exit 1; }
-    [ "$(date +%s)" -lt $deadline ] || { echo "prometheus has not scraped the series" >&2; exit 1; }
+    if [ "$(date +%s)" -ge $deadline ]; then
+      echo "prometheus has not scraped the series; its targets and log:" >&2
+      curl -s "$PROM/api/v1/targets" >&2 || true
+      tail -n 20 "$RUN/prometheus.log" "$RUN/www.log" >&2
+      exit 1
+    fi
     sleep 0.2
   done
   trigger() { printf '{type: prometheus, metadata: {serverAddress: "%s", query: "bench_queue{object=\\"o%d\\"}", threshold: "5"}}' "$PROM" "$1"; }
