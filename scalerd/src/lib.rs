@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod kube;

@@ -120,6 +120,16 @@ pub struct Metrics {
     pub reload_failures: Counter,
     /// 1 while this instance leads.
     pub leader: Gauge,
+    /// Events waiting in the queue to be published.
+    pub events_queued: Gauge,
+    /// Events dropped because the queue was full.
+    pub events_dropped: Counter,
+    /// Repeats of an Event counted on the existing Event (its `series`) instead of a new one.
+    pub events_aggregated: Counter,
+    /// Ticks abandoned because this instance stopped leading while they ran.
+    pub ticks_abandoned: Counter,
+    /// Triggers rebuilt with re-read credentials.
+    pub trigger_rebuilds: Counter,
     /// The length of the last encoding, to size the next one's buffer at once (at 10,000
     /// objects a scrape is several MiB, and growing a `String` by doubling copies it each time).
     last_len: std::sync::atomic::AtomicUsize,
@@ -149,6 +159,11 @@ impl Metrics {
             loop_lateness: latency_histogram(),
             reload_failures: Counter::default(),
             leader: Gauge::default(),
+            events_queued: Gauge::default(),
+            events_dropped: Counter::default(),
+            events_aggregated: Counter::default(),
+            ticks_abandoned: Counter::default(),
+            trigger_rebuilds: Counter::default(),
             last_len: std::sync::atomic::AtomicUsize::new(0),
             registry: Registry::default(),
         };
@@ -216,6 +231,31 @@ impl Metrics {
             "leader",
             "1 while this instance holds the leader lease",
             m.leader.clone(),
+        );
+        registry.register(
+            "events_queued",
+            "Events waiting to be published",
+            m.events_queued.clone(),
+        );
+        registry.register(
+            "events_dropped",
+            "Events dropped because the event queue was full",
+            m.events_dropped.clone(),
+        );
+        registry.register(
+            "events_aggregated",
+            "Repeated Events counted on an existing Event instead of a new one",
+            m.events_aggregated.clone(),
+        );
+        registry.register(
+            "ticks_abandoned",
+            "Ticks abandoned because this instance stopped leading while they ran",
+            m.ticks_abandoned.clone(),
+        );
+        registry.register(
+            "trigger_rebuilds",
+            "Triggers rebuilt after their credentials were read again",
+            m.trigger_rebuilds.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scalers_core::config::ValidatedObject;
-use scalers_core::config::auth::{SecretKeyRef, SecretRead};
-use scalers_core::config::model::{AuthSource, ScaleTargetRef, ScaledObject};
-use scalers_core::secret::Secret;
+use scalers_core::config::model::{Config, ScaleTargetRef, ScaledObject};
 use scalers_core::target::ScaleTarget;
 use scalers_core::trigger::Registry;
 use tokio::net::TcpListener;
@@ -20,9 +18,10 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::admin::{AdminState, router};
+use crate::credentials::{ConfigCredentials, Fingerprints};
 use crate::error::{Error, Result};
-use crate::events::{EventSink, KubeSink, LogSink};
-use crate::kube::{EventRecorder, KubeTargets, LeaderElector, LeaseTimings};
+use crate::events::{EventQueue, EventSink, LogSink, QueueSettings};
+use crate::kube::{EventRecorder, Fence, KubeTargets, LeaderElector, LeaseTimings};
 use crate::metrics::Metrics;
 use crate::runner::{Clock, DryRunTarget, ObjectHandle, RunContext, spawn};
 use crate::status::{ReloadStatus, StatusStore};
@@ -148,57 +147,20 @@ impl Targets for ClusterTargets {
     }
 }
 
-/// Loads and validates the config, reading the Kubernetes Secrets its authentications name
-/// through `client` (offline placeholders without one).
+/// Loads and validates the config file, reading the Kubernetes Secrets its authentications
+/// name through `client` (offline placeholders without one); the config as read, its
+/// objects, and the fingerprints of their credentials.
 async fn load_config(
     path: &std::path::Path,
     registry: &Registry,
     client: Option<&kube::Client>,
     own_namespace: &str,
-) -> Result<Vec<ValidatedObject>> {
+) -> Result<(Config, Vec<ValidatedObject>, Fingerprints)> {
     let file = path.display().to_string();
     let config = scalers_core::config::load_file(path)?;
-    let mut read: BTreeMap<(String, String, String), std::result::Result<Secret, String>> =
-        BTreeMap::new();
-    if let Some(client) = client {
-        for auth in &config.authentications {
-            let ns = auth
-                .namespace
-                .clone()
-                .unwrap_or_else(|| own_namespace.to_owned());
-            for p in &auth.parameters {
-                if let AuthSource::Secret { name, key } = &p.source {
-                    let k = (ns.clone(), name.clone(), key.clone());
-                    if read.contains_key(&k) {
-                        continue;
-                    }
-                    let value = crate::kube::read_secret_key(client, &ns, name, key)
-                        .await
-                        .map_err(|e| e.to_string());
-                    read.insert(k, value);
-                }
-            }
-        }
-    }
-    let online = client.is_some();
-    let reader = |r: &SecretKeyRef<'_>| -> std::result::Result<SecretRead, String> {
-        if !online {
-            return Ok(SecretRead::Offline);
-        }
-        let ns = r.namespace.unwrap_or(own_namespace);
-        match read.get(&(ns.to_owned(), r.name.to_owned(), r.key.to_owned())) {
-            Some(Ok(secret)) => Ok(SecretRead::Found(secret.clone())),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err("not read".to_owned()),
-        }
-    };
-    Ok(scalers_core::config::validate_with_secrets(
-        &config,
-        registry,
-        &file,
-        &crate::process_env,
-        &reader,
-    )?)
+    let (objects, fingerprints) =
+        crate::credentials::load_config(&config, &file, registry, client, own_namespace).await?;
+    Ok((config, objects, fingerprints))
 }
 
 /// Logs a warning for every HPA that already scales one of `objects`' targets.
@@ -252,6 +214,7 @@ pub struct App {
     elector: Option<LeaderElector>,
     client: Option<kube::Client>,
     initial: Vec<ValidatedObject>,
+    credentials: Arc<ConfigCredentials>,
     config_hash: u64,
     /// SIGHUP, listened to from the start of [`App::build`]: a SIGHUP's default action ends
     /// the process, so one sent while the daemon starts must already find a handler.
@@ -314,8 +277,17 @@ impl App {
         } else {
             client
         };
-        let initial =
+        let (config, initial, fingerprints) =
             load_config(&opts.config, &registry, client.as_ref(), &opts.namespace).await?;
+        let registry = Arc::new(registry);
+        let credentials = Arc::new(ConfigCredentials::new(
+            config,
+            fingerprints,
+            opts.config.display().to_string(),
+            registry.clone(),
+            client.clone(),
+            opts.namespace.clone(),
+        ));
         let config_hash = file_hash(&opts.config).unwrap_or_default();
         let listener = TcpListener::bind(opts.admin_addr)
             .await
@@ -326,25 +298,6 @@ impl App {
         if let Some(c) = &client {
             warn_about_hpas(c, &initial).await;
         }
-        let (targets, events): (Arc<dyn Targets>, Arc<dyn EventSink>) = match &client {
-            None => (Arc::new(MemoryTargets), Arc::new(LogSink)),
-            Some(c) => {
-                let kube = KubeTargets::new(c.clone());
-                let targets = Arc::new(ClusterTargets {
-                    kube,
-                    dry_run: opts.dry_run,
-                });
-                let events: Arc<dyn EventSink> = if opts.dry_run {
-                    Arc::new(LogSink)
-                } else {
-                    Arc::new(KubeSink::new(EventRecorder::new(
-                        c.clone(),
-                        opts.identity.clone(),
-                    )))
-                };
-                (targets, events)
-            }
-        };
         let status = Arc::new(StatusStore::new(
             opts.config.display().to_string(),
             opts.dry_run,
@@ -363,6 +316,31 @@ impl App {
             )),
             _ => None,
         };
+        // Every write leaves only while the lease is fresh enough (no election: always).
+        let fence = elector
+            .as_ref()
+            .map_or_else(Fence::open, LeaderElector::fence);
+        let (targets, events): (Arc<dyn Targets>, Arc<dyn EventSink>) = match &client {
+            None => (Arc::new(MemoryTargets), Arc::new(LogSink)),
+            Some(c) => {
+                let kube = KubeTargets::new(c.clone()).with_fence(fence.clone());
+                let targets = Arc::new(ClusterTargets {
+                    kube,
+                    dry_run: opts.dry_run,
+                });
+                let events: Arc<dyn EventSink> = if opts.dry_run {
+                    Arc::new(LogSink)
+                } else {
+                    let recorder =
+                        EventRecorder::new(c.clone(), opts.identity.clone()).with_fence(fence);
+                    // The publishing task ends when the last loop's context is dropped.
+                    let (queue, _task) =
+                        EventQueue::spawn(recorder, metrics.clone(), QueueSettings::default());
+                    Arc::new(queue)
+                };
+                (targets, events)
+            }
+        };
         let (leading_tx, leading) = watch::channel(elector.is_none());
         status.set_leader(elector.is_none());
         metrics.leader.set(i64::from(elector.is_none()));
@@ -375,6 +353,7 @@ impl App {
             clock: Clock::system(),
             sample_timeout: opts.sample_timeout,
             dry_run: opts.dry_run,
+            credentials: Some(credentials.clone()),
         });
         Ok(App {
             admin: AdminState {
@@ -383,7 +362,7 @@ impl App {
                 ready: ready_rx,
             },
             opts,
-            registry: Arc::new(registry),
+            registry,
             ctx,
             targets,
             listener,
@@ -392,6 +371,7 @@ impl App {
             elector,
             client,
             initial,
+            credentials,
             config_hash,
             hangup,
         })
@@ -427,6 +407,7 @@ impl App {
             elector,
             client,
             initial,
+            credentials,
             mut config_hash,
             mut hangup,
         } = self;
@@ -510,7 +491,8 @@ impl App {
             if reload {
                 config_hash = file_hash(&opts.config).unwrap_or(config_hash);
                 match load_config(&opts.config, &registry, client.as_ref(), &opts.namespace).await {
-                    Ok(objects) => {
+                    Ok((config, objects, fingerprints)) => {
+                        credentials.set_config(config, fingerprints);
                         apply(&ctx, targets.as_ref(), &mut running, objects).await;
                         ctx.status.set_reload(ReloadStatus {
                             at: ctx.clock.wall_ms(),

@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use futures_util::future::join_all;
 use scalers_core::config::ValidatedObject;
+use scalers_core::config::model::ScaledObject;
 use scalers_core::controller::{Controller, TickOutcome, TickReport};
 use scalers_core::engine::{Decision, Phase, Reason, Replicas};
-use scalers_core::target::{MemoryTarget, ScaleTarget, TargetError};
-use scalers_core::trigger::{Sample, TriggerError, TriggerErrorKind};
+use scalers_core::target::{MemoryTarget, ScaleTarget, TargetError, TargetErrorKind};
+use scalers_core::trigger::{BuiltTrigger, Sample, TriggerError, TriggerErrorKind};
 use scalers_core::{ConfigErrors, Timestamp};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -71,6 +72,53 @@ pub struct RunContext {
     pub sample_timeout: Duration,
     /// Whether writes are only logged.
     pub dry_run: bool,
+    /// Re-reads credentials and rebuilds triggers (rotated passwords); none: never.
+    pub credentials: Option<Arc<dyn Credentials>>,
+}
+
+/// How often the credentials of triggers that read them from files or Kubernetes Secrets are
+/// read again, to pick up rotated ones before they fail: once a minute.
+pub const CREDENTIALS_REFRESH: Duration = Duration::from_secs(60);
+
+/// Re-reads the credentials of a scaled object's triggers and builds the triggers again, so
+/// that a rotated password or token is picked up without a reload.
+///
+/// The runner calls it for an object when one of its triggers fails as `unauthorized`, and
+/// every [`CREDENTIALS_REFRESH`] for objects whose credentials can change while scalerd runs;
+/// it replaces only the triggers whose credentials changed, keeping the engine's memory and
+/// the other triggers.
+#[async_trait]
+pub trait Credentials: Send + Sync {
+    /// The fingerprints of the credentials `object`'s triggers were built with when its config
+    /// was loaded (as [`Rebuilt::fingerprints`]), if known.
+    fn loaded(&self, object: &ScaledObject) -> Option<Vec<u64>>;
+
+    /// Whether some trigger of `object` reads credentials from a source that can change while
+    /// scalerd runs (a file, a Kubernetes Secret).
+    fn rotates(&self, object: &ScaledObject) -> bool;
+
+    /// Reads every credential of `object`'s triggers again and builds the triggers with them.
+    ///
+    /// # Errors
+    /// Why the credentials could not be read or the triggers not built (no secret values).
+    async fn rebuild(&self, object: &ScaledObject) -> Result<Rebuilt, String>;
+}
+
+/// Triggers built again by [`Credentials::rebuild`].
+pub struct Rebuilt {
+    /// The object's triggers, in order.
+    pub triggers: Vec<BuiltTrigger>,
+    /// A fingerprint of each trigger's credentials (same order): a trigger is replaced only
+    /// when its fingerprint changed. Never shown: it is a hash, not the values.
+    pub fingerprints: Vec<u64>,
+}
+
+impl std::fmt::Debug for Rebuilt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rebuilt")
+            .field("triggers", &self.triggers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for RunContext {
@@ -189,7 +237,10 @@ pub fn spawn(
     target: Arc<dyn ScaleTarget>,
 ) -> Result<ObjectHandle, ConfigErrors> {
     let key = object.object.key();
-    let controller = Controller::new(object.object, object.triggers, target, ctx.clock.now())?;
+    let mut controller = Controller::new(object.object, object.triggers, target, ctx.clock.now())?;
+    // No state survives a restart (nothing is persisted yet): start as a process that does not
+    // know the object's past, so that a cooling workload is not scaled in early.
+    controller.resume();
     let t = &controller.object().scale_target_ref;
     let target_name = format!("{}/{}", t.kind, t.name);
     ctx.status.update(&key, |s| s.target = target_name);
@@ -258,10 +309,16 @@ fn period_of(c: &Controller) -> Duration {
 struct Seen {
     series: ObjectSeries,
     failing: BTreeSet<String>,
+    /// The triggers whose last sample failed as `unauthorized`.
+    unauthorized: BTreeSet<String>,
     fallback: BTreeSet<String>,
     target_errors: u32,
     /// The reason code of the last decision, whose metric series is the object's current one.
     last_code: Option<&'static str>,
+    /// The fingerprints of the triggers' credentials at the last rebuild (none before).
+    fingerprints: Option<Vec<u64>>,
+    /// When the credentials are next read again on the timer.
+    next_refresh: Instant,
 }
 
 async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<Inbox>) {
@@ -278,12 +335,18 @@ async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<I
     let mut seen = Seen {
         series: series_of(&controller),
         failing: BTreeSet::new(),
+        unauthorized: BTreeSet::new(),
         fallback: BTreeSet::new(),
         target_errors: 0,
         last_code: None,
+        fingerprints: None,
+        next_refresh: born + CREDENTIALS_REFRESH,
     };
     let mut leading = ctx.leading.clone();
     let mut leading_open = true;
+    // Whether the previous turn of the loop was leading: on a gain of leadership the engine
+    // starts over ([`Controller::resume`]), since another replica may have scaled meanwhile.
+    let mut was_leading = true;
     loop {
         let scheduled = tokio::select! {
             biased;
@@ -296,6 +359,8 @@ async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<I
                     let object = *object;
                     match controller.reconfigure(object.object, object.triggers) {
                         Ok(()) => {
+                            // Built with the reload's credentials: compare with those next.
+                            seen.fingerprints = None;
                             set_wakers(&controller, &inbox);
                             info!("config reloaded");
                         }
@@ -335,16 +400,117 @@ async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<I
         if !*leading.borrow() {
             ctx.status
                 .update(&key, |s| "standby".clone_into(&mut s.state));
+            was_leading = false;
             continue;
         }
-        // Boxed: the tick's state lives only while it runs, instead of in every idle task.
-        let backoff = Box::pin(tick(&ctx, &mut controller, &mut seen, period)).await;
-        if let Some(extra) = backoff {
-            next = Instant::now() + extra;
+        if !std::mem::replace(&mut was_leading, true) {
+            controller.resume();
+        }
+        // Boxed: the tick's state lives only while it runs, instead of in every idle task. A
+        // tick that outlives leadership is dropped where it is (a read in flight is cancelled;
+        // writes are fenced by the lease as well).
+        let ticked = tokio::select! {
+            biased;
+            () = lost_leadership(&mut leading) => None,
+            backoff = Box::pin(tick(&ctx, &mut controller, &mut seen, period)) => Some(backoff),
+        };
+        match ticked {
+            None => {
+                warn!("stopped leading during the tick: abandoned");
+                ctx.metrics.ticks_abandoned.inc();
+                ctx.status
+                    .update(&key, |s| "standby".clone_into(&mut s.state));
+                was_leading = false;
+            }
+            Some(Some(extra)) => next = Instant::now() + extra,
+            Some(None) => {}
+        }
+        if ticked.is_some() {
+            refresh_credentials(&ctx, &mut controller, &inbox, &mut seen, period).await;
         }
     }
     seen.series.forget(&ctx.metrics, seen.last_code);
     info!("stopped");
+}
+
+/// Completes once this instance no longer leads (never, when leadership cannot change).
+async fn lost_leadership(leading: &mut watch::Receiver<bool>) {
+    if leading.wait_for(|l| !*l).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Reads the credentials of the loop's triggers again when one failed as `unauthorized`, or
+/// on the timer for credentials that can change; replaces the triggers whose credentials
+/// changed (see [`Credentials`]).
+async fn refresh_credentials(
+    ctx: &RunContext,
+    controller: &mut Controller,
+    inbox: &Arc<Inbox>,
+    seen: &mut Seen,
+    period: Duration,
+) {
+    let Some(credentials) = &ctx.credentials else {
+        return;
+    };
+    let unauthorized: BTreeSet<String> = seen.unauthorized.clone();
+    let now = Instant::now();
+    let due = now >= seen.next_refresh;
+    if unauthorized.is_empty() && !due {
+        return;
+    }
+    if due {
+        seen.next_refresh = now + CREDENTIALS_REFRESH;
+    }
+    if unauthorized.is_empty() && !credentials.rotates(controller.object()) {
+        return;
+    }
+    let limit = period.clamp(Duration::from_secs(1), Duration::from_secs(10));
+    let rebuilt = match tokio::time::timeout(limit, credentials.rebuild(controller.object())).await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot read the triggers' credentials again");
+            return;
+        }
+        Err(_) => {
+            warn!(
+                after_ms = limit.as_millis(),
+                "cannot read the triggers' credentials again: timed out"
+            );
+            return;
+        }
+    };
+    if rebuilt.triggers.len() != controller.triggers().len() {
+        return;
+    }
+    let previous = seen
+        .fingerprints
+        .replace(rebuilt.fingerprints.clone())
+        .or_else(|| credentials.loaded(controller.object()));
+    let mut replaced = false;
+    for (i, t) in rebuilt.triggers.into_iter().enumerate() {
+        let changed = match &previous {
+            Some(old) => old.get(i) != rebuilt.fingerprints.get(i),
+            // Nothing to compare with: replace what fails for want of valid credentials.
+            None => unauthorized.contains(&t.name),
+        };
+        if !changed {
+            continue;
+        }
+        let name = t.name.clone();
+        match controller.replace_trigger(i, t) {
+            Ok(()) => {
+                info!(trigger = %name, "trigger rebuilt with credentials read again");
+                ctx.metrics.trigger_rebuilds.inc();
+                replaced = true;
+            }
+            Err(e) => warn!(trigger = %name, error = %e, "cannot rebuild the trigger"),
+        }
+    }
+    if replaced {
+        set_wakers(controller, inbox);
+    }
 }
 
 fn series_of(c: &Controller) -> ObjectSeries {
@@ -394,7 +560,7 @@ async fn tick(
     .await;
     let (results, latencies): (Vec<_>, Vec<_>) = samples.into_iter().unzip();
     let report = controller.tick_with(ctx.clock.now(), results).await;
-    publish(ctx, controller, &report, &latencies, seen).await;
+    publish(ctx, controller, &report, &latencies, seen);
     match &report.outcome {
         TickOutcome::TargetUnreadable(_) => {
             seen.target_errors = seen.target_errors.saturating_add(1);
@@ -408,7 +574,7 @@ async fn tick(
     }
 }
 
-async fn publish(
+fn publish(
     ctx: &RunContext,
     controller: &Controller,
     report: &TickReport,
@@ -424,6 +590,7 @@ async fn publish(
 
     let m = &ctx.metrics;
     let mut failing = BTreeSet::new();
+    seen.unauthorized.clear();
     let series = &seen.series;
     let labelled = series.triggers.iter().zip(&series.types);
     for ((t, latency), (labels, type_labels)) in report.triggers.iter().zip(latencies).zip(labelled)
@@ -454,13 +621,16 @@ async fn publish(
                     })
                     .inc();
                 failing.insert(t.name.clone());
+                if e.kind == TriggerErrorKind::Unauthorized {
+                    seen.unauthorized.insert(t.name.clone());
+                }
                 if !seen.failing.contains(&t.name) {
                     warn!(trigger = %t.name, kind = %e.kind, error = %e, "trigger failed");
                     let event = Event::TriggerFailed {
                         trigger: t.name.clone(),
                         message: e.message.clone(),
                     };
-                    ctx.events.emit(object, &event).await;
+                    ctx.events.emit(object, &event);
                 }
             }
         }
@@ -484,7 +654,7 @@ async fn publish(
                 .get_or_create(labels)
                 .set(i64::from(decision.desired));
             set_last_decision(m, decision, seen);
-            publish_fallback(ctx, object, decision, seen).await;
+            publish_fallback(ctx, object, decision, seen);
             match write {
                 None => {}
                 Some(Ok(())) => {
@@ -496,8 +666,12 @@ async fn publish(
                         "scaled target"
                     );
                     if let Some(event) = scale_event(decision) {
-                        ctx.events.emit(object, &event).await;
+                        ctx.events.emit(object, &event);
                     }
+                }
+                Some(Err(e)) if e.kind == TargetErrorKind::NotLeading => {
+                    warn!(to = decision.desired, error = %e, "stopped leading before the write: tick abandoned");
+                    m.ticks_abandoned.inc();
                 }
                 Some(Err(e)) => {
                     count_target_error(m, &seen.series, e);
@@ -506,7 +680,7 @@ async fn publish(
                         to: decision.desired,
                         message: e.message.clone(),
                     };
-                    ctx.events.emit(object, &event).await;
+                    ctx.events.emit(object, &event);
                 }
             }
         }
@@ -534,7 +708,7 @@ fn set_last_decision(m: &Metrics, d: &Decision, seen: &mut Seen) {
         .set(1);
 }
 
-async fn publish_fallback(
+fn publish_fallback(
     ctx: &RunContext,
     object: &scalers_core::config::model::ScaledObject,
     d: &Decision,
@@ -548,7 +722,7 @@ async fn publish_fallback(
                 replicas: m.fallback.unwrap_or_default(),
             };
             warn!(metric = %m.name, "fallback activated");
-            ctx.events.emit(object, &event).await;
+            ctx.events.emit(object, &event);
         }
     }
     for gone in seen.fallback.difference(&now) {
@@ -556,7 +730,7 @@ async fn publish_fallback(
         let event = Event::FallbackDeactivated {
             metric: gone.clone(),
         };
-        ctx.events.emit(object, &event).await;
+        ctx.events.emit(object, &event);
     }
     seen.fallback = now;
 }

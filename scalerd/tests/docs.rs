@@ -343,6 +343,11 @@ fn every_metric_is_documented_with_its_labels() {
     m.loop_lateness.observe(0.1);
     m.reload_failures.inc();
     m.leader.set(1);
+    m.events_queued.set(1);
+    m.events_dropped.inc();
+    m.events_aggregated.inc();
+    m.ticks_abandoned.inc();
+    m.trigger_rebuilds.inc();
     let text = m.encode();
 
     // family name → (type, label names)

@@ -160,6 +160,40 @@ impl Controller {
         Ok(())
     }
 
+    /// Makes the next tick start over without knowing the object's past ([`Engine::resume`]):
+    /// after a restart with no persisted state, or when this process (re)gains the right to
+    /// write.
+    pub fn resume(&mut self) {
+        self.engine.resume();
+    }
+
+    /// Replaces trigger `index` with `trigger`, a rebuild of the same spec (e.g. with rotated
+    /// credentials), keeping the engine's memory and the other triggers.
+    ///
+    /// # Errors
+    /// `index` is out of range, or the rebuilt trigger has another name (it is not a rebuild of
+    /// the same spec); the controller is unchanged then.
+    pub fn replace_trigger(
+        &mut self,
+        index: usize,
+        trigger: BuiltTrigger,
+    ) -> Result<(), ConfigErrors> {
+        let same = self
+            .triggers
+            .get(index)
+            .is_some_and(|t| t.name == trigger.name);
+        if !same {
+            return Err(ConfigErrors(vec![crate::error::ConfigError::new(
+                format!("triggers[{index}]"),
+                format!("{:?} is not a rebuild of this trigger", trigger.name),
+            )]));
+        }
+        let mut triggers = self.triggers.clone();
+        triggers[index] = trigger;
+        let object = self.object.clone();
+        self.reconfigure(object, triggers)
+    }
+
     /// Samples every trigger concurrently, then decides and writes ([`Controller::tick_with`]).
     pub async fn tick(&mut self, now: Timestamp) -> TickReport {
         let results = join_all(self.triggers.iter().map(|t| t.trigger.sample())).await;

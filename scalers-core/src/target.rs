@@ -24,6 +24,9 @@ pub enum TargetErrorKind {
     Unavailable,
     /// The API took too long.
     Timeout,
+    /// The write was not sent: this process may not write now (its leader lease is not fresh
+    /// enough for the request to land before another replica may take over).
+    NotLeading,
     /// Anything else (a malformed answer, an unknown kind).
     Other,
 }
@@ -37,6 +40,7 @@ impl TargetErrorKind {
             TargetErrorKind::Conflict => "conflict",
             TargetErrorKind::Unavailable => "unavailable",
             TargetErrorKind::Timeout => "timeout",
+            TargetErrorKind::NotLeading => "not_leading",
             TargetErrorKind::Other => "other",
         }
     }

@@ -172,6 +172,94 @@ fn initial_cooldown_delays_the_first_scale_to_zero_when_never_active() {
     assert_eq!((d.desired, d.reason), (0, Reason::Deactivated));
 }
 
+// Issue 14 (restart safety): a process that does not know the object's past (a restart with
+// no persisted lastActiveTime, a takeover) presumes it active when it first sees it running.
+
+#[test]
+fn a_resumed_engine_presumes_a_running_target_active_and_waits_a_full_cooldown() {
+    let mut o = object();
+    o.cooldown_period = 15;
+    let mut h = Harness::new(&o, vec![queue()], 2);
+    h.engine.resume();
+    // Inactive from the first tick (t=100), running 2: counted active at t=100.
+    let d = h.tick(100, &[Some(0.0)]);
+    assert_eq!(d.phase, Phase::Scaling);
+    assert_eq!(h.engine.last_active(), Some(Timestamp::from_secs(100)));
+    assert_ne!(h.tick(115, &[Some(0.0)]).reason, Reason::Deactivated);
+    let d = h.tick(116, &[Some(0.0)]);
+    assert_eq!((d.desired, d.reason), (0, Reason::Deactivated));
+}
+
+#[test]
+fn without_resume_a_fresh_engine_scales_to_zero_at_once_as_kedas_initial_cooldown_allows() {
+    // The contrast that makes resume necessary: initialCooldownPeriod 0, never active.
+    let mut o = object();
+    o.cooldown_period = 15;
+    let mut h = Harness::new(&o, vec![queue()], 2);
+    let d = h.tick(1, &[Some(0.0)]);
+    assert_eq!((d.desired, d.reason), (0, Reason::Deactivated));
+}
+
+#[test]
+fn a_resumed_engine_also_waits_the_initial_cooldown_until_really_active() {
+    let mut o = object();
+    o.cooldown_period = 5;
+    o.initial_cooldown_period = 30;
+    let mut h = Harness::new(&o, vec![queue()], 3);
+    h.engine.resume();
+    h.tick(10, &[Some(0.0)]);
+    // The cooldown (5 s) has passed, the initial cooldown (30 s) from the presumption has not.
+    assert_ne!(h.tick(20, &[Some(0.0)]).reason, Reason::Deactivated);
+    assert_ne!(h.tick(40, &[Some(0.0)]).reason, Reason::Deactivated);
+    let d = h.tick(41, &[Some(0.0)]);
+    assert_eq!((d.desired, d.reason), (0, Reason::Deactivated));
+
+    // Once a trigger is really active, the cooldown alone applies again.
+    let mut h = Harness::new(&o, vec![queue()], 3);
+    h.engine.resume();
+    h.tick(10, &[Some(0.0)]);
+    h.tick(12, &[Some(25.0)]); // really active at 12
+    h.tick(13, &[Some(0.0)]);
+    let d = h.tick(18, &[Some(0.0)]);
+    assert_eq!((d.desired, d.reason), (0, Reason::Deactivated));
+}
+
+#[test]
+fn a_resumed_engine_at_the_idle_count_or_zero_presumes_nothing() {
+    let mut o = object();
+    o.idle_replica_count = Some(1);
+    o.min_replica_count = 2;
+    o.cooldown_period = 60;
+    let mut h = Harness::new(&o, vec![queue()], 1);
+    h.engine.resume();
+    let d = h.tick(10, &[Some(0.0)]);
+    assert_eq!((d.desired, d.reason), (1, Reason::Idle));
+    assert_eq!(h.engine.last_active(), None);
+
+    let mut o = object();
+    o.cooldown_period = 60;
+    let mut h = Harness::new(&o, vec![queue()], 0);
+    h.engine.resume();
+    assert_eq!(h.tick(10, &[Some(0.0)]).reason, Reason::Idle);
+    assert_eq!(h.engine.last_active(), None);
+}
+
+#[test]
+fn resume_on_a_takeover_replaces_a_stale_last_active_time() {
+    // A replica that led before, then was standby while another scaled: its memory of the
+    // object is stale, and resume makes it count the object active again when it takes over.
+    let mut o = object();
+    o.cooldown_period = 15;
+    let mut h = Harness::new(&o, vec![queue()], 1);
+    h.tick(0, &[Some(5.0)]); // active at 0, then it stops leading
+    h.engine.resume(); // leading again at 100, the target now runs 4
+    h.replicas = 4;
+    h.tick(100, &[Some(0.0)]);
+    assert_eq!(h.engine.last_active(), Some(Timestamp::from_secs(100)));
+    assert_ne!(h.tick(110, &[Some(0.0)]).reason, Reason::Deactivated);
+    assert_eq!(h.tick(116, &[Some(0.0)]).desired, 0);
+}
+
 #[test]
 fn idle_replica_count_is_used_when_inactive_and_held_without_flapping() {
     let mut o = object();

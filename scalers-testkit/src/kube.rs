@@ -194,6 +194,7 @@ enum FaultAction {
 pub struct Fault {
     method: Option<String>,
     pattern: String,
+    agent: Option<String>,
     action: FaultAction,
     remaining: Option<u32>,
 }
@@ -205,6 +206,7 @@ impl Fault {
         Fault {
             method: None,
             pattern: "/**".to_owned(),
+            agent: None,
             action: FaultAction::Status(code),
             remaining: None,
         }
@@ -215,6 +217,7 @@ impl Fault {
         Fault {
             method: None,
             pattern: "/**".to_owned(),
+            agent: None,
             action: FaultAction::Delay(delay),
             remaining: None,
         }
@@ -233,9 +236,20 @@ impl Fault {
         self
     }
 
-    fn matches(&self, method: &str, path: &str) -> bool {
+    /// Only for requests whose `User-Agent` contains `part` (one client among several, e.g.
+    /// one replica of a daemon whose agent names its identity).
+    pub fn from_agent(mut self, part: &str) -> Self {
+        self.agent = Some(part.to_owned());
+        self
+    }
+
+    fn matches(&self, method: &str, path: &str, agent: Option<&str>) -> bool {
         self.remaining != Some(0)
             && self.method.as_deref().is_none_or(|m| m == method)
+            && self
+                .agent
+                .as_deref()
+                .is_none_or(|part| agent.is_some_and(|a| a.contains(part)))
             && path_matches(&self.pattern, path)
     }
 }
@@ -862,7 +876,10 @@ async fn handle(State(store): State<Arc<Mutex<Store>>>, request: Request) -> Res
 
     let action = {
         let mut s = lock(&store);
-        let fault = s.faults.iter_mut().find(|f| f.matches(&method, &path));
+        let fault = s
+            .faults
+            .iter_mut()
+            .find(|f| f.matches(&method, &path, user_agent.as_deref()));
         fault.map(|f| {
             if let Some(n) = f.remaining.as_mut() {
                 *n -= 1;
@@ -1585,10 +1602,19 @@ mod tests {
     #[test]
     fn fault_wears_off_after_its_count() {
         let mut f = Fault::status(409).on("patch", "/x/*").times(1);
-        assert!(f.matches("PATCH", "/x/y"));
-        assert!(!f.matches("GET", "/x/y"));
+        assert!(f.matches("PATCH", "/x/y", None));
+        assert!(!f.matches("GET", "/x/y", None));
         f.remaining = Some(0);
-        assert!(!f.matches("PATCH", "/x/y"));
+        assert!(!f.matches("PATCH", "/x/y", None));
+    }
+
+    #[test]
+    fn a_fault_from_an_agent_matches_only_that_client() {
+        let f = Fault::delay(Duration::from_secs(1)).from_agent("(replica-a)");
+        assert!(f.matches("GET", "/api", Some("scalerd/0.1.0 (replica-a)")));
+        assert!(!f.matches("GET", "/api", Some("scalerd/0.1.0 (replica-b)")));
+        assert!(!f.matches("GET", "/api", None));
+        assert!(Fault::status(500).matches("GET", "/api", None));
     }
 
     #[test]

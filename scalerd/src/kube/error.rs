@@ -142,6 +142,13 @@ pub enum KubeError {
         /// Our deadline, when it was ours that passed.
         after: Option<Duration>,
     },
+    /// A write was not sent: this replica's leader lease is not fresh enough for the request
+    /// to be answered before another replica may take over (see [`super::Fence`]).
+    #[error("not sent: {operation}: this replica's leader lease is not fresh enough to write")]
+    NotLeading {
+        /// The call.
+        operation: Box<Operation>,
+    },
     /// The API server refused the call for another reason (e.g. 400, 422).
     #[error("cannot {operation}: the API server answered {code} {reason}: {message}")]
     Rejected {
@@ -245,6 +252,7 @@ impl KubeError {
             KubeError::Conflict { .. } => TargetErrorKind::Conflict,
             KubeError::Unavailable { .. } => TargetErrorKind::Unavailable,
             KubeError::Timeout { .. } => TargetErrorKind::Timeout,
+            KubeError::NotLeading { .. } => TargetErrorKind::NotLeading,
             _ => TargetErrorKind::Other,
         }
     }
@@ -365,6 +373,25 @@ pub(crate) async fn call<T>(
         Err(_) => Err(KubeError::Timeout {
             operation: Box::new(operation()),
             after: Some(timeout),
+        }),
+    }
+}
+
+/// [`call`] for a write: sent only if `fence` permits it now, with the timeout it permits.
+///
+/// # Errors
+/// [`KubeError::NotLeading`] when the fence does not permit the write (nothing is sent), and
+/// those of [`call`].
+pub(crate) async fn call_fenced<T>(
+    fence: &super::Fence,
+    operation: impl FnOnce() -> Operation,
+    timeout: Duration,
+    request: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, KubeError> {
+    match fence.permit(timeout) {
+        Some(timeout) => call(operation, timeout, request).await,
+        None => Err(KubeError::NotLeading {
+            operation: Box::new(operation()),
         }),
     }
 }

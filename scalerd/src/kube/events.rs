@@ -8,11 +8,11 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use scalers_core::config::ScaledObject;
 
-use super::error::call;
-use super::{DEFAULT_REQUEST_TIMEOUT, KubeError, Operation};
+use super::error::call_fenced;
+use super::{DEFAULT_REQUEST_TIMEOUT, Fence, KubeError, Operation};
 
 /// The `reportingController` of scalerd's Events.
 pub const REPORTING_CONTROLLER: &str = "scalerd";
@@ -195,6 +195,7 @@ pub struct EventRecorder {
     client: Client,
     instance: String,
     timeout: Duration,
+    fence: Fence,
 }
 
 impl std::fmt::Debug for EventRecorder {
@@ -216,7 +217,14 @@ impl EventRecorder {
             client,
             instance: truncate(&instance.into(), FIELD_LIMIT),
             timeout: DEFAULT_REQUEST_TIMEOUT,
+            fence: Fence::open(),
         }
+    }
+
+    /// The same, with every write fenced by `fence` (leader election, see [`Fence`]).
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// The same, with each call limited to `timeout` (default [`DEFAULT_REQUEST_TIMEOUT`]).
@@ -228,22 +236,37 @@ impl EventRecorder {
     /// Creates an Event about `object`'s scale target.
     ///
     /// # Errors
-    /// The [`KubeError`] of the failed call ([`KubeError::Forbidden`] without RBAC for Events).
+    /// The [`KubeError`] of the failed call ([`KubeError::Forbidden`] without RBAC for Events,
+    /// [`KubeError::NotLeading`] when the fence does not permit it).
     pub async fn publish(
         &self,
         object: &ScaledObject,
         event: &ScalerEvent,
     ) -> Result<(), KubeError> {
-        let target = &object.scale_target_ref;
-        let namespace = &object.namespace;
-        let name = event_name(&target.name);
+        self.create(&Regarding::target_of(object), event, Timestamp::now())
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates an Event about `regarding` that happened at `event_time`, and returns its name.
+    ///
+    /// # Errors
+    /// As [`EventRecorder::publish`].
+    pub async fn create(
+        &self,
+        regarding: &Regarding,
+        event: &ScalerEvent,
+        event_time: Timestamp,
+    ) -> Result<String, KubeError> {
+        let namespace = &regarding.namespace;
+        let name = event_name(&regarding.name);
         let body = Event {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
                 namespace: Some(namespace.clone()),
                 ..ObjectMeta::default()
             },
-            event_time: Some(MicroTime(Timestamp::now())),
+            event_time: Some(MicroTime(event_time)),
             reporting_controller: Some(REPORTING_CONTROLLER.to_owned()),
             reporting_instance: Some(self.instance.clone()),
             action: Some(truncate(&event.action, FIELD_LIMIT)),
@@ -251,22 +274,80 @@ impl EventRecorder {
             type_: Some(event.kind.as_str().to_owned()),
             note: Some(truncate(&event.note, NOTE_LIMIT)),
             regarding: Some(ObjectReference {
-                api_version: Some(target.api_version.clone()),
-                kind: Some(target.kind.clone()),
-                name: Some(target.name.clone()),
+                api_version: Some(regarding.api_version.clone()),
+                kind: Some(regarding.kind.clone()),
+                name: Some(regarding.name.clone()),
                 namespace: Some(namespace.clone()),
                 ..ObjectReference::default()
             }),
             ..Event::default()
         };
         let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
-        call(
+        call_fenced(
+            &self.fence,
             || Operation::object("create", "events.events.k8s.io", namespace, &name),
             self.timeout,
             api.create(&PostParams::default(), &body),
         )
         .await?;
+        Ok(name)
+    }
+
+    /// Records that the Event `name` in `namespace` happened `count` times in all, the last
+    /// at `last_observed`: its `series`, as the API expects for a repeated Event instead of a
+    /// new one.
+    ///
+    /// # Errors
+    /// As [`EventRecorder::publish`]; [`KubeError::NotFound`] when the Event is gone
+    /// (expired).
+    pub async fn count_repeats(
+        &self,
+        namespace: &str,
+        name: &str,
+        count: u32,
+        last_observed: Timestamp,
+    ) -> Result<(), KubeError> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let patch = serde_json::json!({
+            "series": {
+                "count": i32::try_from(count).unwrap_or(i32::MAX),
+                "lastObservedTime": MicroTime(last_observed),
+            }
+        });
+        call_fenced(
+            &self.fence,
+            || Operation::object("patch", "events.events.k8s.io", namespace, name),
+            self.timeout,
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)),
+        )
+        .await?;
         Ok(())
+    }
+}
+
+/// What an Event is about: a scaled object's scale target.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Regarding {
+    /// The namespace (of the object and of the Event).
+    pub namespace: String,
+    /// The target's `apiVersion`.
+    pub api_version: String,
+    /// The target's `kind`.
+    pub kind: String,
+    /// The target's name.
+    pub name: String,
+}
+
+impl Regarding {
+    /// The scale target of `object`.
+    pub fn target_of(object: &ScaledObject) -> Self {
+        let t = &object.scale_target_ref;
+        Regarding {
+            namespace: object.namespace.clone(),
+            api_version: t.api_version.clone(),
+            kind: t.kind.clone(),
+            name: t.name.clone(),
+        }
     }
 }
 

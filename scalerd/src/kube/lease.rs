@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -50,6 +51,89 @@ impl LeaseTimings {
     }
 }
 
+/// The shortest timeout a fenced write is sent with: below it, a request would not have the
+/// time to be answered, so it is not sent at all.
+pub const MIN_FENCED_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Whether this process may send a write now, and with what timeout: the fencing of every
+/// write by the freshness of the leader lease.
+///
+/// A write may leave only while the last successful renewal of the lease is younger than the
+/// renew deadline less the request's own timeout: then the request is answered (or given up)
+/// before this process stops leading, and so before any other replica can take over (a
+/// standby waits the whole lease duration, longer than the renew deadline, after the last
+/// renewal it saw). [`Fence::permit`] gives each write the timeout it may use: the request's
+/// usual timeout, cut to what is left of the renew deadline.
+///
+/// A fence that is not tied to an election ([`Fence::open`]) always permits, with the usual
+/// timeout. Clones share their state.
+///
+/// ```
+/// use std::time::Duration;
+/// use scalerd::kube::Fence;
+/// let fence = Fence::open();
+/// assert_eq!(fence.permit(Duration::from_secs(10)), Some(Duration::from_secs(10)));
+/// let elected = Fence::elected(Duration::from_secs(10));
+/// assert_eq!(elected.permit(Duration::from_secs(10)), None); // not leading yet
+/// ```
+#[derive(Clone, Debug)]
+pub struct Fence {
+    state: Option<Arc<FenceState>>,
+}
+
+#[derive(Debug)]
+struct FenceState {
+    renew_deadline: Duration,
+    /// When the last successful renewal (or the acquisition) was sent, while leading.
+    renewed_at: Mutex<Option<Instant>>,
+}
+
+impl Fence {
+    /// A fence that always permits: no leader election, this process is the only writer.
+    pub fn open() -> Self {
+        Fence { state: None }
+    }
+
+    /// A fence for a process that leads through a lease with this renew deadline; it permits
+    /// nothing until [`Fence::renewed`] is called.
+    pub fn elected(renew_deadline: Duration) -> Self {
+        Fence {
+            state: Some(Arc::new(FenceState {
+                renew_deadline,
+                renewed_at: Mutex::new(None),
+            })),
+        }
+    }
+
+    /// Records a successful renewal (or acquisition) whose request was sent at `sent`.
+    pub fn renewed(&self, sent: Instant) {
+        if let Some(s) = &self.state {
+            *s.renewed_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(sent);
+        }
+    }
+
+    /// Records that this process no longer leads: nothing is permitted until the next
+    /// [`Fence::renewed`].
+    pub fn revoke(&self) {
+        if let Some(s) = &self.state {
+            *s.renewed_at.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
+    }
+
+    /// The timeout a write may be sent with now, at most `timeout`; `None` when it must not
+    /// be sent (not leading, or less than [`MIN_FENCED_TIMEOUT`] left before the renew
+    /// deadline).
+    pub fn permit(&self, timeout: Duration) -> Option<Duration> {
+        let Some(s) = &self.state else {
+            return Some(timeout);
+        };
+        let renewed_at = (*s.renewed_at.lock().unwrap_or_else(PoisonError::into_inner))?;
+        let left = s.renew_deadline.checked_sub(renewed_at.elapsed())?;
+        let allowed = timeout.min(left);
+        (allowed >= MIN_FENCED_TIMEOUT).then_some(allowed)
+    }
+}
+
 /// Takes part in leader election on one Lease.
 ///
 /// [`LeaderElector::run`] acquires the Lease when it is free, released or expired, renews it
@@ -83,6 +167,7 @@ pub struct LeaderElector {
     name: String,
     identity: String,
     timings: LeaseTimings,
+    fence: Fence,
 }
 
 impl std::fmt::Debug for LeaderElector {
@@ -123,7 +208,14 @@ impl LeaderElector {
             name: name.to_owned(),
             identity: identity.to_owned(),
             timings,
+            fence: Fence::elected(timings.renew_deadline),
         }
+    }
+
+    /// The fence of this elector's writes: it permits a write only while the last renewal is
+    /// fresh enough ([`Fence`]). Give it to every client of the cluster that writes.
+    pub fn fence(&self) -> Fence {
+        self.fence.clone()
     }
 
     /// Runs the election until `shutdown` completes, setting `leading` to whether this process
@@ -145,6 +237,7 @@ impl LeaderElector {
                 () = tokio::time::sleep(wait) => {}
             }
         }
+        self.fence.revoke();
         set(&leading, false);
         if let Some(lease) = seen.held.take() {
             self.release(lease).await;
@@ -180,6 +273,7 @@ impl LeaderElector {
             Ok(lease) => {
                 seen.held = Some(lease);
                 seen.renewed_at = Some(started);
+                self.fence.renewed(started);
                 retry
             }
             Err(e) if e.is_conflict() => {
@@ -271,6 +365,7 @@ impl LeaderElector {
                 seen.held = Some(lease);
                 seen.renewed_at = Some(now);
                 seen.observed = None;
+                self.fence.renewed(now);
                 set(leading, true);
                 tracing::info!(lease = %self.name, identity = %self.identity, "became the leader");
             }
@@ -302,6 +397,7 @@ impl LeaderElector {
     }
 
     fn lose(&self, seen: &mut Seen, leading: &watch::Sender<bool>, why: &str) {
+        self.fence.revoke();
         seen.held = None;
         seen.renewed_at = None;
         seen.observed = None;

@@ -9,7 +9,9 @@
 //! - [`EventRecorder`] and [`ScalerEvent`]: `events.k8s.io/v1` Events on the scale target, with
 //!   KEDA's reasons.
 //! - [`LeaderElector`]: leader election on a `coordination.k8s.io/v1` Lease, with KEDA's timings
-//!   (15 s lease, 10 s renew deadline, 2 s retry period).
+//!   (15 s lease, 10 s renew deadline, 2 s retry period), and its [`Fence`]: every write
+//!   (`/scale`, Events) leaves only while the lease's last renewal is fresh enough for the
+//!   request to be answered before another replica may take over.
 //! - [`read_secret_key`]: one key of a Secret, for `authentications`.
 //! - [`hpas_targeting`]: the HPAs that already scale a workload.
 //!
@@ -31,9 +33,9 @@ use std::time::Duration;
 
 pub use client::{client_from_config, connect, in_cluster, load_config};
 pub use error::{KubeError, Operation};
-pub use events::{EventKind, EventRecorder, REPORTING_CONTROLLER, ScalerEvent, reason};
+pub use events::{EventKind, EventRecorder, REPORTING_CONTROLLER, Regarding, ScalerEvent, reason};
 pub use hpa::hpas_targeting;
-pub use lease::{LeaderElector, LeaseTimings};
+pub use lease::{Fence, LeaderElector, LeaseTimings, MIN_FENCED_TIMEOUT};
 pub use secrets::read_secret_key;
 pub use target::{CONFLICT_ATTEMPTS, KubeScaleTarget, KubeTargets};
 

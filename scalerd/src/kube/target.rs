@@ -13,8 +13,8 @@ use scalers_core::engine::Replicas;
 use scalers_core::target::{ScaleTarget, TargetError};
 use serde_json::json;
 
-use super::error::call;
-use super::{DEFAULT_REQUEST_TIMEOUT, KubeError, Operation, qualified};
+use super::error::{call, call_fenced};
+use super::{DEFAULT_REQUEST_TIMEOUT, Fence, KubeError, Operation, qualified};
 
 /// How many times a write of `/scale` is tried when the API answers 409 Conflict.
 pub const CONFLICT_ATTEMPTS: u32 = 3;
@@ -57,6 +57,7 @@ pub struct KubeTargets {
     client: Client,
     cache: Arc<DiscoveryCache>,
     timeout: Duration,
+    fence: Fence,
 }
 
 impl std::fmt::Debug for KubeTargets {
@@ -74,7 +75,15 @@ impl KubeTargets {
             client,
             cache: Arc::default(),
             timeout: DEFAULT_REQUEST_TIMEOUT,
+            fence: Fence::open(),
         }
+    }
+
+    /// The same, with every write fenced by `fence` (leader election): a write of `/scale` is
+    /// sent only while the fence permits it, with the timeout it permits.
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// The same, with each API call limited to `timeout`.
@@ -94,6 +103,7 @@ impl KubeTargets {
             client: self.client.clone(),
             cache: self.cache.clone(),
             timeout: self.timeout,
+            fence: self.fence.clone(),
             namespace: namespace.to_owned(),
             target: target.clone(),
         }
@@ -111,11 +121,13 @@ impl KubeTargets {
 ///
 /// It writes with a merge patch of `/scale` (`{"spec":{"replicas":N}}`); on 409 Conflict it
 /// re-reads `/scale` and, unless the count is already `N`, patches again with the
-/// `resourceVersion` it read, up to [`CONFLICT_ATTEMPTS`] attempts in all.
+/// `resourceVersion` it read, up to [`CONFLICT_ATTEMPTS`] attempts in all. Each patch is sent
+/// only while the fence of [`KubeTargets::with_fence`] permits it.
 pub struct KubeScaleTarget {
     client: Client,
     cache: Arc<DiscoveryCache>,
     timeout: Duration,
+    fence: Fence,
     namespace: String,
     target: ScaleTargetRef,
 }
@@ -188,7 +200,8 @@ impl KubeScaleTarget {
     ///
     /// # Errors
     /// [`KubeError::Conflict`] when every attempt met a 409, [`KubeError::TooManyReplicas`]
-    /// above `i32::MAX`, and the errors of [`KubeScaleTarget::read`].
+    /// above `i32::MAX`, [`KubeError::NotLeading`] when the fence did not permit a patch
+    /// (nothing more is sent), and the errors of [`KubeScaleTarget::read`].
     pub async fn write(&self, replicas: u32) -> Result<(), KubeError> {
         if i32::try_from(replicas).is_err() {
             return Err(KubeError::TooManyReplicas { replicas });
@@ -199,7 +212,8 @@ impl KubeScaleTarget {
         let mut patch = json!({"spec": {"replicas": replicas}});
         let mut attempt = 1;
         loop {
-            let written = call(
+            let written = call_fenced(
+                &self.fence,
                 || self.operation("patch", &resolved).on("scale"),
                 self.timeout,
                 api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch)),

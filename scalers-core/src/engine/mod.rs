@@ -299,6 +299,12 @@ pub struct Engine {
     history: History,
     /// Whether the first tick has seeded the recommendations with the count it found.
     seeded: bool,
+    /// Whether the next tick starts over without knowing the object's past (see
+    /// [`Engine::resume`]).
+    resuming: bool,
+    /// When the object was presumed active by [`Engine::resume`], until a trigger is really
+    /// active: the `initialCooldownPeriod` runs from then too.
+    presumed_active: Option<Timestamp>,
 }
 
 impl Engine {
@@ -355,6 +361,8 @@ impl Engine {
             failures: vec![0; metric_count],
             history: History::default(),
             seeded: false,
+            resuming: false,
+            presumed_active: None,
         })
     }
 
@@ -413,6 +421,8 @@ impl Engine {
         fresh.last_active = self.last_active;
         fresh.history = std::mem::take(&mut self.history);
         fresh.seeded = self.seeded;
+        fresh.resuming = self.resuming;
+        fresh.presumed_active = self.presumed_active;
         *self = fresh;
         Ok(())
     }
@@ -420,6 +430,25 @@ impl Engine {
     /// Overrides when the object was last active, for a daemon restoring its state.
     pub fn set_last_active(&mut self, at: Option<Timestamp>) {
         self.last_active = at;
+    }
+
+    /// Makes the next tick treat the object as seen for the first time by a process that does
+    /// not know its past: a daemon that restarted with no persisted state, or a replica taking
+    /// over from another (or taking back an object it handed over).
+    ///
+    /// At that tick:
+    /// - if the target runs more replicas than the object scales in to (more than
+    ///   `idleReplicaCount`, or more than zero without one), the object counts as active at that
+    ///   moment, so it is scaled in only after a full `cooldownPeriod` and, until a trigger is
+    ///   really active, a full `initialCooldownPeriod` too;
+    /// - the count found is recorded as a recommendation, as on first sight, so that no
+    ///   scale-down happens before a full stabilization window.
+    ///
+    /// KEDA keeps `status.lastActiveTime` in the ScaledObject for this; without it, presuming
+    /// activity is the only rule that never scales a cooling workload to zero early.
+    pub fn resume(&mut self) {
+        self.resuming = true;
+        self.seeded = false;
     }
 
     /// Reports that `decision` was written to the target, so that the HPA's rate limits count it.
@@ -528,9 +557,12 @@ impl Engine {
     }
 
     fn cooldown_elapsed(&self, now: Timestamp) -> bool {
+        let initial_over = |from: Timestamp| from + self.settings.initial_cooldown < now;
         match self.last_active {
-            Some(t) => t + self.settings.cooldown < now,
-            None => self.started + self.settings.initial_cooldown < now,
+            Some(t) => {
+                t + self.settings.cooldown < now && self.presumed_active.is_none_or(initial_over)
+            }
+            None => initial_over(self.started),
         }
     }
 
@@ -571,6 +603,13 @@ impl Engine {
             });
             self.seeded = true;
         }
+        if std::mem::take(&mut self.resuming) {
+            let floor = self.settings.idle.unwrap_or(0);
+            if current > floor {
+                self.last_active = Some(now);
+                self.presumed_active = Some(now);
+            }
+        }
         decision.metrics = self.read_metrics(readings, current);
         decision.active = decision.metrics.iter().any(|m| m.active);
         decision.phase = Phase::Activation;
@@ -584,6 +623,7 @@ impl Engine {
 
         if decision.active {
             self.last_active = Some(now);
+            self.presumed_active = None;
             if current == 0 || (s.idle.is_some() && current < s.min) {
                 decision.desired = s.min.max(1);
                 decision.reason = Reason::Activated {

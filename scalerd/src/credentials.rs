@@ -1,0 +1,282 @@
+//! Reading the credentials of a config's authentications, at load time and again while running
+//! (rotated passwords): [`load_config`] validates a config with its Kubernetes Secrets read,
+//! [`ConfigCredentials`] rebuilds one object's triggers with their credentials read again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use scalers_core::config::auth::{SecretKeyRef, SecretRead, resolve};
+use scalers_core::config::model::{AuthSource, Config, ScaledObject};
+use scalers_core::config::{ValidatedObject, validate_with_secrets};
+use scalers_core::secret::Secret;
+use scalers_core::trigger::Registry;
+
+use crate::error::Result;
+use crate::runner::{Credentials, Rebuilt};
+
+/// The Secret keys read for a config: `(namespace, name, key)` → the value, or why not.
+type SecretValues = BTreeMap<(String, String, String), std::result::Result<Secret, String>>;
+
+/// Reads every Secret key that `config`'s authentications name, once each, through `client`;
+/// cluster-wide authentications read from `own_namespace`.
+async fn read_secrets(client: &kube::Client, config: &Config, own_namespace: &str) -> SecretValues {
+    let mut read = SecretValues::new();
+    for auth in &config.authentications {
+        let ns = auth.namespace.as_deref().unwrap_or(own_namespace);
+        for p in &auth.parameters {
+            if let AuthSource::Secret { name, key } = &p.source {
+                let k = (ns.to_owned(), name.clone(), key.clone());
+                if read.contains_key(&k) {
+                    continue;
+                }
+                let value = crate::kube::read_secret_key(client, ns, name, key)
+                    .await
+                    .map_err(|e| e.to_string());
+                read.insert(k, value);
+            }
+        }
+    }
+    read
+}
+
+/// The secret reader over values read by [`read_secrets`]; offline placeholders without a
+/// cluster.
+fn reader<'a>(
+    read: &'a SecretValues,
+    online: bool,
+    own_namespace: &'a str,
+) -> impl Fn(&SecretKeyRef<'_>) -> std::result::Result<SecretRead, String> + 'a {
+    move |r: &SecretKeyRef<'_>| {
+        if !online {
+            return Ok(SecretRead::Offline);
+        }
+        let ns = r.namespace.unwrap_or(own_namespace);
+        match read.get(&(ns.to_owned(), r.name.to_owned(), r.key.to_owned())) {
+            Some(Ok(secret)) => Ok(SecretRead::Found(secret.clone())),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("not read".to_owned()),
+        }
+    }
+}
+
+/// The fingerprints of each object's trigger credentials (by `namespace/name`, one per
+/// trigger in order, 0 for a trigger without an authentication), as [`Rebuilt::fingerprints`].
+pub type Fingerprints = HashMap<String, Vec<u64>>;
+
+/// Validates `config` (read from `file`) and builds its triggers, reading the Kubernetes
+/// Secrets its authentications name through `client` (offline placeholders without one); the
+/// objects, and the fingerprints of the credentials they were built with.
+///
+/// # Errors
+/// [`crate::Error::Config`] with every problem found.
+pub async fn load_config(
+    config: &Config,
+    file: &str,
+    registry: &Registry,
+    client: Option<&kube::Client>,
+    own_namespace: &str,
+) -> Result<(Vec<ValidatedObject>, Fingerprints)> {
+    let read = match client {
+        Some(c) => read_secrets(c, config, own_namespace).await,
+        None => SecretValues::new(),
+    };
+    let reader = reader(&read, client.is_some(), own_namespace);
+    let objects = validate_with_secrets(config, registry, file, &crate::process_env, &reader)?;
+    // One read of each authentication (validation just read them all, so they resolve).
+    let mut by_auth: HashMap<usize, u64> = HashMap::new();
+    let mut fingerprints = Fingerprints::new();
+    for object in &config.scaled_objects {
+        let mut prints = Vec::with_capacity(object.triggers.len());
+        for t in &object.triggers {
+            let index = t
+                .authentication_ref
+                .as_ref()
+                .and_then(|r| config.authentication_index(object, r));
+            let print = match index {
+                None => 0,
+                Some(i) => *by_auth.entry(i).or_insert_with(|| {
+                    resolve(&config.authentications[i], &crate::process_env, &reader)
+                        .map_or(0, |v| fingerprint(v.values()))
+                }),
+            };
+            prints.push(print);
+        }
+        fingerprints.insert(object.key(), prints);
+    }
+    Ok((objects, fingerprints))
+}
+
+/// Rebuilds triggers of the running config with their credentials read again: environment
+/// variables, files, and Kubernetes Secrets through the API ([`Credentials`]).
+///
+/// It holds the config last loaded (replace it with [`ConfigCredentials::set_config`] on a
+/// reload); a rebuild validates only the one object and the authentications it refers to.
+pub struct ConfigCredentials {
+    config: Mutex<Arc<Config>>,
+    loaded: Mutex<Fingerprints>,
+    file: String,
+    registry: Arc<Registry>,
+    client: Option<kube::Client>,
+    own_namespace: String,
+}
+
+impl std::fmt::Debug for ConfigCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigCredentials")
+            .field("file", &self.file)
+            .field("own_namespace", &self.own_namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigCredentials {
+    /// Credentials of `config` (loaded from `file`, its triggers built with credentials of
+    /// these `fingerprints`), Secrets read through `client`.
+    pub fn new(
+        config: Config,
+        fingerprints: Fingerprints,
+        file: String,
+        registry: Arc<Registry>,
+        client: Option<kube::Client>,
+        own_namespace: String,
+    ) -> Self {
+        ConfigCredentials {
+            config: Mutex::new(Arc::new(config)),
+            loaded: Mutex::new(fingerprints),
+            file,
+            registry,
+            client,
+            own_namespace,
+        }
+    }
+
+    /// Takes the config of a successful reload, and the fingerprints its triggers were built
+    /// with.
+    pub fn set_config(&self, config: Config, fingerprints: Fingerprints) {
+        *self.config.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
+        *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) = fingerprints;
+    }
+
+    fn config(&self) -> Arc<Config> {
+        self.config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The part of `config` that `object` needs: the object (with its location) and the
+/// authentications its triggers refer to; the position of each trigger's authentication in it.
+fn subset(config: &Config, object: &ScaledObject) -> Option<(Config, Vec<Option<usize>>)> {
+    let index = config
+        .scaled_objects
+        .iter()
+        .position(|o| o.key() == object.key())?;
+    let own = &config.scaled_objects[index];
+    let mut part = Config::new(vec![own.clone()]);
+    part.locations = vec![config.location(index)];
+    let mut auths = Vec::new();
+    for t in &own.triggers {
+        let found = t
+            .authentication_ref
+            .as_ref()
+            .and_then(|r| config.authentication_index(own, r));
+        auths.push(found.map(|i| {
+            match part
+                .authentications
+                .iter()
+                .position(|a| a == &config.authentications[i])
+            {
+                Some(at) => at,
+                None => {
+                    part.authentications.push(config.authentications[i].clone());
+                    part.authentication_locations
+                        .push(config.authentication_location(i));
+                    part.authentications.len() - 1
+                }
+            }
+        }));
+    }
+    Some((part, auths))
+}
+
+#[async_trait]
+impl Credentials for ConfigCredentials {
+    fn loaded(&self, object: &ScaledObject) -> Option<Vec<u64>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&object.key())
+            .cloned()
+    }
+
+    fn rotates(&self, object: &ScaledObject) -> bool {
+        let config = self.config();
+        object.triggers.iter().any(|t| {
+            t.authentication_ref
+                .as_ref()
+                .and_then(|r| config.authentication_for(object, r))
+                .is_some_and(|a| {
+                    a.parameters
+                        .iter()
+                        .any(|p| !matches!(p.source, AuthSource::Env { .. }))
+                })
+        })
+    }
+
+    async fn rebuild(&self, object: &ScaledObject) -> std::result::Result<Rebuilt, String> {
+        let config = self.config();
+        let (part, auths) = subset(&config, object)
+            .ok_or_else(|| format!("{} is no longer in the config", object.key()))?;
+        let read = match &self.client {
+            Some(c) => read_secrets(c, &part, &self.own_namespace).await,
+            None => SecretValues::new(),
+        };
+        let reader = reader(&read, self.client.is_some(), &self.own_namespace);
+        let mut fingerprints = Vec::with_capacity(auths.len());
+        for auth in &auths {
+            let fingerprint = match auth {
+                None => 0,
+                Some(i) => {
+                    let values = resolve(&part.authentications[*i], &crate::process_env, &reader)
+                        .map_err(|es| {
+                        es.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })?;
+                    fingerprint(values.values())
+                }
+            };
+            fingerprints.push(fingerprint);
+        }
+        let mut built = validate_with_secrets(
+            &part,
+            &self.registry,
+            &self.file,
+            &crate::process_env,
+            &reader,
+        )
+        .map_err(|e| e.to_string())?;
+        let triggers = built
+            .pop()
+            .map(|o| o.triggers)
+            .ok_or_else(|| "no object built".to_owned())?;
+        Ok(Rebuilt {
+            triggers,
+            fingerprints,
+        })
+    }
+}
+
+/// A hash of credential values, to tell whether they changed; never shown.
+fn fingerprint(values: &BTreeMap<String, Secret>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (name, value) in values {
+        name.hash(&mut h);
+        value.expose().hash(&mut h);
+    }
+    h.finish()
+}
