@@ -99,6 +99,12 @@ pub enum Command {
         /// How often to look for a changed config file, in seconds (0: only on SIGHUP).
         #[arg(long, default_value_t = 2.0)]
         config_watch_interval: f64,
+        /// Calls per second to the Kubernetes API, sustained (0: no limit).
+        #[arg(long, default_value_t = crate::kube::DEFAULT_QPS)]
+        kube_api_qps: f64,
+        /// Calls to the Kubernetes API that may go at once after a quiet time.
+        #[arg(long, default_value_t = crate::kube::DEFAULT_BURST)]
+        kube_api_burst: u32,
     },
     /// Print the JSON Schema of scalerd's own config format (for editors and CI checks).
     Schema,
@@ -208,6 +214,8 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
         identity,
         lease_timings,
         config_watch_interval,
+        kube_api_qps,
+        kube_api_burst,
     } = command
     else {
         return Ok(());
@@ -239,6 +247,20 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
     };
     opts.sample_timeout = seconds("sample-timeout", sample_timeout)?;
     opts.drain_timeout = seconds("drain-timeout", drain_timeout)?;
+    if !(kube_api_qps >= 0.0 && kube_api_qps.is_finite()) {
+        return Err(Error::Selection(format!(
+            "--kube-api-qps: expected calls per second >= 0, got {kube_api_qps}"
+        )));
+    }
+    if kube_api_burst == 0 {
+        return Err(Error::Selection(
+            "--kube-api-burst: expected at least 1".to_owned(),
+        ));
+    }
+    opts.kube_api = crate::kube::RateLimitSettings {
+        qps: kube_api_qps,
+        burst: kube_api_burst,
+    };
     runtime()?.block_on(async {
         let app = crate::run::App::build(opts, registry).await?;
         if let Ok(addr) = app.admin_addr() {

@@ -80,8 +80,16 @@ pub struct TargetErrorLabels {
     pub kind: &'static str,
 }
 
+/// Labels of the rate limit's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PriorityLabels {
+    /// The call's priority: `lease`, `scale`, `read` or `report`.
+    pub priority: &'static str,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+/// A family of histograms with the daemon's latency buckets (1 ms … ~33 s).
+pub type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
     // 1 ms … ~33 s
@@ -130,6 +138,10 @@ pub struct Metrics {
     pub ticks_abandoned: Counter,
     /// Triggers rebuilt with re-read credentials.
     pub trigger_rebuilds: Counter,
+    /// Calls to the Kubernetes API waiting for the rate limit, per priority.
+    pub kube_api_waiting: Family<PriorityLabels, Gauge>,
+    /// How long calls waited for the rate limit, per priority.
+    pub kube_api_wait: HistogramFamily<PriorityLabels>,
     /// The length of the last encoding, to size the next one's buffer at once (at 10,000
     /// objects a scrape is several MiB, and growing a `String` by doubling copies it each time).
     last_len: std::sync::atomic::AtomicUsize,
@@ -164,6 +176,8 @@ impl Metrics {
             events_aggregated: Counter::default(),
             ticks_abandoned: Counter::default(),
             trigger_rebuilds: Counter::default(),
+            kube_api_waiting: Family::default(),
+            kube_api_wait: Family::new_with_constructor(latency_histogram),
             last_len: std::sync::atomic::AtomicUsize::new(0),
             registry: Registry::default(),
         };
@@ -257,7 +271,25 @@ impl Metrics {
             "Triggers rebuilt after their credentials were read again",
             m.trigger_rebuilds.clone(),
         );
+        registry.register(
+            "kube_api_waiting",
+            "Calls to the Kubernetes API waiting for the client-side rate limit",
+            m.kube_api_waiting.clone(),
+        );
+        registry.register(
+            "kube_api_wait_seconds",
+            "Time calls to the Kubernetes API waited for the client-side rate limit",
+            m.kube_api_wait.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// The series the Kubernetes client's rate limit writes to.
+    pub fn rate_limit(&self) -> crate::kube::RateLimitMetrics {
+        crate::kube::RateLimitMetrics {
+            waiting: self.kube_api_waiting.clone(),
+            wait: self.kube_api_wait.clone(),
+        }
     }
 
     /// The metrics in the Prometheus text format.

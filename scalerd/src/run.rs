@@ -21,7 +21,9 @@ use crate::admin::{AdminState, router};
 use crate::credentials::{ConfigCredentials, Fingerprints};
 use crate::error::{Error, Result};
 use crate::events::{EventQueue, EventSink, LogSink, QueueSettings};
-use crate::kube::{EventRecorder, Fence, KubeTargets, LeaderElector, LeaseTimings};
+use crate::kube::{
+    EventRecorder, Fence, KubeTargets, LeaderElector, LeaseTimings, RateLimit, RateLimitSettings,
+};
 use crate::metrics::Metrics;
 use crate::runner::{Clock, DryRunTarget, ObjectHandle, RunContext, spawn};
 use crate::status::{ReloadStatus, StatusStore};
@@ -61,6 +63,9 @@ pub struct RunOptions {
     pub identity: String,
     /// Lease timings.
     pub lease_timings: LeaseTimings,
+    /// The client-side rate limit of calls to the Kubernetes API (not applied to
+    /// [`RunOptions::kube_client`], whose maker chooses).
+    pub kube_api: RateLimitSettings,
 }
 
 impl RunOptions {
@@ -83,6 +88,7 @@ impl RunOptions {
             namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".to_owned()),
             identity: default_identity(),
             lease_timings: LeaseTimings::default(),
+            kube_api: RateLimitSettings::default(),
         }
     }
 }
@@ -119,15 +125,20 @@ fn default_identity() -> String {
 }
 
 /// A client from the kubeconfig, whose requests carry `User-Agent: scalerd/<version>
-/// (<identity>)` so that the API server's audit log tells replicas apart.
-async fn connect(opts: &RunOptions) -> std::result::Result<kube::Client, crate::kube::KubeError> {
+/// (<identity>)` so that the API server's audit log tells replicas apart, and go through the
+/// rate limit `--kube-api-qps`/`--kube-api-burst`.
+async fn connect(
+    opts: &RunOptions,
+    metrics: &Metrics,
+) -> std::result::Result<kube::Client, crate::kube::KubeError> {
     let mut config =
         crate::kube::load_config(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let agent = format!("scalerd/{} ({})", env!("CARGO_PKG_VERSION"), opts.identity);
     if let Ok(value) = http::HeaderValue::from_str(&agent) {
         config.headers.push((http::header::USER_AGENT, value));
     }
-    crate::kube::client_from_config(config)
+    let limit = RateLimit::spawn(opts.kube_api, metrics.rate_limit());
+    crate::kube::client_with_rate_limit(config, limit)
 }
 
 /// Targets in the cluster; with `dry_run`, read there and never written.
@@ -164,18 +175,53 @@ async fn load_config(
 }
 
 /// Logs a warning for every HPA that already scales one of `objects`' targets.
+///
+/// One list of HPAs across all namespaces for every object (a list per object made 2,000
+/// identical calls at start for 2,000 objects); when that is forbidden, one list per namespace.
 async fn warn_about_hpas(client: &kube::Client, objects: &[ValidatedObject]) {
+    use crate::kube::HpaIndex;
+    if objects.is_empty() {
+        return;
+    }
+    let mut indexes: BTreeMap<Option<String>, Option<HpaIndex>> = BTreeMap::new();
+    match HpaIndex::list(client, None).await {
+        Ok(all) => {
+            indexes.insert(None, Some(all));
+        }
+        Err(e) => {
+            info!(error = %e, "cannot list HPAs in all namespaces; listing them per namespace");
+            for o in objects {
+                let ns = o.object.namespace.clone();
+                if indexes.contains_key(&Some(ns.clone())) {
+                    continue;
+                }
+                let found = match HpaIndex::list(client, Some(&ns)).await {
+                    Ok(index) => Some(index),
+                    Err(e) => {
+                        warn!(namespace = %ns, error = %e, "cannot list HPAs");
+                        None
+                    }
+                };
+                indexes.insert(Some(ns), found);
+            }
+        }
+    }
     for o in objects {
         let object = &o.object;
-        match crate::kube::hpas_targeting(client, &object.namespace, &object.scale_target_ref).await
-        {
-            Ok(hpas) if !hpas.is_empty() => warn!(
+        let index = indexes
+            .get(&None)
+            .or_else(|| indexes.get(&Some(object.namespace.clone())))
+            .and_then(Option::as_ref);
+        let Some(index) = index else {
+            continue;
+        };
+        let hpas = index.targeting(&object.namespace, &object.scale_target_ref);
+        if !hpas.is_empty() {
+            warn!(
                 scaled_object = %object.key(),
                 hpas = %hpas.join(", "),
                 "an HorizontalPodAutoscaler already scales this target; both will write its replicas"
-            ),
-            Ok(_) => {}
-            Err(e) => warn!(scaled_object = %object.key(), error = %e, "cannot list HPAs"),
+            );
         }
     }
 }
@@ -252,9 +298,10 @@ impl App {
         // A broken config is reported before anything else happens (Secrets are checked against
         // placeholders here, and read for real once connected).
         crate::load(&opts.config, &registry)?;
+        let metrics = Arc::new(Metrics::new());
         let client = match opts.kube_client.clone() {
             Some(c) => Some(c),
-            None => match connect(&opts).await {
+            None => match connect(&opts, &metrics).await {
                 Ok(c) => Some(c),
                 Err(e) if opts.dry_run => {
                     info!(error = %e, "no cluster: dry run with in-memory workloads");
@@ -302,7 +349,6 @@ impl App {
             opts.config.display().to_string(),
             opts.dry_run,
         ));
-        let metrics = Arc::new(Metrics::new());
         let elect = client.is_some()
             && !opts.dry_run
             && opts.leader_elect.unwrap_or_else(crate::kube::in_cluster);

@@ -348,6 +348,9 @@ fn every_metric_is_documented_with_its_labels() {
     m.events_aggregated.inc();
     m.ticks_abandoned.inc();
     m.trigger_rebuilds.inc();
+    let scale = scalerd::metrics::PriorityLabels { priority: "scale" };
+    m.kube_api_waiting.get_or_create(&scale).set(0);
+    m.kube_api_wait.get_or_create(&scale).observe(0.01);
     let text = m.encode();
 
     // family name → (type, label names)

@@ -80,7 +80,12 @@ pub async fn load_config(
 ///
 /// # Errors
 /// [`KubeError::Client`] when kube cannot build the client (e.g. bad certificates).
-pub fn client_from_config(mut config: Config) -> Result<Client, KubeError> {
+pub fn client_from_config(config: Config) -> Result<Client, KubeError> {
+    Client::try_from(scalerd_config(config)).map_err(|e| KubeError::Client(Box::new(e)))
+}
+
+/// `config` with scalerd's client settings (see [`client_from_config`]).
+pub(crate) fn scalerd_config(mut config: Config) -> Config {
     config.default_retry = false;
     if !config.headers.iter().any(|(name, _)| name == USER_AGENT) {
         let agent = concat!("scalerd/", env!("CARGO_PKG_VERSION"));
@@ -88,7 +93,7 @@ pub fn client_from_config(mut config: Config) -> Result<Client, KubeError> {
             .headers
             .push((USER_AGENT, HeaderValue::from_static(agent)));
     }
-    Client::try_from(config).map_err(|e| KubeError::Client(Box::new(e)))
+    config
 }
 
 /// Whether this process runs in a Kubernetes pod (`KUBERNETES_SERVICE_HOST` is set), e.g. to

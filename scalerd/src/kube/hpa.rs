@@ -8,12 +8,86 @@ use scalers_core::config::ScaleTargetRef;
 use super::error::call;
 use super::{DEFAULT_REQUEST_TIMEOUT, KubeError, Operation};
 
+/// The `autoscaling/v2` HPAs of one list call, to look up those scaling a workload without a
+/// call per workload.
+#[derive(Clone, Debug, Default)]
+pub struct HpaIndex {
+    /// (namespace, HPA name, target kind, target name, target API group or `None` when the HPA
+    /// names no `apiVersion`).
+    hpas: Vec<(String, String, String, String, Option<String>)>,
+}
+
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(g, _)| g)
+}
+
+impl HpaIndex {
+    /// Lists the HPAs of `namespace`, or of every namespace with `None`, in one call.
+    ///
+    /// # Errors
+    /// The [`KubeError`] of the failed list call.
+    pub async fn list(client: &Client, namespace: Option<&str>) -> Result<HpaIndex, KubeError> {
+        let api: Api<HorizontalPodAutoscaler> = match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let list = call(
+            || Operation {
+                verb: "list",
+                resource: "horizontalpodautoscalers.autoscaling".to_owned(),
+                subresource: None,
+                name: None,
+                namespace: namespace.map(str::to_owned),
+            },
+            DEFAULT_REQUEST_TIMEOUT,
+            api.list(&ListParams::default()),
+        )
+        .await?;
+        let hpas = list
+            .items
+            .into_iter()
+            .filter_map(|hpa| {
+                let spec = hpa.spec?;
+                let r = spec.scale_target_ref;
+                Some((
+                    hpa.metadata.namespace.unwrap_or_default(),
+                    hpa.metadata.name?,
+                    r.kind,
+                    r.name,
+                    r.api_version.map(|v| group_of(&v).to_owned()),
+                ))
+            })
+            .collect();
+        Ok(HpaIndex { hpas })
+    }
+
+    /// The names (sorted) of the HPAs in `namespace` whose `scaleTargetRef` points at
+    /// `target`: on kind and name, and on the API group of its `apiVersion` (the version may
+    /// differ: `apps/v1` and `apps/v1beta1` name the same Deployment); one without
+    /// `apiVersion` matches on kind and name.
+    pub fn targeting(&self, namespace: &str, target: &ScaleTargetRef) -> Vec<String> {
+        let wanted = group_of(&target.api_version);
+        let mut names: Vec<String> = self
+            .hpas
+            .iter()
+            .filter(|(ns, _, kind, name, group)| {
+                ns == namespace
+                    && *kind == target.kind
+                    && *name == target.name
+                    && group.as_deref().is_none_or(|g| g == wanted)
+            })
+            .map(|(_, hpa, ..)| hpa.clone())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
 /// The names (sorted) of the `autoscaling/v2` HPAs in `namespace` whose `scaleTargetRef`
-/// points at `target`, so the daemon can warn that two autoscalers fight over it.
+/// points at `target` ([`HpaIndex::targeting`]), so the daemon can warn that two autoscalers
+/// fight over it. One list call; to check many workloads, list once with [`HpaIndex::list`].
 ///
-/// An HPA matches on kind and name and on the API group of its `apiVersion` (the version may
-/// differ: `apps/v1` and `apps/v1beta1` name the same Deployment); one without `apiVersion`
-/// matches on kind and name. Needs `list` on `horizontalpodautoscalers.autoscaling`.
+/// Needs `list` on `horizontalpodautoscalers.autoscaling`.
 ///
 /// # Errors
 /// The [`KubeError`] of the failed list call.
@@ -30,39 +104,7 @@ pub async fn hpas_targeting(
     namespace: &str,
     target: &ScaleTargetRef,
 ) -> Result<Vec<String>, KubeError> {
-    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
-    let list = call(
-        || Operation {
-            verb: "list",
-            resource: "horizontalpodautoscalers.autoscaling".to_owned(),
-            subresource: None,
-            name: None,
-            namespace: Some(namespace.to_owned()),
-        },
-        DEFAULT_REQUEST_TIMEOUT,
-        api.list(&ListParams::default()),
-    )
-    .await?;
-    let group = |api_version: &str| {
-        api_version
-            .rsplit_once('/')
-            .map_or("", |(g, _)| g)
-            .to_owned()
-    };
-    let wanted = group(&target.api_version);
-    let mut names: Vec<String> = list
-        .items
-        .into_iter()
-        .filter(|hpa| {
-            hpa.spec.as_ref().is_some_and(|spec| {
-                let r = &spec.scale_target_ref;
-                r.kind == target.kind
-                    && r.name == target.name
-                    && r.api_version.as_deref().is_none_or(|v| group(v) == wanted)
-            })
-        })
-        .filter_map(|hpa| hpa.metadata.name)
-        .collect();
-    names.sort();
-    Ok(names)
+    Ok(HpaIndex::list(client, Some(namespace))
+        .await?
+        .targeting(namespace, target))
 }

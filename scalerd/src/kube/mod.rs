@@ -12,8 +12,10 @@
 //!   (15 s lease, 10 s renew deadline, 2 s retry period), and its [`Fence`]: every write
 //!   (`/scale`, Events) leaves only while the lease's last renewal is fresh enough for the
 //!   request to be answered before another replica may take over.
+//! - [`RateLimit`] and [`client_with_rate_limit`]: the client-side rate limit on every call
+//!   (`--kube-api-qps`, `--kube-api-burst`), Lease renewals and `/scale` writes first.
 //! - [`read_secret_key`]: one key of a Secret, for `authentications`.
-//! - [`hpas_targeting`]: the HPAs that already scale a workload.
+//! - [`HpaIndex`] and [`hpas_targeting`]: the HPAs that already scale a workload, from one list.
 //!
 //! Every call has a deadline and fails with a [`KubeError`] that names the call and, for RBAC
 //! failures, what to check; [`KubeError::kind`] is the [`TargetErrorKind`] the engine and
@@ -26,6 +28,7 @@ mod error;
 mod events;
 mod hpa;
 mod lease;
+mod limit;
 mod secrets;
 mod target;
 
@@ -34,8 +37,12 @@ use std::time::Duration;
 pub use client::{client_from_config, connect, in_cluster, load_config};
 pub use error::{KubeError, Operation};
 pub use events::{EventKind, EventRecorder, REPORTING_CONTROLLER, Regarding, ScalerEvent, reason};
-pub use hpa::hpas_targeting;
+pub use hpa::{HpaIndex, hpas_targeting};
 pub use lease::{Fence, LeaderElector, LeaseTimings, MIN_FENCED_TIMEOUT};
+pub use limit::{
+    DEFAULT_BURST, DEFAULT_QPS, Limited, Priority, RateLimit, RateLimitLayer, RateLimitMetrics,
+    RateLimitSettings, client_with_rate_limit,
+};
 pub use secrets::read_secret_key;
 pub use target::{CONFLICT_ATTEMPTS, KubeScaleTarget, KubeTargets};
 
