@@ -9,7 +9,7 @@ use scalers_core::config::ValidatedObject;
 use scalers_core::trigger::Registry;
 
 use crate::error::{Error, Result};
-use crate::simulate::{Trace, simulate, to_csv};
+use crate::tools::simulate::{Trace, simulate, to_csv};
 
 /// Exit code for invalid input (config, trace, arguments).
 pub const EXIT_INVALID: i32 = 2;
@@ -65,7 +65,7 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
         /// Address of the admin server (/livez, /readyz, /metrics, /status).
-        #[arg(long, default_value = crate::run::DEFAULT_ADMIN_ADDR)]
+        #[arg(long, default_value = crate::daemon::DEFAULT_ADMIN_ADDR)]
         admin_addr: std::net::SocketAddr,
         /// Longest time one trigger sample may take, in seconds.
         #[arg(long, default_value_t = 10.0)]
@@ -220,7 +220,7 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
     else {
         return Ok(());
     };
-    let mut opts = crate::run::RunOptions::new(config);
+    let mut opts = crate::daemon::RunOptions::new(config);
     opts.dry_run = dry_run;
     opts.admin_addr = admin_addr;
     opts.kubeconfig = kubeconfig;
@@ -262,11 +262,11 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
         burst: kube_api_burst,
     };
     runtime()?.block_on(async {
-        let app = crate::run::App::build(opts, registry).await?;
+        let app = crate::daemon::App::build(opts, registry).await?;
         if let Ok(addr) = app.admin_addr() {
             tracing::info!(%addr, "admin server listening");
         }
-        app.run(crate::run::termination()).await
+        app.run(crate::daemon::termination()).await
     })
 }
 
@@ -307,7 +307,7 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
             let trace = Trace::parse(&text, &trace_file)?;
             let ticks = simulate(object, &trace, &trace_file, initial_replicas)?;
             if let Some(path) = plot {
-                let svg = crate::plot::render(object, &trace, &ticks)?;
+                let svg = crate::tools::plot::render(object, &trace, &ticks)?;
                 std::fs::write(&path, svg).map_err(|e| {
                     Error::Write(std::io::Error::new(
                         e.kind(),
@@ -329,7 +329,7 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
                 None => objects.iter().collect(),
             };
             let timeout = seconds("timeout", timeout)?;
-            let results = runtime()?.block_on(crate::probe::probe(&chosen, timeout));
+            let results = runtime()?.block_on(crate::tools::probe::probe(&chosen, timeout));
             for r in &results {
                 writeln!(out, "{}", r.to_json()).map_err(Error::Write)?;
             }
@@ -338,12 +338,12 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
             }
         }
         Command::Schema => {
-            out.write_all(crate::schema::render(registry).as_bytes())
+            out.write_all(crate::tools::schema::render(registry).as_bytes())
                 .map_err(Error::Write)?;
         }
         Command::Status { url } => {
-            let status = runtime()?.block_on(crate::status_table::fetch(&url))?;
-            out.write_all(crate::status_table::render(&status).as_bytes())
+            let status = runtime()?.block_on(crate::tools::status_table::fetch(&url))?;
+            out.write_all(crate::tools::status_table::render(&status).as_bytes())
                 .map_err(Error::Write)?;
         }
         Command::Run { .. } => {

@@ -15,21 +15,11 @@
 //! std::process::exit(scalerd::cli::main_with(registry));
 //! ```
 
-pub mod admin;
 pub mod cli;
-pub mod credentials;
+pub mod daemon;
 pub mod error;
-pub mod events;
 pub mod kube;
-pub mod metrics;
-pub mod plot;
-pub mod probe;
-pub mod run;
-pub mod runner;
-pub mod schema;
-pub mod simulate;
-pub mod status;
-pub mod status_table;
+pub mod tools;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,6 +28,7 @@ use std::path::Path;
 use scalers_core::config::{self, ValidatedObject};
 use scalers_core::trigger::Registry;
 
+pub use daemon::{App, RunOptions};
 pub use error::{Error, Result};
 
 /// A registry with every built-in trigger type.

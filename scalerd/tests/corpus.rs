@@ -516,7 +516,7 @@ fn random_traces_parse_or_fail_with_a_line_and_never_panic() {
             text.push('\n');
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            scalerd::simulate::Trace::parse(&text, "trace.csv").map_err(|e| e.to_string())
+            scalerd::tools::simulate::Trace::parse(&text, "trace.csv").map_err(|e| e.to_string())
         }));
         match outcome {
             Ok(Ok(_)) => {}

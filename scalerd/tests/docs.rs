@@ -278,10 +278,10 @@ fn the_trigger_reference_covers_every_type_and_parameter() {
 
 // ---- operations: metrics, events, flags, RBAC ---------------------------------------------------
 
-/// The metric names `scalerd/src/metrics.rs` registers (the first string after each
+/// The metric names `scalerd/src/daemon/metrics.rs` registers (the first string after each
 /// `registry.register(`).
 fn registered_metric_names() -> Vec<String> {
-    let source = read("scalerd/src/metrics.rs");
+    let source = read("scalerd/src/daemon/metrics.rs");
     source
         .split("registry.register(")
         .skip(1)
@@ -291,7 +291,7 @@ fn registered_metric_names() -> Vec<String> {
 
 #[test]
 fn every_metric_is_documented_with_its_labels() {
-    use scalerd::metrics::{
+    use scalerd::daemon::metrics::{
         DecisionLabels, Metrics, ObjectLabels, TargetErrorLabels, TriggerErrorLabels,
         TriggerLabels, TriggerTypeLabels,
     };
@@ -348,7 +348,7 @@ fn every_metric_is_documented_with_its_labels() {
     m.events_aggregated.inc();
     m.ticks_abandoned.inc();
     m.trigger_rebuilds.inc();
-    let scale = scalerd::metrics::PriorityLabels { priority: "scale" };
+    let scale = scalerd::daemon::metrics::PriorityLabels { priority: "scale" };
     m.kube_api_waiting.get_or_create(&scale).set(0);
     m.kube_api_wait.get_or_create(&scale).observe(0.01);
     let text = m.encode();
@@ -391,7 +391,7 @@ fn every_metric_is_documented_with_its_labels() {
     assert_eq!(
         families.keys().cloned().collect::<BTreeSet<_>>(),
         registered,
-        "a metric of scalerd/src/metrics.rs is not populated above"
+        "a metric of scalerd/src/daemon/metrics.rs is not populated above"
     );
 
     let page = read("docs/operations.md");

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
+use scalerd::daemon::metrics::Metrics;
 use scalerd::kube::{RateLimit, RateLimitSettings, client_with_rate_limit};
-use scalerd::metrics::Metrics;
 use scalers_testkit::{FakeApiServer, FakeResource};
 use serde_json::json;
 

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use scalerd::plot::{self, Mark};
-use scalerd::simulate::{Tick, Trace, simulate};
+use scalerd::tools::plot::{self, Mark};
+use scalerd::tools::simulate::{Tick, Trace, simulate};
 use scalers_core::config::ValidatedObject;
 
 fn root() -> PathBuf {

@@ -2,7 +2,7 @@
 //! to their values.
 
 use proptest::prelude::*;
-use scalerd::simulate::Trace;
+use scalerd::tools::simulate::Trace;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]

@@ -6,8 +6,8 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use scalerd::run::{App, RunOptions};
-use scalerd::status::Status;
+use scalerd::daemon::status::Status;
+use scalerd::daemon::{App, RunOptions};
 use scalers_testkit::{PrometheusServices, eventually, unique_name};
 use support::{Daemon, Dir};
 

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use scalerd::run::{App, RunOptions};
-use scalerd::status::Status;
+use scalerd::daemon::status::Status;
+use scalerd::daemon::{App, RunOptions};
 use scalers_testkit::{
     FakeApiServer, FakeResource, Fault, PrometheusServices, eventually, unique_name,
 };

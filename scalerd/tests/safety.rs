@@ -13,9 +13,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use scalerd::events::{Event, EventQueue, EventSink, QueueSettings};
+use scalerd::daemon::events::{Event, EventQueue, EventSink, QueueSettings};
+use scalerd::daemon::metrics::Metrics;
 use scalerd::kube::{EventRecorder, client_from_config};
-use scalerd::metrics::Metrics;
 use scalers_core::config::ScaledObject;
 use scalers_testkit::{FakeApiServer, FakeResource, Fault, RedisServer, eventually, unique_name};
 use support::{Daemon, Dir, base64, k8s_name, metric, options, set_list};

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use scalerd::status::Status;
+use scalerd::daemon::status::Status;
 use scalers_testkit::{
     FakeApiServer, FakeResource, Fault, JournalEntry, LeaseTerm, RedisServer, eventually,
     unique_name,

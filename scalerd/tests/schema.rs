@@ -12,7 +12,7 @@ fn root() -> PathBuf {
 }
 
 fn schema() -> Value {
-    serde_json::from_str(&scalerd::schema::render(&scalerd::builtin_registry()))
+    serde_json::from_str(&scalerd::tools::schema::render(&scalerd::builtin_registry()))
         .expect("the schema is JSON")
 }
 
@@ -394,6 +394,6 @@ fn the_command_prints_the_schema() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        scalerd::schema::render(&scalerd::builtin_registry())
+        scalerd::tools::schema::render(&scalerd::builtin_registry())
     );
 }

@@ -10,7 +10,7 @@ mod support;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use scalerd::status::Status;
+use scalerd::daemon::status::Status;
 use scalers_testkit::{
     FakeApiServer, FakeResource, HttpStub, RedisOptions, RedisServer, eventually, refused_url,
     unique_name,
@@ -290,9 +290,9 @@ async fn secrets_never_show_while_their_sources_fail() {
 
 #[test]
 fn the_admin_server_listens_on_loopback_unless_told_otherwise() {
-    let opts = scalerd::run::RunOptions::new("scalerd.yaml".into());
+    let opts = scalerd::daemon::RunOptions::new("scalerd.yaml".into());
     assert_eq!(opts.admin_addr.to_string(), "127.0.0.1:9102");
-    assert_eq!(scalerd::run::DEFAULT_ADMIN_ADDR, "127.0.0.1:9102");
+    assert_eq!(scalerd::daemon::DEFAULT_ADMIN_ADDR, "127.0.0.1:9102");
     let help = Command::new(env!("CARGO_BIN_EXE_scalerd"))
         .args(["run", "--help"])
         .output()

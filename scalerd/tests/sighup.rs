@@ -6,7 +6,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use scalerd::status::Status;
+use scalerd::daemon::status::Status;
 use scalers_testkit::{RedisServer, eventually, unique_name};
 use support::{Dir, free_port, get, k8s_name, metric, set_list};
 

@@ -1,4 +1,4 @@
-//! End to end through the stock daemon (`scalerd::run::App`, dry run, in-memory workloads): an
+//! End to end through the stock daemon (`scalerd::daemon::App`, dry run, in-memory workloads): an
 //! `external-push` trigger with a 30 s polling interval activates its object within moments of
 //! the scaler pushing `true`.
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{FakeScaler, value};
-use scalerd::run::{App, RunOptions};
+use scalerd::daemon::{App, RunOptions};
 use scalers_testkit::{eventually, unique_name};
 use tokio::sync::oneshot;
 use tokio::time::Instant;

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
 use super::KubeError;
-use crate::metrics::{HistogramFamily, PriorityLabels};
+use crate::daemon::metrics::{HistogramFamily, PriorityLabels};
 
 /// KEDA's default for `--kube-api-qps`: 20 calls per second.
 pub const DEFAULT_QPS: f64 = 20.0;
@@ -117,7 +117,7 @@ impl Default for RateLimitSettings {
     }
 }
 
-/// What the rate limit shows in `/metrics` ([`crate::metrics::Metrics::rate_limit`]).
+/// What the rate limit shows in `/metrics` ([`crate::daemon::metrics::Metrics::rate_limit`]).
 #[derive(Clone, Debug)]
 pub struct RateLimitMetrics {
     /// Calls waiting for a token now, per priority.
@@ -163,7 +163,7 @@ impl RateLimit {
     pub fn unlimited() -> Self {
         RateLimit {
             asks: None,
-            metrics: crate::metrics::Metrics::new().rate_limit(),
+            metrics: crate::daemon::metrics::Metrics::new().rate_limit(),
         }
     }
 
@@ -325,8 +325,8 @@ where
 mod tests {
     use super::*;
 
-    fn limit(qps: f64, burst: u32) -> (RateLimit, crate::metrics::Metrics) {
-        let metrics = crate::metrics::Metrics::new();
+    fn limit(qps: f64, burst: u32) -> (RateLimit, crate::daemon::metrics::Metrics) {
+        let metrics = crate::daemon::metrics::Metrics::new();
         let limit = RateLimit::spawn(RateLimitSettings { qps, burst }, metrics.rate_limit());
         (limit, metrics)
     }

@@ -25,10 +25,10 @@
 
 mod client;
 mod error;
-mod events;
 mod hpa;
 mod lease;
 mod limit;
+mod recorder;
 mod secrets;
 mod target;
 
@@ -36,12 +36,14 @@ use std::time::Duration;
 
 pub use client::{client_from_config, connect, in_cluster, load_config};
 pub use error::{KubeError, Operation};
-pub use events::{EventKind, EventRecorder, REPORTING_CONTROLLER, Regarding, ScalerEvent, reason};
 pub use hpa::{HpaIndex, hpas_targeting};
 pub use lease::{Fence, LeaderElector, LeaseTimings, MIN_FENCED_TIMEOUT};
 pub use limit::{
     DEFAULT_BURST, DEFAULT_QPS, Limited, Priority, RateLimit, RateLimitLayer, RateLimitMetrics,
     RateLimitSettings, client_with_rate_limit,
+};
+pub use recorder::{
+    EventKind, EventRecorder, REPORTING_CONTROLLER, Regarding, ScalerEvent, reason,
 };
 pub use secrets::read_secret_key;
 pub use target::{CONFLICT_ATTEMPTS, KubeScaleTarget, KubeTargets};

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use scalerd::run::{App, RunOptions};
-use scalerd::status::{ObjectStatus, Status};
+use scalerd::daemon::status::{ObjectStatus, Status};
+use scalerd::daemon::{App, RunOptions};
 use scalers_testkit::{FakeApiServer, RedisClient, eventually, unique_name};
 use tokio::sync::oneshot;
 

@@ -10,8 +10,8 @@ use axum::routing::get;
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::metrics::Metrics;
-use crate::status::StatusStore;
+use crate::daemon::metrics::Metrics;
+use crate::daemon::status::StatusStore;
 
 /// What the admin handlers read.
 #[derive(Clone, Debug)]

@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::daemon::metrics::Metrics;
 use crate::kube::{EventRecorder, KubeError, Regarding, ScalerEvent};
-use crate::metrics::Metrics;
 
 /// Something worth telling the workload's owner, modelled on KEDA's event reasons.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,9 +20,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::events::{Event, EventSink};
-use crate::metrics::{Metrics, ObjectSeries, TargetErrorLabels, TriggerErrorLabels};
-use crate::status::StatusStore;
+use crate::daemon::events::{Event, EventSink};
+use crate::daemon::metrics::{Metrics, ObjectSeries, TargetErrorLabels, TriggerErrorLabels};
+use crate::daemon::status::StatusStore;
 
 /// The engine's clock: wall-clock milliseconds at start plus tokio's monotonic time since, so
 /// that it never jumps back and pauses with tokio's test clock.

@@ -16,7 +16,7 @@ const TRIGGER_TYPE: &str = "/definitions/TriggerSpec/properties/type";
 /// to the schema: a program may register its own).
 ///
 /// ```
-/// let text = scalerd::schema::render(&scalerd::builtin_registry());
+/// let text = scalerd::tools::schema::render(&scalerd::builtin_registry());
 /// assert!(text.contains("\"scaledObjects\""));
 /// assert!(text.contains("\"redis-streams\""));
 /// ```

@@ -24,7 +24,7 @@ use scalers_core::engine::behavior::{Limit, Stabilization};
 use scalers_core::engine::{COMPOSITE_METRIC, Decision, Reason};
 
 use crate::error::{Error, Result};
-use crate::simulate::{Tick, Trace};
+use crate::tools::simulate::{Tick, Trace};
 
 /// Width of the whole chart, in pixels.
 const WIDTH: u32 = 1200;
@@ -349,7 +349,7 @@ fn drawing(e: impl std::fmt::Display) -> Error {
 }
 
 /// Renders the simulation of `object` over `trace` (`ticks` from
-/// [`simulate`](crate::simulate::simulate)) as an SVG document.
+/// [`simulate`](crate::tools::simulate::simulate)) as an SVG document.
 ///
 /// # Errors
 /// [`Error::Write`] if plotting fails (the chart does not fit its canvas).
@@ -357,14 +357,14 @@ fn drawing(e: impl std::fmt::Display) -> Error {
 /// # Examples
 /// ```no_run
 /// use std::path::Path;
-/// use scalerd::simulate::{Trace, simulate};
+/// use scalerd::tools::simulate::{Trace, simulate};
 ///
 /// let registry = scalerd::builtin_registry();
 /// let objects = scalerd::load(Path::new("examples/configs/burst-limited.yaml"), &registry)?;
 /// let text = std::fs::read_to_string("examples/traces/burst-limited.csv")?;
 /// let trace = Trace::parse(&text, "burst-limited.csv")?;
 /// let ticks = simulate(&objects[0], &trace, "burst-limited.csv", 1)?;
-/// std::fs::write("burst-limited.svg", scalerd::plot::render(&objects[0], &trace, &ticks)?)?;
+/// std::fs::write("burst-limited.svg", scalerd::tools::plot::render(&objects[0], &trace, &ticks)?)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn render(object: &ValidatedObject, trace: &Trace, ticks: &[Tick]) -> Result<String> {

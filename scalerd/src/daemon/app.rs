@@ -1,128 +1,32 @@
 //! `scalerd run`: the daemon. [`App::build`] loads the config, builds every trigger, binds the
-//! admin server and finds the cluster; [`App::run`] runs one loop per scaled object until the
-//! shutdown future completes, reloading the config on `SIGHUP` or when the file changes.
+//! admin server and finds the cluster; [`App::run`] starts one loop per scaled object
+//! ([`App::start`]), follows the config file until the shutdown future completes
+//! ([`Started::follow`]: reloads on `SIGHUP` or when the file changes), then drains
+//! ([`Started::drain`]).
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use scalers_core::config::ValidatedObject;
-use scalers_core::config::model::{Config, ScaleTargetRef, ScaledObject};
+use scalers_core::config::model::{ScaleTargetRef, ScaledObject};
 use scalers_core::target::ScaleTarget;
 use scalers_core::trigger::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::admin::{AdminState, router};
-use crate::credentials::{ConfigCredentials, Fingerprints};
+use crate::daemon::admin::{AdminState, router};
+use crate::daemon::credentials::ConfigCredentials;
+use crate::daemon::events::{EventQueue, EventSink, LogSink, QueueSettings};
+use crate::daemon::metrics::Metrics;
+use crate::daemon::options::RunOptions;
+use crate::daemon::runner::{Clock, DryRunTarget, ObjectHandle, RunContext, spawn};
+use crate::daemon::source::{FileSource, hangup_signal};
+use crate::daemon::status::{ReloadStatus, StatusStore};
 use crate::error::{Error, Result};
-use crate::events::{EventQueue, EventSink, LogSink, QueueSettings};
-use crate::kube::{
-    EventRecorder, Fence, KubeTargets, LeaderElector, LeaseTimings, RateLimit, RateLimitSettings,
-};
-use crate::metrics::Metrics;
-use crate::runner::{Clock, DryRunTarget, ObjectHandle, RunContext, spawn};
-use crate::status::{ReloadStatus, StatusStore};
-
-/// Default admin address.
-pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9102";
-
-/// Everything `scalerd run` is told, as plain data.
-#[derive(Clone)]
-pub struct RunOptions {
-    /// The config file.
-    pub config: PathBuf,
-    /// Log writes instead of doing them.
-    pub dry_run: bool,
-    /// Where the admin server listens (port 0: any free port; ask [`App::admin_addr`]).
-    pub admin_addr: SocketAddr,
-    /// Longest time one trigger sample may take.
-    pub sample_timeout: Duration,
-    /// Longest time to wait for the loops to stop on shutdown.
-    pub drain_timeout: Duration,
-    /// How often to look for a changed config file (zero: never).
-    pub watch_interval: Duration,
-    /// The kubeconfig file (default: as kube-rs infers: `KUBECONFIG`, `~/.kube/config`, or the
-    /// in-cluster service account).
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context (default: the current one).
-    pub context: Option<String>,
-    /// A ready client instead of the kubeconfig (embedders and tests).
-    pub kube_client: Option<kube::Client>,
-    /// Coordinate through a Lease so that only one replica writes (default: on in a pod).
-    pub leader_elect: Option<bool>,
-    /// Name of the Lease.
-    pub lease_name: String,
-    /// Namespace of the Lease, and of the Secrets of cluster-wide authentications.
-    pub namespace: String,
-    /// This process's identity in the Lease (default: `POD_NAME`, else host name and pid).
-    pub identity: String,
-    /// Lease timings.
-    pub lease_timings: LeaseTimings,
-    /// The client-side rate limit of calls to the Kubernetes API (not applied to
-    /// [`RunOptions::kube_client`], whose maker chooses).
-    pub kube_api: RateLimitSettings,
-}
-
-impl RunOptions {
-    /// Defaults for `config`.
-    pub fn new(config: PathBuf) -> Self {
-        RunOptions {
-            config,
-            dry_run: false,
-            admin_addr: DEFAULT_ADMIN_ADDR
-                .parse()
-                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9102))),
-            sample_timeout: Duration::from_secs(10),
-            drain_timeout: Duration::from_secs(10),
-            watch_interval: Duration::from_secs(2),
-            kubeconfig: None,
-            context: None,
-            kube_client: None,
-            leader_elect: None,
-            lease_name: "scalerd".to_owned(),
-            namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".to_owned()),
-            identity: default_identity(),
-            lease_timings: LeaseTimings::default(),
-            kube_api: RateLimitSettings::default(),
-        }
-    }
-}
-
-impl std::fmt::Debug for RunOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunOptions")
-            .field("config", &self.config)
-            .field("dry_run", &self.dry_run)
-            .field("admin_addr", &self.admin_addr)
-            .field("kubeconfig", &self.kubeconfig)
-            .field("context", &self.context)
-            .field("kube_client", &self.kube_client.is_some())
-            .field("leader_elect", &self.leader_elect)
-            .field("lease_name", &self.lease_name)
-            .field("namespace", &self.namespace)
-            .field("identity", &self.identity)
-            .finish_non_exhaustive()
-    }
-}
-
-fn default_identity() -> String {
-    std::env::var("POD_NAME")
-        .ok()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_owned())
-                .ok()
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "scalerd".to_owned());
-            format!("{host}-{}", std::process::id())
-        })
-}
+use crate::kube::{EventRecorder, Fence, KubeTargets, LeaderElector, RateLimit};
 
 /// A client from the kubeconfig, whose requests carry `User-Agent: scalerd/<version>
 /// (<identity>)` so that the API server's audit log tells replicas apart, and go through the
@@ -156,22 +60,6 @@ impl Targets for ClusterTargets {
             real
         }
     }
-}
-
-/// Loads and validates the config file, reading the Kubernetes Secrets its authentications
-/// name through `client` (offline placeholders without one); the config as read, its
-/// objects, and the fingerprints of their credentials.
-async fn load_config(
-    path: &std::path::Path,
-    registry: &Registry,
-    client: Option<&kube::Client>,
-    own_namespace: &str,
-) -> Result<(Config, Vec<ValidatedObject>, Fingerprints)> {
-    let file = path.display().to_string();
-    let config = scalers_core::config::load_file(path)?;
-    let (objects, fingerprints) =
-        crate::credentials::load_config(&config, &file, registry, client, own_namespace).await?;
-    Ok((config, objects, fingerprints))
 }
 
 /// Logs a warning for every HPA that already scales one of `objects`' targets.
@@ -261,10 +149,10 @@ pub struct App {
     client: Option<kube::Client>,
     initial: Vec<ValidatedObject>,
     credentials: Arc<ConfigCredentials>,
-    config_hash: u64,
-    /// SIGHUP, listened to from the start of [`App::build`]: a SIGHUP's default action ends
-    /// the process, so one sent while the daemon starts must already find a handler.
-    hangup: Hangup,
+    /// The config file, whose SIGHUP listener exists from the start of [`App::build`]: a
+    /// SIGHUP's default action ends the process, so one sent while the daemon starts must
+    /// already find a handler.
+    source: FileSource,
 }
 
 impl std::fmt::Debug for App {
@@ -275,11 +163,30 @@ impl std::fmt::Debug for App {
     }
 }
 
-fn file_hash(path: &std::path::Path) -> Option<u64> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    Some(h.finish())
+/// A started daemon: its loops run, its admin server serves, its election runs. Made by
+/// [`App::start`]; [`Started::follow`] applies the source's changes until shutdown, then
+/// [`Started::drain`] stops everything within the drain timeout.
+pub struct Started {
+    opts: RunOptions,
+    registry: Arc<Registry>,
+    ctx: Arc<RunContext>,
+    targets: Arc<dyn Targets>,
+    ready: watch::Sender<bool>,
+    credentials: Arc<ConfigCredentials>,
+    source: FileSource,
+    running: BTreeMap<String, Running>,
+    elector_stop: watch::Sender<bool>,
+    elector_task: Option<tokio::task::JoinHandle<()>>,
+    server_stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started")
+            .field("objects", &self.running.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {
@@ -324,18 +231,24 @@ impl App {
         } else {
             client
         };
-        let (config, initial, fingerprints) =
-            load_config(&opts.config, &registry, client.as_ref(), &opts.namespace).await?;
+        let mut source = FileSource::new(
+            &opts.config,
+            client.clone(),
+            &opts.namespace,
+            opts.watch_interval,
+            hangup,
+        );
+        let loaded = source.load(&registry).await?;
         let registry = Arc::new(registry);
         let credentials = Arc::new(ConfigCredentials::new(
-            config,
-            fingerprints,
-            opts.config.display().to_string(),
+            loaded.config,
+            loaded.fingerprints,
+            source.name(),
             registry.clone(),
             client.clone(),
             opts.namespace.clone(),
         ));
-        let config_hash = file_hash(&opts.config).unwrap_or_default();
+        let initial = loaded.objects;
         let listener = TcpListener::bind(opts.admin_addr)
             .await
             .map_err(|source| Error::Bind {
@@ -345,10 +258,7 @@ impl App {
         if let Some(c) = &client {
             warn_about_hpas(c, &initial).await;
         }
-        let status = Arc::new(StatusStore::new(
-            opts.config.display().to_string(),
-            opts.dry_run,
-        ));
+        let status = Arc::new(StatusStore::new(source.name(), opts.dry_run));
         let elect = client.is_some()
             && !opts.dry_run
             && opts.leader_elect.unwrap_or_else(crate::kube::in_cluster);
@@ -418,8 +328,7 @@ impl App {
             client,
             initial,
             credentials,
-            config_hash,
-            hangup,
+            source,
         })
     }
 
@@ -436,11 +345,20 @@ impl App {
         self.ctx.status.clone()
     }
 
-    /// Runs until `shutdown` completes, then stops the loops within the drain timeout.
+    /// Runs until `shutdown` completes, then stops the loops within the drain timeout:
+    /// [`App::start`], [`Started::follow`], [`Started::drain`].
     ///
     /// # Errors
     /// When the admin server fails.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        let mut started = self.start().await;
+        started.follow(shutdown).await;
+        started.drain().await
+    }
+
+    /// Starts the election, the admin server and one loop per object, and reports ready once
+    /// the cluster answers (at once without one, or in a dry run).
+    pub async fn start(self) -> Started {
         let App {
             opts,
             registry,
@@ -454,8 +372,7 @@ impl App {
             client,
             initial,
             credentials,
-            mut config_hash,
-            mut hangup,
+            source,
         } = self;
         let (elector_stop, mut elector_stop_rx) = watch::channel(false);
         let mut leading_rx = leading.subscribe();
@@ -513,81 +430,100 @@ impl App {
             dry_run = opts.dry_run,
             "scalerd running"
         );
+        Started {
+            opts,
+            registry,
+            ctx,
+            targets,
+            ready,
+            credentials,
+            source,
+            running,
+            elector_stop,
+            elector_task,
+            server_stop,
+            server,
+        }
+    }
+}
 
-        let mut watch_tick =
-            (!opts.watch_interval.is_zero()).then(|| tokio::time::interval(opts.watch_interval));
+impl Started {
+    /// Applies the changes of the object source (a reloaded config) until `shutdown`
+    /// completes; a rejected config is logged and shown, and the previous one keeps running.
+    pub async fn follow(&mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let reload = tokio::select! {
-                () = &mut shutdown => break,
-                Some(()) = recv_hangup(&mut hangup) => {
-                    info!("SIGHUP: reloading the config");
-                    true
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = self.source.changed() => {}
+            }
+            let ctx = &self.ctx;
+            match self.source.load(&self.registry).await {
+                Ok(loaded) => {
+                    self.credentials
+                        .set_config(loaded.config, loaded.fingerprints);
+                    apply(
+                        ctx,
+                        self.targets.as_ref(),
+                        &mut self.running,
+                        loaded.objects,
+                    )
+                    .await;
+                    ctx.status.set_reload(ReloadStatus {
+                        at: ctx.clock.wall_ms(),
+                        ok: true,
+                        error: None,
+                    });
                 }
-                _ = async { match watch_tick.as_mut() { Some(t) => t.tick().await, None => std::future::pending().await } } => {
-                    match file_hash(&opts.config) {
-                        Some(h) if h != config_hash => {
-                            info!("config file changed: reloading");
-                            true
-                        }
-                        _ => false,
-                    }
-                }
-            };
-            if reload {
-                config_hash = file_hash(&opts.config).unwrap_or(config_hash);
-                match load_config(&opts.config, &registry, client.as_ref(), &opts.namespace).await {
-                    Ok((config, objects, fingerprints)) => {
-                        credentials.set_config(config, fingerprints);
-                        apply(&ctx, targets.as_ref(), &mut running, objects).await;
-                        ctx.status.set_reload(ReloadStatus {
-                            at: ctx.clock.wall_ms(),
-                            ok: true,
-                            error: None,
-                        });
-                    }
-                    Err(e) => {
-                        error!(error = %e, "config reload rejected; the previous config keeps running");
-                        ctx.metrics.reload_failures.inc();
-                        ctx.status.set_reload(ReloadStatus {
-                            at: ctx.clock.wall_ms(),
-                            ok: false,
-                            error: Some(e.to_string()),
-                        });
-                    }
+                Err(e) => {
+                    error!(error = %e, "config reload rejected; the previous config keeps running");
+                    ctx.metrics.reload_failures.inc();
+                    ctx.status.set_reload(ReloadStatus {
+                        at: ctx.clock.wall_ms(),
+                        ok: false,
+                        error: Some(e.to_string()),
+                    });
                 }
             }
         }
+    }
 
+    /// Stops the loops (within the drain timeout), releases the lease and stops the admin
+    /// server.
+    ///
+    /// # Errors
+    /// When the admin server failed.
+    pub async fn drain(self) -> Result<()> {
         info!("shutting down");
-        let _ = ready.send(false);
-        for r in running.values() {
+        let _ = self.ready.send(false);
+        for r in self.running.values() {
             r.handle.signal_stop();
         }
+        let running = self.running;
         let drain = async {
             for (_, r) in running {
                 r.handle.join().await;
             }
         };
-        if tokio::time::timeout(opts.drain_timeout, drain)
+        if tokio::time::timeout(self.opts.drain_timeout, drain)
             .await
             .is_err()
         {
             warn!(
-                timeout_ms = opts.drain_timeout.as_millis(),
+                timeout_ms = self.opts.drain_timeout.as_millis(),
                 "loops did not stop in time"
             );
         }
-        let _ = elector_stop.send(true);
-        if let Some(task) = elector_task
+        let _ = self.elector_stop.send(true);
+        if let Some(task) = self.elector_task
             && tokio::time::timeout(Duration::from_secs(5), task)
                 .await
                 .is_err()
         {
             warn!("the leader lease was not released in time");
         }
-        let _ = server_stop.send(true);
-        match server.await {
+        let _ = self.server_stop.send(true);
+        match self.server.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::Serve(e)),
             Err(e) => Err(Error::Serve(std::io::Error::other(e))),
@@ -634,32 +570,6 @@ async fn apply(
             Err(e) => error!(scaled_object = %key, error = %e, "cannot start"),
         }
     }
-}
-
-#[cfg(unix)]
-type Hangup = Option<tokio::signal::unix::Signal>;
-#[cfg(not(unix))]
-type Hangup = Option<()>;
-
-#[cfg(unix)]
-fn hangup_signal() -> Hangup {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
-}
-#[cfg(not(unix))]
-fn hangup_signal() -> Hangup {
-    None
-}
-
-#[cfg(unix)]
-async fn recv_hangup(s: &mut Hangup) -> Option<()> {
-    match s {
-        Some(sig) => sig.recv().await,
-        None => std::future::pending().await,
-    }
-}
-#[cfg(not(unix))]
-async fn recv_hangup(_: &mut Hangup) -> Option<()> {
-    std::future::pending().await
 }
 
 /// Completes on SIGTERM or SIGINT.

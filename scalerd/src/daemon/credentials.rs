@@ -13,8 +13,8 @@ use scalers_core::config::{ValidatedObject, validate_with_secrets};
 use scalers_core::secret::Secret;
 use scalers_core::trigger::Registry;
 
+use crate::daemon::runner::{Credentials, Rebuilt};
 use crate::error::Result;
-use crate::runner::{Credentials, Rebuilt};
 
 /// The Secret keys read for a config: `(namespace, name, key)` → the value, or why not.
 type SecretValues = BTreeMap<(String, String, String), std::result::Result<Secret, String>>;

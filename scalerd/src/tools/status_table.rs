@@ -1,7 +1,7 @@
 //! `scalerd status`: a running daemon's `/status`, as a table a person can read.
 
+use crate::daemon::status::Status;
 use crate::error::{Error, Result};
-use crate::status::Status;
 
 /// Fetches `/status` from the daemon at `url` (e.g. `http://127.0.0.1:9102`).
 ///
@@ -97,7 +97,7 @@ pub fn render(status: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{DecisionStatus, ObjectStatus};
+    use crate::daemon::status::{DecisionStatus, ObjectStatus};
 
     #[test]
     fn renders_aligned_rows() {

@@ -1,0 +1,26 @@
+//! `scalerd run`, the daemon, laid out by what each part does:
+//!
+//! - [`app`]: [`App`] — built from [`RunOptions`] ([`options`]), it starts the admin server, the
+//!   leader election and one loop per scaled object, follows its object source and drains on
+//!   shutdown;
+//! - [`source`]: where scaled objects come from (the config file: loaded once at start,
+//!   reloaded on change or SIGHUP);
+//! - [`runner`]: one task per scaled object (sample, decide, write, publish);
+//! - [`status`]: what `/status` shows, written by the loops, read by the admin server;
+//! - [`admin`]: the admin server (`/livez`, `/readyz`, `/metrics`, `/status`);
+//! - [`metrics`]: the Prometheus metrics;
+//! - [`events`]: the Event queue (never blocks a loop);
+//! - [`credentials`]: reading credentials at load and again when they rotate.
+
+pub mod admin;
+pub mod app;
+pub mod credentials;
+pub mod events;
+pub mod metrics;
+pub mod options;
+pub mod runner;
+pub mod source;
+pub mod status;
+
+pub use app::{App, MemoryTargets, Targets, termination};
+pub use options::{DEFAULT_ADMIN_ADDR, RunOptions};

@@ -1,0 +1,8 @@
+//! The offline tools of the command line: [`simulate`] (with [`plot`]), [`probe`], [`schema`]
+//! and the [`status_table`] of `scalerd status`. `scalerd check` is [`crate::load`].
+
+pub mod plot;
+pub mod probe;
+pub mod schema;
+pub mod simulate;
+pub mod status_table;
