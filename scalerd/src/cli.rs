@@ -270,6 +270,36 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
     })
 }
 
+/// `simulate --plot`: the run as an SVG chart at `path`.
+#[cfg(feature = "plot")]
+fn write_plot(
+    path: &std::path::Path,
+    object: &scalers_core::config::ValidatedObject,
+    trace: &Trace,
+    ticks: &[crate::tools::simulate::Tick],
+) -> Result<()> {
+    let svg = crate::tools::plot::render(object, trace, ticks)?;
+    std::fs::write(path, svg).map_err(|e| {
+        Error::Write(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))
+    })
+}
+
+/// `simulate --plot` in a build without the `plot` feature.
+#[cfg(not(feature = "plot"))]
+fn write_plot(
+    _: &std::path::Path,
+    _: &scalers_core::config::ValidatedObject,
+    _: &Trace,
+    _: &[crate::tools::simulate::Tick],
+) -> Result<()> {
+    Err(Error::Selection(
+        "--plot: this scalerd was built without the `plot` feature".to_owned(),
+    ))
+}
+
 /// How a command that ran to its end went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -307,13 +337,7 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
             let trace = Trace::parse(&text, &trace_file)?;
             let ticks = simulate(object, &trace, &trace_file, initial_replicas)?;
             if let Some(path) = plot {
-                let svg = crate::tools::plot::render(object, &trace, &ticks)?;
-                std::fs::write(&path, svg).map_err(|e| {
-                    Error::Write(std::io::Error::new(
-                        e.kind(),
-                        format!("{}: {e}", path.display()),
-                    ))
-                })?;
+                write_plot(&path, object, &trace, &ticks)?;
             }
             out.write_all(to_csv(&ticks).as_bytes())
                 .map_err(Error::Write)?;

@@ -22,7 +22,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::daemon::events::{Event, EventSink};
 use crate::daemon::metrics::{Metrics, ObjectSeries, TargetErrorLabels, TriggerErrorLabels};
-use crate::daemon::status::StatusStore;
+use crate::daemon::status::{LoopState, StatusStore, StatusWriter};
 
 /// The engine's clock: wall-clock milliseconds at start plus tokio's monotonic time since, so
 /// that it never jumps back and pauses with tokio's test clock.
@@ -243,7 +243,8 @@ pub fn spawn(
     controller.resume();
     let t = &controller.object().scale_target_ref;
     let target_name = format!("{}/{}", t.kind, t.name);
-    ctx.status.update(&key, |s| s.target = target_name);
+    let status = ctx.status.writer(&key);
+    status.update(|s| s.target = target_name);
     let inbox = Arc::new(Inbox::default());
     set_wakers(&controller, &inbox);
     warn_unsafe_ssl(&controller);
@@ -254,7 +255,7 @@ pub fn spawn(
     );
     // The controller is boxed: an async fn's arguments are stored in its future both as
     // arguments and as locals, which doubled the idle task's size (2.9 KiB → 0.7 KiB + 0.9 KiB).
-    let fut = run(ctx, Box::new(controller), inbox.clone()).instrument(span);
+    let fut = run(ctx, Box::new(controller), inbox.clone(), status).instrument(span);
     let task = tokio::spawn(fut);
     Ok(ObjectHandle {
         key,
@@ -302,7 +303,7 @@ fn spread_of(key: &str, period: Duration) -> Duration {
 }
 
 fn period_of(c: &Controller) -> Duration {
-    Duration::from_secs(u64::from(c.object().polling_interval.max(1)))
+    c.object().polling_period()
 }
 
 /// What the previous tick saw, to report transitions only once, and the object's series labels.
@@ -321,7 +322,12 @@ struct Seen {
     next_refresh: Instant,
 }
 
-async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<Inbox>) {
+async fn run(
+    ctx: Arc<RunContext>,
+    mut controller: Box<Controller>,
+    inbox: Arc<Inbox>,
+    status: StatusWriter,
+) {
     let mut period = period_of(&controller);
     // Ticks are offset by a fixed fraction of the period drawn from the object's name, so that
     // thousands of loops started together do not all tick in the same millisecond: the first
@@ -374,7 +380,7 @@ async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<I
                     seen.series = series;
                     let t = &controller.object().scale_target_ref;
                     let name = format!("{}/{}", t.kind, t.name);
-                    ctx.status.update(&key, |s| s.target = name);
+                    status.update(|s| s.target = name);
                 }
                 continue;
             }
@@ -398,8 +404,7 @@ async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<I
             }
         }
         if !*leading.borrow() {
-            ctx.status
-                .update(&key, |s| "standby".clone_into(&mut s.state));
+            status.set_state(LoopState::Standby);
             was_leading = false;
             continue;
         }
@@ -412,14 +417,13 @@ async fn run(ctx: Arc<RunContext>, mut controller: Box<Controller>, inbox: Arc<I
         let ticked = tokio::select! {
             biased;
             () = lost_leadership(&mut leading) => None,
-            backoff = Box::pin(tick(&ctx, &mut controller, &mut seen, period)) => Some(backoff),
+            backoff = Box::pin(tick(&ctx, &status, &mut controller, &mut seen, period)) => Some(backoff),
         };
         match ticked {
             None => {
                 warn!("stopped leading during the tick: abandoned");
                 ctx.metrics.ticks_abandoned.inc();
-                ctx.status
-                    .update(&key, |s| "standby".clone_into(&mut s.state));
+                status.set_state(LoopState::Standby);
                 was_leading = false;
             }
             Some(Some(extra)) => next = Instant::now() + extra,
@@ -543,6 +547,7 @@ async fn sample_one(
 /// One tick; returns a delay before the next one when the target could not be read (backoff).
 async fn tick(
     ctx: &RunContext,
+    status: &StatusWriter,
     controller: &mut Controller,
     seen: &mut Seen,
     period: Duration,
@@ -560,7 +565,7 @@ async fn tick(
     .await;
     let (results, latencies): (Vec<_>, Vec<_>) = samples.into_iter().unzip();
     let report = controller.tick_with(ctx.clock.now(), results).await;
-    publish(ctx, controller, &report, &latencies, seen);
+    publish(ctx, status, controller, &report, &latencies, seen);
     match &report.outcome {
         TickOutcome::TargetUnreadable(_) => {
             seen.target_errors = seen.target_errors.saturating_add(1);
@@ -576,17 +581,15 @@ async fn tick(
 
 fn publish(
     ctx: &RunContext,
+    status: &StatusWriter,
     controller: &Controller,
     report: &TickReport,
     latencies: &[f64],
     seen: &mut Seen,
 ) {
     let object = controller.object();
-    let key = object.key();
     let wall = ctx.clock.wall_ms();
-    ctx.status.update(&key, |s| {
-        s.record_tick(report, latencies, wall, ctx.dry_run)
-    });
+    status.update(|s| s.record_tick(report, latencies, wall, ctx.dry_run));
 
     let m = &ctx.metrics;
     let mut failing = BTreeSet::new();

@@ -4,7 +4,7 @@
 //! snapshots.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use scalers_core::controller::{TickOutcome, TickReport};
 use scalers_core::engine::{Decision, Phase, Reason};
@@ -40,6 +40,30 @@ pub struct ReloadStatus {
     pub error: Option<String>,
 }
 
+/// What an object's loop is doing, as `/status` shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoopState {
+    /// Started, no tick yet.
+    #[default]
+    Starting,
+    /// Ticking.
+    Running,
+    /// Not ticking: another replica leads.
+    Standby,
+}
+
+impl LoopState {
+    /// `starting`, `running` or `standby`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoopState::Starting => "starting",
+            LoopState::Running => "running",
+            LoopState::Standby => "standby",
+        }
+    }
+}
+
 /// One scaled object's state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,8 +72,8 @@ pub struct ObjectStatus {
     pub scaled_object: String,
     /// `Kind/name` of the target.
     pub target: String,
-    /// `running`, `standby` (not the leader) or `starting`.
-    pub state: String,
+    /// What the object's loop is doing.
+    pub state: LoopState,
     /// When the last tick ran (unix milliseconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_tick: Option<u64>,
@@ -226,7 +250,7 @@ impl ObjectStatus {
         wall_ms: u64,
         dry_run: bool,
     ) {
-        self.state = "running".to_owned();
+        self.state = LoopState::Running;
         self.last_tick = Some(wall_ms);
         self.triggers = report
             .triggers
@@ -288,7 +312,44 @@ impl ObjectStatus {
     }
 }
 
-/// The status of every object, plus daemon-wide facts; one writer per object entry.
+/// The handle through which one object's entry of a [`StatusStore`] changes; not `Clone`, so an
+/// entry has one writer, its loop.
+#[derive(Debug)]
+pub struct StatusWriter {
+    store: Arc<StatusStore>,
+    key: String,
+}
+
+impl StatusWriter {
+    /// `namespace/name` of the entry.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Changes the entry.
+    pub fn update(&self, f: impl FnOnce(&mut ObjectStatus)) {
+        let mut inner = self.store.write();
+        let entry = inner
+            .objects
+            .entry(self.key.clone())
+            .or_insert_with(|| ObjectStatus {
+                scaled_object: self.key.clone(),
+                ..ObjectStatus::default()
+            });
+        f(entry);
+    }
+
+    /// Sets what the loop is doing.
+    pub fn set_state(&self, state: LoopState) {
+        self.update(|s| s.state = state);
+    }
+}
+
+/// The status of every object, plus daemon-wide facts.
+///
+/// Single writer per object: an object's entry is written only through its [`StatusWriter`]
+/// ([`StatusStore::writer`]), which its loop owns; the admin server and embedders read copies
+/// ([`StatusStore::snapshot`], [`StatusStore::object`]).
 #[derive(Debug, Default)]
 pub struct StatusStore {
     inner: RwLock<Inner>,
@@ -320,18 +381,15 @@ impl StatusStore {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Changes the entry of `key`, creating it if needed.
-    pub fn update(&self, key: &str, f: impl FnOnce(&mut ObjectStatus)) {
-        let mut inner = self.write();
-        let entry = inner
-            .objects
-            .entry(key.to_owned())
-            .or_insert_with(|| ObjectStatus {
-                scaled_object: key.to_owned(),
-                state: "starting".to_owned(),
-                ..ObjectStatus::default()
-            });
-        f(entry);
+    /// The writer of the entry of `key` (created, `starting`, if it does not exist): the one
+    /// handle through which it changes. Give it to the object's loop.
+    pub fn writer(self: &Arc<Self>, key: &str) -> StatusWriter {
+        let writer = StatusWriter {
+            store: self.clone(),
+            key: key.to_owned(),
+        };
+        writer.update(|_| {});
+        writer
     }
 
     /// Forgets `key` (object removed by a reload).

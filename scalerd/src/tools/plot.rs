@@ -407,7 +407,7 @@ fn draw(
     let (charts, legend) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
     let (upper, lower) = charts.split_vertically((HEIGHT - TITLE_HEIGHT) * 52 / 100);
 
-    let period = f64::from(o.polling_interval.max(1));
+    let period = o.polling_period().as_secs_f64();
     let times: Vec<f64> = ticks.iter().map(|t| seconds(&t.decision)).collect();
     let end = times.last().map_or(period, |t| t + period);
     let x_range = 0.0..end;

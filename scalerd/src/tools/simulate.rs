@@ -144,7 +144,7 @@ pub fn simulate(
 ) -> Result<Vec<Tick>> {
     let mapping = map_columns(object, trace, trace_file)?;
     let mut engine = Engine::for_built(&object.object, &object.triggers, Timestamp::ZERO)?;
-    let period = u64::from(object.object.polling_interval.max(1)) * 1000;
+    let period = u64::try_from(object.object.polling_period().as_millis()).unwrap_or(u64::MAX);
     let last = trace.rows.last().map_or(0, |r| r.at.as_millis());
     let mut replicas = initial_replicas;
     let mut ticks = Vec::new();

@@ -55,7 +55,7 @@ pub fn render(status: &Status) -> String {
                 decision
                     .and_then(|d| d.winning_metric.clone())
                     .unwrap_or_else(|| "-".to_owned()),
-                decision.map_or_else(|| o.state.clone(), |d| d.reason.clone()),
+                decision.map_or_else(|| o.state.as_str().to_owned(), |d| d.reason.clone()),
                 o.last_error.clone().unwrap_or_else(|| "-".to_owned()),
             ]
         })
@@ -109,7 +109,7 @@ mod tests {
             objects: vec![ObjectStatus {
                 scaled_object: "shop/orders".into(),
                 target: "Deployment/orders".into(),
-                state: "running".into(),
+                state: crate::daemon::status::LoopState::Running,
                 current_replicas: Some(2),
                 desired_replicas: Some(5),
                 active: Some(true),

@@ -216,6 +216,21 @@ pub struct ScaledObject {
 }
 
 impl ScaledObject {
+    /// The time between two evaluations: `pollingInterval` seconds, at least one second (the
+    /// one place where the field becomes a period: the daemon's loops, `simulate` and its plot
+    /// all tick at it).
+    ///
+    /// ```
+    /// use scalers_core::config::ScaledObject;
+    /// let mut o = ScaledObject::new("worker", "worker");
+    /// assert_eq!(o.polling_period(), std::time::Duration::from_secs(30));
+    /// o.polling_interval = 0; // refused by validation; still never a zero period
+    /// assert_eq!(o.polling_period(), std::time::Duration::from_secs(1));
+    /// ```
+    pub fn polling_period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.polling_interval.max(1)))
+    }
+
     /// A scaled object with KEDA's defaults, the given name and target, and no triggers.
     pub fn new(name: impl Into<String>, target: impl Into<String>) -> Self {
         ScaledObject {
