@@ -19,7 +19,9 @@ use scalers_testkit::{
     FakeApiServer, FakeResource, Fault, HttpStub, RedisOptions, RedisServer, eventually,
     unique_name,
 };
-use support::{Daemon, Dir, free_port, k8s_name, metric, options, series, set_list};
+use support::{
+    Daemon, Dir, free_port, k8s_name, metric, options, replicas_become, series, set_list,
+};
 use tokio::time::Instant;
 
 const DEPLOY: FakeResource = FakeResource::DEPLOYMENT;
@@ -41,16 +43,6 @@ fn object_path(name: &str) -> String {
 }
 
 /// Waits until the fake server holds `replicas` for Deployment `shop/name`.
-async fn replicas_become(fake: &FakeApiServer, name: &str, replicas: u32, deadline: Duration) {
-    eventually(deadline, || async {
-        match fake.replicas(&DEPLOY, "shop", name) {
-            Some(r) if r == replicas => Ok(()),
-            other => Err(format!("{name}: {other:?}, want {replicas}")),
-        }
-    })
-    .await;
-}
-
 /// `(reason, type, note)` of the Events about Deployment `shop/name`, oldest first.
 fn events_of(fake: &FakeApiServer, name: &str) -> Vec<(String, String, String)> {
     fake.events("shop")

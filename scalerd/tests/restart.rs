@@ -7,23 +7,13 @@ mod support;
 
 use std::time::Duration;
 
-use scalers_testkit::{FakeApiServer, FakeResource, RedisServer, eventually, unique_name};
-use support::{Daemon, Dir, k8s_name, options, set_list};
+use scalers_testkit::{FakeApiServer, FakeResource, RedisServer, unique_name};
+use support::{Daemon, Dir, k8s_name, options, replicas_become, set_list};
 use tokio::time::Instant;
 
 const DEPLOY: FakeResource = FakeResource::DEPLOYMENT;
 /// `behavior.scaleDown.stabilizationWindowSeconds` of the test's object.
 const WINDOW: Duration = Duration::from_secs(5);
-
-async fn replicas_become(fake: &FakeApiServer, name: &str, replicas: u32, deadline: Duration) {
-    eventually(deadline, || async {
-        match fake.replicas(&DEPLOY, "shop", name) {
-            Some(r) if r == replicas => Ok(()),
-            other => Err(format!("{other:?}, want {replicas}")),
-        }
-    })
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_daemon_waits_a_full_stabilization_window_before_scaling_down() {

@@ -18,7 +18,7 @@ use scalerd::daemon::metrics::Metrics;
 use scalerd::kube::{EventRecorder, client_from_config};
 use scalers_core::config::ScaledObject;
 use scalers_testkit::{FakeApiServer, FakeResource, Fault, RedisServer, eventually, unique_name};
-use support::{Daemon, Dir, base64, k8s_name, metric, options, set_list};
+use support::{Daemon, Dir, base64, k8s_name, metric, options, replicas_become, set_list};
 use tokio::time::Instant;
 
 const DEPLOY: FakeResource = FakeResource::DEPLOYMENT;
@@ -26,16 +26,6 @@ const EVENTS: &str = "/apis/events.k8s.io/v1/**";
 
 fn scale_path(name: &str) -> String {
     format!("/apis/apps/v1/namespaces/shop/deployments/{name}/scale")
-}
-
-async fn replicas_become(fake: &FakeApiServer, name: &str, replicas: u32, deadline: Duration) {
-    eventually(deadline, || async {
-        match fake.replicas(&DEPLOY, "shop", name) {
-            Some(r) if r == replicas => Ok(()),
-            other => Err(format!("{other:?}, want {replicas}")),
-        }
-    })
-    .await;
 }
 
 /// A redis-list object scaling Deployment `shop/<name>`, one replica per 10 items.

@@ -18,7 +18,7 @@ use scalers_testkit::{
     FakeApiServer, FakeResource, Fault, JournalEntry, LeaseTerm, RedisServer, eventually,
     unique_name,
 };
-use support::{Dir, free_port, k8s_name, kubeconfig, set_list};
+use support::{Dir, free_port, k8s_name, kubeconfig, replicas_become, set_list};
 use tokio::time::Instant;
 
 const DEPLOY: FakeResource = FakeResource::DEPLOYMENT;
@@ -121,16 +121,6 @@ fn assert_only_holders_wrote(fake: &FakeApiServer, identities: [&str; 2]) -> Vec
         );
     }
     writes
-}
-
-async fn replicas_become(fake: &FakeApiServer, name: &str, replicas: u32, deadline: Duration) {
-    eventually(deadline, || async {
-        match fake.replicas(&DEPLOY, "shop", name) {
-            Some(r) if r == replicas => Ok(()),
-            other => Err(format!("{other:?}, want {replicas}")),
-        }
-    })
-    .await;
 }
 
 fn config(dir: &Dir, name: &str, redis: &RedisServer, key: &str, extra: &str) -> PathBuf {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use scalerd::daemon::status::{ObjectStatus, Status};
 use scalerd::daemon::{App, RunOptions};
-use scalers_testkit::{FakeApiServer, RedisClient, eventually, unique_name};
+use scalers_testkit::{FakeApiServer, FakeResource, RedisClient, eventually, unique_name};
 use tokio::sync::oneshot;
 
 /// A temp dir removed on drop.
@@ -190,6 +190,22 @@ pub(crate) async fn get(url: &str) -> (u16, String) {
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Waits up to `deadline` until Deployment `shop/<name>` on the fake API server has `replicas`.
+pub(crate) async fn replicas_become(
+    fake: &FakeApiServer,
+    name: &str,
+    replicas: u32,
+    deadline: Duration,
+) {
+    eventually(deadline, || async {
+        match fake.replicas(&FakeResource::DEPLOYMENT, "shop", name) {
+            Some(r) if r == replicas => Ok(()),
+            other => Err(format!("{name}: {other:?}, want {replicas}")),
+        }
+    })
+    .await;
 }
 
 /// Standard base64 (with padding), for looking for encoded secrets.
