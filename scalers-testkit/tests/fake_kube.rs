@@ -932,3 +932,115 @@ async fn discovery_lists_the_keda_resources_with_scope_and_status() {
     );
     assert!(list.resources[0].verbs.contains(&"watch".to_owned()));
 }
+
+#[tokio::test]
+async fn kube_runtime_streaming_lists_get_initial_events_and_their_end_bookmark() {
+    let server = FakeApiServer::start().await;
+    for name in ["a", "b"] {
+        server.put_object(
+            &FakeResource::SCALED_OBJECT,
+            "shop",
+            scaled_object(name, json!({})),
+        );
+    }
+    let api = scaled_objects(&server, "shop");
+    let config = watcher::Config::default().streaming_lists();
+    let mut stream = spawn_watcher(watcher::watcher(api, config).boxed());
+    assert_eq!(runtime_event(&mut stream).await, ev("Init", &[]));
+    assert_eq!(runtime_event(&mut stream).await, ev("InitApply", &["a"]));
+    assert_eq!(runtime_event(&mut stream).await, ev("InitApply", &["b"]));
+    assert_eq!(runtime_event(&mut stream).await, ev("InitDone", &[]));
+    server.put_object(
+        &FakeResource::SCALED_OBJECT,
+        "shop",
+        scaled_object("c", json!({})),
+    );
+    assert_eq!(runtime_event(&mut stream).await, ev("Apply", &["c"]));
+    let watch = server
+        .requests(
+            "GET",
+            "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects",
+        )
+        .into_iter()
+        .find(|e| e.is_watch())
+        .expect("a watch");
+    let query = watch.query.unwrap_or_default();
+    assert!(query.contains("sendInitialEvents=true"), "{query}");
+    assert!(
+        server
+            .requests("GET", "/apis/keda.sh/**")
+            .iter()
+            .all(|e| e.is_watch()),
+        "no list"
+    );
+}
+
+#[tokio::test]
+async fn changes_through_the_helpers_show_up_in_watches() {
+    let server = FakeApiServer::start().await;
+    server.put_workload(&FakeResource::DEPLOYMENT, "shop", "web", 2);
+    let ar = api_resource(&FakeResource::DEPLOYMENT);
+    let api: Api<DynamicObject> = Api::namespaced_with(server.client(), "shop", &ar);
+    let wp = WatchParams::default().disable_bookmarks();
+    let mut events = api
+        .watch(&wp, &server.resource_version())
+        .await
+        .unwrap()
+        .boxed();
+    let mut next_object = async || match next(&mut events).await.unwrap().unwrap() {
+        WatchEvent::Modified(o) => ("MODIFIED", o),
+        WatchEvent::Added(o) => ("ADDED", o),
+        WatchEvent::Deleted(o) => ("DELETED", o),
+        other => panic!("unexpected {:?}", summary(&other)),
+    };
+    server.set_status(&FakeResource::DEPLOYMENT, "shop", "web", 2, 1);
+    let (kind, o) = next_object().await;
+    assert_eq!(
+        (kind, o.data["status"]["readyReplicas"].clone()),
+        ("MODIFIED", json!(1))
+    );
+    server.set_status_mode(
+        &FakeResource::DEPLOYMENT,
+        "shop",
+        "web",
+        scalers_testkit::StatusMode::Follow,
+    );
+    let (kind, o) = next_object().await;
+    assert_eq!(
+        (kind, o.data["status"]["readyReplicas"].clone()),
+        ("MODIFIED", json!(2))
+    );
+    server.put_workload(&FakeResource::DEPLOYMENT, "shop", "web", 3);
+    let (kind, o) = next_object().await;
+    assert_eq!(
+        (kind, o.data["spec"]["replicas"].clone()),
+        ("MODIFIED", json!(3))
+    );
+    assert_eq!(o.metadata.generation, Some(2));
+    assert!(server.delete_object(&FakeResource::DEPLOYMENT, "shop", "web"));
+    let (kind, o) = next_object().await;
+    assert_eq!(
+        (kind, rv_of(&o).to_string()),
+        ("DELETED", server.resource_version())
+    );
+}
+
+#[tokio::test]
+async fn a_watch_from_a_version_not_reached_yet_is_refused() {
+    let server = FakeApiServer::start().await;
+    // Without kube's own retries of 504.
+    let mut config = server.config();
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client, "shop", &api_resource(&FakeResource::CONFIG_MAP));
+    let err = api
+        .watch(&WatchParams::default(), "999999")
+        .await
+        .err()
+        .expect("an error");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 504 && s.reason == "Timeout"),
+        "{err:?}"
+    );
+}

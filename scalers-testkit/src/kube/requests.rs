@@ -268,7 +268,7 @@ impl Store {
         let objects: Box<dyn Iterator<Item = (&Key, &Value)>> = if at == self.version {
             Box::new(self.objects.iter().map(|(k, s)| (k, &s.object)))
         } else {
-            snapshot = self.snapshot(at);
+            snapshot = self.snapshot(&served.resource, at);
             Box::new(snapshot.iter())
         };
         let mut matching = objects
@@ -361,6 +361,7 @@ impl Store {
         };
         let mut pending = VecDeque::new();
         match from {
+            Some(n) if n > self.version => return Err(too_large(n, self.version)),
             Some(n) if !initial_events => {
                 if n < self.compacted {
                     let message = format!("too old resource version: {n} ({})", self.compacted + 1);

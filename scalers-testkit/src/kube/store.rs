@@ -179,20 +179,21 @@ impl Store {
         self.compacted = self.version;
     }
 
-    /// The objects as they were at `version` (not older than [`Store::compacted`]), by undoing
-    /// the later changes.
-    pub(super) fn snapshot(&self, version: u64) -> BTreeMap<Key, Value> {
+    /// The objects of `resource` as they were at `version` (not older than
+    /// [`Store::compacted`]), by undoing the later changes.
+    pub(super) fn snapshot(&self, resource: &FakeResource, version: u64) -> BTreeMap<Key, Value> {
         let mut objects: BTreeMap<Key, Value> = self
             .objects
             .iter()
+            .filter(|(k, _)| resource.same(k))
             .map(|(k, s)| (k.clone(), s.object.clone()))
             .collect();
-        for change in self
+        let later = self
             .history
             .iter()
             .rev()
-            .take_while(|c| c.version > version)
-        {
+            .take_while(|c| c.version > version);
+        for change in later.filter(|c| resource.same(&c.key)) {
             match &change.before {
                 Some(before) => objects.insert(change.key.clone(), before.clone()),
                 None => objects.remove(&change.key),
@@ -417,9 +418,11 @@ mod tests {
             StatusMode::Hold,
         );
         s.commit(&key, None, StatusMode::Hold);
-        assert!(s.snapshot(s.version).is_empty());
-        assert_eq!(s.snapshot(v1)[&key]["data"]["x"], "1");
-        assert!(s.snapshot(v1 - 1).is_empty());
+        let cm = FakeResource::CONFIG_MAP;
+        assert!(s.snapshot(&cm, s.version).is_empty());
+        assert_eq!(s.snapshot(&cm, v1)[&key]["data"]["x"], "1");
+        assert!(s.snapshot(&cm, v1 - 1).is_empty());
+        assert!(s.snapshot(&FakeResource::SECRET, v1).is_empty());
     }
 
     #[test]
