@@ -931,6 +931,32 @@ async fn discovery_lists_the_keda_resources_with_scope_and_status() {
         ]
     );
     assert!(list.resources[0].verbs.contains(&"watch".to_owned()));
+
+    // kube's full discovery reads every group, with the subresources and scopes.
+    let discovery = kube::Discovery::new(client).run().await.unwrap();
+    let keda = discovery.get("keda.sh").expect("keda.sh group");
+    let (so, caps) = keda.recommended_kind("ScaledObject").unwrap();
+    assert_eq!(so.plural, "scaledobjects");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+    assert!(caps.subresources.iter().any(|(r, _)| r.plural == "status"));
+    let (_, caps) = keda
+        .recommended_kind("ClusterTriggerAuthentication")
+        .unwrap();
+    assert_eq!(caps.scope, kube::discovery::Scope::Cluster);
+    let apps = discovery.get("apps").expect("apps group");
+    let (_, caps) = apps.recommended_kind("Deployment").unwrap();
+    let mut subresources: Vec<_> = caps
+        .subresources
+        .iter()
+        .map(|(r, _)| r.plural.clone())
+        .collect();
+    subresources.sort();
+    assert_eq!(subresources, ["scale", "status"]);
+    assert!(
+        discovery
+            .get("batch")
+            .is_some_and(|b| b.recommended_kind("Job").is_some())
+    );
 }
 
 #[tokio::test]

@@ -475,6 +475,23 @@ impl FakeApiServer {
     /// Ends every open watch now, cleanly (the streams end after the events already sent), as
     /// when an API server restarts or a watch times out; clients watch again from their last
     /// version. Returns how many ended.
+    ///
+    /// # Examples
+    /// The watch faults a cluster-mode test goes through:
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use scalers_testkit::{FakeApiServer, Fault};
+    ///
+    /// let server = FakeApiServer::start().await;
+    /// // ... a controller watches ScaledObjects through `server.client()` ...
+    /// server.end_watches(); // it watches again from its last version
+    /// server.inject(Fault::expired().on("GET", "/apis/keda.sh/**").times(1));
+    /// server.end_watches(); // its next watch gets 410 Expired: it lists again
+    /// server.compact(); // the same through the history: any older version is gone
+    /// server.unreachable_for(Duration::from_secs(30)); // connections fail, then it is back
+    /// # }
+    /// ```
     pub fn end_watches(&self) -> usize {
         let mut s = self.lock();
         s.watchers.retain(|w| !w.tx.is_closed());
