@@ -7,7 +7,7 @@ use super::store::Key;
 /// The fake serves one version per resource; objects are keyed by group, plural, namespace and
 /// name (an empty namespace for cluster-scoped resources). How a resource is served beyond its
 /// name (its scope, whether it has a `/status` subresource) is in [`ResourceOptions`]; the
-/// constants here are served with [`ResourceOptions::of`] theirs.
+/// constants here are served as [`ResourceOptions::of`] says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FakeResource {
     /// API group; empty for the core group.
