@@ -16,8 +16,11 @@
 //!   `.ci/tansu.sh`), or a test's own that it can stop and restart; with helpers that create
 //!   topics, produce one record per batch and commit group offsets without joining the group.
 //! - [`FakeApiServer`]: a fake Kubernetes API server (real HTTP on loopback, for a real
-//!   `kube::Client`) with discovery, workloads and their `/scale`, Events, Leases, Secrets and
-//!   HPAs, injectable [`Fault`]s and a [`JournalEntry`] per request.
+//!   `kube::Client` and kube-runtime's watchers) with discovery, workloads and their `/scale`,
+//!   Events, Leases, Secrets, ConfigMaps, HPAs, Jobs and KEDA's ScaledObjects and
+//!   (Cluster)TriggerAuthentications; lists and watches with resourceVersions, bookmarks and
+//!   410 `Expired`, selectors, `/status` subresources, finalizers; injectable [`Fault`]s
+//!   (watches ended, expired, the server unreachable) and a [`JournalEntry`] per request.
 //! - [`RedisServer`], [`RedisCluster`], [`RedisSentinel`]: a standalone Redis server (plain, with
 //!   a password, or with TLS from a test CA made with `openssl`), a 3-master cluster and a
 //!   sentinel set, from `.ci/run` ([`REDIS_URL_ENV`], [`REDIS_CLUSTER_ENV`],
@@ -38,7 +41,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::kube::{
-    FakeApiServer, FakeResource, Fault, JournalEntry, LeaseTerm, StatusMode, path_matches,
+    FakeApiServer, FakeResource, Fault, JournalEntry, LeaseTerm, ResourceOptions, StatusMode,
+    path_matches,
 };
 pub use eventually::{Attempt, eventually};
 pub use http_stub::{HttpStub, RecordedRequest, StubTls, refused_url};
