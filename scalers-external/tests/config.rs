@@ -157,11 +157,11 @@ fn parsed_config() {
     );
     assert_eq!(config.address.host(), "scaler.jobs");
     assert_eq!(config.address.port(), 6000);
-    // caCert alone turns TLS on, as in KEDA
+    // caCert alone turns TLS on, as in KEDA; trimmed, as KEDA trims every value
     assert_eq!(
         config.tls,
         Some(TlsSettings {
-            ca: Some(pem("ca.pem")),
+            ca: Some(pem("ca.pem").trim().to_owned()),
             client: None,
             unsafe_ssl: true,
         })

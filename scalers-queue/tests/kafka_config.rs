@@ -150,7 +150,7 @@ fn missing_required_parameters_are_reported_together() {
         errors(&[
             (
                 "metadata.bootstrapServers",
-                "expected comma-separated host:port addresses, got \" , \""
+                "expected comma-separated host:port addresses, got \",\""
             ),
             ("metadata.consumerGroup", "required parameter is missing"),
         ])
@@ -360,11 +360,12 @@ fn tls_material() {
     .unwrap();
     assert_eq!(
         c.security.tls,
+        // Trimmed, as KEDA trims every value.
         Some(Tls {
-            ca: Some(PEM.to_owned()),
+            ca: Some(PEM.trim().to_owned()),
             client: Some(ClientIdentity {
-                cert: Secret::new(PEM),
-                key: Secret::new(KEY),
+                cert: Secret::new(PEM.trim()),
+                key: Secret::new(KEY.trim()),
                 key_password: Some(Secret::new("kp")),
             }),
             unsafe_ssl: true,
@@ -426,7 +427,7 @@ fn debug_output_hides_credentials_and_pem() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
     assert!(
-        shown.contains(&format!("<{} bytes of PEM>", PEM.len())),
+        shown.contains(&format!("<{} bytes of PEM>", PEM.trim().len())),
         "{shown}"
     );
 }
@@ -459,4 +460,25 @@ fn built_trigger_targets_the_lag_threshold() {
         errors_through_registry,
         errors(&[("metadata.bootstrapServers", "required parameter is missing")])
     );
+}
+
+#[test]
+fn keda_treats_blank_values_as_absent() {
+    // KEDA trims every value and reads a blank one as not given: a partitionLimitation of
+    // spaces is no limitation, and a blank topic is no topic.
+    let c = config(
+        &with(&[("topic", "  "), ("partitionLimitation", "   ")]),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!((c.topic, c.partition_limitation), (None, None));
+    let c = config(
+        &with(&[("topic", "orders\n"), ("lagThreshold", " 5\n")]),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.topic.as_deref(), Some("orders"));
+    assert_eq!(c.rules.lag_threshold, 5);
 }

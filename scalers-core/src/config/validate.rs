@@ -69,13 +69,13 @@ pub fn validate(
 ///
 /// With [`offline_secrets`](crate::config::auth::offline_secrets) (no cluster), a parameter
 /// from a Secret is unknown. A value that cannot be seen cannot be judged, so such a trigger
-/// is accepted when it builds with the unknown values empty, or without them, or set to a
-/// non-empty placeholder text; otherwise the errors of the build with empty values are
-/// reported, each error about an unknown value saying so. This keeps `scalerd check` useful
-/// for the usual KEDA setups: a Kafka `sasl` mode read from a Secret (accepted without it), a
-/// Prometheus `bearerToken` required by `authModes` (accepted empty), Kafka credentials that
-/// `sasl: plaintext` in the metadata requires to be non-empty (accepted with the text). Each
-/// unknown value gets the same stand-in, so a trigger needing several unknown values of
+/// is accepted when it builds without them (an empty value counts as absent), or with them
+/// set to a non-empty placeholder text; otherwise the errors of the build with the placeholder
+/// text are reported, each error about an unknown value saying so. This keeps `scalerd check`
+/// useful for the usual KEDA setups: a Kafka `sasl` mode read from a Secret (accepted without
+/// it), a Prometheus `bearerToken` required by `authModes` and Kafka credentials that
+/// `sasl: plaintext` in the metadata requires (both accepted with the text). Each unknown
+/// value gets the same stand-in, so a trigger needing several unknown values of
 /// different shapes (a `tls` mode and a PEM certificate) is still refused.
 ///
 /// ```
@@ -258,26 +258,28 @@ fn build_with(
     if values.offline().is_empty() {
         return registry.build(object, index, values.values(), env);
     }
-    let errors = match registry.build(object, index, &values.with_placeholders(""), env) {
+    // A blank value counts as absent (KEDA's rule, applied by `Params`), so the build with
+    // empty stand-ins is also the build without them.
+    if let Ok(trigger) = registry.build(object, index, &values.with_placeholders(""), env) {
+        return Ok(trigger);
+    }
+    let errors = match registry.build(
+        object,
+        index,
+        &values.with_placeholders(TEXT_PLACEHOLDER),
+        env,
+    ) {
         Ok(trigger) => return Ok(trigger),
         Err(errors) => errors,
     };
-    let others = [
-        values.values().clone(),
-        values.with_placeholders(TEXT_PLACEHOLDER),
-    ];
-    for auth in &others {
-        if let Ok(trigger) = registry.build(object, index, auth, env) {
-            return Ok(trigger);
-        }
-    }
     // Errors about an offline parameter: located at the authentication, or at the metadata
     // (where `Params::error` puts them) when the metadata does not give that parameter.
     let metadata = &object.triggers[index].metadata;
     let noted = |path: &str| {
         values.offline().iter().any(|p| {
             path == format!("authenticationRef.{p}")
-                || (path == format!("metadata.{p}") && metadata.get(p).is_none_or(String::is_empty))
+                || (path == format!("metadata.{p}")
+                    && metadata.get(p).is_none_or(|v| v.trim().is_empty()))
         })
     };
     Err(errors
