@@ -35,7 +35,8 @@ fn every_problem_is_reported_at_once() {
     assert_eq!(
         errors,
         [
-            "metadata.scalerAddress: expected host:port, got \"http://scaler:6000\"",
+            "metadata.scalerAddress: expected a gRPC target (host, host:port, [ipv6]:port or \
+             dns:///host:port), got \"http://scaler:6000\"",
             "metadata.enableTLS: expected true or false, got \"yes\"",
             "metadata.unsafeSsl: expected true or false, got \"maybe\"",
             "metadata.timeout: must be greater than 0, got 0",
