@@ -791,3 +791,28 @@ fn configs_built_in_code_validate_their_authentications() {
         "code: authentications[0].env[0].name: environment variable UNSET is not set"
     );
 }
+
+#[test]
+fn keda_refuses_use_cached_metrics_on_cron_cpu_and_memory() {
+    // KEDA's admission webhook: a cached value would not follow the clock (cron) or the
+    // resource metrics (cpu, memory).
+    let text = one(
+        "triggers:\n  - {type: cron, useCachedMetrics: true}\n  - {type: fixed, useCachedMetrics: true, metadata: {value: '1'}}\n  - {type: memory, useCachedMetrics: true}",
+    );
+    assert_eq!(
+        check(&text),
+        [
+            "app.yaml: scaledObjects[0].triggers[0].useCachedMetrics: property \"useCachedMetrics\" is not supported for \"cron\" scaler",
+            "app.yaml: scaledObjects[0].triggers[2].useCachedMetrics: property \"useCachedMetrics\" is not supported for \"memory\" scaler",
+            "app.yaml: scaledObjects[0].triggers[0].type: unknown trigger type \"cron\"; known types: fixed, other",
+            "app.yaml: scaledObjects[0].triggers[2].type: unknown trigger type \"memory\"; known types: fixed, other",
+        ]
+    );
+    // Caching is allowed on other types, and off by default on cron.
+    assert_eq!(
+        check(&one(
+            "triggers: [{type: fixed, useCachedMetrics: true, metadata: {value: '1'}}]"
+        )),
+        Vec::<String>::new()
+    );
+}

@@ -482,3 +482,65 @@ fn keda_treats_blank_values_as_absent() {
     assert_eq!(c.topic.as_deref(), Some("orders"));
     assert_eq!(c.rules.lag_threshold, 5);
 }
+
+#[test]
+fn keda_refuses_a_version_sarama_cannot_parse() {
+    // KEDA parses `version` with sarama: three numbers from 1.0.0 on, four starting with 0
+    // before (the value is trimmed first, like every value).
+    for good in ["1.0.0", "2.8.1", "3.7.0", "0.11.0.2", " 0.10.2.0\n"] {
+        config(&with(&[("version", good)]), &[], &[]).unwrap_or_else(|e| panic!("{good}: {e:?}"));
+    }
+    for bad in [
+        "1.2.3.4",
+        "2.8",
+        "0.10.2",
+        "1.0.x",
+        "v2.8.1",
+        "2..1",
+        "1.0.0-rc1",
+    ] {
+        assert_eq!(
+            problems(&with(&[("version", bad)])),
+            errors(&[(
+                "metadata.version",
+                &format!("expected a Kafka version like 2.8.1 or 0.11.0.2, got {bad:?}")
+            )]),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn keda_full_metadata_is_a_boolean_and_false_needs_a_topic() {
+    // KEDA: `fullMetadata` defaults to true; false scopes the metadata to `topic`, which must
+    // then be set ("topic must be specified when fullMetadata is false").
+    config(&with_topic(&[("fullMetadata", "false")]), &[], &[]).unwrap();
+    config(&with(&[("fullMetadata", "true")]), &[], &[]).unwrap();
+    assert_eq!(
+        problems(&with(&[("fullMetadata", "false")])),
+        errors(&[("metadata.fullMetadata", "false needs topic")])
+    );
+    assert_eq!(
+        problems(&with_topic(&[("fullMetadata", "no")])),
+        errors(&[(
+            "metadata.fullMetadata",
+            "expected true or false, got \"no\""
+        )])
+    );
+    // Reported together with the other problems.
+    assert_eq!(
+        problems(&with(&[
+            ("fullMetadata", "0"),
+            ("version", "1.2.3.4"),
+            ("lagThreshold", "0")
+        ])),
+        errors(&[
+            ("metadata.lagThreshold", "must be greater than 0, got 0"),
+            (
+                "metadata.version",
+                "expected a Kafka version like 2.8.1 or 0.11.0.2, got \"1.2.3.4\""
+            ),
+            ("metadata.fullMetadata", "false needs topic"),
+        ])
+    );
+}

@@ -18,6 +18,8 @@ use crate::trigger::{BuiltTrigger, EnvLookup, Registry};
 const MAX_POLICY_PERIOD_SECONDS: u32 = 1800;
 /// Longest HPA stabilization window, in seconds.
 const MAX_STABILIZATION_WINDOW_SECONDS: u32 = 3600;
+/// Trigger types KEDA refuses `useCachedMetrics` on.
+const UNCACHEABLE_TRIGGER_TYPES: [&str; 3] = ["cpu", "memory", "cron"];
 /// Stands for a value that could not be read, where an empty one does not do.
 const TEXT_PLACEHOLDER: &str = "placeholder";
 /// Added to a trigger error about a parameter whose Secret was not read.
@@ -483,6 +485,17 @@ fn check_object(o: &ScaledObject) -> Vec<ConfigError> {
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, t) in o.triggers.iter().enumerate() {
+        // KEDA's admission rule: a cached value of these would not follow the clock (cron) or
+        // the resource metrics the HPA reads itself (cpu, memory).
+        if t.use_cached_metrics && UNCACHEABLE_TRIGGER_TYPES.contains(&t.trigger_type.as_str()) {
+            err(
+                &format!("triggers[{i}].useCachedMetrics"),
+                format!(
+                    "property \"useCachedMetrics\" is not supported for {:?} scaler",
+                    t.trigger_type
+                ),
+            );
+        }
         let Some(name) = t.name.as_deref() else {
             continue;
         };
