@@ -106,6 +106,17 @@ fn check_prints_a_one_line_summary() {
 }
 
 #[test]
+fn check_reads_a_kubectl_list_export() {
+    // `kubectl get scaledobjects,triggerauthentications -A -o yaml` writes one `kind: List`.
+    let out = scalerd(&["check", "--config", "examples/configs/kubectl-export.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "examples/configs/kubectl-export.yaml: ok: 1 scaled object, 1 trigger (redis 1)\n"
+    );
+}
+
+#[test]
 fn check_reports_every_error_and_exits_2() {
     let f = TempFile::new(
         "broken.yaml",
