@@ -117,6 +117,30 @@ fn check_reads_a_kubectl_list_export() {
 }
 
 #[test]
+fn check_warns_about_unread_metadata_keys_and_exits_0() {
+    // A typo is silently ignored by KEDA; scalerd check names it and the key it resembles.
+    let f = TempFile::new(
+        "typo.yaml",
+        "scaledObjects:\n  - name: mail\n    scaleTargetRef: {name: mail}\n    triggers:\n      - type: redis\n        metadata: {address: 'redis:6379', listName: outbox, listLenght: '5'}\n      - type: external\n        metadata: {scalerAddress: scaler, anyKey: sent-to-the-scaler}\n",
+    );
+    let out = scalerd(&["check", "--config", f.path()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let p = f.path();
+    assert_eq!(
+        stdout(&out),
+        format!("{p}: ok: 1 scaled object, 2 triggers (external 1, redis 1)\n")
+    );
+    // The external trigger sends every key to its scaler: none is unread.
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: {p}: scaledObjects[0].triggers[0].metadata.listLenght: not read by this \
+             trigger (ignored); did you mean \"listLength\"?\n"
+        )
+    );
+}
+
+#[test]
 fn check_reports_every_error_and_exits_2() {
     let f = TempFile::new(
         "broken.yaml",

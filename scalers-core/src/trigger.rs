@@ -476,6 +476,60 @@ impl<'a> Params<'a> {
             .cloned()
             .collect()
     }
+
+    /// Marks every metadata key as read, for a trigger that hands its whole metadata on (KEDA's
+    /// external scalers receive it all), so none is reported by [`Params::unread_metadata`].
+    pub fn read_all_metadata(&mut self) {
+        self.used.extend(self.spec.metadata.keys().cloned());
+    }
+
+    /// One warning per metadata key no accessor asked for (a typo such as `listLenght`, or a
+    /// parameter these settings do not use), at `metadata.<key>`, naming the nearest key the
+    /// trigger did read when one is close, else the keys it reads.
+    pub fn unread_metadata(&self) -> Vec<ConfigError> {
+        let mut read: Vec<&str> = self
+            .used
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !k.ends_with("FromEnv"))
+            .collect();
+        read.sort_unstable();
+        self.unused_metadata()
+            .into_iter()
+            .map(|key| {
+                if let Some(stem) = key.strip_suffix("FromEnv")
+                    && self.used.contains(stem)
+                {
+                    let message = format!(
+                        "not read by this trigger (ignored): {stem} is given in the metadata or \
+                         the authentication, which come first"
+                    );
+                    return ConfigError::new(format!("metadata.{key}"), message);
+                }
+                let lower = key.to_lowercase();
+                let nearest = read
+                    .iter()
+                    .map(|k| {
+                        (
+                            crate::config::load::edit_distance(&lower, &k.to_lowercase()),
+                            *k,
+                        )
+                    })
+                    .filter(|(distance, _)| *distance <= 2)
+                    .min_by_key(|(distance, _)| *distance);
+                let message = match nearest {
+                    Some((_, k)) => {
+                        format!("not read by this trigger (ignored); did you mean {k:?}?")
+                    }
+                    None => format!(
+                        "not read by this trigger (ignored); it reads {}",
+                        read.join(", ")
+                    ),
+                };
+                ConfigError::new(format!("metadata.{key}"), message)
+            })
+            .collect()
+    }
 }
 
 /// Builds a trigger of one type from its [`Params`]. Must not do I/O.
@@ -577,6 +631,22 @@ impl Registry {
         auth: &BTreeMap<String, Secret>,
         env: EnvLookup<'_>,
     ) -> Result<BuiltTrigger, Vec<ConfigError>> {
+        self.build_with_warnings(object, index, auth, env)
+            .map(|(trigger, _)| trigger)
+    }
+
+    /// Like [`Registry::build`], also returning a warning for each metadata key the trigger
+    /// did not read ([`Params::unread_metadata`]), with paths relative to the trigger.
+    ///
+    /// # Errors
+    /// As [`Registry::build`].
+    pub fn build_with_warnings(
+        &self,
+        object: &ScaledObject,
+        index: usize,
+        auth: &BTreeMap<String, Secret>,
+        env: EnvLookup<'_>,
+    ) -> Result<(BuiltTrigger, Vec<ConfigError>), Vec<ConfigError>> {
         let spec = &object.triggers[index];
         let Some(build) = self.builders.get(&spec.trigger_type) else {
             let known = self.types().collect::<Vec<_>>().join(", ");
@@ -601,11 +671,12 @@ impl Registry {
                     ));
                     return Err(errors);
                 }
-                Ok(BuiltTrigger {
+                let built = BuiltTrigger {
                     name: spec.display_name().to_owned(),
                     trigger_type: spec.trigger_type.clone(),
                     trigger,
-                })
+                };
+                Ok((built, params.unread_metadata()))
             }
             _ => {
                 if errors.is_empty() {
@@ -752,6 +823,52 @@ mod tests {
             p.optional_str("host")
         });
         assert_eq!((v, errors), (Ok(None), vec![]));
+    }
+
+    #[test]
+    fn unread_metadata_keys_are_warned_about_with_the_nearest_read_key() {
+        let metadata = [
+            ("listName", "jobs"),
+            ("listLenght", "5"),
+            ("frobnicate", "yes"),
+            ("hostFromEnv", "HOST"),
+        ];
+        let (warnings, errors) = read(&metadata, &[("host", "h")], &[], |p| {
+            let _ = p.required_str("listName");
+            let _ = p.u64_or("listLength", 5);
+            let _ = p.optional_str("host");
+            p.unread_metadata()
+        });
+        assert!(errors.is_empty());
+        let warnings: Vec<(String, String)> =
+            warnings.into_iter().map(|w| (w.path, w.message)).collect();
+        assert_eq!(
+            warnings,
+            [
+                (
+                    "metadata.frobnicate".to_owned(),
+                    "not read by this trigger (ignored); it reads host, listLength, listName"
+                        .to_owned()
+                ),
+                // The authentication parameter wins, so the variable is not read.
+                (
+                    "metadata.hostFromEnv".to_owned(),
+                    "not read by this trigger (ignored): host is given in the metadata or the \
+                     authentication, which come first"
+                        .to_owned()
+                ),
+                (
+                    "metadata.listLenght".to_owned(),
+                    "not read by this trigger (ignored); did you mean \"listLength\"?".to_owned()
+                ),
+            ]
+        );
+        // A trigger that hands its whole metadata on reads every key.
+        let (warnings, _) = read(&metadata, &[], &[], |p| {
+            p.read_all_metadata();
+            p.unread_metadata()
+        });
+        assert!(warnings.is_empty());
     }
 
     #[test]

@@ -816,3 +816,23 @@ fn keda_refuses_use_cached_metrics_on_cron_cpu_and_memory() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn unread_metadata_keys_become_located_warnings_not_errors() {
+    let text = one("triggers:\n  - {type: fixed, metadata: {value: '1', valeu: '2'}}");
+    let config = load_str(&text, "app.yaml").unwrap();
+    let no_auth = |_: &_, _: &_| BTreeMap::new();
+    let objects = validate(&config, &registry(), "app.yaml", &env, &no_auth).unwrap();
+    let warnings: Vec<String> = objects[0]
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "app.yaml: scaledObjects[0].triggers[0].metadata.valeu: not read by this trigger \
+             (ignored); did you mean \"value\"?"
+        ]
+    );
+}

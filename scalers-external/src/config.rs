@@ -330,6 +330,8 @@ impl ExternalConfig {
 
 /// The metadata as sent to the scaler, with `<key>FromEnv` values resolved.
 fn scaler_metadata(p: &mut Params<'_>) -> BTreeMap<String, String> {
+    // Every key goes to the scaler, so none is unread.
+    p.read_all_metadata();
     let written = p.spec().metadata.clone();
     let mut sent = BTreeMap::new();
     for (key, value) in &written {

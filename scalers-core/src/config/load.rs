@@ -389,7 +389,7 @@ fn unknown_field_listing(key: &str, candidates: &[&str], listed: &[&str]) -> Str
 }
 
 /// Levenshtein distance between `a` and `b`, in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     let mut current = vec![0; b.len() + 1];

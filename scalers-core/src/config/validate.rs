@@ -33,6 +33,10 @@ pub struct ValidatedObject {
     pub object: ScaledObject,
     /// Its triggers, in order.
     pub triggers: Vec<BuiltTrigger>,
+    /// Notes that do not make the object invalid, located as errors are: each metadata key a
+    /// trigger did not read (`scaledObjects[0].triggers[0].metadata.listLenght: not read by
+    /// this trigger (ignored); did you mean "listLength"?`). `scalerd check` prints them.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// Where trigger credentials come from during validation.
@@ -201,6 +205,7 @@ fn check_all(
             ));
         }
         let mut triggers = Vec::with_capacity(object.triggers.len());
+        let mut warnings = Vec::new();
         for (j, spec) in object.triggers.iter().enumerate() {
             let at = format!("triggers[{j}]");
             let auth_index = match &spec.authentication_ref {
@@ -214,12 +219,21 @@ fn check_all(
                 },
             };
             let built = match auth(object, j, auth_index) {
-                TriggerAuth::Values(values) => registry.build(object, j, &values, env),
+                TriggerAuth::Values(values) => {
+                    registry.build_with_warnings(object, j, &values, env)
+                }
                 TriggerAuth::Resolved(values) => build_with(registry, object, j, values, env),
                 TriggerAuth::Unreadable => continue,
             };
             match built {
-                Ok(trigger) => triggers.push(trigger),
+                Ok((trigger, notes)) => {
+                    triggers.push(trigger);
+                    warnings.extend(
+                        notes
+                            .into_iter()
+                            .map(|w| w.under(&at).under(&loc.spec).in_file(file)),
+                    );
+                }
                 Err(es) => errs.extend(es.into_iter().map(|e| e.under(&at))),
             }
         }
@@ -227,6 +241,7 @@ fn check_all(
             out.push(ValidatedObject {
                 object: object.clone(),
                 triggers,
+                warnings,
             });
         }
         errors.extend(errs.into_iter().map(|e| {
@@ -256,16 +271,17 @@ fn build_with(
     index: usize,
     values: &AuthValues,
     env: EnvLookup<'_>,
-) -> Result<BuiltTrigger, Vec<ConfigError>> {
+) -> Result<(BuiltTrigger, Vec<ConfigError>), Vec<ConfigError>> {
     if values.offline().is_empty() {
-        return registry.build(object, index, values.values(), env);
+        return registry.build_with_warnings(object, index, values.values(), env);
     }
     // A blank value counts as absent (KEDA's rule, applied by `Params`), so the build with
     // empty stand-ins is also the build without them.
-    if let Ok(trigger) = registry.build(object, index, &values.with_placeholders(""), env) {
+    let empty = values.with_placeholders("");
+    if let Ok(trigger) = registry.build_with_warnings(object, index, &empty, env) {
         return Ok(trigger);
     }
-    let errors = match registry.build(
+    let errors = match registry.build_with_warnings(
         object,
         index,
         &values.with_placeholders(TEXT_PLACEHOLDER),
