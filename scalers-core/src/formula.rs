@@ -26,23 +26,27 @@
 //!
 //! # Grammar
 //!
-//! From the loosest-binding construct to the tightest:
+//! From the loosest-binding construct to the tightest, with expr's precedence:
 //!
 //! ```text
 //! formula     = ternary
 //! ternary     = or [ "?" ternary ":" ternary ]                (right-associative)
 //! or          = and { ( "||" | "or" ) and }
-//! and         = equality { ( "&&" | "and" ) equality }
-//! equality    = relational { ( "==" | "!=" ) relational }
-//! relational  = additive { ( "<" | "<=" | ">" | ">=" ) additive }
+//! and         = comparison { ( "&&" | "and" ) comparison }
+//! comparison  = additive { ( "==" | "!=" | "<" | "<=" | ">" | ">=" ) additive }
 //! additive    = multiplicative { ( "+" | "-" ) multiplicative }
-//! multiplicative = coalesce { ( "*" | "/" | "%" ) coalesce }
+//! multiplicative = power { ( "*" | "/" | "%" ) power }
+//! power       = coalesce [ ( "**" | "^" ) power ]              (right-associative)
 //! coalesce    = unary { "??" unary }
-//! unary       = ( "-" | "+" | "!" | "not" ) unary | power
-//! power       = primary [ ( "**" | "^" ) unary ]               (right-associative)
-//! primary     = number | "true" | "false" | "nil" | name
-//!             | name "(" [ ternary { "," ternary } ] ")"
+//! unary       = ( "!" | "not" ) multiplicative                 (`!a * b` is `!(a * b)`)
+//!             | ( "-" | "+" ) power                            (`-a ** b` is `-(a ** b)`)
+//!             | primary
+//! primary     = number | "true" | "false" | "nil" | name | "#"
+//!             | name "(" [ argument { "," argument } ] ")"
+//!             | "[" [ ternary { "," ternary } ] "]"
 //!             | "(" ternary ")"
+//! argument    = ternary | predicate                            (a predicate: see below)
+//! predicate   = "{" ternary "}" | ternary
 //! ```
 //!
 //! * Numbers: `12`, `1.5`, `.5`, `1.`, `1e3`, `2.5E-3`, `1_000` (an underscore
@@ -51,52 +55,61 @@
 //! * Names: `[A-Za-z_][A-Za-z0-9_]*`, except the keywords `true`, `false`,
 //!   `nil`, `and`, `or` and `not`. A name is a trigger (a variable) unless it is
 //!   followed by `(`, which makes it a function call.
-//! * Functions: `min(a, ...)` and `max(a, ...)` (at least one argument),
-//!   `abs(x)`, `ceil(x)`, `floor(x)`, `round(x)` (halves away from zero),
-//!   `float(x)` and `int(x)` (truncates toward zero).
+//! * Arrays: `[a, b, 1]`, of any values (nested arrays too).
+//! * Predicates: the second argument of `all`, `any`, `none`, `one`, `count`, `filter`,
+//!   `map` and `sum` is applied to each element of the array in the first, with `#` standing
+//!   for the element, in braces or not: `count([trig_one, trig_two], {# > 1})`. `#` anywhere
+//!   else is a parse error; in nested predicates it is the innermost element.
+//! * Functions on numbers: `abs(x)`, `ceil(x)`, `floor(x)`, `round(x)` (halves away from
+//!   zero), `float(x)` and `int(x)` (truncates toward zero).
+//! * Aggregates: `min`, `max`, `mean` and `median` take one or more numbers or arrays of
+//!   numbers (`max(a, [b, c])`) and refuse none at all; `sum(array)` and
+//!   `sum(array, predicate)` (the sum of the predicate's values) are 0 for an empty array;
+//!   `len(array)`.
+//! * Predicate functions: `all`, `any`, `none`, `one` (exactly one element matches) give a
+//!   boolean and stop as soon as they know; `count(array, predicate)` counts the matches
+//!   (`count(array)` counts the `true` elements); `filter` keeps the matching elements and
+//!   `map` gives the predicate's values, both as arrays.
 //! * Comments: `// to the end of the line` and `/* block */`.
 //! * Limits: at most 4096 bytes of source, and at most 64 levels of
-//!   nesting. While parsing, each parenthesis, function call, `?:` branch,
+//!   nesting. While parsing, each parenthesis, array, function call, `?:` branch,
 //!   prefix operator, `**`, and right operand of a tighter-binding operator
 //!   (the `b * c` in `a + b * c`) is one level; the expression tree may also
-//!   be at most 64 nodes tall. Real formulas stay far below both; they keep
-//!   hostile input from exhausting the stack.
+//!   be at most 64 nodes tall. An evaluation may build or visit at most 100 000 array
+//!   elements (nested predicates multiply). Real formulas stay far below all three; they
+//!   keep hostile input from exhausting the stack or the CPU.
 //!
-//! A chain of relational operators is a conjunction, as in expr:
-//! `1 < x <= 10` means `1 < x && x <= 10`, with `x` evaluated once.
+//! A chain of ordering operators is a conjunction, as in expr:
+//! `1 < x <= 10` means `1 < x && x <= 10`, with `x` evaluated once. `==` and `!=` share
+//! their level with them but do not chain: `a == b < c` is `(a == b) < c`.
 //!
 //! # Evaluation
 //!
-//! Values are numbers (`f64`), booleans and nil. A trigger without a value
+//! Values are numbers (`f64`), booleans, nil and arrays. A trigger without a value
 //! this tick evaluates to nil, and `??` replaces nil: `missing ?? 0` is `0`
-//! when `missing` has no value. Using nil in arithmetic, in a relational
+//! when `missing` has no value. Using nil in arithmetic, in an ordering
 //! comparison, as a function argument or as a condition is an error that
-//! names the trigger (`trigger "missing" has no value`). `==` and `!=` accept
-//! nil (nil equals only nil). `&&`, `||`, `??` and `?:` short-circuit: the
-//! operand or branch that is not needed is not evaluated, so a missing trigger
-//! there is not an error. Division and modulo by zero are errors, and the
+//! names the trigger (`trigger "missing" has no value`); in an array it stays nil
+//! (`count([a, b], {# != nil})` counts the triggers with a value). `==` and `!=` accept
+//! nil (nil equals only nil) and compare arrays element by element. `&&`, `||`, `??` and
+//! `?:` short-circuit: the operand or branch that is not needed is not evaluated, so a
+//! missing trigger there is not an error. Division and modulo by zero are errors, and the
 //! result of the whole formula must be a finite number.
 //!
 //! # Differences from expr
 //!
-//! * `??` binds tighter than every other binary operator, as in expr, so
-//!   `a + b ?? 0` is `a + (b ?? 0)`; expr rejects `a ?? b + c` ("cannot be
-//!   mixed"), which here is `(a ?? b) + c`.
-//! * expr puts all comparisons on one level and chains them all
-//!   (`a == b == c` is `a == b && b == c` there); here `==` and `!=` bind
-//!   looser than `<`, `<=`, `>`, `>=` and only the latter chain.
-//! * expr binds `!` and `not` looser than `*` (but tighter than `+`); here all
-//!   prefix operators share one level. Only ill-typed formulas can tell.
+//! * expr rejects `a ?? b + c` ("cannot be mixed"), which here is `(a ?? b) + c`.
 //! * Every number is an `f64`: `%` accepts fractions (expr wants integers)
 //!   and there is no integer overflow.
-//! * `==` between a number and a boolean is an evaluation error (expr rejects
-//!   it when compiling against typed variables).
-//! * Not supported: strings, arrays, maps, member access, `in`, `matches`,
-//!   `contains`, ranges, pipes, predicates and closures, `let`, `a ?: b`,
-//!   `$env`, and every builtin but the eight above.
+//! * `==` between values of different kinds (a number and a boolean) is an evaluation
+//!   error (expr rejects it when compiling against typed variables).
+//! * Not supported: strings, maps, member access, `in`, `matches`, `contains`, ranges,
+//!   pipes, `#index` and closures outside predicates, `let`, `a ?: b`, `$env`, trailing
+//!   commas, and the builtins not listed above.
 //!
 //! [expr]: https://expr-lang.org
 
+use std::cell::Cell;
 use std::fmt;
 
 /// The longest source accepted, in bytes.
@@ -106,7 +119,12 @@ const MAX_SOURCE_LEN: usize = 4096;
 const MAX_DEPTH: usize = 64;
 
 /// The known function names, sorted, as listed in error messages.
-const KNOWN_FUNCTIONS: &str = "abs, ceil, float, floor, int, max, min, round";
+const KNOWN_FUNCTIONS: &str = "abs, all, any, ceil, count, filter, float, floor, int, len, map, \
+                               max, mean, median, min, none, one, round, sum";
+
+/// The most array elements one evaluation may build or visit with a predicate (see the
+/// module documentation).
+const MAX_STEPS: usize = 100_000;
 
 /// A parsed formula.
 #[derive(Clone, Debug, PartialEq)]
@@ -169,6 +187,7 @@ impl Formula {
             tokens,
             next: 0,
             depth: 0,
+            predicates: 0,
             variables: Vec::new(),
         };
         let expr = parser.expr(0)?;
@@ -207,7 +226,13 @@ impl Formula {
     /// Evaluates with `lookup` giving each variable's value; `None` means the value is missing
     /// (the trigger failed this tick). Result must be a finite number.
     pub fn eval(&self, lookup: &dyn Fn(&str) -> Option<f64>) -> Result<f64, FormulaError> {
-        match eval(&self.expr, lookup)? {
+        let steps = Cell::new(0);
+        let cx = Cx {
+            lookup,
+            elem: None,
+            steps: &steps,
+        };
+        match eval(&self.expr, cx)? {
             // `+ 0.0` turns a negative zero into zero.
             Value::Num(n) if n.is_finite() => Ok(n + 0.0),
             Value::Num(_) => Err(FormulaError::new("the formula yields a non-finite number")),
@@ -217,6 +242,9 @@ impl Formula {
             Value::Nil(Some(name)) => Err(FormulaError::nil(Some(name), "number")),
             Value::Nil(None) => Err(FormulaError::new(
                 "the formula yields nil, expected a number",
+            )),
+            Value::Array(_) => Err(FormulaError::new(
+                "the formula yields an array, expected a number",
             )),
         }
     }
@@ -261,7 +289,13 @@ enum Expr {
     Or(Vec<Expr>),
     Coalesce(Vec<Expr>),
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// A call; for a function taking a predicate, the second argument is the predicate,
+    /// evaluated once per element.
     Call(Func, Vec<Expr>),
+    /// `[a, b, ...]`.
+    Array(Vec<Expr>),
+    /// `#`: the element a predicate is applied to.
+    Elem,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -314,26 +348,48 @@ impl CompareOp {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Func {
     Abs,
+    All,
+    Any,
     Ceil,
+    Count,
+    Filter,
     Float,
     Floor,
     Int,
+    Len,
+    Map,
     Max,
+    Mean,
+    Median,
     Min,
+    None,
+    One,
     Round,
+    Sum,
 }
 
 impl Func {
     fn from_name(name: &str) -> Option<Func> {
         Some(match name {
             "abs" => Func::Abs,
+            "all" => Func::All,
+            "any" => Func::Any,
             "ceil" => Func::Ceil,
+            "count" => Func::Count,
+            "filter" => Func::Filter,
             "float" => Func::Float,
             "floor" => Func::Floor,
             "int" => Func::Int,
+            "len" => Func::Len,
+            "map" => Func::Map,
             "max" => Func::Max,
+            "mean" => Func::Mean,
+            "median" => Func::Median,
             "min" => Func::Min,
+            "none" => Func::None,
+            "one" => Func::One,
             "round" => Func::Round,
+            "sum" => Func::Sum,
             _ => return None,
         })
     }
@@ -341,19 +397,59 @@ impl Func {
     fn name(self) -> &'static str {
         match self {
             Func::Abs => "abs",
+            Func::All => "all",
+            Func::Any => "any",
             Func::Ceil => "ceil",
+            Func::Count => "count",
+            Func::Filter => "filter",
             Func::Float => "float",
             Func::Floor => "floor",
             Func::Int => "int",
+            Func::Len => "len",
+            Func::Map => "map",
             Func::Max => "max",
+            Func::Mean => "mean",
+            Func::Median => "median",
             Func::Min => "min",
+            Func::None => "none",
+            Func::One => "one",
             Func::Round => "round",
+            Func::Sum => "sum",
         }
     }
 
-    /// Whether `min`/`max`-style (one or more arguments) rather than exactly one.
-    fn variadic(self) -> bool {
-        matches!(self, Func::Max | Func::Min)
+    /// Whether the second argument is a predicate (where `#` is the element).
+    fn takes_predicate(self) -> bool {
+        matches!(
+            self,
+            Func::All
+                | Func::Any
+                | Func::Count
+                | Func::Filter
+                | Func::Map
+                | Func::None
+                | Func::One
+                | Func::Sum
+        )
+    }
+
+    /// The number of arguments accepted: at least, at most (`None`: no limit), and how
+    /// messages say it.
+    fn arity(self) -> (usize, Option<usize>, &'static str) {
+        match self {
+            Func::Max | Func::Min | Func::Mean | Func::Median => (1, None, "at least 1 argument"),
+            Func::All | Func::Any | Func::Filter | Func::Map | Func::None | Func::One => {
+                (2, Some(2), "exactly 2 arguments (an array and a predicate)")
+            }
+            Func::Count | Func::Sum => (1, Some(2), "an array and an optional predicate"),
+            Func::Abs
+            | Func::Ceil
+            | Func::Float
+            | Func::Floor
+            | Func::Int
+            | Func::Len
+            | Func::Round => (1, Some(1), "exactly 1 argument"),
+        }
     }
 }
 
@@ -391,6 +487,12 @@ enum Tok<'s> {
     Colon,
     LParen,
     RParen,
+    LBracket,
+    RBracket,
+    LBrace,
+    RBrace,
+    /// `#`, the element in a predicate.
+    Hash,
     Comma,
     End,
 }
@@ -486,6 +588,11 @@ fn lex(src: &str) -> Result<Vec<Token<'_>>, FormulaError> {
             b':' => (Tok::Colon, 1),
             b'(' => (Tok::LParen, 1),
             b')' => (Tok::RParen, 1),
+            b'[' => (Tok::LBracket, 1),
+            b']' => (Tok::RBracket, 1),
+            b'{' => (Tok::LBrace, 1),
+            b'}' => (Tok::RBrace, 1),
+            b'#' => (Tok::Hash, 1),
             b',' => (Tok::Comma, 1),
             _ => {
                 let c = src.get(i..).and_then(|rest| rest.chars().next());
@@ -615,7 +722,16 @@ enum BinOp {
     Equal(bool),
     Compare(CompareOp),
     Arith(ArithOp),
+    /// `**` or `^`, right-associative.
+    Pow,
 }
+
+/// The binding strength of `*`, `/`, `%`; `!` and `not` apply to what binds at least as
+/// tightly (as in expr, where they sit between `+` and `*`).
+const MUL_LEVEL: u8 = 7;
+/// The binding strength of `**`; unary `-` and `+` apply to what binds at least as tightly
+/// (as in expr: `-2 ** 2` is `-(2 ** 2)` and `-a ?? b` is `-(a ?? b)`).
+const POW_LEVEL: u8 = 8;
 
 impl BinOp {
     fn from_token(tok: Tok<'_>) -> Option<BinOp> {
@@ -634,21 +750,24 @@ impl BinOp {
             Tok::Star => BinOp::Arith(ArithOp::Mul),
             Tok::Slash => BinOp::Arith(ArithOp::Div),
             Tok::Percent => BinOp::Arith(ArithOp::Rem),
+            Tok::Pow => BinOp::Pow,
             _ => return None,
         })
     }
 
-    /// Binding strength, from 1 (loosest) up; all are left-associative.
+    /// Binding strength, from 1 (loosest) up, as in expr; all but `**` are left-associative.
     fn level(self) -> u8 {
         match self {
             // As in expr, `??` binds tighter than every other binary operator.
-            BinOp::Coalesce => 8,
+            BinOp::Coalesce => 9,
             BinOp::Or => 2,
             BinOp::And => 3,
-            BinOp::Equal(_) => 4,
-            BinOp::Compare(_) => 5,
+            // As in expr, equality and ordering share one level: `a == b < c` is
+            // `(a == b) < c`; only consecutive ordering operators chain.
+            BinOp::Equal(_) | BinOp::Compare(_) => 4,
             BinOp::Arith(ArithOp::Add | ArithOp::Sub) => 6,
-            BinOp::Arith(ArithOp::Mul | ArithOp::Div | ArithOp::Rem) => 7,
+            BinOp::Arith(ArithOp::Mul | ArithOp::Div | ArithOp::Rem) => MUL_LEVEL,
+            BinOp::Pow => POW_LEVEL,
         }
     }
 }
@@ -688,13 +807,14 @@ fn combine(left: Expr, op: BinOp, right: Expr, extend: bool) -> Expr {
             Expr::Arith(first, rest)
         }
         (BinOp::Arith(arith), left) => Expr::Arith(Box::new(left), vec![(arith, right)]),
+        (BinOp::Pow, left) => Expr::Pow(Box::new(left), Box::new(right)),
     }
 }
 
 /// The height of the syntax tree, which bounds how deep evaluation recurses.
 fn height(expr: &Expr) -> usize {
     let children = match expr {
-        Expr::Num(_) | Expr::Bool(_) | Expr::Nil | Expr::Var(_) => 0,
+        Expr::Num(_) | Expr::Bool(_) | Expr::Nil | Expr::Var(_) | Expr::Elem => 0,
         Expr::Unary(_, operand) => height(operand),
         Expr::Pow(base, exponent) => height(base).max(height(exponent)),
         Expr::Arith(first, rest) => rest
@@ -709,9 +829,11 @@ fn height(expr: &Expr) -> usize {
             .iter()
             .map(|(_, e)| height(e))
             .fold(height(first), usize::max),
-        Expr::And(items) | Expr::Or(items) | Expr::Coalesce(items) | Expr::Call(_, items) => {
-            items.iter().map(height).max().unwrap_or(0)
-        }
+        Expr::And(items)
+        | Expr::Or(items)
+        | Expr::Coalesce(items)
+        | Expr::Call(_, items)
+        | Expr::Array(items) => items.iter().map(height).max().unwrap_or(0),
         Expr::Cond(cond, then, otherwise) => height(cond).max(height(then)).max(height(otherwise)),
     };
     children + 1
@@ -725,6 +847,8 @@ struct Parser<'s> {
     /// Index of the next token.
     next: usize,
     depth: usize,
+    /// How many predicates enclose the current position (`#` is valid when above 0).
+    predicates: usize,
     variables: Vec<&'s str>,
 }
 
@@ -804,7 +928,11 @@ impl<'s> Parser<'s> {
                 break;
             }
             self.bump();
-            let right = self.expr(level + 1)?;
+            let right = if op == BinOp::Pow {
+                self.expr(level)?
+            } else {
+                self.expr(level + 1)?
+            };
             left = combine(left, op, right, open_level == Some(level));
             open_level = Some(level);
         }
@@ -818,32 +946,18 @@ impl<'s> Parser<'s> {
         Ok(left)
     }
 
-    /// Parses prefix operators and what they apply to.
+    /// Parses prefix operators and what they apply to: as in expr, `-` and `+` take what
+    /// binds at least as tightly as `**`, `!` and `not` what binds at least as tightly as `*`.
     fn prefix(&mut self) -> ParseResult {
-        let op = match self.peek().kind {
-            Tok::Minus => UnaryOp::Neg,
-            Tok::Plus => UnaryOp::Plus,
-            Tok::Bang => UnaryOp::Not,
-            _ => return self.power(),
+        let (op, level) = match self.peek().kind {
+            Tok::Minus => (UnaryOp::Neg, POW_LEVEL),
+            Tok::Plus => (UnaryOp::Plus, POW_LEVEL),
+            Tok::Bang => (UnaryOp::Not, MUL_LEVEL),
+            _ => return self.primary(),
         };
         self.bump();
-        self.enter()?;
-        let operand = self.prefix()?;
-        self.leave();
+        let operand = self.expr(level)?;
         Ok(Expr::Unary(op, Box::new(operand)))
-    }
-
-    fn power(&mut self) -> ParseResult {
-        let base = self.primary()?;
-        if !self.eat(Tok::Pow) {
-            return Ok(base);
-        }
-        // The exponent may carry a sign (`2 ** -1`) and is itself a power,
-        // which makes `**` right-associative.
-        self.enter()?;
-        let exponent = self.prefix()?;
-        self.leave();
-        Ok(Expr::Pow(Box::new(base), Box::new(exponent)))
     }
 
     fn primary(&mut self) -> ParseResult {
@@ -863,8 +977,44 @@ impl<'s> Parser<'s> {
                 self.expect(Tok::RParen)?;
                 Ok(inner)
             }
+            Tok::LBracket => self.array(),
+            Tok::Hash if self.predicates > 0 => Ok(Expr::Elem),
+            Tok::Hash => Err(FormulaError::at("\"#\" outside a predicate", token.pos)),
             _ => Err(self.unexpected(token)),
         }
+    }
+
+    /// Parses an array literal after its `[`.
+    fn array(&mut self) -> ParseResult {
+        let mut items = Vec::new();
+        if self.eat(Tok::RBracket) {
+            return Ok(Expr::Array(items));
+        }
+        self.enter()?;
+        loop {
+            items.push(self.expr(0)?);
+            if self.eat(Tok::Comma) {
+                continue;
+            }
+            self.expect(Tok::RBracket)?;
+            break;
+        }
+        self.leave();
+        Ok(Expr::Array(items))
+    }
+
+    /// Parses a predicate: an expression where `#` is the element, in braces or not
+    /// (`{# > 1}` or `# > 1`).
+    fn predicate(&mut self) -> ParseResult {
+        self.predicates += 1;
+        let braced = self.eat(Tok::LBrace);
+        let body = self.expr(0);
+        self.predicates -= 1;
+        let body = body?;
+        if braced {
+            self.expect(Tok::RBrace)?;
+        }
+        Ok(body)
     }
 
     /// Parses a call of `name` (at `pos`); the next token is `(`.
@@ -876,7 +1026,12 @@ impl<'s> Parser<'s> {
         let mut args = Vec::new();
         if !self.eat(Tok::RParen) {
             loop {
-                args.push(self.expr(0)?);
+                let arg = if args.len() == 1 && func.takes_predicate() {
+                    self.predicate()?
+                } else {
+                    self.expr(0)?
+                };
+                args.push(arg);
                 if self.eat(Tok::Comma) {
                     continue;
                 }
@@ -884,12 +1039,8 @@ impl<'s> Parser<'s> {
                 break;
             }
         }
-        let arity_ok = if func.variadic() {
-            !args.is_empty()
-        } else {
-            args.len() == 1
-        };
-        if !arity_ok {
+        let (min, max, _) = func.arity();
+        if args.len() < min || max.is_some_and(|max| args.len() > max) {
             return Err(wrong_arity(func, args.len(), pos));
         }
         Ok(Expr::Call(func, args))
@@ -915,11 +1066,7 @@ fn unknown_function(name: &str, pos: usize) -> FormulaError {
 #[cold]
 #[inline(never)]
 fn wrong_arity(func: Func, got: usize, pos: usize) -> FormulaError {
-    let expected = if func.variadic() {
-        "at least 1 argument"
-    } else {
-        "exactly 1 argument"
-    };
+    let (_, _, expected) = func.arity();
     FormulaError::at(
         format!("{}() takes {expected}, got {got}", func.name()),
         pos,
@@ -932,32 +1079,47 @@ fn wrong_arity(func: Func, got: usize, pos: usize) -> FormulaError {
 
 /// A value during evaluation. Nil remembers the trigger it came from
 /// (`None` for the literal `nil`) so errors can name it.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Value<'a> {
     Num(f64),
     Bool(bool),
     Nil(Option<&'a str>),
+    Array(Vec<Value<'a>>),
+}
+
+impl Value<'_> {
+    /// What the value is, as messages say it after "got".
+    fn kind(&self) -> &'static str {
+        match self {
+            Value::Num(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            Value::Nil(_) => "nil",
+            Value::Array(_) => "an array",
+        }
+    }
 }
 
 /// `value` as a number; `what` names the user in errors (`operator "+"`).
-fn number(value: Value<'_>, what: &dyn fmt::Display) -> Result<f64, FormulaError> {
+fn number(value: &Value<'_>, what: &dyn fmt::Display) -> Result<f64, FormulaError> {
     match value {
-        Value::Num(n) => Ok(n),
-        Value::Bool(_) => Err(FormulaError::new(format!(
-            "{what} expects numbers, got a boolean"
+        Value::Num(n) => Ok(*n),
+        Value::Nil(origin) => Err(FormulaError::nil(*origin, "number")),
+        other => Err(FormulaError::new(format!(
+            "{what} expects numbers, got {}",
+            other.kind()
         ))),
-        Value::Nil(origin) => Err(FormulaError::nil(origin, "number")),
     }
 }
 
 /// `value` as a boolean; `what` names the user in errors (`operator "&&"`).
-fn boolean(value: Value<'_>, what: &dyn fmt::Display) -> Result<bool, FormulaError> {
+fn boolean(value: &Value<'_>, what: &dyn fmt::Display) -> Result<bool, FormulaError> {
     match value {
-        Value::Bool(b) => Ok(b),
-        Value::Num(_) => Err(FormulaError::new(format!(
-            "{what} expects booleans, got a number"
+        Value::Bool(b) => Ok(*b),
+        Value::Nil(origin) => Err(FormulaError::nil(*origin, "boolean")),
+        other => Err(FormulaError::new(format!(
+            "{what} expects booleans, got {}",
+            other.kind()
         ))),
-        Value::Nil(origin) => Err(FormulaError::nil(origin, "boolean")),
     }
 }
 
@@ -982,68 +1144,89 @@ impl fmt::Display for Function {
 /// The callback giving each trigger's value.
 type Lookup<'l> = &'l dyn Fn(&str) -> Option<f64>;
 
+/// What evaluation needs besides the tree: the triggers' values, the element `#` stands for
+/// inside a predicate, and the count of steps taken (bounded by [`MAX_STEPS`]).
+#[derive(Clone, Copy)]
+struct Cx<'c, 'a> {
+    lookup: Lookup<'c>,
+    elem: Option<&'c Value<'a>>,
+    steps: &'c Cell<usize>,
+}
+
+impl<'a> Cx<'_, 'a> {
+    /// Counts one step (an array element built, or a predicate applied).
+    fn step(&self) -> Result<(), FormulaError> {
+        let steps = self.steps.get() + 1;
+        self.steps.set(steps);
+        if steps > MAX_STEPS {
+            return Err(FormulaError::new(format!(
+                "the formula takes more than {MAX_STEPS} steps"
+            )));
+        }
+        Ok(())
+    }
+}
+
 type EvalResult<'a> = Result<Value<'a>, FormulaError>;
 
 /// Evaluates `expr`. Compound nodes are handled by separate functions so
 /// that this recursive frame stays small.
-fn eval<'a>(expr: &'a Expr, lookup: Lookup<'_>) -> EvalResult<'a> {
+fn eval<'a>(expr: &'a Expr, cx: Cx<'_, 'a>) -> EvalResult<'a> {
     match expr {
         Expr::Num(n) => Ok(Value::Num(*n)),
         Expr::Bool(b) => Ok(Value::Bool(*b)),
         Expr::Nil => Ok(Value::Nil(None)),
-        Expr::Var(name) => Ok(match lookup(name) {
+        Expr::Var(name) => Ok(match (cx.lookup)(name) {
             Some(n) => Value::Num(n),
             None => Value::Nil(Some(name.as_str())),
         }),
-        Expr::Unary(op, operand) => eval_unary(*op, operand, lookup),
-        Expr::Pow(base, exponent) => eval_pow(base, exponent, lookup),
-        Expr::Arith(first, rest) => eval_arith(first, rest, lookup),
-        Expr::Equal(first, rest) => eval_equal(first, rest, lookup),
-        Expr::Compare(first, rest) => eval_compare(first, rest, lookup),
-        Expr::And(operands) => eval_logic(operands, false, lookup),
-        Expr::Or(operands) => eval_logic(operands, true, lookup),
-        Expr::Coalesce(operands) => eval_coalesce(operands, lookup),
-        Expr::Cond(cond, then, otherwise) => eval_cond(cond, then, otherwise, lookup),
-        Expr::Call(func, args) => call(*func, args, lookup).map(Value::Num),
+        Expr::Elem => Ok(cx.elem.cloned().unwrap_or(Value::Nil(None))),
+        Expr::Unary(op, operand) => eval_unary(*op, operand, cx),
+        Expr::Pow(base, exponent) => eval_pow(base, exponent, cx),
+        Expr::Arith(first, rest) => eval_arith(first, rest, cx),
+        Expr::Equal(first, rest) => eval_equal(first, rest, cx),
+        Expr::Compare(first, rest) => eval_compare(first, rest, cx),
+        Expr::And(operands) => eval_logic(operands, false, cx),
+        Expr::Or(operands) => eval_logic(operands, true, cx),
+        Expr::Coalesce(operands) => eval_coalesce(operands, cx),
+        Expr::Cond(cond, then, otherwise) => eval_cond(cond, then, otherwise, cx),
+        Expr::Call(func, args) => call(*func, args, cx),
+        Expr::Array(items) => eval_array(items, cx),
     }
 }
 
-fn eval_unary<'a>(op: UnaryOp, operand: &'a Expr, lookup: Lookup<'_>) -> EvalResult<'a> {
-    let value = eval(operand, lookup)?;
+fn eval_unary<'a>(op: UnaryOp, operand: &'a Expr, cx: Cx<'_, 'a>) -> EvalResult<'a> {
+    let value = eval(operand, cx)?;
     Ok(match op {
-        UnaryOp::Neg => Value::Num(-number(value, &Operator("-"))?),
-        UnaryOp::Plus => Value::Num(number(value, &Operator("+"))?),
-        UnaryOp::Not => Value::Bool(!boolean(value, &Operator("!"))?),
+        UnaryOp::Neg => Value::Num(-number(&value, &Operator("-"))?),
+        UnaryOp::Plus => Value::Num(number(&value, &Operator("+"))?),
+        UnaryOp::Not => Value::Bool(!boolean(&value, &Operator("!"))?),
     })
 }
 
-fn eval_pow<'a>(base: &'a Expr, exponent: &'a Expr, lookup: Lookup<'_>) -> EvalResult<'a> {
-    let base = number(eval(base, lookup)?, &Operator("**"))?;
-    let exponent = number(eval(exponent, lookup)?, &Operator("**"))?;
+fn eval_pow<'a>(base: &'a Expr, exponent: &'a Expr, cx: Cx<'_, 'a>) -> EvalResult<'a> {
+    let base = number(&eval(base, cx)?, &Operator("**"))?;
+    let exponent = number(&eval(exponent, cx)?, &Operator("**"))?;
     Ok(Value::Num(base.powf(exponent)))
 }
 
-fn eval_arith<'a>(
-    first: &'a Expr,
-    rest: &'a [(ArithOp, Expr)],
-    lookup: Lookup<'_>,
-) -> EvalResult<'a> {
-    let mut acc = eval(first, lookup)?;
+fn eval_arith<'a>(first: &'a Expr, rest: &'a [(ArithOp, Expr)], cx: Cx<'_, 'a>) -> EvalResult<'a> {
+    let mut acc = eval(first, cx)?;
     for (op, operand) in rest {
         let what = Operator(op.symbol());
-        let left = number(acc, &what)?;
-        let right = number(eval(operand, lookup)?, &what)?;
+        let left = number(&acc, &what)?;
+        let right = number(&eval(operand, cx)?, &what)?;
         acc = Value::Num(arith(*op, left, right)?);
     }
     Ok(acc)
 }
 
-fn eval_equal<'a>(first: &'a Expr, rest: &'a [(bool, Expr)], lookup: Lookup<'_>) -> EvalResult<'a> {
-    let mut acc = eval(first, lookup)?;
+fn eval_equal<'a>(first: &'a Expr, rest: &'a [(bool, Expr)], cx: Cx<'_, 'a>) -> EvalResult<'a> {
+    let mut acc = eval(first, cx)?;
     for (negated, operand) in rest {
-        let right = eval(operand, lookup)?;
+        let right = eval(operand, cx)?;
         let what = Operator(if *negated { "!=" } else { "==" });
-        acc = Value::Bool(equal(acc, right, &what)? != *negated);
+        acc = Value::Bool(equal(&acc, &right, &what)? != *negated);
     }
     Ok(acc)
 }
@@ -1052,14 +1235,14 @@ fn eval_equal<'a>(first: &'a Expr, rest: &'a [(bool, Expr)], lookup: Lookup<'_>)
 fn eval_compare<'a>(
     first: &'a Expr,
     rest: &'a [(CompareOp, Expr)],
-    lookup: Lookup<'_>,
+    cx: Cx<'_, 'a>,
 ) -> EvalResult<'a> {
-    let mut left_value = eval(first, lookup)?;
+    let mut left_value = eval(first, cx)?;
     for (op, operand) in rest {
         let what = Operator(op.symbol());
-        let left = number(left_value, &what)?;
-        left_value = eval(operand, lookup)?;
-        let right = number(left_value, &what)?;
+        let left = number(&left_value, &what)?;
+        left_value = eval(operand, cx)?;
+        let right = number(&left_value, &what)?;
         let holds = match op {
             CompareOp::Lt => left < right,
             CompareOp::Le => left <= right,
@@ -1074,20 +1257,20 @@ fn eval_compare<'a>(
 }
 
 /// `&&` (`stop_on` false) and `||` (`stop_on` true), short-circuiting.
-fn eval_logic<'a>(operands: &'a [Expr], stop_on: bool, lookup: Lookup<'_>) -> EvalResult<'a> {
+fn eval_logic<'a>(operands: &'a [Expr], stop_on: bool, cx: Cx<'_, 'a>) -> EvalResult<'a> {
     let what = Operator(if stop_on { "||" } else { "&&" });
     for operand in operands {
-        if boolean(eval(operand, lookup)?, &what)? == stop_on {
+        if boolean(&eval(operand, cx)?, &what)? == stop_on {
             return Ok(Value::Bool(stop_on));
         }
     }
     Ok(Value::Bool(!stop_on))
 }
 
-fn eval_coalesce<'a>(operands: &'a [Expr], lookup: Lookup<'_>) -> EvalResult<'a> {
+fn eval_coalesce<'a>(operands: &'a [Expr], cx: Cx<'_, 'a>) -> EvalResult<'a> {
     let mut value = Value::Nil(None);
     for operand in operands {
-        value = eval(operand, lookup)?;
+        value = eval(operand, cx)?;
         if !matches!(value, Value::Nil(_)) {
             break;
         }
@@ -1099,19 +1282,29 @@ fn eval_cond<'a>(
     cond: &'a Expr,
     then: &'a Expr,
     otherwise: &'a Expr,
-    lookup: Lookup<'_>,
+    cx: Cx<'_, 'a>,
 ) -> EvalResult<'a> {
-    let chosen = match eval(cond, lookup)? {
+    let chosen = match eval(cond, cx)? {
         Value::Bool(true) => then,
         Value::Bool(false) => otherwise,
-        Value::Num(_) => {
-            return Err(FormulaError::new(
-                "the condition of \"?:\" must be a boolean, got a number",
-            ));
-        }
         Value::Nil(origin) => return Err(FormulaError::nil(origin, "boolean")),
+        other => {
+            return Err(FormulaError::new(format!(
+                "the condition of \"?:\" must be a boolean, got {}",
+                other.kind()
+            )));
+        }
     };
-    eval(chosen, lookup)
+    eval(chosen, cx)
+}
+
+fn eval_array<'a>(items: &'a [Expr], cx: Cx<'_, 'a>) -> EvalResult<'a> {
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
+        cx.step()?;
+        values.push(eval(item, cx)?);
+    }
+    Ok(Value::Array(values))
 }
 
 fn arith(op: ArithOp, left: f64, right: f64) -> Result<f64, FormulaError> {
@@ -1138,36 +1331,171 @@ fn nan_or(pick: fn(f64, f64) -> f64) -> impl Fn(f64, f64) -> f64 {
     }
 }
 
-fn equal(left: Value<'_>, right: Value<'_>, what: &Operator) -> Result<bool, FormulaError> {
+fn equal(left: &Value<'_>, right: &Value<'_>, what: &Operator) -> Result<bool, FormulaError> {
     match (left, right) {
         (Value::Num(a), Value::Num(b)) => Ok(a == b),
         (Value::Bool(a), Value::Bool(b)) => Ok(a == b),
         (Value::Nil(_), Value::Nil(_)) => Ok(true),
         (Value::Nil(_), _) | (_, Value::Nil(_)) => Ok(false),
-        (Value::Num(_), Value::Bool(_)) | (Value::Bool(_), Value::Num(_)) => Err(
-            FormulaError::new(format!("{what} cannot compare a number with a boolean")),
-        ),
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return Ok(false);
+            }
+            for (x, y) in a.iter().zip(b) {
+                if !equal(x, y, what)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        (a, b) => Err(FormulaError::new(format!(
+            "{what} cannot compare {} with {}",
+            a.kind(),
+            b.kind()
+        ))),
     }
 }
 
-fn call(func: Func, args: &[Expr], lookup: Lookup<'_>) -> Result<f64, FormulaError> {
+/// The elements of `value`, which must be an array.
+fn elements<'v, 'a>(
+    value: &'v Value<'a>,
+    what: &Function,
+) -> Result<&'v [Value<'a>], FormulaError> {
+    match value {
+        Value::Array(items) => Ok(items),
+        Value::Nil(Some(name)) => Err(FormulaError::nil(Some(name), "array")),
+        other => Err(FormulaError::new(format!(
+            "{what} expects an array, got {}",
+            other.kind()
+        ))),
+    }
+}
+
+/// The numbers among `values`, arrays flattened one level (`max(a, [b, c])`).
+fn numbers(values: &[Value<'_>], what: &Function) -> Result<Vec<f64>, FormulaError> {
+    let mut out = Vec::with_capacity(values.len());
+    for value in values {
+        match value {
+            Value::Array(items) => {
+                for item in items {
+                    out.push(number(item, what)?);
+                }
+            }
+            other => out.push(number(other, what)?),
+        }
+    }
+    if out.is_empty() {
+        return Err(FormulaError::new(format!("{what} got no numbers")));
+    }
+    Ok(out)
+}
+
+/// The middle number, or the mean of the two middle ones (NaN when any is NaN).
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn call<'a>(func: Func, args: &'a [Expr], cx: Cx<'_, 'a>) -> EvalResult<'a> {
     let what = Function(func);
+    if func.takes_predicate() {
+        return call_with_predicate(func, args, cx);
+    }
     let mut values = Vec::with_capacity(args.len());
     for arg in args {
-        values.push(number(eval(arg, lookup)?, &what)?);
+        values.push(eval(arg, cx)?);
     }
-    let first = values.first().copied().unwrap_or(f64::NAN);
-    Ok(match func {
+    if let Func::Max | Func::Min | Func::Mean | Func::Median = func {
+        let values = numbers(&values, &what)?;
+        let first = values.first().copied().unwrap_or(f64::NAN);
+        return Ok(Value::Num(match func {
+            // Unlike `f64::max`, a NaN argument is not skipped: it makes the
+            // result NaN, which the final finiteness check then reports.
+            Func::Max => values.iter().copied().fold(first, nan_or(f64::max)),
+            Func::Min => values.iter().copied().fold(first, nan_or(f64::min)),
+            Func::Mean => values.iter().sum::<f64>() / values.len() as f64,
+            _ => median(values),
+        }));
+    }
+    let arg = values.first().cloned().unwrap_or(Value::Nil(None));
+    if func == Func::Len {
+        return Ok(Value::Num(elements(&arg, &what)?.len() as f64));
+    }
+    let first = number(&arg, &what)?;
+    Ok(Value::Num(match func {
         Func::Abs => first.abs(),
         Func::Ceil => first.ceil(),
         Func::Floor => first.floor(),
         Func::Round => first.round(),
-        Func::Float => first,
         Func::Int => first.trunc(),
-        // Unlike `f64::max`, a NaN argument is not skipped: it makes the
-        // result NaN, which the final finiteness check then reports.
-        Func::Max => values.iter().copied().fold(first, nan_or(f64::max)),
-        Func::Min => values.iter().copied().fold(first, nan_or(f64::min)),
+        _ => first,
+    }))
+}
+
+/// The functions over an array whose second argument is a predicate applied to each element
+/// (`count([a, b], {# > 1})`); `all`, `any`, `none` and `one` stop as soon as they know.
+fn call_with_predicate<'a>(func: Func, args: &'a [Expr], cx: Cx<'_, 'a>) -> EvalResult<'a> {
+    let what = Function(func);
+    let Some(array) = args.first() else {
+        return Err(FormulaError::new(format!("{what} needs an array")));
+    };
+    let array = eval(array, cx)?;
+    let items = elements(&array, &what)?;
+    let predicate = args.get(1);
+    // Applies the predicate to `item`, or gives the item itself when there is none.
+    let apply = |item: &Value<'a>| -> EvalResult<'a> {
+        cx.step()?;
+        match predicate {
+            Some(body) => eval(
+                body,
+                Cx {
+                    lookup: cx.lookup,
+                    elem: Some(item),
+                    steps: cx.steps,
+                },
+            ),
+            None => Ok(item.clone()),
+        }
+    };
+    let mut kept = Vec::new();
+    let mut total = 0.0;
+    let mut matched = 0usize;
+    for item in items {
+        let result = apply(item)?;
+        match func {
+            Func::Map => kept.push(result),
+            Func::Sum => total += number(&result, &what)?,
+            _ => {
+                let holds = boolean(&result, &what)?;
+                match func {
+                    Func::All if !holds => return Ok(Value::Bool(false)),
+                    Func::Any if holds => return Ok(Value::Bool(true)),
+                    Func::None if holds => return Ok(Value::Bool(false)),
+                    Func::Filter if holds => kept.push(item.clone()),
+                    _ if holds => matched += 1,
+                    _ => {}
+                }
+                if func == Func::One && matched > 1 {
+                    return Ok(Value::Bool(false));
+                }
+            }
+        }
+    }
+    Ok(match func {
+        Func::All | Func::None => Value::Bool(true),
+        Func::Any => Value::Bool(false),
+        Func::One => Value::Bool(matched == 1),
+        Func::Count => Value::Num(matched as f64),
+        Func::Sum => Value::Num(total),
+        _ => Value::Array(kept),
     })
 }
 
@@ -1198,12 +1526,23 @@ mod tests {
     fn value(source: &str, vars: Vars<'_>) -> Result<Value<'static>, FormulaError> {
         let formula = parse(source);
         let lookup = lookup_in(vars);
-        // Detach the value from the formula's lifetime.
-        eval(&formula.expr, &lookup).map(|v| match v {
-            Value::Num(n) => Value::Num(n),
-            Value::Bool(b) => Value::Bool(b),
+        let steps = Cell::new(0);
+        let cx = Cx {
+            lookup: &lookup,
+            elem: None,
+            steps: &steps,
+        };
+        eval(&formula.expr, cx).map(|v| detach(&v))
+    }
+
+    /// The value without the formula's lifetime (nil forgets its trigger).
+    fn detach(value: &Value<'_>) -> Value<'static> {
+        match value {
+            Value::Num(n) => Value::Num(*n),
+            Value::Bool(b) => Value::Bool(*b),
             Value::Nil(_) => Value::Nil(None),
-        })
+            Value::Array(items) => Value::Array(items.iter().map(detach).collect()),
+        }
     }
 
     fn eval_ok(source: &str, vars: Vars<'_>) -> f64 {
@@ -1298,7 +1637,8 @@ mod tests {
             ("true == true", &[], B(true)),
             ("true != false", &[], B(true)),
             ("x == 3", x, B(true)),
-            ("1 < 2 == 2 < 3", &[], B(true)),
+            ("(1 < 2) == (2 < 3)", &[], B(true)),
+            ("!true == false", &[], B(true)),
             ("1 == 1 == true", &[], B(true)),
             ("nil == nil", &[], B(true)),
             ("nil != 1", &[], B(true)),
@@ -1334,6 +1674,9 @@ mod tests {
             ("missing ?? x > 2", x, B(true)),
             ("missing ?? nil", &[], Value::Nil(None)),
             ("missing ?? 0 > 1 ? 10 : 20", &[], N(20.0)),
+            // As in expr, `??` binds tighter than `**` and unary minus.
+            ("2 ?? 3 ** 2", &[], N(4.0)),
+            ("-missing ?? 1", &[], N(-1.0)),
             // Ternary.
             ("true ? 1 : 2", &[], N(1.0)),
             ("false ? 1 : 2", &[], N(2.0)),
@@ -1418,6 +1761,115 @@ mod tests {
     }
 
     #[test]
+    fn keda_array_predicates_and_builtins() {
+        // KEDA's documented example: the composite is 5 when more than one trigger exceeds 1.
+        let source = "count([trig_one, trig_two], {# > 1}) > 1 ? 5 : 0";
+        assert_eq!(
+            eval_ok(source, &[("trig_one", 3.0), ("trig_two", 4.5)]),
+            5.0
+        );
+        assert_eq!(
+            eval_ok(source, &[("trig_one", 0.5), ("trig_two", 4.5)]),
+            0.0
+        );
+        let x: Vars<'_> = &[("a", 3.0), ("b", 1.0), ("c", 4.0)];
+        let cases: &[(&str, Value<'_>)] = &[
+            // Predicates with and without braces.
+            ("count([a, b, c], # > 1)", N(2.0)),
+            ("count([a, b, c], {# > 1 && # < 4})", N(1.0)),
+            ("count([true, false, true])", N(2.0)),
+            ("count([], # > 1)", N(0.0)),
+            ("all([a, b, c], # > 0)", B(true)),
+            ("all([a, b, c], {# > 1})", B(false)),
+            ("all([], # > 1)", B(true)),
+            ("any([a, b, c], # > 3)", B(true)),
+            ("any([], # > 1)", B(false)),
+            ("none([a, b, c], # > 4)", B(true)),
+            ("none([a, b], # == 3)", B(false)),
+            ("one([a, b, c], # > 3)", B(true)),
+            ("one([a, b, c], # > 1)", B(false)),
+            (
+                "filter([a, b, c], # >= 3)",
+                Value::Array(vec![N(3.0), N(4.0)]),
+            ),
+            ("map([a, b], # * 2)", Value::Array(vec![N(6.0), N(2.0)])),
+            ("len(filter([a, b, c], # > 1))", N(2.0)),
+            // Aggregates.
+            ("sum([a, b, c])", N(8.0)),
+            ("sum([a, b], # * 10)", N(40.0)),
+            ("sum([])", N(0.0)),
+            ("sum(map([a, b], # ** 2))", N(10.0)),
+            ("mean([a, b, c, 4])", N(3.0)),
+            ("mean(a, b)", N(2.0)),
+            ("median([c, a, b])", N(3.0)),
+            ("median([4, 1, 3, 2])", N(2.5)),
+            ("max([a, b], c)", N(4.0)),
+            ("max([a, b, c])", N(4.0)),
+            ("min([a, c])", N(3.0)),
+            ("max(map([a, b, c], # - 1))", N(3.0)),
+            ("round(mean([a, b]) / 3)", N(1.0)),
+            // Nesting: `#` is the innermost element.
+            ("count([1, 2, 3], count([a, b], # > 2) > 0)", N(3.0)),
+            ("sum(map([1, 2], sum(map([10, 20], #))))", N(60.0)),
+            ("sum(map([1, 2], # + sum([#])))", N(6.0)),
+            // Arrays as values.
+            ("[a, 1]", Value::Array(vec![N(3.0), N(1.0)])),
+            ("[]", Value::Array(vec![])),
+            (
+                "[[a], []]",
+                Value::Array(vec![Value::Array(vec![N(3.0)]), Value::Array(vec![])]),
+            ),
+            ("[1, 2] == [1, 2]", B(true)),
+            ("[1] == [1, 2]", B(false)),
+            ("[1, nil] != [1, 2]", B(true)),
+            // A missing trigger is nil in an array, and `??` replaces it.
+            ("count([missing ?? 0, a], {# > 1})", N(1.0)),
+            ("count([missing, a], {# != nil})", N(1.0)),
+        ];
+        for (source, expected) in cases {
+            match value(source, x) {
+                Ok(actual) => assert_eq!(actual, *expected, "{source}"),
+                Err(e) => panic!("{source:?} failed: {e}"),
+            }
+        }
+        assert_eq!(
+            parse("count([a, b], {# > c}) + sum(map([d], #))").variables(),
+            ["a", "b", "c", "d"]
+        );
+    }
+
+    #[test]
+    fn expr_precedence_of_prefix_operators_and_comparisons() {
+        // expr: `!`/`not` (50) bind looser than `*` (60), unary `-`/`+` (90) looser than `**`
+        // (100) and `??` (500); `==` and `<` share one level (20), and only `<`, `<=`, `>`,
+        // `>=` chain.
+        let same = |a: &str, b: &str| assert_eq!(parse(a).expr, parse(b).expr, "{a} vs {b}");
+        same("!a * b", "!(a * b)");
+        same("!a + b", "(!a) + b");
+        same("not a * b == c", "(not (a * b)) == c");
+        same("-a * b", "(-a) * b");
+        same("-a ** b", "-(a ** b)");
+        same("-a ?? b", "-(a ?? b)");
+        same("a ?? b ** 2", "(a ?? b) ** 2");
+        same("a ** b ?? c", "a ** (b ?? c)");
+        same("a == b < c", "(a == b) < c");
+        same("a < b == c", "(a < b) == c");
+        same("a < b < c == d", "(a < b < c) == d");
+    }
+
+    #[test]
+    fn evaluation_is_bounded_in_steps() {
+        let list = format!("[{}1]", "1, ".repeat(99));
+        let nested = format!("sum(map({list}, sum(map({list}, sum(map({list}, 1))))))");
+        assert_eq!(
+            eval_err(&nested, &[]).message,
+            "the formula takes more than 100000 steps"
+        );
+        let two = format!("sum(map({list}, sum(map({list}, 1))))");
+        assert_eq!(eval_ok(&two, &[]), 10_000.0);
+    }
+
+    #[test]
     fn variables_are_sorted_deduplicated_and_exclude_functions() {
         let formula = parse("max(b_trig, a_trig * 2) + b_trig ?? min(c) + not_a_keyword");
         assert_eq!(
@@ -1456,7 +1908,8 @@ mod tests {
 
     #[test]
     fn parse_errors() {
-        let known = "known: abs, ceil, float, floor, int, max, min, round";
+        let known = "known: abs, all, any, ceil, count, filter, float, floor, int, len, map, max, \
+                     mean, median, min, none, one, round, sum";
         let cases: &[(&str, String, Option<usize>)] = &[
             ("", "the formula is empty".into(), None),
             ("  \n\t", "the formula is empty".into(), None),
@@ -1600,6 +2053,40 @@ mod tests {
             ),
             ("0x", "invalid number \"0x\" at position 0".into(), Some(0)),
             (
+                "# > 1",
+                "\"#\" outside a predicate at position 0".into(),
+                Some(0),
+            ),
+            (
+                "max([1], # > 1)",
+                "\"#\" outside a predicate at position 9".into(),
+                Some(9),
+            ),
+            (
+                "count([1], {# > 1)",
+                "unexpected \")\" at position 17".into(),
+                Some(17),
+            ),
+            ("{1}", "unexpected \"{\" at position 0".into(), Some(0)),
+            ("[1, 2", "unexpected end of formula".into(), Some(5)),
+            ("[1,]", "unexpected \"]\" at position 3".into(), Some(3)),
+            (
+                "all([1])",
+                "all() takes exactly 2 arguments (an array and a predicate), got 1 at position 0"
+                    .into(),
+                Some(0),
+            ),
+            (
+                "1 + count()",
+                "count() takes an array and an optional predicate, got 0 at position 4".into(),
+                Some(4),
+            ),
+            (
+                "sum([1], # > 0, 2)",
+                "sum() takes an array and an optional predicate, got 3 at position 0".into(),
+                Some(0),
+            ),
+            (
                 "0xG",
                 "invalid number \"0xG\" at position 0".into(),
                 Some(0),
@@ -1640,7 +2127,18 @@ mod tests {
             parse_err(&nested(2000)).message,
             "the formula is nested too deeply"
         );
-        for prefix in ["-", "!", "not ", "+", "abs(", "2 ** ", "true ? 1 : "] {
+        for prefix in [
+            "-",
+            "!",
+            "not ",
+            "+",
+            "abs(",
+            "2 ** ",
+            "true ? 1 : ",
+            "[",
+            "count([1], ",
+            "all([1], {",
+        ] {
             let source = format!("{}1", prefix.repeat(4000 / prefix.len()));
             assert_eq!(
                 parse_err(&source).message,
@@ -1681,9 +2179,9 @@ mod tests {
                 ")".repeat(n)
             )
         };
-        assert!(Formula::parse(&rising(6)).is_ok());
+        assert!(Formula::parse(&rising(7)).is_ok());
         assert_eq!(
-            parse_err(&rising(7)).message,
+            parse_err(&rising(8)).message,
             "the formula is nested too deeply"
         );
 
@@ -1799,7 +2297,50 @@ mod tests {
             ),
             (
                 "true != 0 ? 2 : 3",
-                "operator \"!=\" cannot compare a number with a boolean",
+                "operator \"!=\" cannot compare a boolean with a number",
+            ),
+            // As in expr, `==` and `<` share a level: this is `((1 < 2) == 2) < 3`.
+            (
+                "1 < 2 == 2 < 3 ? 1 : 0",
+                "operator \"==\" cannot compare a boolean with a number",
+            ),
+            (
+                "count(x, # > 1)",
+                "function \"count\" expects an array, got a number",
+            ),
+            (
+                "count([x], # + 1)",
+                "function \"count\" expects booleans, got a number",
+            ),
+            (
+                "count([1, 2])",
+                "function \"count\" expects booleans, got a number",
+            ),
+            (
+                "sum([true])",
+                "function \"sum\" expects numbers, got a boolean",
+            ),
+            (
+                "map([1], # > 0)",
+                "the formula yields an array, expected a number",
+            ),
+            ("[1, 2]", "the formula yields an array, expected a number"),
+            ("max([])", "function \"max\" got no numbers"),
+            ("median([], [])", "function \"median\" got no numbers"),
+            ("len(1)", "function \"len\" expects an array, got a number"),
+            (
+                "count([missing], # > 1)",
+                "trigger \"missing\" has no value",
+            ),
+            ("count(missing, # > 1)", "trigger \"missing\" has no value"),
+            ("[1] + 1", "operator \"+\" expects numbers, got an array"),
+            (
+                "[1] == 1 ? 1 : 0",
+                "operator \"==\" cannot compare an array with a number",
+            ),
+            (
+                "[1] ? 1 : 0",
+                "the condition of \"?:\" must be a boolean, got an array",
             ),
         ];
         for (source, message) in cases {
@@ -1927,9 +2468,11 @@ mod tests {
             "abs", "round", "int", "float", "ceil", "floor", "foo", "true", "false", "nil", "and",
             "or", "not", "+", "-", "*", "/", "%", "**", "^", "==", "!=", "<", "<=", ">", ">=",
             "&&", "||", "!", "??", "?", ":", "(", ")", "(", ")", ",", " ", " ", "\t", "\n", "//",
-            "/*", "*/", "$", "é", "&", "|", "=", ".", "_", "\"", "0b", "0o", "9",
+            "/*", "*/", "$", "é", "&", "|", "=", ".", "_", "\"", "0b", "0o", "9", "[", "]", "{",
+            "}", "#", "count", "all", "any", "none", "one", "filter", "map", "sum", "mean",
+            "median", "len",
         ];
-        let chars: Vec<char> = "0123456789._eExXabo+-*/%^=!<>&|?:(), \t\nxyz$é\u{0}\u{2003}ß"
+        let chars: Vec<char> = "0123456789._eExXabo+-*/%^=!<>&|?:(), \t\nxyz$é\u{0}\u{2003}ß[]{}#"
             .chars()
             .collect();
         let seeds = [
@@ -1939,6 +2482,9 @@ mod tests {
             "trig_one > 2 ? trig_one : 0",
             "missing ?? 0 + other",
             "1 < x <= 10 && !(y == nil) ? round(x ** 2 % 7) : int(-z)",
+            "count([trig_one, trig_two], {# > 1}) > 1 ? 5 : 0",
+            "sum(map(filter([a, b, c], # > 0), # * 2)) + median([a, b]) + len([1])",
+            "all([x], {any([y], # > 1)}) ? mean([x, y ?? 0]) : max([x], 1)",
         ];
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for round in 0..6000 {
@@ -2001,6 +2547,10 @@ mod tests {
                 "x ?? (x || (x && (x == (x < (x + (x * (-x ** (".repeat(5),
                 "))))))))".repeat(5)
             ),
+            format!("{}1{}", "[".repeat(63), "]".repeat(63)),
+            format!("{}1{}", "sum(map([1], ".repeat(20), "))".repeat(20)),
+            format!("{}1{}", "count([1], {".repeat(30), "> 0})".repeat(30)),
+            "[".repeat(4000),
             "(".repeat(4000),
             "-".repeat(4000),
             format!("1{}", "+1".repeat(2040)),

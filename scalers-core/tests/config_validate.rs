@@ -836,3 +836,21 @@ fn unread_metadata_keys_become_located_warnings_not_errors() {
         ]
     );
 }
+
+#[test]
+fn keda_formulas_with_arrays_and_predicates_validate() {
+    // KEDA's documented example: expr's count with a predicate over the named triggers.
+    let text = one(
+        "advanced:\n  scalingModifiers: {formula: 'count([a, b], {# > 1}) > 1 ? 5 : 0', target: '5'}\ntriggers:\n  - {type: fixed, name: a, metadata: {value: '1'}}\n  - {type: fixed, name: b, metadata: {value: '2'}}",
+    );
+    assert_eq!(check(&text), Vec::<String>::new());
+    let text = one(
+        "advanced:\n  scalingModifiers: {formula: 'sum(map([a, c], # * 2))', target: '5'}\ntriggers:\n  - {type: fixed, name: a, metadata: {value: '1'}}",
+    );
+    assert_eq!(
+        check(&text),
+        [
+            "app.yaml: scaledObjects[0].advanced.scalingModifiers.formula: refers to \"c\", which is not a trigger name; named triggers: a"
+        ]
+    );
+}
