@@ -637,7 +637,8 @@ fn enum_messages() {
     assert_error(
         &own("fallback: {failureThreshold: 1, replicas: 1, behavior: current}"),
         "app.yaml: scaledObjects[0].fallback.behavior: expected one of static, \
-         currentReplicas, currentReplicasIfHigher, currentReplicasIfLower, got \"current\"",
+         currentReplicas, currentReplicasIfHigher, currentReplicasIfLower, scalingModifiers, \
+         got \"current\"",
     );
     assert_error(
         &own(

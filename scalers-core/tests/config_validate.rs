@@ -854,3 +854,21 @@ fn keda_formulas_with_arrays_and_predicates_validate() {
         ]
     );
 }
+
+#[test]
+fn keda_refuses_fallback_behavior_scaling_modifiers_without_a_formula() {
+    let fixed = "triggers:\n  - {type: fixed, name: a, metadata: {value: '1'}}";
+    let text = one(&format!(
+        "fallback: {{failureThreshold: 1, replicas: 5, behavior: scalingModifiers}}\n{fixed}"
+    ));
+    assert_eq!(
+        check(&text),
+        [
+            "app.yaml: scaledObjects[0].fallback.behavior: scalingModifiers needs advanced.scalingModifiers (a formula)"
+        ]
+    );
+    let text = one(&format!(
+        "fallback: {{failureThreshold: 1, replicas: 5, behavior: scalingModifiers}}\nadvanced:\n  scalingModifiers: {{formula: 'a ?? 3', target: '2'}}\n{fixed}"
+    ));
+    assert_eq!(check(&text), Vec::<String>::new());
+}

@@ -234,6 +234,10 @@ const FALLBACK_BEHAVIORS: &[(&str, FallbackBehavior)] = &[
         FallbackBehavior::NAMES[3],
         FallbackBehavior::CurrentReplicasIfLower,
     ),
+    (
+        FallbackBehavior::NAMES[4],
+        FallbackBehavior::ScalingModifiers,
+    ),
 ];
 /// Spellings of [`SelectPolicy`].
 const SELECT_POLICIES: &[(&str, SelectPolicy)] = &[

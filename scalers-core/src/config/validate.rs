@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::config::auth::{AuthValues, SecretReader, resolve};
 use crate::config::model::{
     AuthSource, Authentication, AuthenticationRef, CLUSTER_TRIGGER_AUTHENTICATION, Config,
-    ScaledObject, ScalingRules, TRIGGER_AUTHENTICATION, TriggerSpec,
+    FallbackBehavior, ScaledObject, ScalingRules, TRIGGER_AUTHENTICATION, TriggerSpec,
 };
 use crate::error::{ConfigError, ConfigErrors};
 use crate::formula::Formula;
@@ -498,6 +498,16 @@ fn check_object(o: &ScaledObject) -> Vec<ConfigError> {
     }
     if o.triggers.is_empty() {
         err("triggers", "at least one trigger is required".into());
+    }
+    if let Some(fb) = &o.fallback
+        && fb.behavior == FallbackBehavior::ScalingModifiers
+        && o.advanced.scaling_modifiers.is_none()
+    {
+        // KEDA's admission webhook refuses it too: there is no formula to pass nil to.
+        err(
+            "fallback.behavior",
+            "scalingModifiers needs advanced.scalingModifiers (a formula)".into(),
+        );
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, t) in o.triggers.iter().enumerate() {
