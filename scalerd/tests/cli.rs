@@ -106,6 +106,42 @@ fn check_prints_a_one_line_summary() {
 }
 
 #[test]
+fn the_legacy_hpa_ramp_follows_the_polling_interval() {
+    // Without `behavior`, each evaluation may at most double the count (at least 4): KEDA's
+    // HPA evaluates every 15 s and takes 75 s from 1 to 100 replicas; scalerd evaluates every
+    // pollingInterval, so 5 s at 1 s polling and 300 s at 60 s.
+    let ramp = |object: &str| -> Vec<(u64, u32)> {
+        let out = scalerd(&[
+            "simulate",
+            "--config",
+            "examples/configs/legacy-ramp.yaml",
+            "--trace",
+            "examples/traces/legacy-ramp.csv",
+            "--scaled-object",
+            object,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut ramp: Vec<(u64, u32)> = Vec::new();
+        for line in stdout(&out).lines().skip(1) {
+            let cells: Vec<&str> = line.split(',').collect();
+            let (time, replicas) = (cells[0].parse().unwrap(), cells[1].parse().unwrap());
+            if ramp.last().is_none_or(|(_, r)| *r != replicas) {
+                ramp.push((time, replicas));
+            }
+        }
+        ramp
+    };
+    assert_eq!(
+        ramp("fast-poll"),
+        [(0, 4), (1, 8), (2, 16), (3, 32), (4, 64), (5, 100)]
+    );
+    assert_eq!(
+        ramp("slow-poll"),
+        [(0, 4), (60, 8), (120, 16), (180, 32), (240, 64), (300, 100)]
+    );
+}
+
+#[test]
 fn check_reads_a_kubectl_list_export() {
     // `kubectl get scaledobjects,triggerauthentications -A -o yaml` writes one `kind: List`.
     let out = scalerd(&["check", "--config", "examples/configs/kubectl-export.yaml"]);
