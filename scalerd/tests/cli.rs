@@ -110,15 +110,13 @@ fn the_legacy_hpa_ramp_follows_the_polling_interval() {
     // Without `behavior`, each evaluation may at most double the count (at least 4): KEDA's
     // HPA evaluates every 15 s and takes 75 s from 1 to 100 replicas; scalerd evaluates every
     // pollingInterval, so 5 s at 1 s polling and 300 s at 60 s.
-    let ramp = |object: &str| -> Vec<(u64, u32)> {
+    let ramp = |name: &str| -> Vec<(u64, u32)> {
         let out = scalerd(&[
             "simulate",
             "--config",
-            "examples/configs/legacy-ramp.yaml",
+            &format!("examples/configs/{name}.yaml"),
             "--trace",
-            "examples/traces/legacy-ramp.csv",
-            "--scaled-object",
-            object,
+            &format!("examples/traces/{name}.csv"),
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let mut ramp: Vec<(u64, u32)> = Vec::new();
@@ -132,11 +130,11 @@ fn the_legacy_hpa_ramp_follows_the_polling_interval() {
         ramp
     };
     assert_eq!(
-        ramp("fast-poll"),
+        ramp("legacy-ramp-fast"),
         [(0, 4), (1, 8), (2, 16), (3, 32), (4, 64), (5, 100)]
     );
     assert_eq!(
-        ramp("slow-poll"),
+        ramp("legacy-ramp-slow"),
         [(0, 4), (60, 8), (120, 16), (180, 32), (240, 64), (300, 100)]
     );
 }
