@@ -317,6 +317,10 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
     match command {
         Command::Check { config } => {
             let objects = crate::load(&config, registry)?;
+            // Warnings do not fail the check: stderr, exit 0.
+            for warning in objects.iter().flat_map(|o| &o.warnings) {
+                eprintln!("warning: {warning}");
+            }
             let summary = crate::Summary::of(&config.display().to_string(), &objects);
             writeln!(out, "{summary}").map_err(Error::Write)?;
         }

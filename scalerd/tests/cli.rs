@@ -106,6 +106,75 @@ fn check_prints_a_one_line_summary() {
 }
 
 #[test]
+fn the_legacy_hpa_ramp_follows_the_polling_interval() {
+    // Without `behavior`, each evaluation may at most double the count (at least 4): KEDA's
+    // HPA evaluates every 15 s and takes 75 s from 1 to 100 replicas; scalerd evaluates every
+    // pollingInterval, so 5 s at 1 s polling and 300 s at 60 s.
+    let ramp = |name: &str| -> Vec<(u64, u32)> {
+        let out = scalerd(&[
+            "simulate",
+            "--config",
+            &format!("examples/configs/{name}.yaml"),
+            "--trace",
+            &format!("examples/traces/{name}.csv"),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut ramp: Vec<(u64, u32)> = Vec::new();
+        for line in stdout(&out).lines().skip(1) {
+            let cells: Vec<&str> = line.split(',').collect();
+            let (time, replicas) = (cells[0].parse().unwrap(), cells[1].parse().unwrap());
+            if ramp.last().is_none_or(|(_, r)| *r != replicas) {
+                ramp.push((time, replicas));
+            }
+        }
+        ramp
+    };
+    assert_eq!(
+        ramp("legacy-ramp-fast"),
+        [(0, 4), (1, 8), (2, 16), (3, 32), (4, 64), (5, 100)]
+    );
+    assert_eq!(
+        ramp("legacy-ramp-slow"),
+        [(0, 4), (60, 8), (120, 16), (180, 32), (240, 64), (300, 100)]
+    );
+}
+
+#[test]
+fn check_reads_a_kubectl_list_export() {
+    // `kubectl get scaledobjects,triggerauthentications -A -o yaml` writes one `kind: List`.
+    let out = scalerd(&["check", "--config", "examples/configs/kubectl-export.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "examples/configs/kubectl-export.yaml: ok: 1 scaled object, 1 trigger (redis 1)\n"
+    );
+}
+
+#[test]
+fn check_warns_about_unread_metadata_keys_and_exits_0() {
+    // A typo is silently ignored by KEDA; scalerd check names it and the key it resembles.
+    let f = TempFile::new(
+        "typo.yaml",
+        "scaledObjects:\n  - name: mail\n    scaleTargetRef: {name: mail}\n    triggers:\n      - type: redis\n        metadata: {address: 'redis:6379', listName: outbox, listLenght: '5'}\n      - type: external\n        metadata: {scalerAddress: scaler, anyKey: sent-to-the-scaler}\n",
+    );
+    let out = scalerd(&["check", "--config", f.path()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let p = f.path();
+    assert_eq!(
+        stdout(&out),
+        format!("{p}: ok: 1 scaled object, 2 triggers (external 1, redis 1)\n")
+    );
+    // The external trigger sends every key to its scaler: none is unread.
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: {p}: scaledObjects[0].triggers[0].metadata.listLenght: not read by this \
+             trigger (ignored); did you mean \"listLength\"?\n"
+        )
+    );
+}
+
+#[test]
 fn check_reports_every_error_and_exits_2() {
     let f = TempFile::new(
         "broken.yaml",

@@ -356,7 +356,8 @@ fn fields_carry_docs_defaults_and_keda_names() {
             "static",
             "currentReplicas",
             "currentReplicasIfHigher",
-            "currentReplicasIfLower"
+            "currentReplicasIfLower",
+            "scalingModifiers"
         ]
     );
     assert_eq!(consts("MetricType"), ["AverageValue", "Value"]);

@@ -179,6 +179,8 @@ pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 ///
 /// A value is looked up, in KEDA's order, in the trigger's `metadata`, then in the
 /// authentication parameters, then in the environment variable named by `metadata.<name>FromEnv`.
+/// As in KEDA, every value is trimmed of surrounding white space (a trailing newline from a
+/// Secret included) and a blank value counts as absent, for every trigger type.
 /// Accessors return `Err(Invalid)` after recording a located error, so a constructor can call
 /// them all and only then apply `?`, reporting every problem at once:
 ///
@@ -270,19 +272,27 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// Finds parameter `name` in KEDA's order. Every value is trimmed of surrounding white
+    /// space (trailing newlines included, as values read from Secrets often carry) and a blank
+    /// value counts as absent, so the next source is tried: KEDA's rule for metadata,
+    /// authentication and environment values alike.
     fn lookup(&mut self, name: &str) -> Option<(String, Origin)> {
-        self.used.insert(name.to_owned());
-        if let Some(v) = self.spec.metadata.get(name).filter(|v| !v.is_empty()) {
-            return Some((v.clone(), Origin::Metadata));
+        fn given(v: &str) -> Option<String> {
+            let v = v.trim();
+            (!v.is_empty()).then(|| v.to_owned())
         }
-        if let Some(v) = self.auth.get(name) {
-            return Some((v.expose().to_owned(), Origin::Auth));
+        self.used.insert(name.to_owned());
+        if let Some(v) = self.spec.metadata.get(name).and_then(|v| given(v)) {
+            return Some((v, Origin::Metadata));
+        }
+        if let Some(v) = self.auth.get(name).and_then(|v| given(v.expose())) {
+            return Some((v, Origin::Auth));
         }
         let from_env = format!("{name}FromEnv");
         self.used.insert(from_env.clone());
-        let var = self.spec.metadata.get(&from_env)?.clone();
+        let var = self.spec.metadata.get(&from_env).and_then(|v| given(v))?;
         match (self.env)(&var) {
-            Some(v) => Some((v, Origin::Env(var))),
+            Some(v) => given(&v).map(|v| (v, Origin::Env(var))),
             None => {
                 self.errors.push(ConfigError::new(
                     format!("metadata.{from_env}"),
@@ -355,7 +365,7 @@ impl<'a> Params<'a> {
                 Ok(None)
             };
         };
-        match parse(raw.trim()) {
+        match parse(&raw) {
             Some(v) => Ok(Some(v)),
             None => {
                 let shown = match &origin {
@@ -466,6 +476,60 @@ impl<'a> Params<'a> {
             .cloned()
             .collect()
     }
+
+    /// Marks every metadata key as read, for a trigger that hands its whole metadata on (KEDA's
+    /// external scalers receive it all), so none is reported by [`Params::unread_metadata`].
+    pub fn read_all_metadata(&mut self) {
+        self.used.extend(self.spec.metadata.keys().cloned());
+    }
+
+    /// One warning per metadata key no accessor asked for (a typo such as `listLenght`, or a
+    /// parameter these settings do not use), at `metadata.<key>`, naming the nearest key the
+    /// trigger did read when one is close, else the keys it reads.
+    pub fn unread_metadata(&self) -> Vec<ConfigError> {
+        let mut read: Vec<&str> = self
+            .used
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !k.ends_with("FromEnv"))
+            .collect();
+        read.sort_unstable();
+        self.unused_metadata()
+            .into_iter()
+            .map(|key| {
+                if let Some(stem) = key.strip_suffix("FromEnv")
+                    && self.used.contains(stem)
+                {
+                    let message = format!(
+                        "not read by this trigger (ignored): {stem} is given in the metadata or \
+                         the authentication, which come first"
+                    );
+                    return ConfigError::new(format!("metadata.{key}"), message);
+                }
+                let lower = key.to_lowercase();
+                let nearest = read
+                    .iter()
+                    .map(|k| {
+                        (
+                            crate::config::load::edit_distance(&lower, &k.to_lowercase()),
+                            *k,
+                        )
+                    })
+                    .filter(|(distance, _)| *distance <= 2)
+                    .min_by_key(|(distance, _)| *distance);
+                let message = match nearest {
+                    Some((_, k)) => {
+                        format!("not read by this trigger (ignored); did you mean {k:?}?")
+                    }
+                    None => format!(
+                        "not read by this trigger (ignored); it reads {}",
+                        read.join(", ")
+                    ),
+                };
+                ConfigError::new(format!("metadata.{key}"), message)
+            })
+            .collect()
+    }
 }
 
 /// Builds a trigger of one type from its [`Params`]. Must not do I/O.
@@ -567,6 +631,22 @@ impl Registry {
         auth: &BTreeMap<String, Secret>,
         env: EnvLookup<'_>,
     ) -> Result<BuiltTrigger, Vec<ConfigError>> {
+        self.build_with_warnings(object, index, auth, env)
+            .map(|(trigger, _)| trigger)
+    }
+
+    /// Like [`Registry::build`], also returning a warning for each metadata key the trigger
+    /// did not read ([`Params::unread_metadata`]), with paths relative to the trigger.
+    ///
+    /// # Errors
+    /// As [`Registry::build`].
+    pub fn build_with_warnings(
+        &self,
+        object: &ScaledObject,
+        index: usize,
+        auth: &BTreeMap<String, Secret>,
+        env: EnvLookup<'_>,
+    ) -> Result<(BuiltTrigger, Vec<ConfigError>), Vec<ConfigError>> {
         let spec = &object.triggers[index];
         let Some(build) = self.builders.get(&spec.trigger_type) else {
             let known = self.types().collect::<Vec<_>>().join(", ");
@@ -591,11 +671,12 @@ impl Registry {
                     ));
                     return Err(errors);
                 }
-                Ok(BuiltTrigger {
+                let built = BuiltTrigger {
                     name: spec.display_name().to_owned(),
                     trigger_type: spec.trigger_type.clone(),
                     trigger,
-                })
+                };
+                Ok((built, params.unread_metadata()))
             }
             _ => {
                 if errors.is_empty() {
@@ -633,5 +714,175 @@ impl Registry {
         } else {
             Err(errors)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `read` on the parameters of a trigger with this metadata, authentication and
+    /// environment, and returns what it read with the located errors it recorded.
+    fn read<T>(
+        metadata: &[(&str, &str)],
+        auth: &[(&str, &str)],
+        env: &[(&str, &str)],
+        read: impl FnOnce(&mut Params<'_>) -> T,
+    ) -> (T, Vec<(String, String)>) {
+        let mut spec = TriggerSpec::new("test");
+        for (k, v) in metadata {
+            spec.metadata.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let object = ScaledObject::new("app", "app");
+        let auth: BTreeMap<String, Secret> = auth
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Secret::new(*v)))
+            .collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let mut params = Params::new(&spec, &object, &auth, &lookup);
+        let out = read(&mut params);
+        let errors = params
+            .take_errors()
+            .into_iter()
+            .map(|e| (e.path, e.message))
+            .collect();
+        (out, errors)
+    }
+
+    #[test]
+    fn keda_trims_metadata_values_trailing_newlines_included() {
+        let (v, errors) = read(&[("customAuthHeader", "  header\n")], &[], &[], |p| {
+            p.optional_str("customAuthHeader")
+        });
+        assert_eq!(v, Ok(Some("header".to_owned())));
+        assert!(errors.is_empty());
+        let (v, _) = read(&[("threshold", "\t10 \r\n")], &[], &[], |p| {
+            p.required_f64("threshold")
+        });
+        assert_eq!(v, Ok(10.0));
+    }
+
+    #[test]
+    fn keda_trims_authentication_and_environment_values() {
+        let (v, _) = read(&[], &[("password", "s3cret\n")], &[], |p| {
+            p.secret("password")
+                .map(|s| s.map(|s| s.expose().to_owned()))
+        });
+        assert_eq!(v, Ok(Some("s3cret".to_owned())));
+        let (v, _) = read(
+            &[("hostFromEnv", " REDIS_HOST ")],
+            &[],
+            &[("REDIS_HOST", "redis.local\n")],
+            |p| p.optional_str("host"),
+        );
+        assert_eq!(v, Ok(Some("redis.local".to_owned())));
+    }
+
+    #[test]
+    fn keda_treats_a_blank_metadata_value_as_absent() {
+        // Absent, so the default applies rather than "expected a whole number".
+        let (v, errors) = read(&[("listLength", "   ")], &[], &[], |p| {
+            p.u64_or("listLength", 5)
+        });
+        assert_eq!((v, errors), (Ok(5), vec![]));
+        // Absent, so a required parameter is reported missing, at its metadata path.
+        let (v, errors) = read(&[("query", "\n")], &[], &[], |p| p.required_str("query"));
+        assert_eq!(v, Err(Invalid));
+        assert_eq!(
+            errors,
+            [(
+                "metadata.query".to_owned(),
+                "required parameter is missing".to_owned()
+            )]
+        );
+        let (set, _) = read(&[("topic", " ")], &[], &[], |p| p.is_set("topic"));
+        assert!(!set);
+    }
+
+    #[test]
+    fn keda_falls_through_blank_values_to_the_next_source() {
+        // Blank metadata: the authentication parameter is used.
+        let (v, _) = read(&[("host", " ")], &[("host", "from-auth")], &[], |p| {
+            p.optional_str("host")
+        });
+        assert_eq!(v, Ok(Some("from-auth".to_owned())));
+        // Blank authentication parameter: the environment is used.
+        let (v, _) = read(
+            &[("hostFromEnv", "HOST")],
+            &[("host", "\n")],
+            &[("HOST", "from-env")],
+            |p| p.optional_str("host"),
+        );
+        assert_eq!(v, Ok(Some("from-env".to_owned())));
+        // A blank environment value is absent too, and not an error.
+        let (v, errors) = read(&[("hostFromEnv", "HOST")], &[], &[("HOST", "  ")], |p| {
+            p.optional_str("host")
+        });
+        assert_eq!((v, errors), (Ok(None), vec![]));
+    }
+
+    #[test]
+    fn unread_metadata_keys_are_warned_about_with_the_nearest_read_key() {
+        let metadata = [
+            ("listName", "jobs"),
+            ("listLenght", "5"),
+            ("frobnicate", "yes"),
+            ("hostFromEnv", "HOST"),
+        ];
+        let (warnings, errors) = read(&metadata, &[("host", "h")], &[], |p| {
+            let _ = p.required_str("listName");
+            let _ = p.u64_or("listLength", 5);
+            let _ = p.optional_str("host");
+            p.unread_metadata()
+        });
+        assert!(errors.is_empty());
+        let warnings: Vec<(String, String)> =
+            warnings.into_iter().map(|w| (w.path, w.message)).collect();
+        assert_eq!(
+            warnings,
+            [
+                (
+                    "metadata.frobnicate".to_owned(),
+                    "not read by this trigger (ignored); it reads host, listLength, listName"
+                        .to_owned()
+                ),
+                // The authentication parameter wins, so the variable is not read.
+                (
+                    "metadata.hostFromEnv".to_owned(),
+                    "not read by this trigger (ignored): host is given in the metadata or the \
+                     authentication, which come first"
+                        .to_owned()
+                ),
+                (
+                    "metadata.listLenght".to_owned(),
+                    "not read by this trigger (ignored); did you mean \"listLength\"?".to_owned()
+                ),
+            ]
+        );
+        // A trigger that hands its whole metadata on reads every key.
+        let (warnings, _) = read(&metadata, &[], &[], |p| {
+            p.read_all_metadata();
+            p.unread_metadata()
+        });
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn parse_errors_show_the_trimmed_value_at_its_path() {
+        let (v, errors) = read(&[("threshold", " ten\n")], &[], &[], |p| {
+            p.required_f64("threshold")
+        });
+        assert_eq!(v, Err(Invalid));
+        assert_eq!(
+            errors,
+            [(
+                "metadata.threshold".to_owned(),
+                "expected a number, got \"ten\"".to_owned()
+            )]
+        );
     }
 }

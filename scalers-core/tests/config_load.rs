@@ -637,7 +637,8 @@ fn enum_messages() {
     assert_error(
         &own("fallback: {failureThreshold: 1, replicas: 1, behavior: current}"),
         "app.yaml: scaledObjects[0].fallback.behavior: expected one of static, \
-         currentReplicas, currentReplicasIfHigher, currentReplicasIfLower, got \"current\"",
+         currentReplicas, currentReplicasIfHigher, currentReplicasIfLower, scalingModifiers, \
+         got \"current\"",
     );
     assert_error(
         &own(
@@ -1540,5 +1541,149 @@ fn authentications_alone_are_not_a_config() {
          spec: {}\n---\n\
          apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: b}\n",
         "app.yaml: documents[1].spec: required field is missing",
+    );
+}
+
+/// What `kubectl get scaledobjects,triggerauthentications -A -o yaml` writes: one `v1` `List`
+/// document whose items carry the server's metadata and status.
+const KUBECTL_EXPORT: &str = r#"apiVersion: v1
+items:
+- apiVersion: keda.sh/v1alpha1
+  kind: ScaledObject
+  metadata:
+    annotations:
+      kubectl.kubernetes.io/last-applied-configuration: |
+        {"apiVersion":"keda.sh/v1alpha1","kind":"ScaledObject"}
+    creationTimestamp: "2026-11-30T10:00:00Z"
+    finalizers:
+    - finalizer.keda.sh
+    generation: 2
+    labels:
+      scaledobject.keda.sh/name: orders
+    managedFields:
+    - apiVersion: keda.sh/v1alpha1
+      fieldsType: FieldsV1
+      manager: kubectl-client-side-apply
+      operation: Update
+    name: orders
+    namespace: shop
+    resourceVersion: "123456"
+    uid: 7c1e6f8a-0000-4000-8000-000000000001
+  spec:
+    maxReplicaCount: 8
+    scaleTargetRef:
+      name: orders
+    triggers:
+    - authenticationRef:
+        name: redis-auth
+      metadata:
+        listName: orders
+        listLength: "10"
+      type: redis
+  status:
+    conditions:
+    - status: "True"
+      type: Ready
+    originalReplicaCount: 1
+- apiVersion: keda.sh/v1alpha1
+  kind: TriggerAuthentication
+  metadata:
+    creationTimestamp: "2026-11-30T10:00:00Z"
+    generation: 1
+    name: redis-auth
+    namespace: shop
+    resourceVersion: "123400"
+    uid: 7c1e6f8a-0000-4000-8000-000000000002
+  spec:
+    secretTargetRef:
+    - key: password
+      name: redis
+      parameter: password
+  status:
+    scaledobjects: orders
+kind: List
+metadata:
+  resourceVersion: ""
+"#;
+
+#[test]
+fn a_kubectl_list_export_loads() {
+    let config = load(KUBECTL_EXPORT);
+    let mut orders = ScaledObject::new("orders", "orders");
+    orders.namespace = "shop".to_owned();
+    orders.max_replica_count = 8;
+    orders.triggers = vec![TriggerSpec {
+        metadata: metadata(&[("listName", "orders"), ("listLength", "10")]),
+        authentication_ref: Some(AuthenticationRef {
+            name: "redis-auth".to_owned(),
+            kind: None,
+        }),
+        ..TriggerSpec::new("redis")
+    }];
+    assert_eq!(config.scaled_objects, [orders]);
+    assert_eq!(config.locations, [keda_location("items[0].")]);
+    assert_eq!(config.authentications.len(), 1);
+    assert_eq!(config.authentications[0].name, "redis-auth");
+    assert_eq!(config.authentications[0].namespace.as_deref(), Some("shop"));
+    assert_eq!(
+        config.authentication_locations,
+        [keda_location("items[1].")]
+    );
+}
+
+#[test]
+fn typed_lists_and_lists_among_documents_load() {
+    let text = "apiVersion: keda.sh/v1alpha1\nkind: ScaledObjectList\nmetadata: {}\nitems:\n\
+        - apiVersion: keda.sh/v1alpha1\n  kind: ScaledObject\n  metadata: {name: a}\n  \
+        spec: {scaleTargetRef: {name: a}, triggers: [{type: cpu}]}\n\
+        ---\n\
+        apiVersion: v1\nkind: List\nitems:\n\
+        - apiVersion: keda.sh/v1alpha1\n  kind: ScaledObject\n  metadata: {name: b}\n  \
+        spec: {scaleTargetRef: {name: b}, triggers: [{type: cpu}]}\n";
+    let config = load(text);
+    let names: Vec<&str> = config
+        .scaled_objects
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(
+        config.locations,
+        [
+            keda_location("documents[0].items[0]."),
+            keda_location("documents[1].items[0]."),
+        ]
+    );
+}
+
+#[test]
+fn errors_inside_a_list_are_located_at_the_item() {
+    let text = "apiVersion: v1\nkind: List\nitems:\n\
+        - apiVersion: keda.sh/v1alpha1\n  kind: ScaledObject\n  metadata: {name: a}\n  \
+        spec: {scaleTargetRef: {name: a}, triggers: [{type: cpu}], maxReplicaCount: ten}\n\
+        - apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: a}\n  spec: {}\n";
+    assert_eq!(
+        errors(text),
+        [
+            "app.yaml: items[0].spec.maxReplicaCount: expected a whole number, got \"ten\"",
+            "app.yaml: items[1].kind: unsupported kind \"Deployment\"; expected ScaledObject, \
+             TriggerAuthentication or ClusterTriggerAuthentication",
+        ]
+    );
+    // The list's own fields are checked too.
+    assert_eq!(
+        errors("apiVersion: apps/v1\nkind: List\nitem: []\n"),
+        [
+            "app.yaml: apiVersion: unsupported apiVersion \"apps/v1\" for a list; expected v1 or \
+             keda.sh/v1alpha1",
+            "app.yaml: item: unknown field, did you mean \"items\"?",
+            "app.yaml: items: required field is missing",
+            "app.yaml: the config has no scaled objects",
+        ]
+    );
+    // An empty export has no scaled objects, as an empty file.
+    assert_error(
+        "apiVersion: v1\nkind: List\nitems: []\nmetadata: {resourceVersion: \"\"}\n",
+        "app.yaml: the config has no scaled objects",
     );
 }

@@ -791,3 +791,84 @@ fn configs_built_in_code_validate_their_authentications() {
         "code: authentications[0].env[0].name: environment variable UNSET is not set"
     );
 }
+
+#[test]
+fn keda_refuses_use_cached_metrics_on_cron_cpu_and_memory() {
+    // KEDA's admission webhook: a cached value would not follow the clock (cron) or the
+    // resource metrics (cpu, memory).
+    let text = one(
+        "triggers:\n  - {type: cron, useCachedMetrics: true}\n  - {type: fixed, useCachedMetrics: true, metadata: {value: '1'}}\n  - {type: memory, useCachedMetrics: true}",
+    );
+    assert_eq!(
+        check(&text),
+        [
+            "app.yaml: scaledObjects[0].triggers[0].useCachedMetrics: property \"useCachedMetrics\" is not supported for \"cron\" scaler",
+            "app.yaml: scaledObjects[0].triggers[2].useCachedMetrics: property \"useCachedMetrics\" is not supported for \"memory\" scaler",
+            "app.yaml: scaledObjects[0].triggers[0].type: unknown trigger type \"cron\"; known types: fixed, other",
+            "app.yaml: scaledObjects[0].triggers[2].type: unknown trigger type \"memory\"; known types: fixed, other",
+        ]
+    );
+    // Caching is allowed on other types, and off by default on cron.
+    assert_eq!(
+        check(&one(
+            "triggers: [{type: fixed, useCachedMetrics: true, metadata: {value: '1'}}]"
+        )),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn unread_metadata_keys_become_located_warnings_not_errors() {
+    let text = one("triggers:\n  - {type: fixed, metadata: {value: '1', valeu: '2'}}");
+    let config = load_str(&text, "app.yaml").unwrap();
+    let no_auth = |_: &_, _: &_| BTreeMap::new();
+    let objects = validate(&config, &registry(), "app.yaml", &env, &no_auth).unwrap();
+    let warnings: Vec<String> = objects[0]
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "app.yaml: scaledObjects[0].triggers[0].metadata.valeu: not read by this trigger \
+             (ignored); did you mean \"value\"?"
+        ]
+    );
+}
+
+#[test]
+fn keda_formulas_with_arrays_and_predicates_validate() {
+    // KEDA's documented example: expr's count with a predicate over the named triggers.
+    let text = one(
+        "advanced:\n  scalingModifiers: {formula: 'count([a, b], {# > 1}) > 1 ? 5 : 0', target: '5'}\ntriggers:\n  - {type: fixed, name: a, metadata: {value: '1'}}\n  - {type: fixed, name: b, metadata: {value: '2'}}",
+    );
+    assert_eq!(check(&text), Vec::<String>::new());
+    let text = one(
+        "advanced:\n  scalingModifiers: {formula: 'sum(map([a, c], # * 2))', target: '5'}\ntriggers:\n  - {type: fixed, name: a, metadata: {value: '1'}}",
+    );
+    assert_eq!(
+        check(&text),
+        [
+            "app.yaml: scaledObjects[0].advanced.scalingModifiers.formula: refers to \"c\", which is not a trigger name; named triggers: a"
+        ]
+    );
+}
+
+#[test]
+fn keda_refuses_fallback_behavior_scaling_modifiers_without_a_formula() {
+    let fixed = "triggers:\n  - {type: fixed, name: a, metadata: {value: '1'}}";
+    let text = one(&format!(
+        "fallback: {{failureThreshold: 1, replicas: 5, behavior: scalingModifiers}}\n{fixed}"
+    ));
+    assert_eq!(
+        check(&text),
+        [
+            "app.yaml: scaledObjects[0].fallback.behavior: scalingModifiers needs advanced.scalingModifiers (a formula)"
+        ]
+    );
+    let text = one(&format!(
+        "fallback: {{failureThreshold: 1, replicas: 5, behavior: scalingModifiers}}\nadvanced:\n  scalingModifiers: {{formula: 'a ?? 3', target: '2'}}\n{fixed}"
+    ));
+    assert_eq!(check(&text), Vec::<String>::new());
+}

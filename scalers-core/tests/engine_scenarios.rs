@@ -851,3 +851,63 @@ fn history_stays_bounded_by_the_windows() {
         history.down_events.len()
     );
 }
+
+/// KEDA's example for `fallback.behavior: scalingModifiers` (keda PR 7790): a chain of
+/// triggers through `??`, then a literal or `fallback.replicas`.
+fn with_modifier_fallback(formula: &str) -> ScaledObject {
+    let mut o = with_formula(formula, 2.0, 0.0);
+    o.max_replica_count = 20;
+    o.fallback = Some(Fallback {
+        failure_threshold: 1,
+        replicas: 10,
+        behavior: FallbackBehavior::ScalingModifiers,
+    });
+    o
+}
+
+fn modifier_triggers() -> Vec<TriggerInfo> {
+    ["best_metric", "slower_metric", "metric_backup"]
+        .into_iter()
+        .map(|name| trigger(name, 1.0, 0.0, MetricType::AverageValue))
+        .collect()
+}
+
+#[test]
+fn keda_scaling_modifiers_fallback_passes_failed_triggers_as_nil() {
+    let o = with_modifier_fallback("best_metric ?? slower_metric ?? metric_backup ?? 8");
+    let mut h = Harness::new(&o, modifier_triggers(), 4);
+    // Every trigger answers: the first one drives (8 / target 2 = 4 replicas).
+    let d = h.tick(0, &[Some(8.0), Some(20.0), Some(40.0)]);
+    assert_eq!((d.metrics[0].value, d.desired), (Some(8.0), 4));
+    // The best one fails: the next one in the chain drives, from the first failure on.
+    let d = h.tick(15, &[None, Some(12.0), Some(40.0)]);
+    assert_eq!((d.metrics[0].value, d.metrics[0].error), (Some(12.0), None));
+    assert_eq!(d.desired, 6);
+    // All fail: the literal at the end of the chain proposes 4 (the count stays at 6 for
+    // the scale-down stabilization window), and nothing counts as failing.
+    let d = h.tick(30, &[None, None, None]);
+    assert_eq!(
+        (d.metrics[0].value, d.metrics[0].proposal),
+        (Some(8.0), Some(4))
+    );
+    assert_eq!((d.metrics[0].failures, d.desired), (0, 6));
+}
+
+#[test]
+fn keda_scaling_modifiers_fallback_ends_at_fallback_replicas() {
+    // Without a literal, the composite fails when every trigger does; after more than
+    // failureThreshold (1) consecutive failures, fallback.replicas (10) applies.
+    let o = with_modifier_fallback("best_metric ?? slower_metric");
+    let mut h = Harness::new(&o, modifier_triggers(), 4);
+    let d = h.tick(0, &[None, None, Some(1.0)]);
+    assert_eq!((d.metrics[0].failures, d.metrics[0].fallback), (1, None));
+    assert_eq!(d.desired, 4);
+    let d = h.tick(15, &[None, None, Some(1.0)]);
+    assert_eq!(
+        (d.metrics[0].failures, d.metrics[0].fallback),
+        (2, Some(10))
+    );
+    // Through the legacy HPA scale-up limit, max(2 × 4, 4) = 8, then 10.
+    assert_eq!(d.desired, 8);
+    assert_eq!(h.tick(30, &[None, None, None]).desired, 10);
+}

@@ -72,7 +72,7 @@ impl fmt::Debug for ExternalConfig {
     }
 }
 
-/// A scaler's address: `host:port`, as in KEDA's `scalerAddress`; made by
+/// A scaler's address, KEDA's `scalerAddress`: a gRPC target as grpc-go reads it, made by
 /// [`ScalerAddress::parse`], so it always forms a valid URI.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ScalerAddress {
@@ -80,29 +80,65 @@ pub struct ScalerAddress {
     port: u16,
 }
 
+/// The port grpc-go's DNS resolver dials when a target names none.
+pub const DEFAULT_GRPC_PORT: u16 = 443;
+
 impl ScalerAddress {
-    /// Parses `host:port`, `[ipv6]:port`, or gRPC's `dns:///host:port`.
+    /// Parses a gRPC target the way grpc-go (KEDA's client) does with its default `dns`
+    /// scheme.
     ///
-    /// The port is required (gRPC's implicit 443 hides a forgotten port).
+    /// Accepted: `host`, `host:port`, an IPv4 address with or without a port, an IPv6 address
+    /// bare (`::1`) or in brackets (`[::1]`, `[::1]:6000`), and each of these after `dns:///`
+    /// or `dns:`. Without a port, grpc-go's default 443 is used; an empty host (`:6000`) is
+    /// `localhost`, as in grpc-go. Refused, as grpc-go refuses them: a colon with no port
+    /// after it (`scaler:`) and anything that is not a host and port (`http://scaler:6000`).
+    /// Stricter than grpc-go, which leaves these to fail when dialling: a port outside
+    /// 1–65535, a host name with characters DNS names cannot have, brackets around something
+    /// that is not an IPv6 address, and a DNS server in the target (`dns://8.8.8.8/scaler`,
+    /// which scalers cannot honour: names resolve through the system resolver).
+    ///
+    /// ```
+    /// use scalers_external::ScalerAddress;
+    ///
+    /// assert_eq!(ScalerAddress::parse("scaler.jobs").unwrap().to_string(), "scaler.jobs:443");
+    /// assert_eq!(ScalerAddress::parse("dns:///[::1]:6000").unwrap().to_string(), "[::1]:6000");
+    /// ```
     ///
     /// # Errors
     /// A description of what is wrong, for a config error.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let trimmed = raw.trim();
-        let rest = trimmed.strip_prefix("dns:///").unwrap_or(trimmed);
         // Shown without userinfo or query string, should someone paste a URL with credentials.
-        let bad = || format!("expected host:port, got {:?}", redact_url(trimmed));
-        let (host, port, valid_host) = if let Some(v6) = rest.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
-            let port = after.strip_prefix(':').ok_or_else(bad)?;
-            (host, port, host.parse::<std::net::Ipv6Addr>().is_ok())
+        let bad = || {
+            format!(
+                "expected a gRPC target (host, host:port, [ipv6]:port or dns:///host:port), \
+                 got {:?}",
+                redact_url(trimmed)
+            )
+        };
+        let endpoint = match trimmed.strip_prefix("dns:") {
+            None => trimmed,
+            Some(rest) => match rest.strip_prefix("//") {
+                None => rest,
+                Some(rest) => match rest.split_once('/') {
+                    Some(("", endpoint)) => endpoint,
+                    Some(_) => {
+                        return Err(format!(
+                            "{:?}: a DNS server in the target is not supported; \
+                             write dns:///host:port",
+                            redact_url(trimmed)
+                        ));
+                    }
+                    None => return Err(bad()),
+                },
+            },
+        };
+        let (host, port) = split_target(endpoint).ok_or_else(bad)?;
+        let valid_host = if host.contains(':') || endpoint.starts_with('[') {
+            host.parse::<std::net::Ipv6Addr>().is_ok()
         } else {
-            let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
-            let valid = !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
-            (host, port, valid)
+            host.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
         };
         let port = port.parse::<u16>().ok().filter(|p| *p > 0);
         let address = match (valid_host, port) {
@@ -150,6 +186,44 @@ impl fmt::Debug for ScalerAddress {
     }
 }
 
+/// Splits a target's endpoint into host and port as grpc-go's DNS resolver does: a bare IP
+/// address takes the default port; otherwise `host:port` (brackets around an IPv6 address),
+/// an empty host meaning `localhost`, and when that fails `host` alone with the default port.
+/// `None` for an empty endpoint, a colon without a port, or what is neither form.
+fn split_target(endpoint: &str) -> Option<(&str, String)> {
+    if endpoint.is_empty() {
+        return None;
+    }
+    if endpoint.parse::<std::net::IpAddr>().is_ok() {
+        return Some((endpoint, DEFAULT_GRPC_PORT.to_string()));
+    }
+    let split = |s: &str| -> Option<(String, String)> {
+        // Go's net.SplitHostPort: `[host]:port`, or `host:port` with one colon.
+        if let Some(v6) = s.strip_prefix('[') {
+            let (host, after) = v6.split_once(']')?;
+            let port = after.strip_prefix(':')?;
+            (!port.contains([':', '[', ']'])).then(|| (host.to_owned(), port.to_owned()))
+        } else {
+            let (host, port) = s.split_once(':')?;
+            (!port.contains(':') && !host.contains(['[', ']']))
+                .then(|| (host.to_owned(), port.to_owned()))
+        }
+    };
+    let (host, port) = match split(endpoint) {
+        Some((_, port)) if port.is_empty() => return None,
+        Some(found) => found,
+        None => split(&format!("{endpoint}:{DEFAULT_GRPC_PORT}"))?,
+    };
+    let host = if host.is_empty() {
+        "localhost"
+    } else {
+        // The host is a slice of the endpoint (brackets and port removed).
+        let start = endpoint.find(host.as_str())?;
+        &endpoint[start..start + host.len()]
+    };
+    Some((host, port))
+}
+
 /// How the channel speaks TLS: KEDA's `enableTLS`, `unsafeSsl`, `caCert`, `tlsClientCert` and
 /// `tlsClientKey`.
 ///
@@ -193,7 +267,7 @@ pub struct ClientIdentity {
 impl ExternalConfig {
     /// Reads and checks the trigger's parameters, reporting every problem at once.
     ///
-    /// - `scalerAddress` (required): `host:port` (also `[ipv6]:port`, `dns:///host:port`).
+    /// - `scalerAddress` (required): a gRPC target, see [`ScalerAddress::parse`].
     /// - `enableTLS`, `unsafeSsl` (booleans, default false); `caCert`, `tlsClientCert`,
     ///   `tlsClientKey` (PEM, usually from a TriggerAuthentication). As in KEDA, TLS is used
     ///   when `enableTLS` is true or any TLS material is given.
@@ -256,6 +330,8 @@ impl ExternalConfig {
 
 /// The metadata as sent to the scaler, with `<key>FromEnv` values resolved.
 fn scaler_metadata(p: &mut Params<'_>) -> BTreeMap<String, String> {
+    // Every key goes to the scaler, so none is unread.
+    p.read_all_metadata();
     let written = p.spec().metadata.clone();
     let mut sent = BTreeMap::new();
     for (key, value) in &written {
@@ -349,29 +425,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses() {
+    fn grpc_go_target_syntax_is_accepted_with_its_default_port() {
         let ok = |s: &str| ScalerAddress::parse(s).map(|a| a.authority());
-        assert_eq!(ok("scaler.ns:6000"), Ok("scaler.ns:6000".to_owned()));
-        assert_eq!(ok(" dns:///scaler:6000 "), Ok("scaler:6000".to_owned()));
-        assert_eq!(ok("[::1]:6000"), Ok("[::1]:6000".to_owned()));
-        assert_eq!(ok("127.0.0.1:1"), Ok("127.0.0.1:1".to_owned()));
+        for (target, authority) in [
+            ("scaler.ns:6000", "scaler.ns:6000"),
+            ("scaler", "scaler:443"),
+            (
+                "scaler.jobs.svc.cluster.local",
+                "scaler.jobs.svc.cluster.local:443",
+            ),
+            (" dns:///scaler:6000 ", "scaler:6000"),
+            ("dns:///scaler", "scaler:443"),
+            ("dns:scaler:6000", "scaler:6000"),
+            ("127.0.0.1:1", "127.0.0.1:1"),
+            ("127.0.0.1", "127.0.0.1:443"),
+            ("[::1]:6000", "[::1]:6000"),
+            ("[::1]", "[::1]:443"),
+            ("::1", "[::1]:443"),
+            ("fe80::1:2", "[fe80::1:2]:443"),
+            ("dns:///[2001:db8::1]:6000", "[2001:db8::1]:6000"),
+            (":6000", "localhost:6000"),
+        ] {
+            assert_eq!(ok(target), Ok(authority.to_owned()), "{target}");
+        }
+    }
+
+    #[test]
+    fn targets_grpc_go_refuses_are_refused() {
+        let ok = |s: &str| ScalerAddress::parse(s).map(|a| a.authority());
         for bad in [
-            "scaler",
+            "",
+            "dns:///",
             "scaler:",
+            "[::1]:",
             "scaler:0",
             "scaler:65536",
-            ":6000",
+            "scaler:http",
             "http://scaler:6000",
-            "::1:6000",
             "[nope]:6000",
             "[::1]6000",
             "scaler/x:6000",
+            "a:b:c",
         ] {
             assert_eq!(
                 ok(bad),
-                Err(format!("expected host:port, got {bad:?}")),
+                Err(format!(
+                    "expected a gRPC target (host, host:port, [ipv6]:port or dns:///host:port), \
+                     got {bad:?}"
+                )),
                 "{bad}"
             );
         }
+        assert_eq!(
+            ok("dns://8.8.8.8/scaler:6000"),
+            Err(
+                "\"dns://8.8.8.8/scaler:6000\": a DNS server in the target is not supported; \
+                 write dns:///host:port"
+                    .to_owned()
+            )
+        );
     }
 }

@@ -132,7 +132,8 @@ use scalers_core::trigger::Registry;
 
 pub use channel::{CONNECT_TIMEOUT, ChannelPool};
 pub use config::{
-    ClientIdentity, DEFAULT_TIMEOUT_MS, ExternalConfig, Mode, ScalerAddress, TlsSettings,
+    ClientIdentity, DEFAULT_GRPC_PORT, DEFAULT_TIMEOUT_MS, ExternalConfig, Mode, ScalerAddress,
+    TlsSettings,
 };
 pub use error::{Error, Result, code_name};
 pub use push::PushBackoff;

@@ -35,7 +35,8 @@ fn every_problem_is_reported_at_once() {
     assert_eq!(
         errors,
         [
-            "metadata.scalerAddress: expected host:port, got \"http://scaler:6000\"",
+            "metadata.scalerAddress: expected a gRPC target (host, host:port, [ipv6]:port or \
+             dns:///host:port), got \"http://scaler:6000\"",
             "metadata.enableTLS: expected true or false, got \"yes\"",
             "metadata.unsafeSsl: expected true or false, got \"maybe\"",
             "metadata.timeout: must be greater than 0, got 0",
@@ -157,11 +158,11 @@ fn parsed_config() {
     );
     assert_eq!(config.address.host(), "scaler.jobs");
     assert_eq!(config.address.port(), 6000);
-    // caCert alone turns TLS on, as in KEDA
+    // caCert alone turns TLS on, as in KEDA; trimmed, as KEDA trims every value
     assert_eq!(
         config.tls,
         Some(TlsSettings {
-            ca: Some(pem("ca.pem")),
+            ca: Some(pem("ca.pem").trim().to_owned()),
             client: None,
             unsafe_ssl: true,
         })

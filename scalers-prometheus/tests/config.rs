@@ -362,3 +362,20 @@ fn debug_never_shows_secrets() {
         "{shown}"
     );
 }
+
+#[test]
+fn keda_trims_values_so_a_header_from_a_secret_with_a_newline_is_valid() {
+    // KEDA trims every metadata and authentication value (a Secret's trailing newline
+    // included) before parsing it.
+    let c = config(
+        &with(&[("authModes", "custom\n")]),
+        &[
+            ("customAuthHeader", "header\n"),
+            ("customAuthValue", " s3cret\n"),
+        ],
+    )
+    .unwrap();
+    let custom = c.auth.custom.unwrap();
+    assert_eq!(custom.header.as_str(), "header");
+    assert_eq!(custom.value.to_str().unwrap(), "s3cret");
+}

@@ -1,7 +1,9 @@
 //! # scalers-queue
 //!
 //! Queue triggers: Redis lists and streams on standalone, cluster and sentinel servers (feature
-//! `redis`), and Kafka consumer lag (feature `kafka`). Both features are on by default.
+//! `redis`), and Kafka consumer lag (feature `kafka`). Both features are on by default. Both
+//! link the system OpenSSL (libssl): `kafka` through librdkafka's TLS, `redis` to decrypt
+//! encrypted private keys (`keyPassword`); Redis connections themselves use rustls.
 //!
 //! Start with [`register`], which adds every enabled trigger type to a
 //! [`Registry`].

@@ -150,7 +150,7 @@ fn missing_required_parameters_are_reported_together() {
         errors(&[
             (
                 "metadata.bootstrapServers",
-                "expected comma-separated host:port addresses, got \" , \""
+                "expected comma-separated host:port addresses, got \",\""
             ),
             ("metadata.consumerGroup", "required parameter is missing"),
         ])
@@ -360,11 +360,12 @@ fn tls_material() {
     .unwrap();
     assert_eq!(
         c.security.tls,
+        // Trimmed, as KEDA trims every value.
         Some(Tls {
-            ca: Some(PEM.to_owned()),
+            ca: Some(PEM.trim().to_owned()),
             client: Some(ClientIdentity {
-                cert: Secret::new(PEM),
-                key: Secret::new(KEY),
+                cert: Secret::new(PEM.trim()),
+                key: Secret::new(KEY.trim()),
                 key_password: Some(Secret::new("kp")),
             }),
             unsafe_ssl: true,
@@ -426,7 +427,7 @@ fn debug_output_hides_credentials_and_pem() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
     assert!(
-        shown.contains(&format!("<{} bytes of PEM>", PEM.len())),
+        shown.contains(&format!("<{} bytes of PEM>", PEM.trim().len())),
         "{shown}"
     );
 }
@@ -458,5 +459,88 @@ fn built_trigger_targets_the_lag_threshold() {
     assert_eq!(
         errors_through_registry,
         errors(&[("metadata.bootstrapServers", "required parameter is missing")])
+    );
+}
+
+#[test]
+fn keda_treats_blank_values_as_absent() {
+    // KEDA trims every value and reads a blank one as not given: a partitionLimitation of
+    // spaces is no limitation, and a blank topic is no topic.
+    let c = config(
+        &with(&[("topic", "  "), ("partitionLimitation", "   ")]),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!((c.topic, c.partition_limitation), (None, None));
+    let c = config(
+        &with(&[("topic", "orders\n"), ("lagThreshold", " 5\n")]),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.topic.as_deref(), Some("orders"));
+    assert_eq!(c.rules.lag_threshold, 5);
+}
+
+#[test]
+fn keda_refuses_a_version_sarama_cannot_parse() {
+    // KEDA parses `version` with sarama: three numbers from 1.0.0 on, four starting with 0
+    // before (the value is trimmed first, like every value).
+    for good in ["1.0.0", "2.8.1", "3.7.0", "0.11.0.2", " 0.10.2.0\n"] {
+        config(&with(&[("version", good)]), &[], &[]).unwrap_or_else(|e| panic!("{good}: {e:?}"));
+    }
+    for bad in [
+        "1.2.3.4",
+        "2.8",
+        "0.10.2",
+        "1.0.x",
+        "v2.8.1",
+        "2..1",
+        "1.0.0-rc1",
+    ] {
+        assert_eq!(
+            problems(&with(&[("version", bad)])),
+            errors(&[(
+                "metadata.version",
+                &format!("expected a Kafka version like 2.8.1 or 0.11.0.2, got {bad:?}")
+            )]),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn keda_full_metadata_is_a_boolean_and_false_needs_a_topic() {
+    // KEDA: `fullMetadata` defaults to true; false scopes the metadata to `topic`, which must
+    // then be set ("topic must be specified when fullMetadata is false").
+    config(&with_topic(&[("fullMetadata", "false")]), &[], &[]).unwrap();
+    config(&with(&[("fullMetadata", "true")]), &[], &[]).unwrap();
+    assert_eq!(
+        problems(&with(&[("fullMetadata", "false")])),
+        errors(&[("metadata.fullMetadata", "false needs topic")])
+    );
+    assert_eq!(
+        problems(&with_topic(&[("fullMetadata", "no")])),
+        errors(&[(
+            "metadata.fullMetadata",
+            "expected true or false, got \"no\""
+        )])
+    );
+    // Reported together with the other problems.
+    assert_eq!(
+        problems(&with(&[
+            ("fullMetadata", "0"),
+            ("version", "1.2.3.4"),
+            ("lagThreshold", "0")
+        ])),
+        errors(&[
+            ("metadata.lagThreshold", "must be greater than 0, got 0"),
+            (
+                "metadata.version",
+                "expected a Kafka version like 2.8.1 or 0.11.0.2, got \"1.2.3.4\""
+            ),
+            ("metadata.fullMetadata", "false needs topic"),
+        ])
     );
 }

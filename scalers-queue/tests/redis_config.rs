@@ -482,10 +482,7 @@ fn tls_material_is_checked_without_connecting() {
     );
     assert_eq!(
         build_errors_with("redis", &meta, &[("keyPassword", "pw")]),
-        errors(&[(
-            "metadata.keyPassword",
-            "encrypted private keys are not supported; give key unencrypted"
-        )])
+        errors(&[("metadata.keyPassword", "needs key")])
     );
     // Without TLS, TLS material (often shared through an authentication) is not used.
     let plain = parse(
@@ -529,4 +526,114 @@ fn same_servers_and_credentials_share_a_connection() {
     assert_eq!(pool.len(), 3);
     drop((a, b));
     assert_eq!(pool.len(), 2);
+}
+
+/// A self-signed client certificate and its key, made with OpenSSL: the key unencrypted
+/// (PKCS#8), and encrypted with `password` as PKCS#8 and in OpenSSL's traditional format.
+struct Material {
+    cert: String,
+    key: String,
+    pkcs8_encrypted: String,
+    traditional_encrypted: String,
+}
+
+fn material(password: &str) -> Material {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::symm::Cipher;
+    use openssl::x509::{X509, X509NameBuilder};
+
+    let text = |pem: Vec<u8>| String::from_utf8(pem).unwrap();
+    let ec = EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap();
+    let key = PKey::from_ec_key(ec.clone()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "scalers-test-client")
+        .unwrap();
+    let name = name.build();
+    let mut cert = X509::builder().unwrap();
+    cert.set_version(2).unwrap();
+    cert.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap())
+        .unwrap();
+    cert.set_subject_name(&name).unwrap();
+    cert.set_issuer_name(&name).unwrap();
+    cert.set_pubkey(&key).unwrap();
+    cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    cert.sign(&key, MessageDigest::sha256()).unwrap();
+    let cipher = Cipher::aes_256_cbc();
+    Material {
+        cert: text(cert.build().to_pem().unwrap()),
+        key: text(key.private_key_to_pem_pkcs8().unwrap()),
+        pkcs8_encrypted: text(
+            key.private_key_to_pem_pkcs8_passphrase(cipher, password.as_bytes())
+                .unwrap(),
+        ),
+        traditional_encrypted: text(
+            ec.private_key_to_pem_passphrase(cipher, password.as_bytes())
+                .unwrap(),
+        ),
+    }
+}
+
+#[test]
+fn keda_key_password_decrypts_pkcs8_and_traditional_encrypted_keys() {
+    // KEDA's redis scalers take `keyPassword` for an encrypted `key`; both PEM encryptions
+    // OpenSSL writes are read, and the connection gets the key decrypted.
+    let m = material("s3cret");
+    assert!(m.pkcs8_encrypted.contains("BEGIN ENCRYPTED PRIVATE KEY"));
+    assert!(m.traditional_encrypted.contains("Proc-Type: 4,ENCRYPTED"));
+    let meta = [("address", "a:1"), ("listName", "q"), ("enableTLS", "true")];
+    for encrypted in [&m.pkcs8_encrypted, &m.traditional_encrypted] {
+        let auth = [
+            ("cert", m.cert.as_str()),
+            ("key", encrypted.as_str()),
+            ("keyPassword", "s3cret\n"),
+        ];
+        let c = parse("redis", &meta, &auth, ListConfig::from_params)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let client = c.connection.tls.unwrap().client.unwrap();
+        assert_eq!(client.key.expose(), m.key, "{encrypted}");
+        build_in(&registry(&RedisPool::new()), "redis", &meta, &auth, &[]).unwrap();
+    }
+    // An unencrypted key with a password is taken as it is, as KEDA does.
+    let auth = [
+        ("cert", m.cert.as_str()),
+        ("key", m.key.as_str()),
+        ("keyPassword", "unused"),
+    ];
+    parse("redis", &meta, &auth, ListConfig::from_params).unwrap();
+    // A wrong password, and no password at all, are config errors naming no key material.
+    for (password, error) in [
+        (
+            Some("wrong"),
+            (
+                "metadata.keyPassword",
+                "does not decrypt key (expected a PEM private key, encrypted with this password)",
+            ),
+        ),
+        (
+            None,
+            (
+                "metadata.cert",
+                "cert and key are not a PEM certificate and key",
+            ),
+        ),
+    ] {
+        let mut auth = vec![
+            ("cert", m.cert.as_str()),
+            ("key", m.pkcs8_encrypted.as_str()),
+        ];
+        auth.extend(password.map(|p| ("keyPassword", p)));
+        assert_eq!(
+            build_errors_with("redis", &meta, &auth),
+            errors(&[error]),
+            "{password:?}"
+        );
+    }
 }

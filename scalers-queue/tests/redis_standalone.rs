@@ -386,6 +386,22 @@ async fn tls_with_the_test_ca_and_a_client_certificate() {
     let t = build_in(&registry, "redis", &enable, &material, &[]).unwrap();
     assert_eq!(sample(&t).await, (4.0, true));
 
+    // The same client key encrypted (PKCS#8, AES-256-CBC), with KEDA's keyPassword.
+    let encrypted = openssl::pkey::PKey::private_key_from_pem(tls.client_key.as_bytes())
+        .and_then(|k| {
+            k.private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"pw")
+        })
+        .map(|pem| String::from_utf8(pem).unwrap())
+        .unwrap();
+    let with_password = [
+        ("ca", tls.ca.as_str()),
+        ("cert", tls.client_cert.as_str()),
+        ("key", encrypted.as_str()),
+        ("keyPassword", "pw"),
+    ];
+    let t = build_in(&registry, "redis", &enable, &with_password, &[]).unwrap();
+    assert_eq!(sample(&t).await, (4.0, true));
+
     let mut auth = material.to_vec();
     auth.push(("tls", "enable"));
     let t = build_in(

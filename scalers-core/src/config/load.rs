@@ -71,6 +71,11 @@
 //! (`secretTargetRef`, `env`, and the extension `file`). A file needs at least one
 //! ScaledObject. Documents of other kinds are errors.
 //!
+//! A document of kind `List` (`apiVersion: v1`, what `kubectl get scaledobjects,triggerauthentications
+//! -A -o yaml` writes), or a typed list such as `ScaledObjectList`, stands for the manifests in
+//! its `items`; error paths and locations then go through the item: `items[2].spec.triggers[0]`
+//! (`documents[1].items[2]…` in a file of several documents).
+//!
 //! A file is read as KEDA manifests when its first non-empty document is a mapping with an
 //! `apiVersion` key. Error paths start at the document (`spec.triggers[0].type`); when the file
 //! holds more than one non-empty document they are prefixed with the document's position
@@ -132,6 +137,11 @@ const SPEC_FIELDS: &[&str] = &[
 ];
 /// Keys of a KEDA manifest document.
 const DOCUMENT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
+/// Keys of a list document (`kind: List`).
+const LIST_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "items"];
+/// The `apiVersion`s of a list document: `v1` for `kind: List` as kubectl writes it, and KEDA's
+/// for a typed list (`ScaledObjectList`) as the API serves it.
+const LIST_API_VERSIONS: &[&str] = &["v1", KEDA_API_VERSION];
 /// Keys of a Kubernetes `ObjectMeta`; only `name`, `namespace` and `annotations` are used.
 const METADATA_FIELDS: &[&str] = &[
     "name",
@@ -223,6 +233,10 @@ const FALLBACK_BEHAVIORS: &[(&str, FallbackBehavior)] = &[
     (
         FallbackBehavior::NAMES[3],
         FallbackBehavior::CurrentReplicasIfLower,
+    ),
+    (
+        FallbackBehavior::NAMES[4],
+        FallbackBehavior::ScalingModifiers,
     ),
 ];
 /// Spellings of [`SelectPolicy`].
@@ -379,7 +393,7 @@ fn unknown_field_listing(key: &str, candidates: &[&str], listed: &[&str]) -> Str
 }
 
 /// Levenshtein distance between `a` and `b`, in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     let mut current = vec![0; b.len() + 1];
@@ -726,19 +740,40 @@ impl Decoder {
         scaled_object(identity, spec)
     }
 
-    /// Decodes KEDA manifests, the non-empty documents of a file with their positions.
+    /// Decodes KEDA manifests, the non-empty documents of a file with their positions; a list
+    /// document (`kind: List`, as `kubectl get -o yaml` writes) stands for its items.
     fn manifests(&mut self, documents: &[(usize, &Value)]) {
-        let mut authentication_documents = 0;
+        let mut entries: Vec<(String, &Value)> = Vec::new();
         for &(index, document) in documents {
             let prefix = if documents.len() > 1 {
                 item("documents", index)
             } else {
                 String::new()
             };
+            if !is_list(document) {
+                entries.push((prefix, document));
+                continue;
+            }
+            let first_error = self.errors.len();
+            let items = self.list_items(document);
+            let located: Vec<ConfigError> = self
+                .errors
+                .drain(first_error..)
+                .map(|e| e.under(&prefix))
+                .collect();
+            self.errors.extend(located);
+            let items_path = child(&prefix, "items");
+            for (i, entry) in items.iter().enumerate() {
+                entries.push((item(&items_path, i), entry));
+            }
+        }
+        let mut authentication_documents = 0;
+        for (prefix, document) in &entries {
+            let (prefix, document) = (prefix.as_str(), *document);
             let first_error = self.errors.len();
             let location = Location {
-                spec: child(&prefix, "spec"),
-                metadata: child(&prefix, "metadata"),
+                spec: child(prefix, "spec"),
+                metadata: child(prefix, "metadata"),
             };
             if authentication_kind(document).is_some() {
                 authentication_documents += 1;
@@ -754,14 +789,42 @@ impl Decoder {
                 let located: Vec<ConfigError> = self
                     .errors
                     .drain(first_error..)
-                    .map(|e| e.under(&prefix))
+                    .map(|e| e.under(prefix))
                     .collect();
                 self.errors.extend(located);
             }
         }
-        if authentication_documents == documents.len() {
+        if authentication_documents == entries.len() {
             self.report("", NO_OBJECTS);
         }
+    }
+
+    /// The items of a list document (`apiVersion: v1`, `kind: List` or `kind: ScaledObjectList`
+    /// and the like), its own fields checked; paths relative to the document.
+    fn list_items<'v>(&mut self, document: &'v Value) -> &'v [Value] {
+        let mut items: &[Value] = &[];
+        let Some(map) = self.fields(document, "", LIST_FIELDS, |d, key, value, path| {
+            match key {
+                "apiVersion" => {
+                    if let Some(api_version) = d.string(value, path)
+                        && !LIST_API_VERSIONS.contains(&api_version.as_str())
+                    {
+                        let message = format!(
+                            "unsupported apiVersion {} for a list; expected {}",
+                            quote(&api_version),
+                            LIST_API_VERSIONS.join(" or ")
+                        );
+                        d.report(path, message);
+                    }
+                }
+                "items" => items = d.list(value, path).unwrap_or_default(),
+                _ => {} // kind: checked by is_list; metadata: ignored.
+            }
+        }) else {
+            return &[];
+        };
+        self.require(map, "", &["items"]);
+        items
     }
 
     /// Decodes one KEDA manifest document; paths are relative to the document.
@@ -1289,6 +1352,20 @@ fn finite(n: &Number) -> Option<f64> {
 
 /// Whether `document` is a KEDA authentication manifest, and if so whether it is a
 /// ClusterTriggerAuthentication.
+/// Whether `document` is a Kubernetes list: `kind: List` (what `kubectl get -o yaml` writes
+/// for several objects) or the list kind of one of the kinds read here (`ScaledObjectList`).
+fn is_list(document: &Value) -> bool {
+    let Some(kind) = document.get("kind").and_then(Value::as_str) else {
+        return false;
+    };
+    kind == "List"
+        || kind.strip_suffix("List").is_some_and(|kind| {
+            kind == "ScaledObject"
+                || kind == TRIGGER_AUTHENTICATION
+                || kind == CLUSTER_TRIGGER_AUTHENTICATION
+        })
+}
+
 fn authentication_kind(document: &Value) -> Option<bool> {
     let kind = document.get("kind")?.as_str()?;
     AUTH_KINDS

@@ -332,15 +332,22 @@ pub enum FallbackBehavior {
     CurrentReplicasIfHigher,
     /// The lower of the current count and `fallback.replicas`.
     CurrentReplicasIfLower,
+    /// For an object with `advanced.scalingModifiers`: a failed trigger reads `nil` in the
+    /// formula, so `??` can pick another trigger or a literal (`best ?? backup ?? 8`); when
+    /// the formula still yields no number, `fallback.replicas` after `failureThreshold`
+    /// consecutive failures of the composite metric. Validation refuses it without a formula,
+    /// as KEDA's admission webhook does.
+    ScalingModifiers,
 }
 
 impl FallbackBehavior {
     /// Every accepted spelling, as in KEDA.
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 5] = [
         "static",
         "currentReplicas",
         "currentReplicasIfHigher",
         "currentReplicasIfLower",
+        "scalingModifiers",
     ];
 }
 

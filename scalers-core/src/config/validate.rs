@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::config::auth::{AuthValues, SecretReader, resolve};
 use crate::config::model::{
     AuthSource, Authentication, AuthenticationRef, CLUSTER_TRIGGER_AUTHENTICATION, Config,
-    ScaledObject, ScalingRules, TRIGGER_AUTHENTICATION, TriggerSpec,
+    FallbackBehavior, ScaledObject, ScalingRules, TRIGGER_AUTHENTICATION, TriggerSpec,
 };
 use crate::error::{ConfigError, ConfigErrors};
 use crate::formula::Formula;
@@ -18,6 +18,8 @@ use crate::trigger::{BuiltTrigger, EnvLookup, Registry};
 const MAX_POLICY_PERIOD_SECONDS: u32 = 1800;
 /// Longest HPA stabilization window, in seconds.
 const MAX_STABILIZATION_WINDOW_SECONDS: u32 = 3600;
+/// Trigger types KEDA refuses `useCachedMetrics` on.
+const UNCACHEABLE_TRIGGER_TYPES: [&str; 3] = ["cpu", "memory", "cron"];
 /// Stands for a value that could not be read, where an empty one does not do.
 const TEXT_PLACEHOLDER: &str = "placeholder";
 /// Added to a trigger error about a parameter whose Secret was not read.
@@ -31,6 +33,10 @@ pub struct ValidatedObject {
     pub object: ScaledObject,
     /// Its triggers, in order.
     pub triggers: Vec<BuiltTrigger>,
+    /// Notes that do not make the object invalid, located as errors are: each metadata key a
+    /// trigger did not read (`scaledObjects[0].triggers[0].metadata.listLenght: not read by
+    /// this trigger (ignored); did you mean "listLength"?`). `scalerd check` prints them.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// Where trigger credentials come from during validation.
@@ -69,13 +75,13 @@ pub fn validate(
 ///
 /// With [`offline_secrets`](crate::config::auth::offline_secrets) (no cluster), a parameter
 /// from a Secret is unknown. A value that cannot be seen cannot be judged, so such a trigger
-/// is accepted when it builds with the unknown values empty, or without them, or set to a
-/// non-empty placeholder text; otherwise the errors of the build with empty values are
-/// reported, each error about an unknown value saying so. This keeps `scalerd check` useful
-/// for the usual KEDA setups: a Kafka `sasl` mode read from a Secret (accepted without it), a
-/// Prometheus `bearerToken` required by `authModes` (accepted empty), Kafka credentials that
-/// `sasl: plaintext` in the metadata requires to be non-empty (accepted with the text). Each
-/// unknown value gets the same stand-in, so a trigger needing several unknown values of
+/// is accepted when it builds without them (an empty value counts as absent), or with them
+/// set to a non-empty placeholder text; otherwise the errors of the build with the placeholder
+/// text are reported, each error about an unknown value saying so. This keeps `scalerd check`
+/// useful for the usual KEDA setups: a Kafka `sasl` mode read from a Secret (accepted without
+/// it), a Prometheus `bearerToken` required by `authModes` and Kafka credentials that
+/// `sasl: plaintext` in the metadata requires (both accepted with the text). Each unknown
+/// value gets the same stand-in, so a trigger needing several unknown values of
 /// different shapes (a `tls` mode and a PEM certificate) is still refused.
 ///
 /// ```
@@ -199,6 +205,7 @@ fn check_all(
             ));
         }
         let mut triggers = Vec::with_capacity(object.triggers.len());
+        let mut warnings = Vec::new();
         for (j, spec) in object.triggers.iter().enumerate() {
             let at = format!("triggers[{j}]");
             let auth_index = match &spec.authentication_ref {
@@ -212,12 +219,21 @@ fn check_all(
                 },
             };
             let built = match auth(object, j, auth_index) {
-                TriggerAuth::Values(values) => registry.build(object, j, &values, env),
+                TriggerAuth::Values(values) => {
+                    registry.build_with_warnings(object, j, &values, env)
+                }
                 TriggerAuth::Resolved(values) => build_with(registry, object, j, values, env),
                 TriggerAuth::Unreadable => continue,
             };
             match built {
-                Ok(trigger) => triggers.push(trigger),
+                Ok((trigger, notes)) => {
+                    triggers.push(trigger);
+                    warnings.extend(
+                        notes
+                            .into_iter()
+                            .map(|w| w.under(&at).under(&loc.spec).in_file(file)),
+                    );
+                }
                 Err(es) => errs.extend(es.into_iter().map(|e| e.under(&at))),
             }
         }
@@ -225,6 +241,7 @@ fn check_all(
             out.push(ValidatedObject {
                 object: object.clone(),
                 triggers,
+                warnings,
             });
         }
         errors.extend(errs.into_iter().map(|e| {
@@ -254,30 +271,33 @@ fn build_with(
     index: usize,
     values: &AuthValues,
     env: EnvLookup<'_>,
-) -> Result<BuiltTrigger, Vec<ConfigError>> {
+) -> Result<(BuiltTrigger, Vec<ConfigError>), Vec<ConfigError>> {
     if values.offline().is_empty() {
-        return registry.build(object, index, values.values(), env);
+        return registry.build_with_warnings(object, index, values.values(), env);
     }
-    let errors = match registry.build(object, index, &values.with_placeholders(""), env) {
+    // A blank value counts as absent (KEDA's rule, applied by `Params`), so the build with
+    // empty stand-ins is also the build without them.
+    let empty = values.with_placeholders("");
+    if let Ok(trigger) = registry.build_with_warnings(object, index, &empty, env) {
+        return Ok(trigger);
+    }
+    let errors = match registry.build_with_warnings(
+        object,
+        index,
+        &values.with_placeholders(TEXT_PLACEHOLDER),
+        env,
+    ) {
         Ok(trigger) => return Ok(trigger),
         Err(errors) => errors,
     };
-    let others = [
-        values.values().clone(),
-        values.with_placeholders(TEXT_PLACEHOLDER),
-    ];
-    for auth in &others {
-        if let Ok(trigger) = registry.build(object, index, auth, env) {
-            return Ok(trigger);
-        }
-    }
     // Errors about an offline parameter: located at the authentication, or at the metadata
     // (where `Params::error` puts them) when the metadata does not give that parameter.
     let metadata = &object.triggers[index].metadata;
     let noted = |path: &str| {
         values.offline().iter().any(|p| {
             path == format!("authenticationRef.{p}")
-                || (path == format!("metadata.{p}") && metadata.get(p).is_none_or(String::is_empty))
+                || (path == format!("metadata.{p}")
+                    && metadata.get(p).is_none_or(|v| v.trim().is_empty()))
         })
     };
     Err(errors
@@ -479,8 +499,29 @@ fn check_object(o: &ScaledObject) -> Vec<ConfigError> {
     if o.triggers.is_empty() {
         err("triggers", "at least one trigger is required".into());
     }
+    if let Some(fb) = &o.fallback
+        && fb.behavior == FallbackBehavior::ScalingModifiers
+        && o.advanced.scaling_modifiers.is_none()
+    {
+        // KEDA's admission webhook refuses it too: there is no formula to pass nil to.
+        err(
+            "fallback.behavior",
+            "scalingModifiers needs advanced.scalingModifiers (a formula)".into(),
+        );
+    }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, t) in o.triggers.iter().enumerate() {
+        // KEDA's admission rule: a cached value of these would not follow the clock (cron) or
+        // the resource metrics the HPA reads itself (cpu, memory).
+        if t.use_cached_metrics && UNCACHEABLE_TRIGGER_TYPES.contains(&t.trigger_type.as_str()) {
+            err(
+                &format!("triggers[{i}].useCachedMetrics"),
+                format!(
+                    "property \"useCachedMetrics\" is not supported for {:?} scaler",
+                    t.trigger_type
+                ),
+            );
+        }
         let Some(name) = t.name.as_deref() else {
             continue;
         };

@@ -478,7 +478,9 @@ impl Engine {
             return None;
         }
         Some(match fb.behavior {
-            FallbackBehavior::Static => fb.replicas,
+            // With scalingModifiers, failed triggers already read nil in the formula; this is
+            // the last resort when it still yields no number.
+            FallbackBehavior::Static | FallbackBehavior::ScalingModifiers => fb.replicas,
             FallbackBehavior::CurrentReplicas => current,
             FallbackBehavior::CurrentReplicasIfHigher => current.max(fb.replicas),
             FallbackBehavior::CurrentReplicasIfLower => current.min(fb.replicas),

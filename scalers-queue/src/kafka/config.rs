@@ -220,6 +220,11 @@ impl KafkaConfig {
     /// [`Invalid`] after recording each problem in `p` with its path, for example
     /// `metadata.lagThreshold: must be greater than 0, got 0` or
     /// `metadata.limitToPartitionsWithLag: needs topic`.
+    ///
+    /// `version` and `fullMetadata` are checked as KEDA checks them (a version sarama can
+    /// parse; a boolean, `false` only with a `topic`) and change nothing here: librdkafka
+    /// negotiates protocol versions with the broker, and metadata is always fetched for the
+    /// one topic when there is one (what `fullMetadata: false` asks of KEDA).
     pub fn from_params(p: &mut Params<'_>) -> Result<Self, Invalid> {
         let bootstrap_servers = p
             .required_str("bootstrapServers")
@@ -268,9 +273,22 @@ impl KafkaConfig {
             .transpose()
         });
         let security = parse_security(p);
+        // Checked as KEDA checks them, with no effect here (see the module documentation).
+        let version = p.optional_str("version").and_then(|v| match v {
+            Some(v) if !is_kafka_version(&v) => Err(p.error(
+                "version",
+                format!("expected a Kafka version like 2.8.1 or 0.11.0.2, got {v:?}"),
+            )),
+            _ => Ok(()),
+        });
+        let full_metadata = p.bool_or("fullMetadata", true);
 
         // Rules between parameters, once each is known to parse.
         let topic = topic?;
+        let full_metadata = match full_metadata {
+            Ok(false) if topic.is_none() => Err(p.error("fullMetadata", "false needs topic")),
+            other => other.map(drop),
+        };
         let partition_cap = match (allow_idle, limit_to_lag, even) {
             (Ok(allow_idle), Ok(limit_to_lag), Ok(even)) => {
                 partition_cap(p, topic.is_some(), allow_idle, limit_to_lag, even)
@@ -282,6 +300,7 @@ impl KafkaConfig {
             other => other,
         };
 
+        let ((), ()) = (version?, full_metadata?);
         Ok(KafkaConfig {
             bootstrap_servers: bootstrap_servers?,
             consumer_group: consumer_group?,
@@ -305,6 +324,17 @@ impl KafkaConfig {
     pub fn servers(&self) -> String {
         self.bootstrap_servers.join(",")
     }
+}
+
+/// Whether `v` is a Kafka version as KEDA's client library (sarama) reads `version`: three
+/// numbers (`2.8.1`) from 1.0.0 on, four starting with 0 before that (`0.11.0.2`).
+fn is_kafka_version(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('.').collect();
+    let numbers = parts
+        .iter()
+        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let wanted = if v.starts_with('0') { 4 } else { 3 };
+    numbers && parts.len() == wanted && (wanted == 3 || parts[0] == "0")
 }
 
 fn parse_servers(p: &mut Params<'_>, raw: &str) -> Result<Vec<String>, Invalid> {

@@ -41,9 +41,11 @@
 //!   errors → `BadResponse`.
 //!
 //! Not implemented: `sasl: gssapi` and `aws_msk_iam`, OAuth token endpoints
-//! (`oauthTokenEndpointUri`, `scopes`, `oauthExtensions`), `version` (librdkafka negotiates
-//! the protocol versions) and `fullMetadata` (metadata is always fetched for the one topic when
-//! there is one). Deliberately stricter than KEDA: `partitionLimitation` without `topic` and
+//! (`oauthTokenEndpointUri`, `scopes`, `oauthExtensions`). `version` and `fullMetadata` are
+//! validated as KEDA validates them (a version sarama parses, such as `2.8.1` or `0.11.0.2`;
+//! a boolean, `false` only with `topic`) but change nothing: librdkafka negotiates the
+//! protocol versions, and metadata is always fetched for the one topic when there is one.
+//! Deliberately stricter than KEDA: `partitionLimitation` without `topic` and
 //! `ensureEvenDistributionOfPartitions` with `allowIdleConsumers` are errors where KEDA ignores
 //! them.
 //!

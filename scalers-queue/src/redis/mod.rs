@@ -20,15 +20,15 @@
 //! - Connection ([`Connection`], [`Topology`]): `address`/`addresses` or `host`+`port` /
 //!   `hosts`+`ports` (equal counts), `username`, `password`, `databaseIndex` (0; not for
 //!   clusters), `enableTLS` (metadata bool) or `tls` (`enable`/`disable`, usually from the
-//!   authentication; not both), `unsafeSsl`, `ca`, `cert`, `key`; sentinel types also
-//!   `sentinelMaster` (required), `sentinelUsername`, `sentinelPassword`. Every parameter is
+//!   authentication; not both), `unsafeSsl`, `ca`, `cert`, `key`, `keyPassword` (decrypts an
+//!   encrypted `key`, PKCS#8 or traditional PEM); sentinel types also `sentinelMaster`
+//!   (required), `sentinelUsername`, `sentinelPassword`. Every parameter is
 //!   read from the metadata, the authentication parameters or `<name>FromEnv`.
 //! - Active iff the value is greater than the activation threshold.
 //!
 //! Differences from KEDA: building a trigger does no I/O (KEDA pings at build time); the
 //! connection is opened on the first sample. A standalone type given several addresses is a
-//! config error (KEDA silently uses the first). `keyPassword` (encrypted keys) is not
-//! supported. In lag mode an unknown lag (Redis answers `nil` after some deletions) is a
+//! config error (KEDA silently uses the first). In lag mode an unknown lag (Redis answers `nil` after some deletions) is a
 //! [`NoData`](scalers_core::trigger::TriggerErrorKind::NoData) failure rather than 0.
 //!
 //! ## Connections and failures

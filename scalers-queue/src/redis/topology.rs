@@ -131,7 +131,8 @@ impl fmt::Debug for Tls {
 pub struct ClientIdentity {
     /// `cert`: the certificate chain.
     pub cert: Secret,
-    /// `key`: the unencrypted private key.
+    /// `key`: the private key, unencrypted (decrypted with `keyPassword` when it was given
+    /// encrypted).
     pub key: Secret,
 }
 
@@ -420,14 +421,13 @@ fn parse_tls(p: &mut Params<'_>) -> Result<Option<Tls>, Invalid> {
     let ca = p.optional_str("ca");
     let cert = p.secret("cert");
     let key = p.secret("key");
-    let key_password = p.is_set("keyPassword");
-    let (ca, cert, key) = (ca?, cert?, key?);
-    if key_password {
-        return Err(p.error(
-            "keyPassword",
-            "encrypted private keys are not supported; give key unencrypted",
-        ));
-    }
+    let key_password = p.secret("keyPassword");
+    let (ca, cert, key, key_password) = (ca?, cert?, key?, key_password?);
+    let key = match (key, key_password) {
+        (Some(key), Some(password)) => Some(decrypt_key(p, &key, &password)?),
+        (None, Some(_)) => return Err(p.error("keyPassword", "needs key")),
+        (key, None) => key,
+    };
     let client = match (cert, key) {
         (Some(cert), Some(key)) => Some(ClientIdentity { cert, key }),
         (Some(_), None) => return Err(p.error("key", "required when cert is set")),
@@ -453,6 +453,25 @@ fn parse_tls(p: &mut Params<'_>) -> Result<Option<Tls>, Invalid> {
         return Err(p.error("cert", "cert and key are not a PEM certificate and key"));
     }
     Ok(Some(tls))
+}
+
+/// `key` decrypted with `password` (KEDA's `keyPassword`), as an unencrypted PKCS#8 PEM:
+/// an encrypted PKCS#8 key (`ENCRYPTED PRIVATE KEY`) or a traditional OpenSSL one
+/// (`Proc-Type: 4,ENCRYPTED`); an unencrypted key is taken as it is, as KEDA does.
+fn decrypt_key(p: &mut Params<'_>, key: &Secret, password: &Secret) -> Result<Secret, Invalid> {
+    // Messages say nothing about the content: it is a private key.
+    let decrypted = openssl::pkey::PKey::private_key_from_pem_passphrase(
+        key.expose().as_bytes(),
+        password.expose().as_bytes(),
+    )
+    .and_then(|k| k.private_key_to_pem_pkcs8());
+    match decrypted.ok().and_then(|pem| String::from_utf8(pem).ok()) {
+        Some(pem) => Ok(Secret::new(pem)),
+        None => Err(p.error(
+            "keyPassword",
+            "does not decrypt key (expected a PEM private key, encrypted with this password)",
+        )),
+    }
 }
 
 /// An optional whole number that may be negative (KEDA reads these thresholds as int64).
