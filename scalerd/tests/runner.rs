@@ -65,6 +65,7 @@ fn validated(o: ScaledObject, queue: &Arc<Queue>) -> ValidatedObject {
             trigger_type: "queue".into(),
             trigger: queue.clone(),
         }],
+        warnings: Vec::new(),
     }
 }
 
