@@ -1,10 +1,10 @@
 //! # scalerd
 //!
 //! The scalers daemon and CLI, usable as a library: [`builtin_registry`] composes the built-in
-//! triggers, [`load`] reads and validates a config through a registry, [`simulate`] replays a
-//! recorded trace through the engine, and [`probe`] samples
-//! live sources once, and [`cli`] is the command line (`scalerd check`, `scalerd simulate`,
-//! `scalerd probe`).
+//! triggers, [`load`] reads and validates a config through a registry, [`tools::simulate`]
+//! replays a recorded trace through the engine, [`tools::probe`] samples live sources once,
+//! [`daemon`] is `scalerd run` ([`App`]), and [`cli`] is the command line (`scalerd check`,
+//! `scalerd simulate`, `scalerd probe`, `scalerd run`).
 //!
 //! A program that adds its own trigger types registers them next to the built-ins and runs the
 //! stock command line:

@@ -16,7 +16,7 @@ pub struct RunOptions {
     pub config: PathBuf,
     /// Log writes instead of doing them.
     pub dry_run: bool,
-    /// Where the admin server listens (port 0: any free port; ask [`App::admin_addr`]).
+    /// Where the admin server listens (port 0: any free port; ask [`App::admin_addr`](crate::daemon::App::admin_addr)).
     pub admin_addr: SocketAddr,
     /// Longest time one trigger sample may take.
     pub sample_timeout: Duration,
