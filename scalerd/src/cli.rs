@@ -57,9 +57,13 @@ pub enum Command {
     },
     /// Run the daemon: one loop per scaled object, writing the targets' scale subresource.
     Run {
-        /// The config file.
+        /// The config file; without one, cluster mode: KEDA's ScaledObject,
+        /// TriggerAuthentication and ClusterTriggerAuthentication resources are watched.
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        /// Cluster mode: watch this namespace only (repeatable; default: every namespace).
+        #[arg(long, value_name = "NS")]
+        watch_namespace: Vec<String>,
         /// Log and record writes instead of doing them; without a cluster, simulate the
         /// workloads in memory.
         #[arg(long)]
@@ -202,6 +206,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn run_daemon(command: Command, registry: Registry) -> Result<()> {
     let Command::Run {
         config,
+        watch_namespace,
         dry_run,
         admin_addr,
         sample_timeout,
@@ -220,7 +225,16 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
     else {
         return Ok(());
     };
-    let mut opts = crate::daemon::RunOptions::new(config);
+    let mut opts = match config {
+        Some(config) => crate::daemon::RunOptions::new(config),
+        None => crate::daemon::RunOptions::cluster(),
+    };
+    if !watch_namespace.is_empty() && opts.config.is_some() {
+        return Err(Error::Selection(
+            "--watch-namespace: only without --config (cluster mode)".to_owned(),
+        ));
+    }
+    opts.watch_namespaces = watch_namespace;
     opts.dry_run = dry_run;
     opts.admin_addr = admin_addr;
     opts.kubeconfig = kubeconfig;

@@ -9,6 +9,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Cluster mode (no `--config`) without a reachable cluster.
+    #[error(
+        "cluster mode (no --config) needs a cluster: no kubeconfig or service account answered"
+    )]
+    NoCluster,
     /// The config is invalid (every problem listed, one per line).
     #[error("{0}")]
     Config(ConfigErrors),

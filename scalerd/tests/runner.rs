@@ -85,6 +85,7 @@ fn setup(sample_timeout: Duration) -> Setup {
         sample_timeout,
         dry_run: false,
         credentials: None,
+        statuses: None,
     });
     Setup { ctx, leading }
 }

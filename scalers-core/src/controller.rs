@@ -167,6 +167,11 @@ impl Controller {
         self.engine.resume();
     }
 
+    /// Makes the next tick start from a persisted last active time ([`Engine::restore`]).
+    pub fn restore(&mut self, last_active: Timestamp) {
+        self.engine.restore(last_active);
+    }
+
     /// Replaces trigger `index` with `trigger`, a rebuild of the same spec (e.g. with rotated
     /// credentials), keeping the engine's memory and the other triggers.
     ///

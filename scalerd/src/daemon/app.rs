@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scalers_core::config::ValidatedObject;
-use scalers_core::config::model::{ScaleTargetRef, ScaledObject};
+use scalers_core::config::model::{Config, ScaleTargetRef, ScaledObject};
 use scalers_core::target::ScaleTarget;
 use scalers_core::trigger::Registry;
 use tokio::net::TcpListener;
@@ -18,15 +18,20 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::daemon::admin::{AdminState, router};
+use crate::daemon::cluster::{ClusterChange, ClusterSource};
 use crate::daemon::credentials::ConfigCredentials;
+use crate::daemon::credentials::Fingerprints;
 use crate::daemon::events::{EventQueue, EventSink, LogSink, QueueSettings};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::options::RunOptions;
 use crate::daemon::runner::{Clock, DryRunTarget, ObjectHandle, RunContext, spawn};
-use crate::daemon::source::{FileSource, hangup_signal};
+use crate::daemon::source::{FileSource, Loaded, hangup_signal};
 use crate::daemon::status::{ReloadStatus, StatusStore};
 use crate::error::{Error, Result};
-use crate::kube::{EventRecorder, Fence, KubeTargets, LeaderElector, RateLimit};
+use crate::kube::{
+    Condition, EventRecorder, Fence, KubeTargets, LeaderElector, ObjectReport, RateLimit,
+    StatusWriter,
+};
 
 /// A client from the kubeconfig, whose requests carry `User-Agent: scalerd/<version>
 /// (<identity>)` so that the API server's audit log tells replicas apart, and go through the
@@ -152,7 +157,13 @@ pub struct App {
     /// The config file, whose SIGHUP listener exists from the start of [`App::build`]: a
     /// SIGHUP's default action ends the process, so one sent while the daemon starts must
     /// already find a handler.
-    source: FileSource,
+    source: Source,
+}
+
+/// Where the objects come from: the config file, or the cluster.
+enum Source {
+    File(FileSource),
+    Cluster(ClusterSource),
 }
 
 impl std::fmt::Debug for App {
@@ -173,7 +184,7 @@ pub struct Started {
     targets: Arc<dyn Targets>,
     ready: watch::Sender<bool>,
     credentials: Arc<ConfigCredentials>,
-    source: FileSource,
+    source: Source,
     running: BTreeMap<String, Running>,
     elector_stop: watch::Sender<bool>,
     elector_task: Option<tokio::task::JoinHandle<()>>,
@@ -204,7 +215,9 @@ impl App {
         let hangup = hangup_signal();
         // A broken config is reported before anything else happens (Secrets are checked against
         // placeholders here, and read for real once connected).
-        crate::load(&opts.config, &registry)?;
+        if let Some(path) = &opts.config {
+            crate::load(path, &registry)?;
+        }
         let metrics = Arc::new(Metrics::new());
         let client = match opts.kube_client.clone() {
             Some(c) => Some(c),
@@ -231,19 +244,43 @@ impl App {
         } else {
             client
         };
-        let mut source = FileSource::new(
-            &opts.config,
-            client.clone(),
-            &opts.namespace,
-            opts.watch_interval,
-            hangup,
-        );
-        let loaded = source.load(&registry).await?;
         let registry = Arc::new(registry);
+        let (source, loaded) = match (&opts.config, &client) {
+            (Some(path), _) => {
+                let mut file = FileSource::new(
+                    path,
+                    client.clone(),
+                    &opts.namespace,
+                    opts.watch_interval,
+                    hangup,
+                );
+                let loaded = file.load(&registry).await?;
+                (Source::File(file), loaded)
+            }
+            (None, Some(c)) => {
+                let cluster = ClusterSource::start(
+                    c.clone(),
+                    &opts.watch_namespaces,
+                    registry.clone(),
+                    &opts.namespace,
+                );
+                let empty = Loaded {
+                    config: Config::default(),
+                    objects: Vec::new(),
+                    fingerprints: Fingerprints::new(),
+                };
+                (Source::Cluster(cluster), empty)
+            }
+            (None, None) => return Err(Error::NoCluster),
+        };
+        let source_name = match &source {
+            Source::File(f) => f.name(),
+            Source::Cluster(_) => "cluster".to_owned(),
+        };
         let credentials = Arc::new(ConfigCredentials::new(
             loaded.config,
             loaded.fingerprints,
-            source.name(),
+            source_name.clone(),
             registry.clone(),
             client.clone(),
             opts.namespace.clone(),
@@ -258,7 +295,7 @@ impl App {
         if let Some(c) = &client {
             warn_about_hpas(c, &initial).await;
         }
-        let status = Arc::new(StatusStore::new(source.name(), opts.dry_run));
+        let status = Arc::new(StatusStore::new(source_name, opts.dry_run));
         let elect = client.is_some()
             && !opts.dry_run
             && opts.leader_elect.unwrap_or_else(crate::kube::in_cluster);
@@ -280,6 +317,7 @@ impl App {
             None => (Arc::new(MemoryTargets), Arc::new(LogSink)),
             Some(c) => {
                 let kube = KubeTargets::new(c.clone()).with_fence(fence.clone());
+                let fence = fence.clone();
                 let targets = Arc::new(ClusterTargets {
                     kube,
                     dry_run: opts.dry_run,
@@ -297,6 +335,15 @@ impl App {
                 (targets, events)
             }
         };
+        // Cluster mode keeps KEDA's status in the ScaledObjects (not in a dry run: no writes).
+        let statuses = match (&source, &client) {
+            (Source::Cluster(cluster), Some(c)) if !opts.dry_run => Some(StatusWriter::spawn(
+                c.clone(),
+                fence.clone(),
+                Some(cluster.status_lookup()),
+            )),
+            _ => None,
+        };
         let (leading_tx, leading) = watch::channel(elector.is_none());
         status.set_leader(elector.is_none());
         metrics.leader.set(i64::from(elector.is_none()));
@@ -310,6 +357,7 @@ impl App {
             sample_timeout: opts.sample_timeout,
             dry_run: opts.dry_run,
             credentials: Some(credentials.clone()),
+            statuses,
         });
         Ok(App {
             admin: AdminState {
@@ -453,37 +501,106 @@ impl Started {
     pub async fn follow(&mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                _ = self.source.changed() => {}
+            match &mut self.source {
+                Source::File(file) => {
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        _ = file.changed() => {}
+                    }
+                    self.reload().await;
+                }
+                Source::Cluster(cluster) => {
+                    let changes = tokio::select! {
+                        () = &mut shutdown => return,
+                        changes = cluster.next() => changes,
+                    };
+                    for change in changes {
+                        self.apply_change(change).await;
+                    }
+                }
             }
-            let ctx = &self.ctx;
-            match self.source.load(&self.registry).await {
-                Ok(loaded) => {
-                    self.credentials
-                        .set_config(loaded.config, loaded.fingerprints);
-                    apply(
-                        ctx,
-                        self.targets.as_ref(),
-                        &mut self.running,
-                        loaded.objects,
-                    )
-                    .await;
-                    ctx.status.set_reload(ReloadStatus {
-                        at: ctx.clock.wall_ms(),
-                        ok: true,
-                        error: None,
-                    });
+        }
+    }
+
+    /// Reads the config file again and applies it, or rejects it.
+    async fn reload(&mut self) {
+        let Source::File(file) = &mut self.source else {
+            return;
+        };
+        let ctx = &self.ctx;
+        match file.load(&self.registry).await {
+            Ok(loaded) => {
+                self.credentials
+                    .set_config(loaded.config, loaded.fingerprints);
+                apply(
+                    ctx,
+                    self.targets.as_ref(),
+                    &mut self.running,
+                    loaded.objects,
+                )
+                .await;
+                ctx.status.set_reload(ReloadStatus {
+                    at: ctx.clock.wall_ms(),
+                    ok: true,
+                    error: None,
+                });
+            }
+            Err(e) => {
+                error!(error = %e, "config reload rejected; the previous config keeps running");
+                ctx.metrics.reload_failures.inc();
+                ctx.status.set_reload(ReloadStatus {
+                    at: ctx.clock.wall_ms(),
+                    ok: false,
+                    error: Some(e.to_string()),
+                });
+            }
+        }
+    }
+
+    /// Applies one change of the cluster: a new or changed object starts or reconfigures its
+    /// loop; an invalid one is reported on itself alone (its loop, if it had one, keeps the
+    /// last valid version); a deleted one stops.
+    async fn apply_change(&mut self, change: ClusterChange) {
+        let ctx = &self.ctx;
+        match change {
+            ClusterChange::Apply {
+                object,
+                resource,
+                config,
+                fingerprints,
+            } => {
+                let key = object.object.key();
+                if let Some(statuses) = &ctx.statuses {
+                    statuses.found(&key, &resource.data["status"]);
                 }
-                Err(e) => {
-                    error!(error = %e, "config reload rejected; the previous config keeps running");
-                    ctx.metrics.reload_failures.inc();
-                    ctx.status.set_reload(ReloadStatus {
-                        at: ctx.clock.wall_ms(),
-                        ok: false,
-                        error: Some(e.to_string()),
-                    });
+                self.credentials.merge(*config, fingerprints);
+                upsert(ctx, self.targets.as_ref(), &mut self.running, *object).await;
+            }
+            ClusterChange::Invalid {
+                key,
+                resource,
+                message,
+            } => {
+                warn!(scaled_object = %key, error = %message, "invalid ScaledObject: not scaled");
+                if let Some(statuses) = &ctx.statuses {
+                    statuses.found(&key, &resource.data["status"]);
+                    statuses.report(&key, invalid_report(&resource, &message));
                 }
+                ctx.events.emit(
+                    &object_of(&resource),
+                    &crate::daemon::events::Event::CheckFailed { message },
+                );
+            }
+            ClusterChange::Remove { key, .. } => {
+                if let Some(r) = self.running.remove(&key) {
+                    info!(scaled_object = %key, "deleted: stopping");
+                    r.handle.stop().await;
+                }
+                ctx.status.remove(&key);
+                if let Some(statuses) = &ctx.statuses {
+                    statuses.forget(&key);
+                }
+                self.credentials.remove(&key);
             }
         }
     }
@@ -560,15 +677,76 @@ async fn apply(
             }
         }
     }
-    for (key, object) in wanted {
-        let target = targets.target(&object.object);
-        let target_ref = object.object.scale_target_ref.clone();
-        match spawn(ctx.clone(), object, target) {
-            Ok(handle) => {
-                running.insert(key, Running { handle, target_ref });
-            }
-            Err(e) => error!(scaled_object = %key, error = %e, "cannot start"),
+    for (_, object) in wanted {
+        upsert(ctx, targets, running, object).await;
+    }
+}
+
+/// Starts the loop of `object`, or hands a running one its new version (restarting it when
+/// its target changed).
+async fn upsert(
+    ctx: &Arc<RunContext>,
+    targets: &dyn Targets,
+    running: &mut BTreeMap<String, Running>,
+    object: ValidatedObject,
+) {
+    let key = object.object.key();
+    if let Some(r) = running.get(&key) {
+        if r.target_ref == object.object.scale_target_ref {
+            r.handle.reconfigure(object);
+            return;
         }
+        if let Some(r) = running.remove(&key) {
+            info!(scaled_object = %key, "target changed: restarting");
+            r.handle.stop().await;
+        }
+    }
+    let target = targets.target(&object.object);
+    let target_ref = object.object.scale_target_ref.clone();
+    match spawn(ctx.clone(), object, target) {
+        Ok(handle) => {
+            running.insert(key, Running { handle, target_ref });
+        }
+        Err(e) => error!(scaled_object = %key, error = %e, "cannot start"),
+    }
+}
+
+/// The target of a ScaledObject as the API serves it (KEDA's defaults for `apiVersion` and
+/// `kind`), for reports about an object that could not be read as a whole.
+fn object_of(resource: &kube::api::DynamicObject) -> ScaledObject {
+    let t = &resource.data["spec"]["scaleTargetRef"];
+    let mut o = ScaledObject::new(
+        resource.metadata.name.clone().unwrap_or_default(),
+        t["name"].as_str().unwrap_or_default(),
+    );
+    o.namespace = resource.metadata.namespace.clone().unwrap_or_default();
+    if let Some(v) = t["apiVersion"].as_str() {
+        v.clone_into(&mut o.scale_target_ref.api_version);
+    }
+    if let Some(k) = t["kind"].as_str() {
+        k.clone_into(&mut o.scale_target_ref.kind);
+    }
+    o
+}
+
+/// The status of an invalid object: Ready=False with what `scalerd check` prints.
+fn invalid_report(resource: &kube::api::DynamicObject, message: &str) -> ObjectReport {
+    let o = object_of(resource);
+    let t = o.scale_target_ref;
+    ObjectReport {
+        ready: Condition::check_failed(message),
+        active: None,
+        fallback: false,
+        paused: false,
+        paused_replicas: None,
+        last_active_ms: resource.data["status"]["lastActiveTime"]
+            .as_str()
+            .and_then(crate::kube::parse_time_ms),
+        original_replicas: resource.data["status"]["originalReplicaCount"]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok()),
+        health: BTreeMap::new(),
+        target: (t.api_version, t.kind, None),
     }
 }
 

@@ -159,6 +159,45 @@ impl ConfigCredentials {
         *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) = fingerprints;
     }
 
+    /// Takes the config of one object from the cluster (the object and the authentications it
+    /// refers to) into the config held, replacing that object and those authentications.
+    pub fn merge(&self, part: Config, fingerprints: Fingerprints) {
+        let mut held = self.config.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut config = (**held).clone();
+        for o in part.scaled_objects {
+            config.scaled_objects.retain(|x| x.key() != o.key());
+            config.scaled_objects.push(o);
+        }
+        for a in part.authentications {
+            config.authentications.retain(|x| {
+                !(x.name == a.name && x.kind() == a.kind() && x.namespace == a.namespace)
+            });
+            config.authentications.push(a);
+        }
+        // Locations only name places in a file; a config merged from the cluster has none.
+        config.locations.clear();
+        config.authentication_locations.clear();
+        *held = Arc::new(config);
+        drop(held);
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(fingerprints);
+    }
+
+    /// Forgets an object from the cluster (deleted).
+    pub fn remove(&self, key: &str) {
+        let mut held = self.config.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut config = (**held).clone();
+        config.scaled_objects.retain(|x| x.key() != key);
+        *held = Arc::new(config);
+        drop(held);
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
     fn config(&self) -> Arc<Config> {
         self.config
             .lock()

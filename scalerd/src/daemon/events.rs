@@ -69,6 +69,11 @@ pub enum Event {
         /// The metric.
         metric: String,
     },
+    /// A ScaledObject from the cluster is invalid (what `scalerd check` prints).
+    CheckFailed {
+        /// Every problem, one per line.
+        message: String,
+    },
 }
 
 impl Event {
@@ -91,6 +96,7 @@ impl Event {
                 ScalerEvent::fallback_activated(*replicas, &[metric.as_str()])
             }
             Event::FallbackDeactivated { .. } => ScalerEvent::fallback_deactivated(),
+            Event::CheckFailed { message } => ScalerEvent::check_failed(message),
         }
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod cluster;
 pub mod credentials;
 pub mod events;
 pub mod metrics;

@@ -12,8 +12,11 @@ pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9102";
 /// Everything `scalerd run` is told, as plain data.
 #[derive(Clone)]
 pub struct RunOptions {
-    /// The config file.
-    pub config: PathBuf,
+    /// The config file; none: cluster mode (KEDA's ScaledObjects and authentications are
+    /// watched in the cluster).
+    pub config: Option<PathBuf>,
+    /// Cluster mode: the namespaces to watch (every namespace when empty).
+    pub watch_namespaces: Vec<String>,
     /// Log writes instead of doing them.
     pub dry_run: bool,
     /// Where the admin server listens (port 0: any free port; ask [`App::admin_addr`](crate::daemon::App::admin_addr)).
@@ -47,10 +50,19 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Defaults for cluster mode: no config file, ScaledObjects watched in every namespace.
+    pub fn cluster() -> Self {
+        RunOptions {
+            config: None,
+            ..RunOptions::new(PathBuf::new())
+        }
+    }
+
     /// Defaults for `config`.
     pub fn new(config: PathBuf) -> Self {
         RunOptions {
-            config,
+            config: Some(config),
+            watch_namespaces: Vec::new(),
             dry_run: false,
             admin_addr: DEFAULT_ADMIN_ADDR
                 .parse()
@@ -75,6 +87,7 @@ impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunOptions")
             .field("config", &self.config)
+            .field("watch_namespaces", &self.watch_namespaces)
             .field("dry_run", &self.dry_run)
             .field("admin_addr", &self.admin_addr)
             .field("kubeconfig", &self.kubeconfig)

@@ -74,6 +74,9 @@ pub struct RunContext {
     pub dry_run: bool,
     /// Re-reads credentials and rebuilds triggers (rotated passwords); none: never.
     pub credentials: Option<Arc<dyn Credentials>>,
+    /// Where objects from the cluster keep their status (KEDA's `status`, and the state a
+    /// restart must not forget); none for objects from a file.
+    pub statuses: Option<crate::kube::StatusWriter>,
 }
 
 /// How often the credentials of triggers that read them from files or Kubernetes Secrets are
@@ -238,9 +241,7 @@ pub fn spawn(
 ) -> Result<ObjectHandle, ConfigErrors> {
     let key = object.object.key();
     let mut controller = Controller::new(object.object, object.triggers, target, ctx.clock.now())?;
-    // No state survives a restart (nothing is persisted yet): start as a process that does not
-    // know the object's past, so that a cooling workload is not scaled in early.
-    controller.resume();
+    start_over(&ctx, &key, &mut controller);
     let t = &controller.object().scale_target_ref;
     let target_name = format!("{}/{}", t.kind, t.name);
     let status = ctx.status.writer(&key);
@@ -409,7 +410,7 @@ async fn run(
             continue;
         }
         if !std::mem::replace(&mut was_leading, true) {
-            controller.resume();
+            start_over(&ctx, &key, &mut controller);
         }
         // Boxed: the tick's state lives only while it runs, instead of in every idle task. A
         // tick that outlives leadership is dropped where it is (a read in flight is cancelled;
@@ -435,6 +436,18 @@ async fn run(
     }
     seen.series.forget(&ctx.metrics, seen.last_code);
     info!("stopped");
+}
+
+/// Makes the loop's next tick start as a process that does not know what happened meanwhile
+/// (a start, a takeover): from the persisted `lastActiveTime` when the object has one (cluster
+/// mode), else presuming a running target active ([`Controller::resume`]), so that a cooling
+/// workload is never scaled in early.
+fn start_over(ctx: &RunContext, key: &str, controller: &mut Controller) {
+    let persisted = ctx.statuses.as_ref().and_then(|s| s.last_active_ms(key));
+    match persisted {
+        Some(ms) => controller.restore(Timestamp::from_millis(ms)),
+        None => controller.resume(),
+    }
 }
 
 /// Completes once this instance no longer leads (never, when leadership cannot change).
@@ -590,6 +603,16 @@ fn publish(
     let object = controller.object();
     let wall = ctx.clock.wall_ms();
     status.update(|s| s.record_tick(report, latencies, wall, ctx.dry_run));
+    if let Some(statuses) = &ctx.statuses {
+        let original = statuses
+            .original_replicas(status.key())
+            .or_else(|| report.decision().map(|d| d.current));
+        let last_active = controller.engine().last_active().map(Timestamp::as_millis);
+        statuses.report(
+            status.key(),
+            object_report(controller, report, original, last_active),
+        );
+    }
 
     let m = &ctx.metrics;
     let mut failing = BTreeSet::new();
@@ -687,6 +710,64 @@ fn publish(
                 }
             }
         }
+    }
+}
+
+/// What KEDA's status of the object says after `report`.
+fn object_report(
+    controller: &Controller,
+    report: &TickReport,
+    original_replicas: Option<u32>,
+    last_active_ms: Option<u64>,
+) -> crate::kube::ObjectReport {
+    use crate::kube::Condition;
+    let o = controller.object();
+    let failing: Vec<&str> = report
+        .triggers
+        .iter()
+        .filter(|t| t.result.is_err())
+        .map(|t| t.name.as_str())
+        .collect();
+    let ready = match &report.outcome {
+        TickOutcome::TargetUnreadable(e) => Condition::target_unreadable(e.to_string()),
+        _ if !failing.is_empty() && failing.len() == report.triggers.len() => {
+            Condition::trigger_error(format!("triggers failing: {}", failing.join(", ")))
+        }
+        _ if !failing.is_empty() => {
+            Condition::partial_trigger_error(format!("triggers failing: {}", failing.join(", ")))
+        }
+        _ => Condition::ready(),
+    };
+    let decision = report.decision();
+    let t = &o.scale_target_ref;
+    let resource = match t.kind.as_str() {
+        "Deployment" => Some("deployments"),
+        "StatefulSet" => Some("statefulsets"),
+        "ReplicaSet" => Some("replicasets"),
+        "Rollout" => Some("rollouts"),
+        _ => None,
+    };
+    crate::kube::ObjectReport {
+        ready,
+        active: decision.map(|d| d.active),
+        fallback: decision.is_some_and(|d| d.fallback_metrics().next().is_some()),
+        paused: o.paused || o.paused_replica_count.is_some(),
+        paused_replicas: o.paused_replica_count,
+        last_active_ms,
+        original_replicas,
+        health: decision
+            .map(|d| {
+                d.metrics
+                    .iter()
+                    .map(|m| (m.name.clone(), m.failures))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        target: (
+            t.api_version.clone(),
+            t.kind.clone(),
+            resource.map(str::to_owned),
+        ),
     }
 }
 

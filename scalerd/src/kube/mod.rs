@@ -15,6 +15,7 @@
 //! - [`RateLimit`] and [`client_with_rate_limit`]: the client-side rate limit on every call
 //!   (`--kube-api-qps`, `--kube-api-burst`), Lease renewals and `/scale` writes first.
 //! - [`read_secret_key`]: one key of a Secret, for `authentications`.
+//! - [`StatusWriter`]: KEDA's ScaledObject `status`, written through `/status` on change only.
 //! - [`HpaIndex`] and [`hpas_targeting`]: the HPAs that already scale a workload, from one list.
 //!
 //! Every call has a deadline and fails with a [`KubeError`] that names the call and, for RBAC
@@ -30,6 +31,7 @@ mod lease;
 mod limit;
 mod recorder;
 mod secrets;
+mod status;
 mod target;
 
 use std::time::Duration;
@@ -46,6 +48,10 @@ pub use recorder::{
     EventKind, EventRecorder, REPORTING_CONTROLLER, Regarding, ScalerEvent, reason,
 };
 pub use secrets::read_secret_key;
+pub use status::{
+    Condition, ObjectReport, StatusLookup, StatusWriter, parse_time_ms, rfc3339,
+    scaled_object_resource, status_of,
+};
 pub use target::{CONFLICT_ATTEMPTS, KubeScaleTarget, KubeTargets};
 
 /// How long one API call may take unless configured otherwise: 10 s.

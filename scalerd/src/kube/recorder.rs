@@ -33,6 +33,8 @@ pub mod reason {
     pub const FALLBACK_ACTIVATED: &str = "ScaledObjectFallbackActivated";
     /// The triggers answer again and the fallback no longer applies.
     pub const FALLBACK_DEACTIVATED: &str = "ScaledObjectFallbackDeactivated";
+    /// A ScaledObject of the cluster is invalid.
+    pub const CHECK_FAILED: &str = "ScaledObjectCheckFailed";
 }
 
 /// The `type` of an Event.
@@ -162,6 +164,16 @@ impl ScalerEvent {
                 "Using fallback of {replicas} replicas: triggers {} keep failing",
                 triggers.join(";")
             ),
+        )
+    }
+
+    /// `ScaledObjectCheckFailed` (Warning): what `scalerd check` prints about the object.
+    pub fn check_failed(message: &str) -> Self {
+        ScalerEvent::new(
+            EventKind::Warning,
+            reason::CHECK_FAILED,
+            "Check",
+            message.to_owned(),
         )
     }
 

@@ -451,6 +451,16 @@ impl Engine {
         self.seeded = false;
     }
 
+    /// Like [`Engine::resume`], for a process that knows when the object was last active
+    /// (KEDA's `status.lastActiveTime`, persisted in the cluster): the cooldown continues from
+    /// `last_active` instead of from now; the count found still seeds the stabilization window.
+    pub fn restore(&mut self, last_active: Timestamp) {
+        self.last_active = Some(last_active);
+        self.presumed_active = None;
+        self.resuming = false;
+        self.seeded = false;
+    }
+
     /// Reports that `decision` was written to the target, so that the HPA's rate limits count it.
     ///
     /// Only scaling-phase changes count, as the HPA only remembers its own writes.

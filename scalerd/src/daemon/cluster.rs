@@ -1,0 +1,429 @@
+//! The cluster as a source of scaled objects: KEDA's `keda.sh/v1alpha1` ScaledObject,
+//! TriggerAuthentication and ClusterTriggerAuthentication resources, watched with
+//! kube-runtime's watchers and reflector stores (list, then watch from the resourceVersion,
+//! bookmarks, a new list after 410 Gone or a broken watch, with kube-runtime's backoff).
+//!
+//! Each ScaledObject goes through exactly the path of an object from a file: the object and the
+//! authentications it refers to are given to the loader as KEDA manifests, validated and built
+//! as `scalerd check` would; its errors (the lines `check` would print) are reported on that
+//! object alone ([`ClusterChange::Invalid`]), never on the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::GroupVersionKind;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use scalers_core::config::ValidatedObject;
+use scalers_core::config::model::Config;
+use scalers_core::trigger::Registry;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use crate::daemon::credentials::Fingerprints;
+
+/// The API group and version of KEDA's resources.
+pub const KEDA_API_VERSION: &str = "keda.sh/v1alpha1";
+
+/// A change of one scaled object, as the cluster source reports it.
+#[derive(Debug)]
+pub enum ClusterChange {
+    /// The object is new or changed (or an authentication it uses changed), and valid.
+    Apply {
+        /// The object, validated, triggers built.
+        object: Box<ValidatedObject>,
+        /// The whole ScaledObject as the API serves it (its status included).
+        resource: Arc<DynamicObject>,
+        /// The config it was read as (for credentials).
+        config: Box<Config>,
+        /// The fingerprints of its credentials.
+        fingerprints: Fingerprints,
+    },
+    /// The object is new or changed, and invalid: what `scalerd check` would print.
+    Invalid {
+        /// `namespace/name`.
+        key: String,
+        /// The ScaledObject as the API serves it.
+        resource: Arc<DynamicObject>,
+        /// Every problem, one per line.
+        message: String,
+    },
+    /// The object is gone (or is being deleted).
+    Remove {
+        /// `namespace/name`.
+        key: String,
+        /// The ScaledObject as last seen.
+        resource: Arc<DynamicObject>,
+    },
+}
+
+/// Which of the three kinds a notification is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    ScaledObject,
+    TriggerAuthentication,
+    ClusterTriggerAuthentication,
+}
+
+impl Kind {
+    fn resource(self) -> ApiResource {
+        let (kind, plural) = match self {
+            Kind::ScaledObject => ("ScaledObject", "scaledobjects"),
+            Kind::TriggerAuthentication => ("TriggerAuthentication", "triggerauthentications"),
+            Kind::ClusterTriggerAuthentication => (
+                "ClusterTriggerAuthentication",
+                "clustertriggerauthentications",
+            ),
+        };
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("keda.sh", "v1alpha1", kind),
+            plural,
+        )
+    }
+}
+
+/// What a watch task tells the source: an object of `kind` changed, or a list completed.
+#[derive(Debug)]
+enum Notice {
+    Changed(Kind, Option<String>, String),
+    Listed(Kind),
+}
+
+/// The watched ScaledObjects and authentications, turned into [`ClusterChange`]s.
+///
+/// [`ClusterSource::next`] waits for the next batch of changes. Objects are compared by what
+/// their validation reads (the spec, the annotations, the authentications they refer to): a
+/// status write, or a change of an authentication an object does not use, changes nothing.
+pub struct ClusterSource {
+    registry: Arc<Registry>,
+    client: kube::Client,
+    own_namespace: String,
+    objects: Vec<Store<DynamicObject>>,
+    auths: Vec<Store<DynamicObject>>,
+    cluster_auths: Store<DynamicObject>,
+    notices: mpsc::UnboundedReceiver<Notice>,
+    /// What each known object was last validated from.
+    seen: BTreeMap<String, u64>,
+    listed: BTreeSet<&'static str>,
+}
+
+impl std::fmt::Debug for ClusterSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSource")
+            .field("objects", &self.seen.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterSource {
+    /// Starts watching the three kinds, in `namespaces` (every namespace when empty); the
+    /// Secrets of ClusterTriggerAuthentications are read from `own_namespace`.
+    pub fn start(
+        client: kube::Client,
+        namespaces: &[String],
+        registry: Arc<Registry>,
+        own_namespace: &str,
+    ) -> Self {
+        let (tx, notices) = mpsc::unbounded_channel();
+        let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
+            vec![None]
+        } else {
+            namespaces.iter().map(|n| Some(n.as_str())).collect()
+        };
+        let mut objects = Vec::new();
+        let mut auths = Vec::new();
+        for ns in &scopes {
+            objects.push(watch(&client, Kind::ScaledObject, *ns, tx.clone()));
+            auths.push(watch(&client, Kind::TriggerAuthentication, *ns, tx.clone()));
+        }
+        let cluster_auths = watch(&client, Kind::ClusterTriggerAuthentication, None, tx);
+        ClusterSource {
+            registry,
+            client,
+            own_namespace: own_namespace.to_owned(),
+            objects,
+            auths,
+            cluster_auths,
+            notices,
+            seen: BTreeMap::new(),
+            listed: BTreeSet::new(),
+        }
+    }
+
+    /// Reads a ScaledObject's `status` (by `namespace/name`) from the watched objects, as the
+    /// cluster serves it now.
+    pub fn status_lookup(&self) -> crate::kube::StatusLookup {
+        let stores = self.objects.clone();
+        let resource = Kind::ScaledObject.resource();
+        Arc::new(move |key: &str| {
+            let (ns, name) = key.split_once('/')?;
+            let at = ObjectRef::new_with(name, resource.clone()).within(ns);
+            stores
+                .iter()
+                .find_map(|s| s.get(&at))
+                .map(|o| o.data["status"].clone())
+        })
+    }
+
+    /// Waits until the three kinds have been listed, then returns the changes since the last
+    /// call (at least one; the first call returns every object).
+    pub async fn next(&mut self) -> Vec<ClusterChange> {
+        loop {
+            let Some(first) = self.notices.recv().await else {
+                std::future::pending::<()>().await;
+                continue;
+            };
+            let mut notices = vec![first];
+            while let Ok(n) = self.notices.try_recv() {
+                notices.push(n);
+            }
+            for n in &notices {
+                if let Notice::Listed(kind) = n {
+                    self.listed.insert(kind_name(*kind));
+                }
+            }
+            if self.listed.len() < 3 {
+                continue;
+            }
+            let changes = self.changes(&notices).await;
+            if !changes.is_empty() {
+                return changes;
+            }
+        }
+    }
+
+    /// The keys of the objects the notices may have changed (every object after a list).
+    fn affected(&self, notices: &[Notice]) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        let all = notices.iter().any(|n| matches!(n, Notice::Listed(_)));
+        let objects: Vec<Arc<DynamicObject>> = self.objects.iter().flat_map(Store::state).collect();
+        if all {
+            keys.extend(self.seen.keys().cloned());
+            keys.extend(objects.iter().map(|o| key_of(o)));
+            return keys;
+        }
+        for n in notices {
+            let Notice::Changed(kind, ns, name) = n else {
+                continue;
+            };
+            match kind {
+                Kind::ScaledObject => {
+                    keys.insert(format!("{}/{name}", ns.as_deref().unwrap_or_default()));
+                }
+                Kind::TriggerAuthentication | Kind::ClusterTriggerAuthentication => {
+                    let wanted = kind_name(*kind);
+                    for o in &objects {
+                        let same_ns = *kind == Kind::ClusterTriggerAuthentication
+                            || o.metadata.namespace == *ns;
+                        if same_ns && auth_refs(o).iter().any(|(k, n)| *k == wanted && n == name) {
+                            keys.insert(key_of(o));
+                        }
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    async fn changes(&mut self, notices: &[Notice]) -> Vec<ClusterChange> {
+        let mut out = Vec::new();
+        for key in self.affected(notices) {
+            let (ns, name) = key.split_once('/').unwrap_or(("", &key));
+            let at = ObjectRef::new_with(name, Kind::ScaledObject.resource()).within(ns);
+            let found = self.objects.iter().find_map(|s| s.get(&at));
+            let Some(resource) = found else {
+                if self.seen.remove(&key).is_some() {
+                    out.push(ClusterChange::Remove {
+                        resource: Arc::new(DynamicObject::new(
+                            &key,
+                            &Kind::ScaledObject.resource(),
+                        )),
+                        key,
+                    });
+                }
+                continue;
+            };
+            if resource.metadata.deletion_timestamp.is_some() {
+                if self.seen.remove(&key).is_some() {
+                    out.push(ClusterChange::Remove { key, resource });
+                }
+                continue;
+            }
+            let text = self.manifests(&resource);
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut h);
+            let hash = h.finish();
+            if self.seen.get(&key) == Some(&hash) {
+                continue;
+            }
+            self.seen.insert(key.clone(), hash);
+            out.push(self.validate(key, resource, &text).await);
+        }
+        out
+    }
+
+    /// The object and the authentications it refers to, as KEDA manifests (JSON documents).
+    fn manifests(&self, resource: &DynamicObject) -> String {
+        let mut docs = vec![manifest(resource, "ScaledObject")];
+        let ns = resource.metadata.namespace.clone();
+        for (kind, name) in auth_refs(resource) {
+            let found = if kind == "ClusterTriggerAuthentication" {
+                self.cluster_auths
+                    .state()
+                    .into_iter()
+                    .find(|a| a.metadata.name.as_deref() == Some(&name))
+            } else {
+                self.auths.iter().find_map(|s| {
+                    s.state().into_iter().find(|a| {
+                        a.metadata.name.as_deref() == Some(&name) && a.metadata.namespace == ns
+                    })
+                })
+            };
+            if let Some(a) = found {
+                docs.push(manifest(&a, kind));
+            }
+        }
+        docs.iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    }
+
+    async fn validate(
+        &self,
+        key: String,
+        resource: Arc<DynamicObject>,
+        text: &str,
+    ) -> ClusterChange {
+        let file = format!("ScaledObject {key}");
+        let invalid = |message: String| ClusterChange::Invalid {
+            key: key.clone(),
+            resource: resource.clone(),
+            message,
+        };
+        let config = match scalers_core::config::load_str(text, &file) {
+            Ok(c) => c,
+            Err(e) => return invalid(e.to_string()),
+        };
+        let loaded = crate::daemon::credentials::load_config(
+            &config,
+            &file,
+            &self.registry,
+            Some(&self.client),
+            &self.own_namespace,
+        )
+        .await;
+        match loaded {
+            Ok((mut objects, fingerprints)) if objects.len() == 1 => ClusterChange::Apply {
+                object: Box::new(objects.remove(0)),
+                resource,
+                config: Box::new(config),
+                fingerprints,
+            },
+            Ok(_) => invalid(format!("{file}: not one scaled object")),
+            Err(e) => invalid(e.to_string()),
+        }
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::ScaledObject => "ScaledObject",
+        Kind::TriggerAuthentication => "TriggerAuthentication",
+        Kind::ClusterTriggerAuthentication => "ClusterTriggerAuthentication",
+    }
+}
+
+/// `namespace/name` of a ScaledObject.
+pub fn key_of(o: &DynamicObject) -> String {
+    format!(
+        "{}/{}",
+        o.metadata.namespace.as_deref().unwrap_or_default(),
+        o.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// The authentications an object's triggers refer to: (kind, name).
+fn auth_refs(o: &DynamicObject) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(triggers) = o.data["spec"]["triggers"].as_array() {
+        for t in triggers {
+            let r = &t["authenticationRef"];
+            if let Some(name) = r["name"].as_str() {
+                let kind = match r["kind"].as_str() {
+                    Some("ClusterTriggerAuthentication") => "ClusterTriggerAuthentication",
+                    _ => "TriggerAuthentication",
+                };
+                if !out.iter().any(|(k, n)| *k == kind && n == name) {
+                    out.push((kind, name.to_owned()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the loader reads of a resource: apiVersion, kind, name, namespace, annotations, spec.
+fn manifest(o: &DynamicObject, kind: &str) -> Value {
+    let mut metadata = json!({"name": o.metadata.name});
+    if let Some(ns) = &o.metadata.namespace {
+        metadata["namespace"] = json!(ns);
+    }
+    if let Some(a) = &o.metadata.annotations {
+        metadata["annotations"] = json!(a);
+    }
+    json!({
+        "apiVersion": KEDA_API_VERSION,
+        "kind": kind,
+        "metadata": metadata,
+        "spec": o.data.get("spec").cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// A reflector of `kind` in `namespace` (all with `None`), fed by a task of its own that tells
+/// `tx` what changed.
+fn watch(
+    client: &kube::Client,
+    kind: Kind,
+    namespace: Option<&str>,
+    tx: mpsc::UnboundedSender<Notice>,
+) -> Store<DynamicObject> {
+    let resource = kind.resource();
+    let api: Api<DynamicObject> = match (kind, namespace) {
+        (Kind::ClusterTriggerAuthentication, _) | (_, None) => {
+            Api::all_with(client.clone(), &resource)
+        }
+        (_, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
+    };
+    let writer = reflector::store::Writer::new(resource);
+    let store = writer.as_reader();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            let notice = match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => Notice::Changed(
+                    kind,
+                    o.metadata.namespace.clone(),
+                    o.metadata.name.clone().unwrap_or_default(),
+                ),
+                Ok(watcher::Event::InitDone) => Notice::Listed(kind),
+                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
+                Err(e) => {
+                    warn!(kind = kind_name(kind), error = %e, "watch failed; retrying");
+                    continue;
+                }
+            };
+            if tx.send(notice).is_err() {
+                return;
+            }
+        }
+    });
+    store
+}

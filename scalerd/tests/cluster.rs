@@ -1,0 +1,311 @@
+//! Cluster mode (issue 16): `scalerd run` without `--config` watches KEDA's ScaledObjects on
+//! the testkit's fake API server (real HTTP, lists and watches), scales their Deployments from
+//! a real Redis, writes KEDA's status through the status subresource only when it changes,
+//! keeps a bad object to itself, and continues a cooldown from the persisted
+//! `lastActiveTime` after a restart.
+
+mod support;
+
+use std::time::Duration;
+
+use scalerd::daemon::RunOptions;
+use scalers_testkit::{FakeApiServer, FakeResource, RedisServer, eventually, unique_name};
+use serde_json::{Value, json};
+use support::{Daemon, kube_client, replicas_become, set_list};
+use tokio::time::Instant;
+
+const SO: FakeResource = FakeResource::SCALED_OBJECT;
+const DEPLOY: FakeResource = FakeResource::DEPLOYMENT;
+
+fn options(fake: &FakeApiServer) -> RunOptions {
+    let mut opts = RunOptions::cluster();
+    opts.admin_addr = "127.0.0.1:0".parse().unwrap();
+    opts.kube_client = Some(kube_client(fake));
+    opts.leader_elect = Some(false);
+    opts.namespace = "scalers".into();
+    opts
+}
+
+/// A ScaledObject `shop/<name>` on Deployment `shop/<name>` with a redis-list trigger.
+fn scaled_object(name: &str, redis: &RedisServer, key: &str, extra: Value) -> Value {
+    let mut spec = json!({
+        "scaleTargetRef": {"name": name},
+        "pollingInterval": 1,
+        "minReplicaCount": 1,
+        "maxReplicaCount": 10,
+        "triggers": [{
+            "type": "redis",
+            "name": "jobs",
+            "metadata": {"address": redis.address(), "listName": key, "listLength": "10"},
+        }],
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    json!({"metadata": {"name": name}, "spec": spec})
+}
+
+fn status(fake: &FakeApiServer, name: &str) -> Value {
+    fake.object(&SO, "shop", name)
+        .map(|o| o["status"].clone())
+        .unwrap_or(Value::Null)
+}
+
+fn condition<'a>(status: &'a Value, kind: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+        .unwrap_or(&Value::Null)
+}
+
+fn status_writes(fake: &FakeApiServer, name: &str) -> usize {
+    let path = format!("/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/{name}/status");
+    fake.requests("PATCH", &path)
+        .iter()
+        .filter(|e| e.succeeded())
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaled_object_in_the_cluster_scales_and_gets_kedas_status_written_on_change() {
+    let redis = RedisServer::shared().await;
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 35);
+    let fake = FakeApiServer::start().await;
+    fake.put_workload(&DEPLOY, "shop", "orders", 1);
+    fake.put_object(&SO, "shop", scaled_object("orders", redis, &key, json!({})));
+    let daemon = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "orders", 4, Duration::from_secs(20)).await;
+
+    let s = eventually(Duration::from_secs(10), || async {
+        let s = status(&fake, "orders");
+        if condition(&s, "Active")["status"] == "True" && s["lastActiveTime"].is_string() {
+            Ok(s)
+        } else {
+            Err(format!("{s}"))
+        }
+    })
+    .await;
+    assert_eq!(condition(&s, "Ready")["status"], "True");
+    assert_eq!(condition(&s, "Ready")["reason"], "ScaledObjectReady");
+    assert_eq!(condition(&s, "Active")["reason"], "ScalerActive");
+    assert_eq!(condition(&s, "Fallback")["status"], "False");
+    assert_eq!(condition(&s, "Fallback")["reason"], "NoFallbackFound");
+    assert_eq!(condition(&s, "Paused")["status"], "False");
+    assert_eq!(s["scaleTargetKind"], "apps/v1.Deployment");
+    assert_eq!(
+        s["scaleTargetGVKR"],
+        json!({"group": "apps", "version": "v1", "kind": "Deployment", "resource": "deployments"})
+    );
+    assert_eq!(s["originalReplicaCount"], 1);
+    assert_eq!(
+        s["health"]["jobs"],
+        json!({"numberOfFailures": 0, "status": "Happy"})
+    );
+
+    // Steady state: the status only changes when lastActiveTime moves to a new second; the
+    // conditions keep their transition times. Three ticks of an inactive object write nothing.
+    set_list(&redis.client(), &key, 0);
+    eventually(Duration::from_secs(10), || async {
+        let s = status(&fake, "orders");
+        if condition(&s, "Active")["status"] == "False" {
+            Ok(())
+        } else {
+            Err(format!("{s}"))
+        }
+    })
+    .await;
+    let writes = status_writes(&fake, "orders");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        status_writes(&fake, "orders"),
+        writes,
+        "status written with no change"
+    );
+    let s = status(&fake, "orders");
+    assert_eq!(condition(&s, "Active")["reason"], "ScalerNotActive");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_object_gets_ready_false_with_checks_message_and_the_others_keep_scaling() {
+    let redis = RedisServer::shared().await;
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 25);
+    let fake = FakeApiServer::start().await;
+    fake.put_workload(&DEPLOY, "shop", "good", 1);
+    fake.put_workload(&DEPLOY, "shop", "bad", 1);
+    fake.put_object(&SO, "shop", scaled_object("good", redis, &key, json!({})));
+    let mut bad = scaled_object("bad", redis, &key, json!({}));
+    bad["spec"]["triggers"][0]["type"] = json!("rabbitmq");
+    fake.put_object(&SO, "shop", bad);
+    let daemon = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "good", 3, Duration::from_secs(20)).await;
+
+    let s = eventually(Duration::from_secs(10), || async {
+        let s = status(&fake, "bad");
+        if condition(&s, "Ready")["status"] == "False" {
+            Ok(s)
+        } else {
+            Err(format!("{s}"))
+        }
+    })
+    .await;
+    let ready = condition(&s, "Ready");
+    assert_eq!(ready["reason"], "ScaledObjectCheckFailed");
+    let message = ready["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "ScaledObject shop/bad: spec.triggers[0].type: unknown trigger type \"rabbitmq\""
+        ),
+        "{message}"
+    );
+    let warned = fake.events("shop").into_iter().any(|e| {
+        e.reason.as_deref() == Some("ScaledObjectCheckFailed")
+            && e.type_.as_deref() == Some("Warning")
+    });
+    assert!(warned, "a Warning Event");
+    assert_eq!(fake.replicas(&DEPLOY, "shop", "bad"), Some(1));
+
+    // Fixed (a new generation): it scales at once.
+    let fixed = scaled_object("bad", redis, &key, json!({}));
+    fake.put_object(&SO, "shop", fixed);
+    replicas_become(&fake, "bad", 3, Duration::from_secs(10)).await;
+    eventually(Duration::from_secs(10), || async {
+        let s = status(&fake, "bad");
+        if condition(&s, "Ready")["status"] == "True" {
+            Ok(())
+        } else {
+            Err(format!("{s}"))
+        }
+    })
+    .await;
+    daemon.stop().await;
+}
+
+/// A restart of scalerd in the middle of a cooldown: the new process reads `lastActiveTime`
+/// back from the status and scales to zero when the cooldown since then has passed: no sooner,
+/// and not a full cooldown after its own start either (which the file mode's presumption
+/// would give).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_continues_the_cooldown_from_the_persisted_last_active_time() {
+    const COOLDOWN: u64 = 8;
+    let redis = RedisServer::shared().await;
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 25);
+    let fake = FakeApiServer::start().await;
+    fake.put_workload(&DEPLOY, "shop", "cooling", 0);
+    let extra = json!({"minReplicaCount": 0, "cooldownPeriod": COOLDOWN});
+    fake.put_object(&SO, "shop", scaled_object("cooling", redis, &key, extra));
+    let first = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "cooling", 3, Duration::from_secs(20)).await;
+    set_list(&redis.client(), &key, 0);
+    let inactive = eventually(Duration::from_secs(10), || async {
+        let s = status(&fake, "cooling");
+        if condition(&s, "Active")["status"] == "False" {
+            Ok(s)
+        } else {
+            Err(format!("{s}"))
+        }
+    })
+    .await;
+    let last_active = inactive["lastActiveTime"].as_str().unwrap().to_owned();
+    let last_active_ms = scalerd::kube::parse_time_ms(&last_active).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    first.stop().await;
+
+    let restarted = Instant::now();
+    let restarted_ms = unix_ms();
+    let second = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "cooling", 0, Duration::from_secs(COOLDOWN + 10)).await;
+    let zero_after_restart = restarted.elapsed();
+    let zero_ms = restarted_ms + u64::try_from(zero_after_restart.as_millis()).unwrap();
+    assert!(
+        zero_ms >= last_active_ms + COOLDOWN * 1000,
+        "scaled to zero {} ms after lastActiveTime {last_active}, before the cooldown",
+        zero_ms - last_active_ms
+    );
+    assert!(
+        zero_after_restart < Duration::from_secs(COOLDOWN - 1),
+        "scaled to zero {zero_after_restart:?} after the restart: the persisted lastActiveTime was not used"
+    );
+    assert_eq!(fake.scale_writes(&DEPLOY, "shop", "cooling"), [1, 3, 0]);
+    second.stop().await;
+}
+
+fn unix_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// Deleting a ScaledObject stops its loop; the watch ending, a 410 Gone, and the API server
+/// unreachable for a while lose or double nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_and_watch_faults_neither_lose_nor_double_a_loop() {
+    let redis = RedisServer::shared().await;
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 25);
+    let fake = FakeApiServer::start().await;
+    for name in ["one", "two"] {
+        fake.put_workload(&DEPLOY, "shop", name, 1);
+        fake.put_object(&SO, "shop", scaled_object(name, redis, &key, json!({})));
+    }
+    let daemon = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "one", 3, Duration::from_secs(20)).await;
+    replicas_become(&fake, "two", 3, Duration::from_secs(20)).await;
+
+    // The watches end, then the history is gone (the next watch gets 410 and lists again),
+    // then the API server cannot be reached for a while.
+    fake.end_watches();
+    fake.compact();
+    fake.end_watches();
+    fake.unreachable_for(Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    fake.put_workload(&DEPLOY, "shop", "three", 1);
+    fake.put_object(&SO, "shop", scaled_object("three", redis, &key, json!({})));
+    replicas_become(&fake, "three", 3, Duration::from_secs(30)).await;
+    let keys = |s: scalerd::daemon::status::Status| {
+        s.objects
+            .into_iter()
+            .map(|o| o.scaled_object)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(daemon.status().await),
+        ["shop/one", "shop/three", "shop/two"]
+    );
+    assert_eq!(
+        fake.scale_writes(&DEPLOY, "shop", "one"),
+        [3],
+        "no doubled loop"
+    );
+
+    // Deleted: its loop stops and it leaves /status.
+    assert!(fake.delete_object(&SO, "shop", "two"));
+    eventually(Duration::from_secs(10), || async {
+        let k = keys(daemon.status().await);
+        if k == ["shop/one", "shop/three"] {
+            Ok(())
+        } else {
+            Err(format!("{k:?}"))
+        }
+    })
+    .await;
+    let reads = |fake: &FakeApiServer| {
+        fake.requests("GET", "/apis/apps/v1/namespaces/shop/deployments/two/**")
+            .len()
+    };
+    let before = reads(&fake);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        reads(&fake),
+        before,
+        "the deleted object's loop still reads its target"
+    );
+    daemon.stop().await;
+}
