@@ -446,6 +446,7 @@ fn every_event_reason_is_documented() {
         reason::SCALER_FAILED,
         reason::FALLBACK_ACTIVATED,
         reason::FALLBACK_DEACTIVATED,
+        reason::CHECK_FAILED,
     ] {
         assert!(
             table.lines().any(|l| l.starts_with(&format!("| `{r}` |"))),
@@ -454,7 +455,7 @@ fn every_event_reason_is_documented() {
     }
     assert_eq!(
         table.lines().filter(|l| l.starts_with("| `")).count(),
-        7,
+        8,
         "docs/operations.md: an event reason scalerd does not record"
     );
 }
@@ -543,7 +544,7 @@ fn every_rbac_rule_is_documented() {
         }
     }
     assert_eq!(
-        rules, 8,
+        rules, 12,
         "deploy/rbac.yaml changed: update the RBAC section"
     );
 }
