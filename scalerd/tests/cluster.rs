@@ -309,3 +309,100 @@ async fn deletions_and_watch_faults_neither_lose_nor_double_a_loop() {
     );
     daemon.stop().await;
 }
+
+fn finalizers(fake: &FakeApiServer, name: &str) -> Vec<String> {
+    fake.object(&SO, "shop", name)
+        .and_then(|o| {
+            o["metadata"]["finalizers"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// Deletion: the finalizer is put on by the leader; on deletion with
+/// `restoreToOriginalReplicaCount` the target goes back to its original count before the
+/// object goes; without it, the count stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_restores_the_original_count_when_asked_then_drops_the_finalizer() {
+    let redis = RedisServer::shared().await;
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 45);
+    let fake = FakeApiServer::start().await;
+    for name in ["restored", "kept"] {
+        fake.put_workload(&DEPLOY, "shop", name, 2);
+    }
+    let restore = json!({"advanced": {"restoreToOriginalReplicaCount": true}});
+    fake.put_object(&SO, "shop", scaled_object("restored", redis, &key, restore));
+    fake.put_object(&SO, "shop", scaled_object("kept", redis, &key, json!({})));
+    let daemon = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "restored", 5, Duration::from_secs(20)).await;
+    replicas_become(&fake, "kept", 5, Duration::from_secs(20)).await;
+    for name in ["restored", "kept"] {
+        eventually(Duration::from_secs(10), || async {
+            let f = finalizers(&fake, name);
+            let original = status(&fake, name)["originalReplicaCount"].clone();
+            if f == ["finalizer.keda.sh"] && original == 2 {
+                Ok(())
+            } else {
+                Err(format!("{name}: {f:?}, originalReplicaCount {original}"))
+            }
+        })
+        .await;
+    }
+
+    for name in ["restored", "kept"] {
+        assert_eq!(
+            fake.request_deletion(&SO, "shop", name),
+            Some(false),
+            "held by the finalizer"
+        );
+    }
+    for name in ["restored", "kept"] {
+        eventually(Duration::from_secs(10), || async {
+            match fake.object(&SO, "shop", name) {
+                None => Ok(()),
+                Some(o) => Err(format!("{name} still there: {}", o["metadata"])),
+            }
+        })
+        .await;
+    }
+    assert_eq!(fake.replicas(&DEPLOY, "shop", "restored"), Some(2));
+    assert_eq!(fake.replicas(&DEPLOY, "shop", "kept"), Some(5));
+    daemon.stop().await;
+}
+
+/// An HPA already scales the target: the object is never written, `Ready=False` names the HPA;
+/// once the HPA is gone, the object scales.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_an_hpa_scales_is_never_written_until_the_hpa_goes() {
+    let redis = RedisServer::shared().await;
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 45);
+    let fake = FakeApiServer::start().await;
+    fake.put_workload(&DEPLOY, "shop", "web", 1);
+    fake.put_hpa("shop", "keda-hpa-web", "apps/v1", "Deployment", "web");
+    fake.put_object(&SO, "shop", scaled_object("web", redis, &key, json!({})));
+    let daemon = Daemon::start(options(&fake)).await;
+    let s = eventually(Duration::from_secs(10), || async {
+        let s = status(&fake, "web");
+        if condition(&s, "Ready")["status"] == "False" {
+            Ok(s)
+        } else {
+            Err(format!("{s}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        condition(&s, "Ready")["message"],
+        "ScaledObject shop/web: spec.scaleTargetRef: Deployment shop/web is already scaled by HorizontalPodAutoscaler keda-hpa-web; scalerd does not write a target another autoscaler writes"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(fake.scale_writes(&DEPLOY, "shop", "web").is_empty());
+
+    assert!(fake.delete_object(&FakeResource::HPA, "shop", "keda-hpa-web"));
+    replicas_become(&fake, "web", 5, Duration::from_secs(15)).await;
+    daemon.stop().await;
+}

@@ -591,10 +591,17 @@ impl Started {
                     &crate::daemon::events::Event::CheckFailed { message },
                 );
             }
-            ClusterChange::Remove { key, .. } => {
+            ClusterChange::Remove {
+                key,
+                resource,
+                deleting,
+            } => {
                 if let Some(r) = self.running.remove(&key) {
                     info!(scaled_object = %key, "deleted: stopping");
                     r.handle.stop().await;
+                }
+                if deleting && let Some(statuses) = &ctx.statuses {
+                    self.finalize(&key, &resource, statuses).await;
                 }
                 ctx.status.remove(&key);
                 if let Some(statuses) = &ctx.statuses {
@@ -602,6 +609,36 @@ impl Started {
                 }
                 self.credentials.remove(&key);
             }
+        }
+    }
+
+    /// The end of a deleted ScaledObject: with `advanced.restoreToOriginalReplicaCount`, its
+    /// target goes back to `status.originalReplicaCount`; then scalerd's finalizer comes off.
+    async fn finalize(
+        &self,
+        key: &str,
+        resource: &kube::api::DynamicObject,
+        statuses: &StatusWriter,
+    ) {
+        let restore = resource.data["spec"]["advanced"]["restoreToOriginalReplicaCount"]
+            .as_bool()
+            .unwrap_or(false);
+        let original = resource.data["status"]["originalReplicaCount"]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok());
+        if let (true, Some(n)) = (restore, original) {
+            let target = self.targets.target(&object_of(resource));
+            match target.set_replicas(n).await {
+                Ok(()) => {
+                    info!(scaled_object = %key, to = n, "deleted: original replica count restored")
+                }
+                Err(e) => {
+                    warn!(scaled_object = %key, error = %e, "deleted: cannot restore the original replica count")
+                }
+            }
+        }
+        if let Err(e) = statuses.release(resource).await {
+            warn!(scaled_object = %key, error = %e, "cannot remove the finalizer");
         }
     }
 

@@ -58,6 +58,9 @@ pub enum ClusterChange {
         key: String,
         /// The ScaledObject as last seen.
         resource: Arc<DynamicObject>,
+        /// Whether it is being deleted and waits for scalerd's finalizer to go (else it is
+        /// gone already).
+        deleting: bool,
     },
 }
 
@@ -67,10 +70,20 @@ enum Kind {
     ScaledObject,
     TriggerAuthentication,
     ClusterTriggerAuthentication,
+    HorizontalPodAutoscaler,
 }
+
+/// How many kinds are watched: all must have been listed before the first changes.
+const KINDS: usize = 4;
 
 impl Kind {
     fn resource(self) -> ApiResource {
+        if self == Kind::HorizontalPodAutoscaler {
+            return ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("autoscaling", "v2", "HorizontalPodAutoscaler"),
+                "horizontalpodautoscalers",
+            );
+        }
         let (kind, plural) = match self {
             Kind::ScaledObject => ("ScaledObject", "scaledobjects"),
             Kind::TriggerAuthentication => ("TriggerAuthentication", "triggerauthentications"),
@@ -78,6 +91,7 @@ impl Kind {
                 "ClusterTriggerAuthentication",
                 "clustertriggerauthentications",
             ),
+            Kind::HorizontalPodAutoscaler => unreachable!("answered above"),
         };
         ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("keda.sh", "v1alpha1", kind),
@@ -105,6 +119,7 @@ pub struct ClusterSource {
     objects: Vec<Store<DynamicObject>>,
     auths: Vec<Store<DynamicObject>>,
     cluster_auths: Store<DynamicObject>,
+    hpas: Vec<Store<DynamicObject>>,
     notices: mpsc::UnboundedReceiver<Notice>,
     /// What each known object was last validated from.
     seen: BTreeMap<String, u64>,
@@ -136,9 +151,16 @@ impl ClusterSource {
         };
         let mut objects = Vec::new();
         let mut auths = Vec::new();
+        let mut hpas = Vec::new();
         for ns in &scopes {
             objects.push(watch(&client, Kind::ScaledObject, *ns, tx.clone()));
             auths.push(watch(&client, Kind::TriggerAuthentication, *ns, tx.clone()));
+            hpas.push(watch(
+                &client,
+                Kind::HorizontalPodAutoscaler,
+                *ns,
+                tx.clone(),
+            ));
         }
         let cluster_auths = watch(&client, Kind::ClusterTriggerAuthentication, None, tx);
         ClusterSource {
@@ -148,24 +170,22 @@ impl ClusterSource {
             objects,
             auths,
             cluster_auths,
+            hpas,
             notices,
             seen: BTreeMap::new(),
             listed: BTreeSet::new(),
         }
     }
 
-    /// Reads a ScaledObject's `status` (by `namespace/name`) from the watched objects, as the
-    /// cluster serves it now.
+    /// Reads a ScaledObject (by `namespace/name`) from the watched objects, as the cluster
+    /// serves it now.
     pub fn status_lookup(&self) -> crate::kube::StatusLookup {
         let stores = self.objects.clone();
         let resource = Kind::ScaledObject.resource();
         Arc::new(move |key: &str| {
             let (ns, name) = key.split_once('/')?;
             let at = ObjectRef::new_with(name, resource.clone()).within(ns);
-            stores
-                .iter()
-                .find_map(|s| s.get(&at))
-                .map(|o| o.data["status"].clone())
+            stores.iter().find_map(|s| s.get(&at))
         })
     }
 
@@ -186,7 +206,7 @@ impl ClusterSource {
                     self.listed.insert(kind_name(*kind));
                 }
             }
-            if self.listed.len() < 3 {
+            if self.listed.len() < KINDS {
                 continue;
             }
             let changes = self.changes(&notices).await;
@@ -213,6 +233,14 @@ impl ClusterSource {
             match kind {
                 Kind::ScaledObject => {
                     keys.insert(format!("{}/{name}", ns.as_deref().unwrap_or_default()));
+                }
+                Kind::HorizontalPodAutoscaler => {
+                    keys.extend(
+                        objects
+                            .iter()
+                            .filter(|o| o.metadata.namespace == *ns)
+                            .map(|o| key_of(o)),
+                    );
                 }
                 Kind::TriggerAuthentication | Kind::ClusterTriggerAuthentication => {
                     let wanted = kind_name(*kind);
@@ -243,27 +271,81 @@ impl ClusterSource {
                             &Kind::ScaledObject.resource(),
                         )),
                         key,
+                        deleting: false,
                     });
                 }
                 continue;
             };
             if resource.metadata.deletion_timestamp.is_some() {
-                if self.seen.remove(&key).is_some() {
-                    out.push(ClusterChange::Remove { key, resource });
+                let ours = resource
+                    .metadata
+                    .finalizers
+                    .iter()
+                    .flatten()
+                    .any(|f| f == crate::kube::FINALIZER);
+                if self.seen.remove(&key).is_some() || ours {
+                    out.push(ClusterChange::Remove {
+                        key,
+                        resource,
+                        deleting: ours,
+                    });
                 }
                 continue;
             }
             let text = self.manifests(&resource);
+            let conflicts = self.hpas_on_target(&resource);
             let mut h = std::collections::hash_map::DefaultHasher::new();
             text.hash(&mut h);
+            conflicts.hash(&mut h);
             let hash = h.finish();
             if self.seen.get(&key) == Some(&hash) {
                 continue;
             }
             self.seen.insert(key.clone(), hash);
+            if !conflicts.is_empty() {
+                let t = &resource.data["spec"]["scaleTargetRef"];
+                let message = format!(
+                    "ScaledObject {key}: spec.scaleTargetRef: {} {}/{} is already scaled by HorizontalPodAutoscaler {}; scalerd does not write a target another autoscaler writes",
+                    t["kind"].as_str().unwrap_or("Deployment"),
+                    resource.metadata.namespace.as_deref().unwrap_or_default(),
+                    t["name"].as_str().unwrap_or_default(),
+                    conflicts.join(", ")
+                );
+                out.push(ClusterChange::Invalid {
+                    key,
+                    resource,
+                    message,
+                });
+                continue;
+            }
             out.push(self.validate(key, resource, &text).await);
         }
         out
+    }
+
+    /// The HPAs (sorted names) in the object's namespace that scale its target: on kind and
+    /// name, and on the API group when the HPA names an `apiVersion`.
+    fn hpas_on_target(&self, resource: &DynamicObject) -> Vec<String> {
+        let t = &resource.data["spec"]["scaleTargetRef"];
+        let kind = t["kind"].as_str().unwrap_or("Deployment");
+        let name = t["name"].as_str().unwrap_or_default();
+        let group = |v: &str| v.rsplit_once('/').map_or("", |(g, _)| g).to_owned();
+        let wanted = group(t["apiVersion"].as_str().unwrap_or("apps/v1"));
+        let mut names: Vec<String> = self
+            .hpas
+            .iter()
+            .flat_map(Store::state)
+            .filter(|h| h.metadata.namespace == resource.metadata.namespace)
+            .filter(|h| {
+                let r = &h.data["spec"]["scaleTargetRef"];
+                r["kind"] == kind
+                    && r["name"] == name
+                    && r["apiVersion"].as_str().is_none_or(|v| group(v) == wanted)
+            })
+            .filter_map(|h| h.metadata.name.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     /// The object and the authentications it refers to, as KEDA manifests (JSON documents).
@@ -335,6 +417,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::ScaledObject => "ScaledObject",
         Kind::TriggerAuthentication => "TriggerAuthentication",
         Kind::ClusterTriggerAuthentication => "ClusterTriggerAuthentication",
+        Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
     }
 }
 

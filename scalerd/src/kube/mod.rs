@@ -49,7 +49,7 @@ pub use recorder::{
 };
 pub use secrets::read_secret_key;
 pub use status::{
-    Condition, ObjectReport, StatusLookup, StatusWriter, parse_time_ms, rfc3339,
+    Condition, FINALIZER, ObjectReport, StatusLookup, StatusWriter, parse_time_ms, rfc3339,
     scaled_object_resource, status_of,
 };
 pub use target::{CONFLICT_ATTEMPTS, KubeScaleTarget, KubeTargets};

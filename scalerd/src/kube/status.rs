@@ -205,6 +205,8 @@ struct Entry {
     pending: Option<ObjectReport>,
     /// The status last written (or found).
     written: Value,
+    /// Whether the object carries [`FINALIZER`] (put there, or found).
+    finalized: bool,
 }
 
 /// Writes ScaledObject statuses on change, from a task of its own. Clones share it.
@@ -213,8 +215,13 @@ pub struct StatusWriter {
     inner: Arc<Shared>,
 }
 
-/// Reads an object's status as the cluster serves it now (from a watch-fed store).
-pub type StatusLookup = Arc<dyn Fn(&str) -> Option<Value> + Send + Sync>;
+/// Reads a ScaledObject (by `namespace/name`) as the cluster serves it now (from a watch-fed
+/// store).
+pub type StatusLookup = Arc<dyn Fn(&str) -> Option<Arc<DynamicObject>> + Send + Sync>;
+
+/// The finalizer scalerd puts on ScaledObjects (KEDA's own), so that a deleted object's target
+/// can be given back its original count before the object goes.
+pub const FINALIZER: &str = "finalizer.keda.sh";
 
 struct Shared {
     client: kube::Client,
@@ -289,6 +296,41 @@ impl StatusWriter {
         self.inner.wake.notify_one();
     }
 
+    /// Takes [`FINALIZER`] off a ScaledObject being deleted, so that it goes (fenced, with
+    /// the `resourceVersion` it carries).
+    ///
+    /// # Errors
+    /// The [`super::KubeError`] of the failed patch.
+    pub async fn release(&self, object: &DynamicObject) -> Result<(), super::KubeError> {
+        let finalizers: Vec<String> = object
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .filter(|f| *f != FINALIZER)
+            .cloned()
+            .collect();
+        if finalizers.len() == object.metadata.finalizers.as_ref().map_or(0, Vec::len) {
+            return Ok(());
+        }
+        let ns = object.metadata.namespace.as_deref().unwrap_or_default();
+        let name = object.metadata.name.as_deref().unwrap_or_default();
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.inner.client.clone(), ns, &scaled_object_resource());
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": object.metadata.resource_version,
+        }});
+        call_fenced(
+            &self.inner.fence,
+            || Operation::object("patch", "scaledobjects.keda.sh", ns, name),
+            DEFAULT_REQUEST_TIMEOUT,
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Forgets an object (deleted).
     pub fn forget(&self, key: &str) {
         let mut entries = self
@@ -309,7 +351,12 @@ impl StatusWriter {
                 .unwrap_or_else(PoisonError::into_inner);
             entries.get(key).map(|e| e.written.clone())
         };
-        let served = self.inner.lookup.as_ref().and_then(|f| f(key));
+        let served = self
+            .inner
+            .lookup
+            .as_ref()
+            .and_then(|f| f(key))
+            .map(|o| o.data["status"].clone());
         [written, served]
     }
 
@@ -343,9 +390,45 @@ impl StatusWriter {
                 .lookup
                 .as_ref()
                 .and_then(|f| f(key))
-                .as_ref()
-                .and_then(count)
+                .and_then(|o| count(&o.data["status"]))
         })
+    }
+}
+
+/// Puts [`FINALIZER`] on the ScaledObject `key` if it has none (a merge patch of
+/// `metadata.finalizers` carrying the `resourceVersion` read, fenced); true once it is there.
+async fn ensure_finalizer(inner: &Shared, key: &str) -> bool {
+    let Some(object) = inner.lookup.as_ref().and_then(|f| f(key)) else {
+        return false;
+    };
+    if object.metadata.deletion_timestamp.is_some() {
+        return true;
+    }
+    let mut finalizers = object.metadata.finalizers.clone().unwrap_or_default();
+    if finalizers.iter().any(|f| f == FINALIZER) {
+        return true;
+    }
+    finalizers.push(FINALIZER.to_owned());
+    let (ns, name) = key.split_once('/').unwrap_or(("", key));
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(inner.client.clone(), ns, &scaled_object_resource());
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": object.metadata.resource_version,
+    }});
+    let added = call_fenced(
+        &inner.fence,
+        || Operation::object("patch", "scaledobjects.keda.sh", ns, name),
+        DEFAULT_REQUEST_TIMEOUT,
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)),
+    )
+    .await;
+    match added {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::debug!(scaled_object = %key, error = %e, "finalizer not added yet");
+            false
+        }
     }
 }
 
@@ -353,6 +436,24 @@ impl StatusWriter {
 async fn flush(inner: &Shared) {
     let now = Timestamp::from_second(Timestamp::now().as_second())
         .map_or_else(|_| String::new(), |t| t.to_string());
+    let unfinalized: Vec<String> = {
+        let entries = inner.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .filter(|(_, e)| e.pending.is_some() && !e.finalized)
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    if inner.lookup.is_some() {
+        for key in unfinalized {
+            if ensure_finalizer(inner, &key).await {
+                let mut entries = inner.entries.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(e) = entries.get_mut(&key) {
+                    e.finalized = true;
+                }
+            }
+        }
+    }
     let work: Vec<(String, Value, Value)> = {
         let mut entries = inner.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
