@@ -406,3 +406,115 @@ async fn a_target_an_hpa_scales_is_never_written_until_the_hpa_goes() {
     replicas_become(&fake, "web", 5, Duration::from_secs(15)).await;
     daemon.stop().await;
 }
+
+/// The walk-through this project started from, in cluster mode: a ScaledObject with a
+/// `prometheus` trigger on `sum(irate(http_requests_total[1m]))`, threshold 100, min 1, max 5,
+/// applied to the (fake) cluster; a real Prometheus scrapes a request counter whose rate rises
+/// to 350/s, then 480/s, then stops. The Deployment goes 1 → 4 → 5 → 1, the status follows,
+/// and a restart of scalerd at 5 changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_walk_through_goes_1_4_5_1_with_a_restart_that_changes_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let prom = scalers_testkit::PrometheusServices::shared().await;
+    let run = unique_name("walk");
+    let job = unique_name("walk-job");
+    // The counter grows at `rate` per second (stored as millis), pushed every 50 ms.
+    let rate = Arc::new(AtomicU64::new(0));
+    let pusher = {
+        let (rate, run, job) = (rate.clone(), run.clone(), job.clone());
+        tokio::spawn(async move {
+            let mut count = 0.0_f64;
+            let mut last = Instant::now();
+            loop {
+                let now = Instant::now();
+                count += rate.load(Ordering::SeqCst) as f64 / 1000.0
+                    * now.duration_since(last).as_secs_f64();
+                last = now;
+                prom.push_metric(
+                    &job,
+                    &format!("http_requests_total{{run=\"{run}\"}} {count}\n"),
+                )
+                .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let fake = FakeApiServer::start().await;
+    fake.put_workload(&DEPLOY, "shop", "web", 1);
+    let so = json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"name": "web"},
+            "pollingInterval": 1,
+            "minReplicaCount": 1,
+            "maxReplicaCount": 5,
+            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {
+                "scaleUp": {"stabilizationWindowSeconds": 0, "policies": [{"type": "Pods", "value": 10, "periodSeconds": 1}]},
+                "scaleDown": {"stabilizationWindowSeconds": 3},
+            }}},
+            "triggers": [{
+                "type": "prometheus",
+                "name": "http",
+                "metadata": {
+                    "serverAddress": prom.prometheus_url(),
+                    "query": format!("sum(irate(http_requests_total{{run=\"{run}\"}}[1m]))"),
+                    "threshold": "100",
+                },
+            }],
+        },
+    });
+    fake.put_object(&SO, "shop", so);
+    let daemon = Daemon::start(options(&fake)).await;
+
+    rate.store(350_000, Ordering::SeqCst);
+    replicas_become(&fake, "web", 4, Duration::from_secs(30)).await;
+    rate.store(480_000, Ordering::SeqCst);
+    replicas_become(&fake, "web", 5, Duration::from_secs(20)).await;
+    let s = status(&fake, "web");
+    assert_eq!(condition(&s, "Ready")["status"], "True");
+    assert_eq!(condition(&s, "Active")["status"], "True");
+    assert!(s["lastActiveTime"].is_string(), "{s}");
+    assert_eq!(s["originalReplicaCount"], 1);
+
+    // A restart while at 5: the new process writes nothing while the load holds.
+    daemon.stop().await;
+    let writes = fake.scale_writes(&DEPLOY, "shop", "web");
+    let daemon = Daemon::start(options(&fake)).await;
+    daemon
+        .until("shop/web", Duration::from_secs(10), "two ticks", |o| {
+            o.decision.is_some() && o.current_replicas == Some(5)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        fake.scale_writes(&DEPLOY, "shop", "web"),
+        writes,
+        "the restart wrote"
+    );
+
+    // The load stops: back to 1 after the 3 s scale-down window; inactive.
+    rate.store(0, Ordering::SeqCst);
+    replicas_become(&fake, "web", 1, Duration::from_secs(30)).await;
+    let all = fake.scale_writes(&DEPLOY, "shop", "web");
+    assert_eq!(&all[..2], [4, 5], "{all:?}");
+    assert_eq!(*all.last().unwrap(), 1, "{all:?}");
+    assert_eq!(
+        fake.scale_writes(&DEPLOY, "shop", "web")
+            .iter()
+            .filter(|&&n| n > 5)
+            .count(),
+        0
+    );
+    eventually(Duration::from_secs(10), || async {
+        let s = status(&fake, "web");
+        if condition(&s, "Active")["status"] == "False" && s["lastActiveTime"].is_string() {
+            Ok(())
+        } else {
+            Err(format!("{s}"))
+        }
+    })
+    .await;
+    pusher.abort();
+    daemon.stop().await;
+}

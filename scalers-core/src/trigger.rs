@@ -168,6 +168,24 @@ impl fmt::Debug for Waker {
     }
 }
 
+/// A KEDA boolean, as Go's `strconv.ParseBool` reads it: `1`, `t`, `T`, `true`, `TRUE`, `True`
+/// and their `false` counterparts; anything else is none. The one parser of KEDA booleans: trigger
+/// parameters ([`Params::bool_or`]) and the daemon's reading of `unsafeSsl` use it.
+///
+/// ```
+/// use scalers_core::trigger::parse_bool;
+/// assert_eq!(parse_bool("True"), Some(true));
+/// assert_eq!(parse_bool("0"), Some(false));
+/// assert_eq!(parse_bool("yes"), None);
+/// ```
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// Marker returned by [`Params`] accessors once a problem has been recorded in the [`Params`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Invalid;
@@ -429,11 +447,7 @@ impl<'a> Params<'a> {
     /// # Errors
     /// [`Invalid`] when it is not a boolean.
     pub fn bool_or(&mut self, name: &str, default: bool) -> Result<bool, Invalid> {
-        let v = self.parsed(name, "true or false", |s| match s {
-            "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-            "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-            _ => None,
-        })?;
+        let v = self.parsed(name, "true or false", parse_bool)?;
         Ok(v.unwrap_or(default))
     }
 

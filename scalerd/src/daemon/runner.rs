@@ -271,7 +271,7 @@ fn warn_unsafe_ssl(c: &Controller) {
         let unsafe_ssl = spec
             .metadata
             .get("unsafeSsl")
-            .is_some_and(|v| matches!(v.trim(), "1" | "t" | "T" | "true" | "TRUE" | "True"));
+            .is_some_and(|v| scalers_core::trigger::parse_bool(v.trim()) == Some(true));
         if unsafe_ssl {
             warn!(
                 scaled_object = %c.object().key(),
