@@ -205,8 +205,6 @@ struct Entry {
     pending: Option<ObjectReport>,
     /// The status last written (or found).
     written: Value,
-    /// Whether the object carries [`FINALIZER`] (put there, or found).
-    finalized: bool,
 }
 
 /// Writes ScaledObject statuses on change, from a task of its own. Clones share it.
@@ -436,21 +434,24 @@ async fn ensure_finalizer(inner: &Shared, key: &str) -> bool {
 async fn flush(inner: &Shared) {
     let now = Timestamp::from_second(Timestamp::now().as_second())
         .map_or_else(|_| String::new(), |t| t.to_string());
-    let unfinalized: Vec<String> = {
+    // The finalizer is looked for on the object as served (an edit may have dropped it), and
+    // the status is compared with the one served (an edit may have replaced it; the watch
+    // shows a write within milliseconds, long before the next tick), else with the one last
+    // written.
+    let pending: Vec<String> = {
         let entries = inner.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .iter()
-            .filter(|(_, e)| e.pending.is_some() && !e.finalized)
+            .filter(|(_, e)| e.pending.is_some())
             .map(|(k, _)| k.clone())
             .collect()
     };
-    if inner.lookup.is_some() {
-        for key in unfinalized {
-            if ensure_finalizer(inner, &key).await {
-                let mut entries = inner.entries.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(e) = entries.get_mut(&key) {
-                    e.finalized = true;
-                }
+    let mut served: HashMap<String, Value> = HashMap::new();
+    if let Some(lookup) = &inner.lookup {
+        for key in pending {
+            ensure_finalizer(inner, &key).await;
+            if let Some(o) = lookup(&key) {
+                served.insert(key, o.data["status"].clone());
             }
         }
     }
@@ -460,8 +461,9 @@ async fn flush(inner: &Shared) {
             .iter_mut()
             .filter_map(|(key, e)| {
                 let report = e.pending.take()?;
-                let status = status_of(&report, &e.written, &now);
-                (status != e.written).then(|| (key.clone(), status, e.written.clone()))
+                let previous = served.get(key).unwrap_or(&e.written);
+                let status = status_of(&report, previous, &now);
+                (status != *previous).then(|| (key.clone(), status, e.written.clone()))
             })
             .collect()
     };
