@@ -203,7 +203,7 @@ async fn a_minute_of_churn_over_a_thousand_objects_leaves_one_loop_per_live_obje
                     && o["metadata"]["deletionTimestamp"].is_null()
             })
         })
-        .map(|i| name(i))
+        .map(name)
         .collect();
     eventually(Duration::from_secs(30), || async {
         for key in live(&fake) {

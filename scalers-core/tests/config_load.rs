@@ -124,6 +124,8 @@ scaledObjects:
           topic: jobs
     paused: true
     pausedReplicaCount: 2
+    pausedScaleIn: true
+    pausedScaleOut: true
   - name: web
     scaleTargetRef:
       name: web
@@ -218,6 +220,8 @@ fn full_expected() -> Config {
         ],
         paused: true,
         paused_replica_count: Some(2),
+        paused_scale_in: true,
+        paused_scale_out: true,
     };
     let mut web = ScaledObject::new("web", "web");
     web.triggers = vec![TriggerSpec {
@@ -725,7 +729,7 @@ fn unknown_field_messages() {
         "app.yaml: scaledObjects[0].spec: unknown field; expected one of name, namespace, \
          scaleTargetRef, pollingInterval, cooldownPeriod, initialCooldownPeriod, \
          idleReplicaCount, minReplicaCount, maxReplicaCount, fallback, advanced, triggers, \
-         paused, pausedReplicaCount",
+         paused, pausedReplicaCount, pausedScaleIn, pausedScaleOut",
     );
     assert_error(
         &own("fallback: {failureThreshold: 1, replicas: 1, mode: static}"),
@@ -844,7 +848,7 @@ scaledObjects:
             "app.yaml: scaledObjects[1].cooldown: unknown field; expected one of name, \
              namespace, scaleTargetRef, pollingInterval, cooldownPeriod, initialCooldownPeriod, \
              idleReplicaCount, minReplicaCount, maxReplicaCount, fallback, advanced, triggers, \
-             paused, pausedReplicaCount",
+             paused, pausedReplicaCount, pausedScaleIn, pausedScaleOut",
             "app.yaml: scaledObjects[1].maxReplicaCount: expected a whole number, got 1.5",
             "app.yaml: scaledObjects[3].scaleTargetRef.name: required field is missing",
             "app.yaml: scaledObjects[3].paused: expected true or false, got 1",
@@ -909,6 +913,83 @@ fn manifest(name: &str, metadata_lines: &str, spec_lines: &str) -> String {
         text.push('\n');
     }
     text
+}
+
+#[test]
+fn keda_paused_scale_in_and_out_annotations_are_read_as_booleans() {
+    let config = load(&manifest(
+        "a",
+        "annotations:\n  autoscaling.keda.sh/paused-scale-in: \"true\"\n  \
+         autoscaling.keda.sh/paused-scale-out: \"false\"",
+        "triggers: [{type: cpu}]",
+    ));
+    let o = &config.scaled_objects[0];
+    assert_eq!((o.paused_scale_in, o.paused_scale_out), (true, false));
+    assert!(!o.paused && o.is_paused_in_some_direction() && o.is_paused());
+
+    // Go's strconv.ParseBool spellings.
+    let config = load(&manifest(
+        "a",
+        "annotations:\n  autoscaling.keda.sh/paused-scale-in: \"0\"\n  \
+         autoscaling.keda.sh/paused-scale-out: \"True\"",
+        "triggers: [{type: cpu}]",
+    ));
+    let o = &config.scaled_objects[0];
+    assert_eq!((o.paused_scale_in, o.paused_scale_out), (false, true));
+
+    let config = load(&manifest("a", "", "triggers: [{type: cpu}]"));
+    let o = &config.scaled_objects[0];
+    assert_eq!((o.paused_scale_in, o.paused_scale_out), (false, false));
+    assert!(!o.is_paused_in_some_direction() && !o.is_paused());
+}
+
+#[test]
+fn keda_paused_scale_in_and_out_annotations_refuse_other_values() {
+    assert_error(
+        &manifest(
+            "a",
+            "annotations:\n  autoscaling.keda.sh/paused-scale-in: \"x\"",
+            "",
+        ),
+        "app.yaml: metadata.annotations[\"autoscaling.keda.sh/paused-scale-in\"]: \
+         expected true or false, got \"x\"",
+    );
+    assert_error(
+        &manifest(
+            "a",
+            "annotations:\n  autoscaling.keda.sh/paused-scale-out: \"yes\"",
+            "",
+        ),
+        "app.yaml: metadata.annotations[\"autoscaling.keda.sh/paused-scale-out\"]: \
+         expected true or false, got \"yes\"",
+    );
+    assert_error(
+        &manifest(
+            "a",
+            "annotations:\n  autoscaling.keda.sh/paused-scale-out: true",
+            "",
+        ),
+        "app.yaml: metadata.annotations[\"autoscaling.keda.sh/paused-scale-out\"]: \
+         expected a string, got true",
+    );
+}
+
+#[test]
+fn own_format_paused_scale_in_and_out_fields() {
+    let config = load(&own("pausedScaleIn: true\npausedScaleOut: false"));
+    let o = &config.scaled_objects[0];
+    assert_eq!((o.paused_scale_in, o.paused_scale_out), (true, false));
+    let config = load(&own("pausedScaleOut: true"));
+    let o = &config.scaled_objects[0];
+    assert_eq!((o.paused_scale_in, o.paused_scale_out), (false, true));
+    assert_error(
+        &own("pausedScaleIn: \"true\""),
+        r#"app.yaml: scaledObjects[0].pausedScaleIn: expected true or false, got "true""#,
+    );
+    assert_error(
+        &own("pausedScaleOut: 1"),
+        "app.yaml: scaledObjects[0].pausedScaleOut: expected true or false, got 1",
+    );
 }
 
 #[test]

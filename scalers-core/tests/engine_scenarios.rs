@@ -722,6 +722,193 @@ fn paused_replica_count_pins_the_count() {
     assert_eq!((d.desired, d.reason), (7, Reason::PausedReplicas));
 }
 
+/// Scale-down without a stabilization window, so that a single tick can lower the count.
+fn quick_scale_down(o: ScaledObject) -> ScaledObject {
+    with_behavior(
+        o,
+        Behavior {
+            scale_up: None,
+            scale_down: Some(ScalingRules {
+                stabilization_window_seconds: Some(0),
+                ..Default::default()
+            }),
+        },
+    )
+}
+
+fn scale_in_paused(mut o: ScaledObject) -> ScaledObject {
+    o.paused_scale_in = true;
+    o
+}
+
+fn scale_out_paused(mut o: ScaledObject) -> ScaledObject {
+    o.paused_scale_out = true;
+    o
+}
+
+#[test]
+fn keda_paused_scale_in_holds_an_hpa_scale_down_but_allows_a_scale_up() {
+    let o = scale_in_paused(quick_scale_down(object()));
+    let mut h = Harness::new(&o, vec![queue()], 8);
+    // ceil(10 / 10) = 1: the HPA would scale in to 1, its scaleDown is disabled.
+    let d = h.tick(0, &[Some(10.0)]);
+    assert_eq!(
+        (d.desired, d.phase, d.reason.clone()),
+        (8, Phase::Scaling, Reason::ScaleInPaused { blocked: 1 })
+    );
+    assert_eq!(d.reason.code(), "ScaleInPaused");
+    assert_eq!(
+        d.reason.to_string(),
+        "holding: scale-in paused (would scale in to 1)"
+    );
+    // Scale-out is not paused: ceil(120 / 10) = 12.
+    let d = h.tick(15, &[Some(120.0)]);
+    assert_eq!(d.desired, 12);
+    assert_eq!(scaling(&d).limit, Limit::DesiredWithinRange);
+}
+
+#[test]
+fn keda_paused_scale_in_holds_the_deactivation_to_zero_after_the_cooldown() {
+    let mut o = scale_in_paused(object());
+    o.cooldown_period = 60;
+    let mut h = Harness::new(&o, vec![queue()], 0);
+    assert_eq!(h.tick(0, &[Some(30.0)]).desired, 1);
+    // Inactive past the cooldown: KEDA would scale to zero, the annotation forbids it.
+    let d = h.tick(90, &[Some(0.0)]);
+    assert_eq!(
+        (d.desired, d.active, d.reason.clone()),
+        (1, false, Reason::ScaleInPaused { blocked: 0 })
+    );
+    // The loop keeps evaluating: activity still scales out.
+    let d = h.tick(120, &[Some(50.0)]);
+    assert!(d.active);
+    assert_eq!(d.desired, 4); // legacy limit max(2 × 1, 4)
+}
+
+#[test]
+fn keda_paused_scale_in_holds_the_deactivation_to_the_idle_count() {
+    let mut o = scale_in_paused(object());
+    o.idle_replica_count = Some(0);
+    o.min_replica_count = 2;
+    o.cooldown_period = 0;
+    let mut h = Harness::new(&o, vec![queue()], 5);
+    let d = h.tick(10, &[Some(0.0)]);
+    assert_eq!(
+        (d.desired, d.reason),
+        (5, Reason::ScaleInPaused { blocked: 0 })
+    );
+}
+
+#[test]
+fn keda_paused_scale_in_still_lowers_a_count_above_max_as_the_hpa_does() {
+    let mut o = scale_in_paused(object());
+    o.max_replica_count = 5;
+    let mut h = Harness::new(&o, vec![queue()], 9);
+    let d = h.tick(0, &[Some(10.0)]);
+    assert_eq!((d.desired, d.reason), (5, Reason::AboveMaximum));
+}
+
+#[test]
+fn keda_paused_scale_out_holds_the_activation_from_zero() {
+    let o = scale_out_paused(object());
+    let mut h = Harness::new(&o, vec![queue()], 0);
+    let d = h.tick(0, &[Some(50.0)]);
+    assert_eq!(
+        (d.desired, d.active, d.phase, d.reason.clone()),
+        (
+            0,
+            true,
+            Phase::Activation,
+            Reason::ScaleOutPaused { blocked: 1 }
+        )
+    );
+    assert_eq!(d.reason.code(), "ScaleOutPaused");
+    assert_eq!(
+        d.reason.to_string(),
+        "holding: scale-out paused (would scale out to 1)"
+    );
+    // Active all along, so no cooldown runs out while held.
+    assert_eq!(h.engine.last_active(), Some(Timestamp::from_secs(0)));
+}
+
+#[test]
+fn keda_paused_scale_out_holds_the_activation_from_the_idle_count() {
+    let mut o = scale_out_paused(object());
+    o.idle_replica_count = Some(0);
+    o.min_replica_count = 3;
+    let mut h = Harness::new(&o, vec![queue()], 0);
+    let d = h.tick(0, &[Some(50.0)]);
+    assert_eq!(
+        (d.desired, d.reason),
+        (0, Reason::ScaleOutPaused { blocked: 3 })
+    );
+}
+
+#[test]
+fn keda_paused_scale_out_holds_an_hpa_scale_up_but_allows_a_scale_down() {
+    let o = scale_out_paused(quick_scale_down(object()));
+    let mut h = Harness::new(&o, vec![queue()], 4);
+    // ceil(100 / 10) = 10 > 4: the HPA's scaleUp is disabled.
+    let d = h.tick(0, &[Some(100.0)]);
+    assert_eq!(
+        (d.desired, d.phase, d.reason),
+        (4, Phase::Scaling, Reason::ScaleOutPaused { blocked: 8 })
+    );
+    // Scale-in is not paused: ceil(20 / 10) = 2.
+    assert_eq!(h.tick(15, &[Some(20.0)]).desired, 2);
+}
+
+#[test]
+fn keda_paused_scale_out_allows_the_deactivation_to_zero() {
+    let mut o = scale_out_paused(object());
+    o.cooldown_period = 60;
+    let mut h = Harness::new(&o, vec![queue()], 3);
+    let d = h.tick(90, &[Some(0.0)]);
+    assert_eq!((d.desired, d.reason), (0, Reason::Deactivated));
+}
+
+#[test]
+fn keda_paused_scale_in_and_out_hold_both_directions_while_still_evaluating() {
+    let mut o = scale_out_paused(scale_in_paused(quick_scale_down(object())));
+    o.cooldown_period = 60;
+    let mut h = Harness::new(&o, vec![queue()], 0);
+    let d = h.tick(0, &[Some(50.0)]);
+    assert_eq!(
+        (d.desired, d.reason),
+        (0, Reason::ScaleOutPaused { blocked: 1 })
+    );
+    let mut h = Harness::new(&o, vec![queue()], 4);
+    let d = h.tick(0, &[Some(100.0)]);
+    assert_eq!(
+        (d.desired, d.reason),
+        (4, Reason::ScaleOutPaused { blocked: 8 })
+    );
+    let d = h.tick(15, &[Some(10.0)]);
+    assert_eq!(
+        (d.desired, d.phase, d.reason),
+        (4, Phase::Scaling, Reason::ScaleInPaused { blocked: 1 })
+    );
+    let d = h.tick(120, &[Some(0.0)]);
+    assert_eq!(
+        (d.desired, d.reason),
+        (4, Reason::ScaleInPaused { blocked: 0 })
+    );
+    // Unlike `paused`, the metrics are read and reported.
+    assert_eq!(d.metrics.len(), 1);
+    assert_eq!(h.engine.last_active(), Some(Timestamp::from_secs(15)));
+}
+
+#[test]
+fn unpausing_scale_in_lets_the_next_tick_scale_in() {
+    let o = scale_in_paused(quick_scale_down(object()));
+    let mut h = Harness::new(&o, vec![queue()], 8);
+    assert_eq!(h.tick(0, &[Some(10.0)]).desired, 8);
+    let mut unpaused = o.clone();
+    unpaused.paused_scale_in = false;
+    h.engine.reconfigure(&unpaused, vec![queue()]).unwrap();
+    assert_eq!(h.tick(15, &[Some(10.0)]).desired, 1);
+}
+
 // ---------------------------------------------------------------- scaling modifiers
 
 fn with_formula(formula: &str, target: f64, activation: f64) -> ScaledObject {

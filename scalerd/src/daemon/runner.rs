@@ -751,7 +751,7 @@ fn object_report(
         ready,
         active: decision.map(|d| d.active),
         fallback: decision.is_some_and(|d| d.fallback_metrics().next().is_some()),
-        paused: o.paused || o.paused_replica_count.is_some(),
+        paused: o.is_paused(),
         paused_replicas: o.paused_replica_count,
         last_active_ms,
         original_replicas,

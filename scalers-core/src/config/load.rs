@@ -113,6 +113,17 @@ const KEDA_API_VERSION: &str = "keda.sh/v1alpha1";
 const PAUSED_ANNOTATION: &str = "autoscaling.keda.sh/paused";
 /// KEDA's annotation holding a scaled object at a replica count.
 const PAUSED_REPLICAS_ANNOTATION: &str = "autoscaling.keda.sh/paused-replicas";
+/// KEDA's annotation forbidding every decision that lowers the replica count.
+const PAUSED_SCALE_IN_ANNOTATION: &str = "autoscaling.keda.sh/paused-scale-in";
+/// KEDA's annotation forbidding every decision that raises the replica count.
+const PAUSED_SCALE_OUT_ANNOTATION: &str = "autoscaling.keda.sh/paused-scale-out";
+/// The pause annotations read; any other annotation is ignored.
+const PAUSE_ANNOTATIONS: &[&str] = &[
+    PAUSED_ANNOTATION,
+    PAUSED_REPLICAS_ANNOTATION,
+    PAUSED_SCALE_IN_ANNOTATION,
+    PAUSED_SCALE_OUT_ANNOTATION,
+];
 /// Reported when a file describes no scaled object at all.
 const NO_OBJECTS: &str = "the config has no scaled objects";
 
@@ -121,7 +132,12 @@ const TOP_FIELDS: &[&str] = &["scaledObjects", "authentications"];
 /// Keys of a scaled object of scalerd's own format that are not spec fields, before them.
 const OWN_IDENTITY_FIELDS: &[&str] = &["name", "namespace"];
 /// Keys of a scaled object of scalerd's own format that are not spec fields, after them.
-const OWN_PAUSE_FIELDS: &[&str] = &["paused", "pausedReplicaCount"];
+const OWN_PAUSE_FIELDS: &[&str] = &[
+    "paused",
+    "pausedReplicaCount",
+    "pausedScaleIn",
+    "pausedScaleOut",
+];
 /// Keys of a KEDA `ScaledObject` spec.
 const SPEC_FIELDS: &[&str] = &[
     "scaleTargetRef",
@@ -421,6 +437,16 @@ fn parse_count(text: &str) -> Result<u32, String> {
     }
 }
 
+/// Parses a boolean written as text (annotation values) as Go's `strconv.ParseBool` does:
+/// `true`/`false`, `1`/`0`, `t`/`f`, in lower, upper or title case.
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "true" | "TRUE" | "True" | "t" | "T" | "1" => Ok(true),
+        "false" | "FALSE" | "False" | "f" | "F" | "0" => Ok(false),
+        _ => Err(format!("expected true or false, got {}", quote(text))),
+    }
+}
+
 /// Parses a Kubernetes quantity (`0.05`, `50m`, `1e-1`, `2Ki`) to a finite number.
 fn parse_quantity(text: &str) -> Option<f64> {
     let number_end = text
@@ -478,6 +504,8 @@ struct Identity {
     namespace: Option<String>,
     paused: Option<bool>,
     paused_replica_count: Option<u32>,
+    paused_scale_in: Option<bool>,
+    paused_scale_out: Option<bool>,
 }
 
 /// The fields of KEDA's `ScaledObject` spec, as decoded so far.
@@ -515,6 +543,8 @@ fn scaled_object(identity: Identity, spec: Spec) -> Option<ScaledObject> {
         triggers: spec.triggers.unwrap_or_default(),
         paused: identity.paused.unwrap_or(false),
         paused_replica_count: identity.paused_replica_count,
+        paused_scale_in: identity.paused_scale_in.unwrap_or(false),
+        paused_scale_out: identity.paused_scale_out.unwrap_or(false),
     })
 }
 
@@ -734,6 +764,8 @@ impl Decoder {
             "namespace" => identity.namespace = d.string(value, path),
             "paused" => identity.paused = d.boolean(value, path),
             "pausedReplicaCount" => identity.paused_replica_count = d.count(value, path),
+            "pausedScaleIn" => identity.paused_scale_in = d.boolean(value, path),
+            "pausedScaleOut" => identity.paused_scale_out = d.boolean(value, path),
             _ => d.spec_field(&mut spec, key, value, path),
         })?;
         self.require(map, path, &["name", "scaleTargetRef"]);
@@ -909,19 +941,32 @@ impl Decoder {
         };
         for (key, value) in map {
             let Some(key) = key.as_str() else { continue };
-            if value.is_null() || (key != PAUSED_ANNOTATION && key != PAUSED_REPLICAS_ANNOTATION) {
+            if value.is_null() || !PAUSE_ANNOTATIONS.contains(&key) {
                 continue;
             }
             let path = child(path, key);
             let Some(text) = self.string(value, &path) else {
                 continue;
             };
-            if key == PAUSED_ANNOTATION {
-                identity.paused = Some(text != "false");
-            } else {
-                match parse_count(&text) {
+            match key {
+                PAUSED_ANNOTATION => identity.paused = Some(text != "false"),
+                PAUSED_REPLICAS_ANNOTATION => match parse_count(&text) {
                     Ok(n) => identity.paused_replica_count = Some(n),
                     Err(message) => self.report(&path, message),
+                },
+                _ => {
+                    let flag = match parse_bool(&text) {
+                        Ok(b) => b,
+                        Err(message) => {
+                            self.report(&path, message);
+                            continue;
+                        }
+                    };
+                    if key == PAUSED_SCALE_IN_ANNOTATION {
+                        identity.paused_scale_in = Some(flag);
+                    } else {
+                        identity.paused_scale_out = Some(flag);
+                    }
                 }
             }
         }

@@ -159,7 +159,7 @@ impl Location {
 /// One scaled object: a workload, the triggers that drive it and how it may move.
 ///
 /// Mirrors KEDA's `ScaledObject` spec; `name` and `namespace` come from `metadata` in a KEDA
-/// manifest, and the `paused` fields from its `autoscaling.keda.sh/paused*` annotations.
+/// manifest, and the `paused*` fields from its `autoscaling.keda.sh/paused*` annotations.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(
@@ -213,6 +213,16 @@ pub struct ScaledObject {
     /// While set, the target is held at this count and nothing else is decided (KEDA
     /// annotation `autoscaling.keda.sh/paused-replicas`; wins over `paused`).
     pub paused_replica_count: Option<u32>,
+    /// Whether no decision may lower the replica count (KEDA annotation
+    /// `autoscaling.keda.sh/paused-scale-in`): neither the HPA phase nor the deactivation to
+    /// `idleReplicaCount`, `minReplicaCount` or zero; scaling out and the loop go on.
+    #[cfg_attr(feature = "schema", schemars(default))]
+    pub paused_scale_in: bool,
+    /// Whether no decision may raise the replica count (KEDA annotation
+    /// `autoscaling.keda.sh/paused-scale-out`): neither the activation from zero or the idle
+    /// count nor the HPA phase; scaling in and the loop go on.
+    #[cfg_attr(feature = "schema", schemars(default))]
+    pub paused_scale_out: bool,
 }
 
 impl ScaledObject {
@@ -248,7 +258,32 @@ impl ScaledObject {
             triggers: Vec::new(),
             paused: false,
             paused_replica_count: None,
+            paused_scale_in: false,
+            paused_scale_out: false,
         }
+    }
+
+    /// Whether scaling is paused in at least one direction: `pausedScaleIn` or
+    /// `pausedScaleOut` (KEDA's `autoscaling.keda.sh/paused-scale-in` and `paused-scale-out`).
+    ///
+    /// Unlike [`ScaledObject::paused`], the loop keeps evaluating: only the paused direction is
+    /// held (both set hold the count, still evaluating every tick).
+    pub fn is_paused_in_some_direction(&self) -> bool {
+        self.paused_scale_in || self.paused_scale_out
+    }
+
+    /// Whether KEDA's `Paused` status condition is True: `paused`, `pausedReplicaCount`, or a
+    /// pause in some direction ([`ScaledObject::is_paused_in_some_direction`]).
+    ///
+    /// ```
+    /// use scalers_core::config::ScaledObject;
+    /// let mut o = ScaledObject::new("worker", "worker");
+    /// assert!(!o.is_paused());
+    /// o.paused_scale_in = true;
+    /// assert!(o.is_paused() && o.is_paused_in_some_direction());
+    /// ```
+    pub fn is_paused(&self) -> bool {
+        self.paused || self.paused_replica_count.is_some() || self.is_paused_in_some_direction()
     }
 
     /// The HPA behavior, if one was given.

@@ -19,6 +19,13 @@
 //! 4. **Scaling** (the HPA, replicas ≥ 1): each metric's proposal ([`proposal::propose`]), the
 //!    maximum of them, never a scale-down on partial data, then the legacy or `behavior`
 //!    normalization ([`behavior`]) within `[max(min, 1), max]`.
+//! 5. **Paused directions** (KEDA's `paused-scale-in` and `paused-scale-out`, which disable the
+//!    HPA's `scaleDown` or `scaleUp` and block the operator's deactivation or activation): a
+//!    decision of steps 3 and 4 that would lower (scale-in paused) or raise (scale-out paused)
+//!    the count holds it instead, with [`Reason::ScaleInPaused`] or [`Reason::ScaleOutPaused`];
+//!    a deactivation held this way leaves the count to the HPA phase, as in KEDA. The bounds are
+//!    still enforced, as the HPA enforces them whatever its behavior says: a count above
+//!    `maxReplicaCount` is lowered to it and one below `minReplicaCount` raised to it.
 //!
 //! # One evaluation per tick, whatever the polling interval
 //!
@@ -120,6 +127,18 @@ pub enum Reason {
     PausedReplicas,
     /// `paused` freezes the count.
     Paused,
+    /// `pausedScaleIn` (KEDA's `autoscaling.keda.sh/paused-scale-in`) holds a count that the
+    /// decision would have lowered.
+    ScaleInPaused {
+        /// The count the decision would have written.
+        blocked: u32,
+    },
+    /// `pausedScaleOut` (KEDA's `autoscaling.keda.sh/paused-scale-out`) holds a count that the
+    /// decision would have raised.
+    ScaleOutPaused {
+        /// The count the decision would have written.
+        blocked: u32,
+    },
     /// A trigger became active while at zero (or idle): scale to `max(min, 1)`.
     Activated {
         /// The active metrics.
@@ -162,6 +181,8 @@ impl Reason {
         match self {
             Reason::PausedReplicas => "PausedReplicas",
             Reason::Paused => "Paused",
+            Reason::ScaleInPaused { .. } => "ScaleInPaused",
+            Reason::ScaleOutPaused { .. } => "ScaleOutPaused",
             Reason::Activated { .. } => "Activated",
             Reason::Deactivated => "Deactivated",
             Reason::Idle => "Idle",
@@ -186,6 +207,15 @@ impl fmt::Display for Reason {
         match self {
             Reason::PausedReplicas => f.write_str("paused at pausedReplicaCount"),
             Reason::Paused => f.write_str("paused"),
+            Reason::ScaleInPaused { blocked } => {
+                write!(f, "holding: scale-in paused (would scale in to {blocked})")
+            }
+            Reason::ScaleOutPaused { blocked } => {
+                write!(
+                    f,
+                    "holding: scale-out paused (would scale out to {blocked})"
+                )
+            }
             Reason::Activated { by } => write!(f, "activated by {}", by.join(" and ")),
             Reason::Deactivated => f.write_str("inactive for the cooldown period"),
             Reason::Idle => f.write_str("inactive"),
@@ -287,6 +317,8 @@ struct Settings {
     initial_cooldown: Duration,
     paused: bool,
     paused_replicas: Option<u32>,
+    paused_scale_in: bool,
+    paused_scale_out: bool,
     fallback: Option<Fallback>,
     behavior: Option<ResolvedBehavior>,
 }
@@ -363,6 +395,8 @@ impl Engine {
                 initial_cooldown: Duration::from_secs(u64::from(object.initial_cooldown_period)),
                 paused: object.paused,
                 paused_replicas: object.paused_replica_count,
+                paused_scale_in: object.paused_scale_in,
+                paused_scale_out: object.paused_scale_out,
                 fallback: object.fallback.clone(),
                 behavior: object.behavior().map(ResolvedBehavior::resolve),
             },
@@ -644,11 +678,19 @@ impl Engine {
             .map(|m| m.name.clone())
             .collect();
         let s = &self.settings;
+        // The deactivation target that `pausedScaleIn` held back, if it did.
+        let mut held_deactivation = None;
 
         if decision.active {
             self.last_active = Some(now);
             self.presumed_active = None;
             if current == 0 || (s.idle.is_some() && current < s.min) {
+                if s.paused_scale_out {
+                    decision.reason = Reason::ScaleOutPaused {
+                        blocked: s.min.max(1),
+                    };
+                    return decision;
+                }
                 decision.desired = s.min.max(1);
                 decision.reason = Reason::Activated {
                     by: decision
@@ -677,9 +719,15 @@ impl Engine {
                 let above_idle = s.idle.is_some_and(|idle| current > idle);
                 if above_idle || (current > 0 && s.min == 0) {
                     if self.cooldown_elapsed(now) {
-                        decision.desired = s.idle.unwrap_or(s.min);
-                        decision.reason = Reason::Deactivated;
-                        return decision;
+                        let to = s.idle.unwrap_or(s.min);
+                        if !s.paused_scale_in {
+                            decision.desired = to;
+                            decision.reason = Reason::Deactivated;
+                            return decision;
+                        }
+                        // KEDA skips the deactivation and leaves the count to the HPA, whose
+                        // scale-down is disabled.
+                        held_deactivation = Some(to);
                     }
                     // Still cooling down: the HPA keeps running on 1..N.
                 } else if s.idle.is_none() && current < s.min {
@@ -697,7 +745,38 @@ impl Engine {
 
         decision.phase = Phase::Scaling;
         self.scale(&mut decision, replicas, now, failing);
+        self.hold_paused_directions(&mut decision, held_deactivation);
         decision
+    }
+
+    /// Holds the count of a scaling-phase decision that moves it in a paused direction; a
+    /// deactivation held by `pausedScaleIn` (`held_deactivation`, its target) is reported as such
+    /// unless the HPA scales out. Corrections to the bounds are left as they are (the HPA makes
+    /// them whatever its behavior says).
+    fn hold_paused_directions(&self, decision: &mut Decision, held_deactivation: Option<u32>) {
+        if matches!(
+            decision.reason,
+            Reason::AboveMaximum | Reason::BelowScalingMinimum
+        ) {
+            return;
+        }
+        let s = &self.settings;
+        let current = decision.current;
+        if s.paused_scale_in && decision.desired < current {
+            // A held deactivation would have come first.
+            let blocked = held_deactivation.unwrap_or(decision.desired);
+            decision.reason = Reason::ScaleInPaused { blocked };
+            decision.desired = current;
+        } else if s.paused_scale_out && decision.desired > current {
+            decision.reason = Reason::ScaleOutPaused {
+                blocked: decision.desired,
+            };
+            decision.desired = current;
+        } else if let Some(blocked) = held_deactivation
+            && decision.desired == current
+        {
+            decision.reason = Reason::ScaleInPaused { blocked };
+        }
     }
 
     /// The HPA phase, with `current ≥ 1`.

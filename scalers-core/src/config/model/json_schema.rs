@@ -38,7 +38,8 @@ const QUANTITY: &str = r"^\+?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGT
 
 /// Where KEDA keeps the fields of scalerd's own format that are not named as in KEDA's spec:
 /// `(definition, property, KEDA location)`. Spec fields are `spec.<name>` in a ScaledObject;
-/// `paused` and `pausedReplicaCount` name their annotations in their own docs.
+/// `paused`, `pausedReplicaCount`, `pausedScaleIn` and `pausedScaleOut` name their annotations in
+/// their own docs.
 const KEDA_LOCATIONS: &[(&str, &str, &str)] = &[
     (
         "",
