@@ -518,3 +518,89 @@ async fn the_walk_through_goes_1_4_5_1_with_a_restart_that_changes_nothing() {
     pusher.abort();
     daemon.stop().await;
 }
+
+/// Credentials as KEDA resolves them in the cluster: `*FromEnv` parameters and a
+/// TriggerAuthentication's `env` source read the environment of the target's container
+/// (`envFrom` a ConfigMap, a literal with `$(VAR)` expansion, `secretKeyRef`,
+/// `configMapKeyRef`), not scalerd's own; a missing `envSourceContainerName` container is the
+/// object's error alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_env_parameters_read_the_targets_container_environment() {
+    let redis = RedisServer::shared().await;
+    let user = unique_name("envy");
+    redis.client().create_user(&user, "pod-env-pw");
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 45);
+    let (host, port) = redis.address().rsplit_once(':').unwrap();
+    let fake = FakeApiServer::start().await;
+    fake.put_config_map(
+        "shop",
+        "redis-conf",
+        &[("HOST", host), ("PORT", port), ("user", &user)],
+    );
+    fake.put_secret("shop", "redis-creds", &[("pw", b"pod-env-pw".as_slice())]);
+    let template = |name: &str| {
+        json!({
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [
+                        {"name": "sidecar", "env": [{"name": "REDIS_ADDR", "value": "nowhere:1"}]},
+                        {"name": "app",
+                         "envFrom": [{"configMapRef": {"name": "redis-conf"}}],
+                         "env": [
+                            {"name": "REDIS_ADDR", "value": "$(HOST):$(PORT)"},
+                            {"name": "REDIS_PW", "valueFrom": {"secretKeyRef": {"name": "redis-creds", "key": "pw"}}},
+                            {"name": "REDIS_USER", "valueFrom": {"configMapKeyRef": {"name": "redis-conf", "key": "user"}}},
+                         ]},
+                    ]},
+                },
+            },
+        })
+    };
+    fake.put_object(&DEPLOY, "shop", template("envy"));
+    fake.put_object(&DEPLOY, "shop", template("wrong"));
+    fake.put_object(
+        &FakeResource::TRIGGER_AUTHENTICATION,
+        "shop",
+        json!({"metadata": {"name": "redis-auth"}, "spec": {"env": [{"parameter": "username", "name": "REDIS_USER"}]}}),
+    );
+    let object = |name: &str, container: &str| {
+        json!({
+            "metadata": {"name": name},
+            "spec": {
+                "scaleTargetRef": {"name": name, "envSourceContainerName": container},
+                "pollingInterval": 1,
+                "maxReplicaCount": 10,
+                "triggers": [{
+                    "type": "redis",
+                    "name": "jobs",
+                    "authenticationRef": {"name": "redis-auth"},
+                    "metadata": {"addressFromEnv": "REDIS_ADDR", "passwordFromEnv": "REDIS_PW", "listName": key, "listLength": "10"},
+                }],
+            },
+        })
+    };
+    fake.put_object(&SO, "shop", object("envy", "app"));
+    fake.put_object(&SO, "shop", object("wrong", "web"));
+    let daemon = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "envy", 5, Duration::from_secs(20)).await;
+    let s = eventually(Duration::from_secs(10), || async {
+        let s = status(&fake, "wrong");
+        if condition(&s, "Ready")["status"] == "False" {
+            Ok(s)
+        } else {
+            Err(format!("{s}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        condition(&s, "Ready")["message"],
+        "ScaledObject shop/wrong: spec.scaleTargetRef: envSourceContainerName: Deployment shop/wrong has no container \"web\""
+    );
+    assert_eq!(fake.replicas(&DEPLOY, "shop", "wrong"), Some(1));
+    daemon.stop().await;
+}

@@ -568,12 +568,13 @@ impl Started {
                 resource,
                 config,
                 fingerprints,
+                env,
             } => {
                 let key = object.object.key();
                 if let Some(statuses) = &ctx.statuses {
                     statuses.found(&key, &resource.data["status"]);
                 }
-                self.credentials.merge(*config, fingerprints);
+                self.credentials.merge(*config, fingerprints, Some(env));
                 upsert(ctx, self.targets.as_ref(), &mut self.running, *object).await;
             }
             ClusterChange::Invalid {

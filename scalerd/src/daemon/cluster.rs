@@ -42,6 +42,9 @@ pub enum ClusterChange {
         config: Box<Config>,
         /// The fingerprints of its credentials.
         fingerprints: Fingerprints,
+        /// The environment of its target's container, which `*FromEnv` parameters and `env`
+        /// sources read.
+        env: Arc<BTreeMap<String, String>>,
     },
     /// The object is new or changed, and invalid: what `scalerd check` would print.
     Invalid {
@@ -391,12 +394,18 @@ impl ClusterSource {
             Ok(c) => c,
             Err(e) => return invalid(e.to_string()),
         };
+        let env = match target_env(&self.client, &resource).await {
+            Ok(env) => Arc::new(env),
+            Err(e) => return invalid(format!("{file}: spec.scaleTargetRef: {e}")),
+        };
+        let lookup = |name: &str| env.get(name).cloned();
         let loaded = crate::daemon::credentials::load_config(
             &config,
             &file,
             &self.registry,
             Some(&self.client),
             &self.own_namespace,
+            &lookup,
         )
         .await;
         match loaded {
@@ -405,6 +414,7 @@ impl ClusterSource {
                 resource,
                 config: Box::new(config),
                 fingerprints,
+                env,
             },
             Ok(_) => invalid(format!("{file}: not one scaled object")),
             Err(e) => invalid(e.to_string()),
@@ -509,4 +519,226 @@ fn watch(
         }
     });
     store
+}
+
+/// How long reading a target's environment may take, per call.
+const ENV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The environment of the container of `resource`'s target that KEDA reads `*FromEnv`
+/// parameters and `env` sources from: the one named by `scaleTargetRef.envSourceContainerName`,
+/// else the first of the pod template. `envFrom` first (ConfigMaps and Secrets, with their
+/// `prefix`), then `env` in order, overriding: literal values (with `$(VAR)` expanded from the
+/// variables before, `$$` for a `$`), `valueFrom.secretKeyRef` and `valueFrom.configMapKeyRef`
+/// read in the object's namespace (a missing key reads as empty, as in KEDA); `fieldRef` and
+/// `resourceFieldRef` are skipped. A target that cannot be found has no environment (its loop
+/// reports the missing target).
+///
+/// # Errors
+/// A named container that the template does not have, a ConfigMap or Secret that is missing
+/// and not `optional`, or a failed read.
+async fn target_env(
+    client: &kube::Client,
+    resource: &DynamicObject,
+) -> Result<BTreeMap<String, String>, String> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let t = &resource.data["spec"]["scaleTargetRef"];
+    let api_version = t["apiVersion"].as_str().unwrap_or("apps/v1");
+    let kind = t["kind"].as_str().unwrap_or("Deployment");
+    let name = t["name"].as_str().unwrap_or_default();
+    let ns = resource.metadata.namespace.clone().unwrap_or_default();
+    let mut env = BTreeMap::new();
+    let Ok(gv) = api_version.parse::<kube::core::GroupVersion>() else {
+        return Ok(env);
+    };
+    let found = tokio::time::timeout(
+        ENV_TIMEOUT,
+        kube::discovery::pinned_kind(client, &gv.with_kind(kind)),
+    )
+    .await;
+    let Ok(Ok((api_resource, _))) = found else {
+        return Ok(env);
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &api_resource);
+    let workload = match tokio::time::timeout(ENV_TIMEOUT, api.get_opt(name)).await {
+        Ok(Ok(Some(w))) => w,
+        Ok(Ok(None)) => return Ok(env),
+        Ok(Err(e)) => {
+            return Err(format!(
+                "cannot read {kind} {ns}/{name} for its environment: {e}"
+            ));
+        }
+        Err(_) => {
+            return Err(format!(
+                "cannot read {kind} {ns}/{name} for its environment: timed out"
+            ));
+        }
+    };
+    let Some(containers) = workload.data["spec"]["template"]["spec"]["containers"].as_array()
+    else {
+        return Ok(env);
+    };
+    let container = match t["envSourceContainerName"].as_str() {
+        Some(wanted) => containers
+            .iter()
+            .find(|c| c["name"] == wanted)
+            .ok_or_else(|| {
+                format!("envSourceContainerName: {kind} {ns}/{name} has no container {wanted:?}")
+            })?,
+        None => match containers.first() {
+            Some(c) => c,
+            None => return Ok(env),
+        },
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let optional = |v: &Value| v["optional"].as_bool().unwrap_or(false);
+    for from in container["envFrom"].as_array().into_iter().flatten() {
+        let prefix = from["prefix"].as_str().unwrap_or_default();
+        let (data, what, r) = if let Some(n) = from["configMapRef"]["name"].as_str() {
+            (
+                config_map(&maps, &ns, n).await?,
+                "ConfigMap",
+                &from["configMapRef"],
+            )
+        } else if let Some(n) = from["secretRef"]["name"].as_str() {
+            (
+                secret(&secrets, &ns, n).await?,
+                "Secret",
+                &from["secretRef"],
+            )
+        } else {
+            continue;
+        };
+        match data {
+            Some(data) => {
+                for (k, v) in data {
+                    env.insert(format!("{prefix}{k}"), v);
+                }
+            }
+            None if optional(r) => {}
+            None => {
+                return Err(format!(
+                    "envFrom: {what} {ns}/{} not found",
+                    r["name"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    for e in container["env"].as_array().into_iter().flatten() {
+        let Some(var) = e["name"].as_str() else {
+            continue;
+        };
+        let value = if let Some(v) = e["value"].as_str() {
+            Some(expand(v, &env))
+        } else if let Some(r) = e["valueFrom"].get("secretKeyRef") {
+            let n = r["name"].as_str().unwrap_or_default().to_owned();
+            match secret(&secrets, &ns, &n).await? {
+                Some(data) => Some(
+                    data.get(r["key"].as_str().unwrap_or_default())
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                None if optional(r) => None,
+                None => return Err(format!("env {var}: Secret {ns}/{n} not found")),
+            }
+        } else if let Some(r) = e["valueFrom"].get("configMapKeyRef") {
+            let n = r["name"].as_str().unwrap_or_default().to_owned();
+            match config_map(&maps, &ns, &n).await? {
+                Some(data) => Some(
+                    data.get(r["key"].as_str().unwrap_or_default())
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                None if optional(r) => None,
+                None => return Err(format!("env {var}: ConfigMap {ns}/{n} not found")),
+            }
+        } else {
+            None
+        };
+        if let Some(value) = value {
+            env.insert(var.to_owned(), value);
+        }
+    }
+    Ok(env)
+}
+
+/// The data of Secret `ns/name` (none if it does not exist), values decoded as text.
+async fn secret(
+    api: &Api<k8s_openapi::api::core::v1::Secret>,
+    ns: &str,
+    name: &str,
+) -> Result<Option<BTreeMap<String, String>>, String> {
+    match tokio::time::timeout(ENV_TIMEOUT, api.get_opt(name)).await {
+        Ok(Ok(s)) => Ok(s.map(|s| {
+            s.data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .collect()
+        })),
+        Ok(Err(e)) => Err(format!("cannot read Secret {ns}/{name}: {e}")),
+        Err(_) => Err(format!("cannot read Secret {ns}/{name}: timed out")),
+    }
+}
+
+/// The data of ConfigMap `ns/name` (none if it does not exist).
+async fn config_map(
+    api: &Api<k8s_openapi::api::core::v1::ConfigMap>,
+    ns: &str,
+    name: &str,
+) -> Result<Option<BTreeMap<String, String>>, String> {
+    match tokio::time::timeout(ENV_TIMEOUT, api.get_opt(name)).await {
+        Ok(Ok(m)) => Ok(m.map(|m| m.data.unwrap_or_default())),
+        Ok(Err(e)) => Err(format!("cannot read ConfigMap {ns}/{name}: {e}")),
+        Err(_) => Err(format!("cannot read ConfigMap {ns}/{name}: timed out")),
+    }
+}
+
+/// A container's literal env value with `$(VAR)` replaced by the variables defined before it
+/// (left as written when undefined) and `$$` by `$`, as the kubelet expands it.
+fn expand(value: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(inner) = after.strip_prefix('(')
+            && let Some(end) = inner.find(')')
+        {
+            let name = &inner[..end];
+            match env.get(name) {
+                Some(v) => out.push_str(v),
+                None => {
+                    out.push_str("$(");
+                    out.push_str(name);
+                    out.push(')');
+                }
+            }
+            rest = &inner[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_expand_like_the_kubelet() {
+        let env: BTreeMap<String, String> = [("HOST".to_owned(), "redis".to_owned())]
+            .into_iter()
+            .collect();
+        assert_eq!(expand("$(HOST):6379", &env), "redis:6379");
+        assert_eq!(expand("$(MISSING)/x", &env), "$(MISSING)/x");
+        assert_eq!(expand("cost $$5 $x", &env), "cost $5 $x");
+        assert_eq!(expand("plain", &env), "plain");
+    }
 }

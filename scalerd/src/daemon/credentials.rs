@@ -66,8 +66,9 @@ fn reader<'a>(
 pub type Fingerprints = HashMap<String, Vec<u64>>;
 
 /// Validates `config` (read from `file`) and builds its triggers, reading the Kubernetes
-/// Secrets its authentications name through `client` (offline placeholders without one); the
-/// objects, and the fingerprints of the credentials they were built with.
+/// Secrets its authentications name through `client` (offline placeholders without one) and
+/// `*FromEnv` parameters and `env` sources through `env`; the objects, and the fingerprints of
+/// the credentials they were built with.
 ///
 /// # Errors
 /// [`crate::Error::Config`] with every problem found.
@@ -77,13 +78,14 @@ pub async fn load_config(
     registry: &Registry,
     client: Option<&kube::Client>,
     own_namespace: &str,
+    env: scalers_core::trigger::EnvLookup<'_>,
 ) -> Result<(Vec<ValidatedObject>, Fingerprints)> {
     let read = match client {
         Some(c) => read_secrets(c, config, own_namespace).await,
         None => SecretValues::new(),
     };
     let reader = reader(&read, client.is_some(), own_namespace);
-    let objects = validate_with_secrets(config, registry, file, &crate::process_env, &reader)?;
+    let objects = validate_with_secrets(config, registry, file, env, &reader)?;
     // One read of each authentication (validation just read them all, so they resolve).
     let mut by_auth: HashMap<usize, u64> = HashMap::new();
     let mut fingerprints = Fingerprints::new();
@@ -97,7 +99,7 @@ pub async fn load_config(
             let print = match index {
                 None => 0,
                 Some(i) => *by_auth.entry(i).or_insert_with(|| {
-                    resolve(&config.authentications[i], &crate::process_env, &reader)
+                    resolve(&config.authentications[i], env, &reader)
                         .map_or(0, |v| fingerprint(v.values()))
                 }),
             };
@@ -116,6 +118,9 @@ pub async fn load_config(
 pub struct ConfigCredentials {
     config: Mutex<Arc<Config>>,
     loaded: Mutex<Fingerprints>,
+    /// Cluster mode: the environment of each object's target container (by `namespace/name`);
+    /// objects without one read scalerd's own environment.
+    envs: Mutex<HashMap<String, Arc<BTreeMap<String, String>>>>,
     file: String,
     registry: Arc<Registry>,
     client: Option<kube::Client>,
@@ -145,6 +150,7 @@ impl ConfigCredentials {
         ConfigCredentials {
             config: Mutex::new(Arc::new(config)),
             loaded: Mutex::new(fingerprints),
+            envs: Mutex::new(HashMap::new()),
             file,
             registry,
             client,
@@ -161,7 +167,18 @@ impl ConfigCredentials {
 
     /// Takes the config of one object from the cluster (the object and the authentications it
     /// refers to) into the config held, replacing that object and those authentications.
-    pub fn merge(&self, part: Config, fingerprints: Fingerprints) {
+    pub fn merge(
+        &self,
+        part: Config,
+        fingerprints: Fingerprints,
+        env: Option<Arc<BTreeMap<String, String>>>,
+    ) {
+        if let (Some(env), Some(o)) = (env, part.scaled_objects.first()) {
+            self.envs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(o.key(), env);
+        }
         let mut held = self.config.lock().unwrap_or_else(PoisonError::into_inner);
         let mut config = (**held).clone();
         for o in part.scaled_objects {
@@ -187,6 +204,10 @@ impl ConfigCredentials {
 
     /// Forgets an object from the cluster (deleted).
     pub fn remove(&self, key: &str) {
+        self.envs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
         let mut held = self.config.lock().unwrap_or_else(PoisonError::into_inner);
         let mut config = (**held).clone();
         config.scaled_objects.retain(|x| x.key() != key);
@@ -274,31 +295,35 @@ impl Credentials for ConfigCredentials {
             None => SecretValues::new(),
         };
         let reader = reader(&read, self.client.is_some(), &self.own_namespace);
+        let own_env = self
+            .envs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&object.key())
+            .cloned();
+        let env = |name: &str| match &own_env {
+            Some(e) => e.get(name).cloned(),
+            None => crate::process_env(name),
+        };
         let mut fingerprints = Vec::with_capacity(auths.len());
         for auth in &auths {
             let fingerprint = match auth {
                 None => 0,
                 Some(i) => {
-                    let values = resolve(&part.authentications[*i], &crate::process_env, &reader)
-                        .map_err(|es| {
-                        es.iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })?;
+                    let values =
+                        resolve(&part.authentications[*i], &env, &reader).map_err(|es| {
+                            es.iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        })?;
                     fingerprint(values.values())
                 }
             };
             fingerprints.push(fingerprint);
         }
-        let mut built = validate_with_secrets(
-            &part,
-            &self.registry,
-            &self.file,
-            &crate::process_env,
-            &reader,
-        )
-        .map_err(|e| e.to_string())?;
+        let mut built = validate_with_secrets(&part, &self.registry, &self.file, &env, &reader)
+            .map_err(|e| e.to_string())?;
         let triggers = built
             .pop()
             .map(|o| o.triggers)

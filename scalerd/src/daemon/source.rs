@@ -103,6 +103,7 @@ impl FileSource {
             registry,
             self.client.as_ref(),
             &self.namespace,
+            &crate::process_env,
         )
         .await?;
         Ok(Loaded {
