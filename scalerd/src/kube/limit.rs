@@ -26,9 +26,12 @@ use tower::{BoxError, Layer, Service, ServiceExt};
 use super::KubeError;
 use crate::daemon::metrics::{HistogramFamily, PriorityLabels};
 
-/// KEDA's default for `--kube-api-qps`: 20 calls per second.
-pub const DEFAULT_QPS: f64 = 20.0;
-/// KEDA's default for `--kube-api-burst`: 30 calls at once.
+/// The default of `--kube-api-qps`: 0, no limit, for now. KEDA's default is 20, which fits a
+/// controller whose reads come from watch caches; scalerd still reads each object's workload
+/// at every tick (two GETs), so 20 calls per second would hold back every deployment of more
+/// than ten objects at 1 s polling. Set it (KEDA's 20 and 30 for the burst) to cap the calls.
+pub const DEFAULT_QPS: f64 = 0.0;
+/// The default of `--kube-api-burst`: KEDA's 30 calls at once.
 pub const DEFAULT_BURST: u32 = 30;
 
 /// How urgent a call is; a waiting call of a higher priority gets the next token first.
