@@ -58,6 +58,19 @@ fn condition<'a>(status: &'a Value, kind: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
+/// Waits up to 10 s until condition `kind` of ScaledObject `shop/name` has `want`; its status.
+async fn condition_becomes(fake: &FakeApiServer, name: &str, kind: &str, want: &str) -> Value {
+    eventually(Duration::from_secs(10), || async {
+        let s = status(fake, name);
+        if condition(&s, kind)["status"] == want {
+            Ok(s)
+        } else {
+            Err(format!("{name}: {kind} is not {want}: {s}"))
+        }
+    })
+    .await
+}
+
 fn status_writes(fake: &FakeApiServer, name: &str) -> usize {
     let path = format!("/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/{name}/status");
     fake.requests("PATCH", &path)
@@ -106,15 +119,7 @@ async fn a_scaled_object_in_the_cluster_scales_and_gets_kedas_status_written_on_
     // Steady state: the status only changes when lastActiveTime moves to a new second; the
     // conditions keep their transition times. Three ticks of an inactive object write nothing.
     set_list(&redis.client(), &key, 0);
-    eventually(Duration::from_secs(10), || async {
-        let s = status(&fake, "orders");
-        if condition(&s, "Active")["status"] == "False" {
-            Ok(())
-        } else {
-            Err(format!("{s}"))
-        }
-    })
-    .await;
+    condition_becomes(&fake, "orders", "Active", "False").await;
     let writes = status_writes(&fake, "orders");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -142,15 +147,7 @@ async fn a_bad_object_gets_ready_false_with_checks_message_and_the_others_keep_s
     let daemon = Daemon::start(options(&fake)).await;
     replicas_become(&fake, "good", 3, Duration::from_secs(20)).await;
 
-    let s = eventually(Duration::from_secs(10), || async {
-        let s = status(&fake, "bad");
-        if condition(&s, "Ready")["status"] == "False" {
-            Ok(s)
-        } else {
-            Err(format!("{s}"))
-        }
-    })
-    .await;
+    let s = condition_becomes(&fake, "bad", "Ready", "False").await;
     let ready = condition(&s, "Ready");
     assert_eq!(ready["reason"], "ScaledObjectCheckFailed");
     let message = ready["message"].as_str().unwrap();
@@ -171,15 +168,7 @@ async fn a_bad_object_gets_ready_false_with_checks_message_and_the_others_keep_s
     let fixed = scaled_object("bad", redis, &key, json!({}));
     fake.put_object(&SO, "shop", fixed);
     replicas_become(&fake, "bad", 3, Duration::from_secs(10)).await;
-    eventually(Duration::from_secs(10), || async {
-        let s = status(&fake, "bad");
-        if condition(&s, "Ready")["status"] == "True" {
-            Ok(())
-        } else {
-            Err(format!("{s}"))
-        }
-    })
-    .await;
+    condition_becomes(&fake, "bad", "Ready", "True").await;
     daemon.stop().await;
 }
 
@@ -200,15 +189,7 @@ async fn a_restart_continues_the_cooldown_from_the_persisted_last_active_time() 
     let first = Daemon::start(options(&fake)).await;
     replicas_become(&fake, "cooling", 3, Duration::from_secs(20)).await;
     set_list(&redis.client(), &key, 0);
-    let inactive = eventually(Duration::from_secs(10), || async {
-        let s = status(&fake, "cooling");
-        if condition(&s, "Active")["status"] == "False" {
-            Ok(s)
-        } else {
-            Err(format!("{s}"))
-        }
-    })
-    .await;
+    let inactive = condition_becomes(&fake, "cooling", "Active", "False").await;
     let last_active = inactive["lastActiveTime"].as_str().unwrap().to_owned();
     let last_active_ms = scalerd::kube::parse_time_ms(&last_active).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -386,15 +367,7 @@ async fn a_target_an_hpa_scales_is_never_written_until_the_hpa_goes() {
     fake.put_hpa("shop", "keda-hpa-web", "apps/v1", "Deployment", "web");
     fake.put_object(&SO, "shop", scaled_object("web", redis, &key, json!({})));
     let daemon = Daemon::start(options(&fake)).await;
-    let s = eventually(Duration::from_secs(10), || async {
-        let s = status(&fake, "web");
-        if condition(&s, "Ready")["status"] == "False" {
-            Ok(s)
-        } else {
-            Err(format!("{s}"))
-        }
-    })
-    .await;
+    let s = condition_becomes(&fake, "web", "Ready", "False").await;
     assert_eq!(
         condition(&s, "Ready")["message"],
         "ScaledObject shop/web: spec.scaleTargetRef: Deployment shop/web is already scaled by HorizontalPodAutoscaler keda-hpa-web; scalerd does not write a target another autoscaler writes"
@@ -588,15 +561,7 @@ async fn from_env_parameters_read_the_targets_container_environment() {
     fake.put_object(&SO, "shop", object("wrong", "web"));
     let daemon = Daemon::start(options(&fake)).await;
     replicas_become(&fake, "envy", 5, Duration::from_secs(20)).await;
-    let s = eventually(Duration::from_secs(10), || async {
-        let s = status(&fake, "wrong");
-        if condition(&s, "Ready")["status"] == "False" {
-            Ok(s)
-        } else {
-            Err(format!("{s}"))
-        }
-    })
-    .await;
+    let s = condition_becomes(&fake, "wrong", "Ready", "False").await;
     assert_eq!(
         condition(&s, "Ready")["message"],
         "ScaledObject shop/wrong: spec.scaleTargetRef: envSourceContainerName: Deployment shop/wrong has no container \"web\""
