@@ -11,7 +11,7 @@ use std::time::Duration;
 use scalerd::daemon::RunOptions;
 use scalers_testkit::{FakeApiServer, FakeResource, RedisServer, eventually, unique_name};
 use serde_json::{Value, json};
-use support::{Daemon, kube_client, replicas_become, set_list};
+use support::{Daemon, kube_client, replicas_become, set_list, unix_ms};
 use tokio::time::Instant;
 
 const SO: FakeResource = FakeResource::SCALED_OBJECT;
@@ -212,16 +212,6 @@ async fn a_restart_continues_the_cooldown_from_the_persisted_last_active_time() 
     );
     assert_eq!(fake.scale_writes(&DEPLOY, "shop", "cooling"), [1, 3, 0]);
     second.stop().await;
-}
-
-fn unix_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }
 
 /// Deleting a ScaledObject stops its loop; the watch ending, a 410 Gone, and the API server

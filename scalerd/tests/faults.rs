@@ -20,7 +20,7 @@ use scalers_testkit::{
     unique_name,
 };
 use support::{
-    Daemon, Dir, free_port, k8s_name, metric, options, replicas_become, series, set_list,
+    Daemon, Dir, free_port, k8s_name, metric, options, replicas_become, series, set_list, unix_ms,
 };
 use tokio::time::Instant;
 
@@ -82,16 +82,6 @@ fn target_errors<'a>(metrics: &'a str, name: &str) -> Vec<&'a str> {
         .into_iter()
         .filter(|l| l.contains(&mark))
         .collect()
-}
-
-fn unix_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }
 
 // ---------------------------------------------------------------- a source killed mid-run

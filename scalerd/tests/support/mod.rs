@@ -208,6 +208,17 @@ pub(crate) async fn replicas_become(
     .await;
 }
 
+/// Now, in unix milliseconds (to compare with times the daemon reports).
+pub(crate) fn unix_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
 /// Standard base64 (with padding), for looking for encoded secrets.
 pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
