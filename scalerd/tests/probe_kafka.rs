@@ -139,10 +139,9 @@ async fn probe_prints_the_lag_of_each_trigger() {
 async fn probe_reports_failures_with_their_kind_and_exits_1() {
     let broker = KafkaBroker::shared().await;
     let missing = unique_name("missing");
-    let refused = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().to_string()
-    };
+    // Port 1: below the ephemeral range, so no test can bind it meanwhile (a port freed by a
+    // listener can be taken by another test's server, which then never answers as Kafka).
+    let refused = "127.0.0.1:1".to_owned();
     let file = TempConfig::new(&config(&[
         (
             "missing-topic",
