@@ -316,7 +316,9 @@ impl App {
         let (targets, events): (Arc<dyn Targets>, Arc<dyn EventSink>) = match &client {
             None => (Arc::new(MemoryTargets), Arc::new(LogSink)),
             Some(c) => {
-                let kube = KubeTargets::new(c.clone()).with_fence(fence.clone());
+                let kube = KubeTargets::new(c.clone())
+                    .with_fence(fence.clone())
+                    .with_watches(opts.watch_namespaces.clone());
                 let fence = fence.clone();
                 let targets = Arc::new(ClusterTargets {
                     kube,
