@@ -17,25 +17,19 @@
 # ---- build: the workspace's toolchain (rust-version in Cargo.toml) --------------------------
 FROM rust:1.95-bookworm AS build
 # The bundled librdkafka is built with OpenSSL (TLS and SASL for Kafka): its headers and
-# pkg-config; its configure/make and a C compiler come with the rust image.
+# pkg-config; its configure/make and a C compiler come with the rust image. ca-certificates and
+# tzdata are copied into the runtime image.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libssl-dev pkg-config \
+ && apt-get install -y --no-install-recommends libssl-dev pkg-config ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p scalerd \
- && install -D -m 0755 target/release/scalerd /rootfs/usr/local/bin/scalerd
-# The runtime file system: the binary, the shared libraries it links (glibc, libgcc, OpenSSL),
-# the CA certificates (TLS to Prometheus, Redis, Kafka, the API server), the time zone
-# database the cron trigger reads before its compiled-in copy, and the user scalerd (65532).
-RUN ldd /rootfs/usr/local/bin/scalerd | grep -o '/[^ ]*' | sort -u \
-      | xargs -I{} cp --parents -L {} /rootfs/ \
- && mkdir -p /rootfs/etc/ssl/certs /rootfs/usr/share /rootfs/tmp \
- && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ \
- && cp -r /usr/share/zoneinfo /rootfs/usr/share/zoneinfo \
- && echo 'scalerd:x:65532:65532:scalerd:/nonexistent:/sbin/nologin' >/rootfs/etc/passwd \
- && echo 'scalerd:x:65532:' >/rootfs/etc/group \
- && chmod 1777 /rootfs/tmp
+RUN cargo build --release --locked -p scalerd
+# The runtime file system (deploy/image-rootfs.sh, which .ci/image-smoke.sh also runs and
+# tests): the binary, the shared libraries it links (glibc, libgcc, OpenSSL), the CA
+# certificates (TLS to Prometheus, Redis, Kafka, the API server), the time zone database the
+# cron trigger reads before its compiled-in copy, and the user scalerd (65532).
+RUN sh deploy/image-rootfs.sh target/release/scalerd /rootfs
 
 # ---- run: nothing else, no shell, no package manager ----------------------------------------
 FROM scratch

@@ -277,17 +277,21 @@ fn the_dockerfile_builds_the_binary_user_and_port_the_manifests_run() {
         ],
         "a build stage on the workspace's toolchain, then an empty image"
     );
-    assert!(dockerfile.contains("cargo build --release --locked -p scalerd"));
-    // The final stage holds the binary, CA certificates and the time zone database.
+    assert!(lines.contains(&"RUN cargo build --release --locked -p scalerd"));
+    // The final stage holds what deploy/image-rootfs.sh assembles (`.ci/image-smoke.sh` runs
+    // scalerd in it): the binary, its libraries, CA certificates, the time zone database.
+    assert!(lines.contains(&"RUN sh deploy/image-rootfs.sh target/release/scalerd /rootfs"));
     let last = dockerfile.rsplit("FROM ").next().unwrap();
     assert!(last.contains("COPY --from=build /rootfs/ /"), "{last}");
+    let rootfs = read("deploy/image-rootfs.sh");
     for needed in [
-        "/rootfs/usr/local/bin/scalerd",
+        "\"$rootfs/usr/local/bin/scalerd\"",
+        "ldd ",
         "/etc/ssl/certs/ca-certificates.crt",
         "/usr/share/zoneinfo",
-        "65532",
+        "scalerd:x:65532:65532:",
     ] {
-        assert!(dockerfile.contains(needed), "Dockerfile: {needed}");
+        assert!(rootfs.contains(needed), "deploy/image-rootfs.sh: {needed}");
     }
     let instruction = |name: &str| -> String {
         lines
