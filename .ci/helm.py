@@ -122,12 +122,37 @@ def cmd_lint() -> None:
         sys.exit(1)
 
 
+def rules(rendered: dict[str, str]) -> dict[str, list]:
+    """The rules of the rendered ClusterRole and Role, by kind."""
+    out = {}
+    for d in documents(rendered.get("rbac.yaml", "")):
+        if d["kind"] in ("ClusterRole", "Role"):
+            out[d["kind"]] = d["rules"]
+    return out
+
+
+def check_rules(config: str, values: dict, rendered: dict[str, str]) -> None:
+    """Every configuration grants what deploy/rbac.yaml grants, the RBAC that
+    scalerd/tests/packaging.rs checks against a running daemon; sharding adds list and watch on
+    Leases."""
+    tested = {}
+    for d in documents((ROOT / "deploy" / "rbac.yaml").read_text()):
+        if d["kind"] in ("ClusterRole", "Role"):
+            tested[d["kind"]] = d["rules"]
+    if values.get("sharding", {}).get("enabled"):
+        lease = tested["Role"][0]
+        tested["Role"] = [dict(lease, verbs=["get", "list", "watch", "create", "update"])]
+    if rules(rendered) != tested:
+        sys.exit(f"{config}: the RBAC differs from deploy/rbac.yaml's: {rules(rendered)}")
+
+
 def cmd_render(out_dir: str) -> None:
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for config, values in configurations().items():
         rendered = render(values)
         check_consistency(config, rendered)
+        check_rules(config, values, rendered)
         text = crds() + "".join("---\n" + rendered[name] for name in sorted(rendered))
         path = out / f"{config}.yaml"
         path.write_text(text)
@@ -156,6 +181,10 @@ REFUSED = [
     ({"resources": {"requests": {"memory": "lots"}}}, "at '/resources/requests/memory'"),
     ({"extraEnv": [{"name": "RUST_LOG", "value": "debug"}]}, "at '/extraEnv/0/name'"),
     ({"serviceMonitor": {"enabled": "yes"}}, "at '/serviceMonitor/enabled': got string, want boolean"),
+    (
+        {"rbac": {"extraClusterRules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["delete"]}]}},
+        "at '/rbac/extraClusterRules/0/verbs/0': value must be one of",
+    ),
 ]
 
 

@@ -71,6 +71,9 @@ these are exactly the requests scalerd makes: add a rule here, with its row ther
 - apiGroups: ["keda.sh"]
   resources: ["scaledobjects/status"]
   verbs: ["patch"]
+{{- with .Values.rbac.extraClusterRules }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* What scalerd may do in its own namespace (Role rules): its Leases. */}}
