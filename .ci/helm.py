@@ -6,13 +6,14 @@ PyPI's helm-python-sdk; no helm binary, no cluster).
     python3 .ci/helm.py render DIR       # DIR/<configuration>.yaml: CRDs and templates, one file each
     python3 .ci/helm.py refuse           # wrong values are refused by values.schema.json, clearly
     python3 .ci/helm.py args             # JSON: the scalerd arguments each configuration renders
+    python3 .ci/helm.py rbac CONFIG      # JSON: what a configuration's RBAC grants, by namespace
     python3 .ci/helm.py generate         # write deploy/*.yaml from the chart (deploy/values.yaml)
     python3 .ci/helm.py check            # fail if deploy/*.yaml differ from a fresh render
 
 The chart is the one source of the manifests: deploy/{rbac,configmap,deployment,service}.yaml
 are rendered from it with deploy/values.yaml (release `scalerd` in namespace `scalers`), and
 deploy/kustomization.yaml takes the CRDs from deploy/chart/crds/. `.ci/run` runs every command
-but `generate`; scalerd/tests/packaging.rs runs `args` and `check` too.
+but `generate` and `rbac`; scalerd/tests/packaging.rs runs `args`, `rbac` and `check`.
 """
 
 from __future__ import annotations
@@ -122,28 +123,46 @@ def cmd_lint() -> None:
         sys.exit(1)
 
 
-def rules(rendered: dict[str, str]) -> dict[str, list]:
-    """The rules of the rendered ClusterRole and Role, by kind."""
-    out = {}
-    for d in documents(rendered.get("rbac.yaml", "")):
+def grants(docs: list[dict]) -> list[dict]:
+    """What the RBAC objects grant, as the authorizer sees it: each rule of each bound role with
+    the namespace it applies in (`None`: every namespace, through a ClusterRoleBinding)."""
+    roles = {}
+    for d in docs:
         if d["kind"] in ("ClusterRole", "Role"):
-            out[d["kind"]] = d["rules"]
-    return out
+            roles[(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace"))] = d["rules"]
+    out = []
+    for d in docs:
+        if d["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
+            continue
+        ns = d["metadata"].get("namespace") if d["kind"] == "RoleBinding" else None
+        ref = d["roleRef"]
+        role_ns = ns if ref["kind"] == "Role" else None
+        for rule in roles[(ref["kind"], ref["name"], role_ns)]:
+            out.append({"namespace": ns, **rule})
+    return sorted(out, key=json.dumps)
+
+
+def rendered_grants(rendered: dict[str, str]) -> list[dict]:
+    return grants(documents(rendered.get("rbac.yaml", "")))
 
 
 def check_rules(config: str, values: dict, rendered: dict[str, str]) -> None:
-    """Every configuration grants what deploy/rbac.yaml grants, the RBAC that
-    scalerd/tests/packaging.rs checks against a running daemon; sharding adds list and watch on
-    Leases."""
-    tested = {}
-    for d in documents((ROOT / "deploy" / "rbac.yaml").read_text()):
-        if d["kind"] in ("ClusterRole", "Role"):
-            tested[d["kind"]] = d["rules"]
+    """A configuration that sees every namespace grants what deploy/rbac.yaml grants, the RBAC
+    that scalerd/tests/packaging.rs checks against a running daemon (sharding adds list and
+    watch on Leases); one with watchNamespaces is checked by that test itself (`rbac`)."""
+    if values.get("watchNamespaces"):
+        return
+    tested = grants(documents((ROOT / "deploy" / "rbac.yaml").read_text()))
     if values.get("sharding", {}).get("enabled"):
-        lease = tested["Role"][0]
-        tested["Role"] = [dict(lease, verbs=["get", "list", "watch", "create", "update"])]
-    if rules(rendered) != tested:
-        sys.exit(f"{config}: the RBAC differs from deploy/rbac.yaml's: {rules(rendered)}")
+        for g in tested:
+            if g["resources"] == ["leases"]:
+                g["verbs"] = ["get", "list", "watch", "create", "update"]
+    if rendered_grants(rendered) != sorted(tested, key=json.dumps):
+        sys.exit(f"{config}: the RBAC differs from deploy/rbac.yaml's: {rendered_grants(rendered)}")
+
+
+def cmd_rbac(config: str) -> None:
+    print(json.dumps(rendered_grants(render(configurations()[config])), indent=2))
 
 
 def cmd_render(out_dir: str) -> None:
@@ -275,6 +294,8 @@ def main() -> None:
     }
     if len(sys.argv) == 3 and sys.argv[1] == "render":
         cmd_render(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "rbac":
+        cmd_rbac(sys.argv[2])
     elif len(sys.argv) == 2 and sys.argv[1] in commands:
         commands[sys.argv[1]]()
     else:

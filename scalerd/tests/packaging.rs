@@ -334,10 +334,11 @@ fn the_dockerfile_builds_the_binary_user_and_port_the_manifests_run() {
 
 // ---- RBAC: exactly what scalerd uses ------------------------------------------------------------
 
-/// One rule of a Role or ClusterRole.
+/// One rule of a bound Role or ClusterRole, where it applies.
 #[derive(Debug)]
 struct Rule {
-    /// `Some(namespace)` for a Role's rule.
+    /// `Some(namespace)` for a rule bound by a RoleBinding; `None` for every namespace (a
+    /// ClusterRoleBinding).
     namespace: Option<String>,
     groups: Vec<String>,
     resources: Vec<String>,
@@ -363,40 +364,61 @@ impl Rule {
                     .is_some_and(|sub| strings(&self.resources, &format!("*/{sub}"))))
             && strings(&self.verbs, &r.verb)
     }
+
+    fn from_json(namespace: Option<String>, rule: &Value) -> Rule {
+        let strings = |key: &str| -> Vec<String> {
+            rule[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("a rule without {key}: {rule}"))
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        };
+        Rule {
+            namespace,
+            groups: strings("apiGroups"),
+            resources: strings("resources"),
+            verbs: strings("verbs"),
+        }
+    }
 }
 
-/// The rules of `deploy/rbac.yaml`, with the namespace of each Role.
-fn rbac_rules() -> Vec<Rule> {
+/// What RBAC objects grant, as the authorizer sees it: the rules of each bound role, where
+/// its binding applies them.
+fn grants(docs: &[Value]) -> Vec<Rule> {
+    let role = |kind: &str, name: &str, ns: Option<&str>| {
+        docs.iter()
+            .find(|d| {
+                d["kind"] == kind
+                    && d["metadata"]["name"] == name
+                    && d["metadata"]["namespace"].as_str() == ns
+            })
+            .unwrap_or_else(|| panic!("no {kind} {name} for a binding"))
+    };
     let mut out = Vec::new();
-    for doc in yaml_documents("deploy/rbac.yaml") {
-        let kind = doc["kind"].as_str().unwrap();
-        if kind != "Role" && kind != "ClusterRole" {
-            continue;
-        }
-        let namespace = (kind == "Role").then(|| {
-            doc["metadata"]["namespace"]
-                .as_str()
-                .expect("a Role's namespace")
-                .to_owned()
-        });
-        for rule in doc["rules"].as_sequence().unwrap() {
-            let strings = |key: &str| -> Vec<String> {
-                rule[key]
-                    .as_sequence()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap().to_owned())
-                    .collect()
-            };
-            out.push(Rule {
-                namespace: namespace.clone(),
-                groups: strings("apiGroups"),
-                resources: strings("resources"),
-                verbs: strings("verbs"),
-            });
+    for binding in docs {
+        let namespace = match binding["kind"].as_str() {
+            Some("ClusterRoleBinding") => None,
+            Some("RoleBinding") => Some(binding["metadata"]["namespace"].as_str().unwrap()),
+            _ => continue,
+        };
+        let kind = binding["roleRef"]["kind"].as_str().unwrap();
+        let name = binding["roleRef"]["name"].as_str().unwrap();
+        let role_ns = if kind == "Role" { namespace } else { None };
+        for rule in role(kind, name, role_ns)["rules"].as_array().unwrap() {
+            out.push(Rule::from_json(namespace.map(str::to_owned), rule));
         }
     }
     out
+}
+
+/// What `deploy/rbac.yaml` grants.
+fn deploy_grants() -> Vec<Rule> {
+    let docs: Vec<Value> = yaml_documents("deploy/rbac.yaml")
+        .iter()
+        .map(|d| serde_json::to_value(d).unwrap())
+        .collect();
+    grants(&docs)
 }
 
 /// What a request asks of the authorizer, as Kubernetes' request info reads a path.
@@ -526,9 +548,12 @@ fn scaled_object(name: &str, target: Value, key: &str, auth: (&str, &str)) -> Va
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rendered_rbac_grants_exactly_what_scalerd_uses() {
-    let rules = rbac_rules();
+/// The requests of a cluster-mode daemon with leader election (watching `watch`, or every
+/// namespace) that scales a Deployment, a StatefulSet and an Argo Rollout in `shop` with
+/// credentials from a TriggerAuthentication and a ClusterTriggerAuthentication (Secrets) and
+/// an address from the target's environment (a ConfigMap), next to an HPA, and reports an
+/// invalid object twice (an Event, then its repeat).
+async fn requests_of_a_daemon(watch: &[&str]) -> Vec<scalers_testkit::JournalEntry> {
     let redis = RedisServer::shared().await;
     let user = unique_name("rbac");
     redis.client().create_user(&user, "rbac-pw");
@@ -605,6 +630,7 @@ async fn the_rendered_rbac_grants_exactly_what_scalerd_uses() {
     opts.leader_elect = Some(true);
     opts.namespace = "scalers".into();
     opts.identity = "scalerd-0".into();
+    opts.watch_namespaces = watch.iter().map(|ns| (*ns).to_owned()).collect();
     let daemon = Daemon::start(opts).await;
     for (resource, name) in [
         (FakeResource::DEPLOYMENT, "web"),
@@ -663,10 +689,15 @@ async fn the_rendered_rbac_grants_exactly_what_scalerd_uses() {
     })
     .await;
     daemon.stop().await;
+    fake.journal()
+}
 
+/// Every request in `journal` is granted by `rules`, and every group, resource and verb that
+/// `rules` grant is asked for by some request.
+fn assert_grants_exactly(rules: &[Rule], journal: &[scalers_testkit::JournalEntry], rbac: &str) {
     let mut used = BTreeSet::new();
     let mut denied = BTreeSet::new();
-    for e in fake.journal() {
+    for e in journal {
         let Some(a) = access(&e.method, &e.path, e.is_watch()) else {
             assert_eq!(e.method, "GET", "a write to a non-resource path: {e}");
             continue;
@@ -678,33 +709,75 @@ async fn the_rendered_rbac_grants_exactly_what_scalerd_uses() {
     }
     assert!(
         denied.is_empty(),
-        "deploy/rbac.yaml (rendered from deploy/chart) does not grant what scalerd asked:\n{}",
+        "{rbac} does not grant what scalerd asked:\n{}",
         denied.into_iter().collect::<Vec<_>>().join("\n")
     );
     let mut unused = Vec::new();
-    for rule in &rules {
+    for rule in rules {
         for group in &rule.groups {
             for resource in &rule.resources {
                 for verb in &rule.verbs {
-                    let exercised = used.iter().any(|a| {
-                        let one = Rule {
-                            namespace: rule.namespace.clone(),
-                            groups: vec![group.clone()],
-                            resources: vec![resource.clone()],
-                            verbs: vec![verb.clone()],
-                        };
-                        one.grants(a)
-                    });
-                    if !exercised {
+                    let one = Rule {
+                        namespace: rule.namespace.clone(),
+                        groups: vec![group.clone()],
+                        resources: vec![resource.clone()],
+                        verbs: vec![verb.clone()],
+                    };
+                    // A rule bound in several namespaces counts as used when used in one.
+                    let anywhere = Rule {
+                        namespace: None,
+                        ..one
+                    };
+                    if !used.iter().any(|a| anywhere.grants(a)) {
                         unused.push(format!("{group:?} {resource} {verb}"));
                     }
                 }
             }
         }
     }
+    unused.dedup();
     assert!(
         unused.is_empty(),
-        "deploy/rbac.yaml grants what scalerd never asked for here: {}",
+        "{rbac} grants what scalerd never asked for here: {}",
         unused.join(", ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_rbac_grants_exactly_what_scalerd_uses() {
+    let journal = requests_of_a_daemon(&[]).await;
+    assert_grants_exactly(
+        &deploy_grants(),
+        &journal,
+        "deploy/rbac.yaml (rendered from deploy/chart)",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rbac_rendered_for_two_watched_namespaces_grants_exactly_what_scalerd_uses() {
+    let Some(out) = helm_py(&["rbac", "cluster-two-namespaces"]) else {
+        return;
+    };
+    let rendered: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let rules: Vec<Rule> = rendered
+        .iter()
+        .map(|g| Rule::from_json(g["namespace"].as_str().map(str::to_owned), g))
+        .collect();
+    // RoleBindings in the watched namespaces and scalerd's own; nothing cluster-wide but the
+    // cluster-scoped ClusterTriggerAuthentications.
+    let cluster_wide: Vec<&Vec<String>> = rules
+        .iter()
+        .filter(|r| r.namespace.is_none())
+        .map(|r| &r.resources)
+        .collect();
+    assert_eq!(
+        cluster_wide,
+        [&vec!["clustertriggerauthentications".to_owned()]]
+    );
+    let journal = requests_of_a_daemon(&["shop", "billing"]).await;
+    assert_grants_exactly(
+        &rules,
+        &journal,
+        "the RBAC of deploy/chart/ci/cluster-two-namespaces-values.yaml",
     );
 }

@@ -40,9 +40,12 @@ app.kubernetes.io/part-of: scalers
 {{- end }}
 {{- end }}
 
-{{/* The one list of what scalerd may do cluster-wide (ClusterRole rules), each rule one line of
+{{/* The one list of what scalerd may do (ClusterRole and Role rules), each rule one line of
 flow lists. docs/operations.md documents every rule and scalerd/tests/packaging.rs checks that
-these are exactly the requests scalerd makes: add a rule here, with its row there. */}}
+these are exactly the requests scalerd makes: add a rule here, with its row there.
+
+scalers.clusterRules: on namespaced resources, in every namespace (a ClusterRoleBinding) or, in
+cluster mode with watchNamespaces, in those namespaces only (a RoleBinding in each). */}}
 {{- define "scalers.clusterRules" -}}
 - apiGroups: ["*"]
   resources: ["*/scale"]
@@ -66,7 +69,7 @@ these are exactly the requests scalerd makes: add a rule here, with its row ther
   resources: ["scaledobjects"]
   verbs: ["list", "watch", "patch"]
 - apiGroups: ["keda.sh"]
-  resources: ["triggerauthentications", "clustertriggerauthentications"]
+  resources: ["triggerauthentications"]
   verbs: ["list", "watch"]
 - apiGroups: ["keda.sh"]
   resources: ["scaledobjects/status"]
@@ -76,7 +79,15 @@ these are exactly the requests scalerd makes: add a rule here, with its row ther
 {{- end }}
 {{- end }}
 
-{{/* What scalerd may do in its own namespace (Role rules): its Leases. */}}
+{{/* On cluster-scoped resources: always a ClusterRoleBinding. */}}
+{{- define "scalers.clusterScopedRules" -}}
+- apiGroups: ["keda.sh"]
+  resources: ["clustertriggerauthentications"]
+  verbs: ["list", "watch"]
+{{- end }}
+
+{{/* In scalerd's own namespace (a Role): its Leases; with watchNamespaces also the Secrets of
+ClusterTriggerAuthentications, which are read there. */}}
 {{- define "scalers.namespaceRules" -}}
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
@@ -85,6 +96,16 @@ these are exactly the requests scalerd makes: add a rule here, with its row ther
 {{- else }}
   verbs: ["get", "create", "update"]
 {{- end }}
+{{- if include "scalers.namespaced" . }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
+{{- end }}
+
+{{/* Non-empty when scalerd only sees some namespaces: cluster mode with watchNamespaces. */}}
+{{- define "scalers.namespaced" -}}
+{{- if and (eq .Values.mode "cluster") .Values.watchNamespaces }}true{{ end }}
 {{- end }}
 
 {{/* The arguments of `scalerd run`. */}}
