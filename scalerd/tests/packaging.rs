@@ -583,6 +583,8 @@ async fn requests_of_a_daemon(watch: &[&str]) -> Vec<scalers_testkit::JournalEnt
     workload(&fake, &FakeResource::DEPLOYMENT, "web");
     workload(&fake, &FakeResource::STATEFUL_SET, "db");
     workload(&fake, &FakeResource::ROLLOUT, "canary");
+    // Its definition, for the replica paths of the watched Rollouts.
+    fake.put_scalable_crd(&FakeResource::ROLLOUT);
     fake.put_hpa("shop", "other", "apps/v1", "Deployment", "other");
     let ta = ("TriggerAuthentication", "redis-auth");
     let cta = ("ClusterTriggerAuthentication", "redis-auth");
@@ -764,7 +766,7 @@ async fn the_rbac_rendered_for_two_watched_namespaces_grants_exactly_what_scaler
         .map(|g| Rule::from_json(g["namespace"].as_str().map(str::to_owned), g))
         .collect();
     // RoleBindings in the watched namespaces and scalerd's own; nothing cluster-wide but the
-    // cluster-scoped ClusterTriggerAuthentications.
+    // cluster-scoped ClusterTriggerAuthentications and CustomResourceDefinitions.
     let cluster_wide: Vec<&Vec<String>> = rules
         .iter()
         .filter(|r| r.namespace.is_none())
@@ -772,7 +774,10 @@ async fn the_rbac_rendered_for_two_watched_namespaces_grants_exactly_what_scaler
         .collect();
     assert_eq!(
         cluster_wide,
-        [&vec!["clustertriggerauthentications".to_owned()]]
+        [
+            &vec!["customresourcedefinitions".to_owned()],
+            &vec!["clustertriggerauthentications".to_owned()]
+        ]
     );
     let journal = requests_of_a_daemon(&["shop", "billing"]).await;
     assert_grants_exactly(
