@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use scalers_testkit::{FakeApiServer, FakeResource, RedisServer, eventually, unique_name};
+use scalers_testkit::{FakeApiServer, FakeResource, Fault, RedisServer, eventually, unique_name};
 use serde_json::{Value, json};
 use support::{Daemon, kube_client, set_list};
 
@@ -551,8 +551,8 @@ fn scaled_object(name: &str, target: Value, key: &str, auth: (&str, &str)) -> Va
 /// The requests of a cluster-mode daemon with leader election (watching `watch`, or every
 /// namespace) that scales a Deployment, a StatefulSet and an Argo Rollout in `shop` with
 /// credentials from a TriggerAuthentication and a ClusterTriggerAuthentication (Secrets) and
-/// an address from the target's environment (a ConfigMap), next to an HPA, and reports an
-/// invalid object twice (an Event, then its repeat).
+/// an address from the target's environment (a ConfigMap), next to an HPA, with one write that
+/// meets a 409, and reports an invalid object twice (an Event, then its repeat).
 async fn requests_of_a_daemon(watch: &[&str]) -> Vec<scalers_testkit::JournalEntry> {
     let redis = RedisServer::shared().await;
     let user = unique_name("rbac");
@@ -586,6 +586,16 @@ async fn requests_of_a_daemon(watch: &[&str]) -> Vec<scalers_testkit::JournalEnt
     // Its definition, for the replica paths of the watched Rollouts.
     fake.put_scalable_crd(&FakeResource::ROLLOUT);
     fake.put_hpa("shop", "other", "apps/v1", "Deployment", "other");
+    // One write loses a race (409): it reads `/scale` again before retrying. (Replica counts
+    // otherwise come from the watches: no other read of `/scale`.)
+    fake.inject(
+        Fault::status(409)
+            .on(
+                "PATCH",
+                "/apis/apps/v1/namespaces/shop/deployments/web/scale",
+            )
+            .times(1),
+    );
     let ta = ("TriggerAuthentication", "redis-auth");
     let cta = ("ClusterTriggerAuthentication", "redis-auth");
     let so = FakeResource::SCALED_OBJECT;
