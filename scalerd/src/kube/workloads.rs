@@ -165,7 +165,6 @@ impl KindWatch {
                 s.synced = true;
                 drop(s);
                 self.settle();
-                return;
             }
             watcher::Event::Apply(o) => {
                 let counts = Counts::of(&o.data, paths);
