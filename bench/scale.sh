@@ -57,7 +57,8 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$RUN"
+  # SCALERS_BENCH_KEEP=1 keeps the run's files (logs, config) for a look afterwards.
+  if [ -n "${SCALERS_BENCH_KEEP:-}" ]; then echo "kept $RUN" >&2; else rm -rf "$RUN"; fi
 }
 trap cleanup EXIT
 
@@ -243,6 +244,7 @@ if [ "$SOURCE" = prometheus ]; then
 fi
 
 metrics=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics")
+[ -n "${SCALERS_BENCH_KEEP:-}" ] && echo "$metrics" >"$RUN/metrics.txt"
 quantile() { # q of the histogram $1 (cumulative buckets) in /metrics, in ms (bucket upper bound)
   echo "$metrics" | awk -v q="$2" -v h="$1" '
     index($0, h "_bucket") == 1 {

@@ -617,27 +617,14 @@ fn publish(
     let m = &ctx.metrics;
     let mut failing = BTreeSet::new();
     seen.unauthorized.clear();
-    let series = &seen.series;
-    let labelled = series.triggers.iter().zip(&series.types);
-    for ((t, latency), (labels, type_labels)) in report.triggers.iter().zip(latencies).zip(labelled)
-    {
-        m.trigger_latency
-            .get_or_create(labels)
-            .set(latency / 1000.0);
-        m.sample_duration
-            .get_or_create(type_labels)
-            .observe(latency / 1000.0);
+    for (i, (t, latency)) in report.triggers.iter().zip(latencies).enumerate() {
+        seen.series.sampled(m, i, latency / 1000.0);
         match &t.result {
-            Ok(s) => {
-                m.trigger_value.get_or_create(labels).set(s.value);
-                m.trigger_active
-                    .get_or_create(labels)
-                    .set(i64::from(s.active));
-                if s.no_data {
-                    m.trigger_no_data.get_or_create(labels).inc();
-                }
-            }
+            Ok(s) => seen.series.valued(m, i, s.value, s.active, s.no_data),
             Err(e) => {
+                let Some(labels) = seen.series.triggers.get(i) else {
+                    continue;
+                };
                 m.trigger_errors
                     .get_or_create(&TriggerErrorLabels {
                         namespace: labels.namespace.clone(),
@@ -672,14 +659,10 @@ fn publish(
             warn!(kind = %e.kind, error = %e, "cannot read the target");
         }
         TickOutcome::Decided { decision, write } => {
-            let labels = &seen.series.object;
-            m.current_replicas
-                .get_or_create(labels)
-                .set(i64::from(decision.current));
-            m.desired_replicas
-                .get_or_create(labels)
-                .set(i64::from(decision.desired));
-            set_last_decision(m, decision, seen);
+            seen.series.decided(m, decision.current, decision.desired);
+            let code = decision.reason.code();
+            seen.series.last_decision(m, seen.last_code, code);
+            seen.last_code = Some(code);
             publish_fallback(ctx, object, decision, seen);
             match write {
                 None => {}
@@ -779,17 +762,6 @@ fn count_target_error(m: &Metrics, series: &ObjectSeries, e: &TargetError) {
             kind: e.kind.as_str(),
         })
         .inc();
-}
-
-fn set_last_decision(m: &Metrics, d: &Decision, seen: &mut Seen) {
-    let code = d.reason.code();
-    // Keep one series per object: drop the previous reason's.
-    if let Some(previous) = seen.last_code.replace(code).filter(|p| *p != code) {
-        m.last_decision.remove(&seen.series.decision(previous));
-    }
-    m.last_decision
-        .get_or_create(&seen.series.decision(code))
-        .set(1);
 }
 
 fn publish_fallback(

@@ -204,6 +204,15 @@ pub struct WriteStatus {
 impl DecisionStatus {
     /// The explanation of `d`.
     pub fn of(d: &Decision) -> Self {
+        let mut status = DecisionStatus::default();
+        status.update(d);
+        status
+    }
+
+    /// Becomes the explanation of `d`, reusing its strings' memory: a tick of every object
+    /// records one, and allocating each string anew was a good part of a sample's cost.
+    pub fn update(&mut self, d: &Decision) {
+        use std::fmt::Write as _;
         let phase = match d.phase {
             Phase::Paused => "Paused",
             Phase::Activation => "Activation",
@@ -213,31 +222,50 @@ impl DecisionStatus {
             Reason::Scaling(s) => Some(s),
             _ => None,
         };
-        DecisionStatus {
-            phase: phase.to_owned(),
-            reason_code: d.reason.code().to_owned(),
-            reason: d.reason.to_string(),
-            winning_metric: scaling.map(|s| s.metric.clone()),
-            proposal: scaling.map(|s| s.proposal),
-            stabilized: scaling.map(|s| s.stabilized),
-            stabilization: scaling.map(|s| s.stabilization.as_str().to_owned()),
-            limit: scaling.map(|s| s.limit.as_str().to_owned()),
-            metrics: d
-                .metrics
-                .iter()
-                .map(|m| MetricStatus {
-                    name: m.name.clone(),
-                    value: m.value,
-                    target: m.target.value,
-                    metric_type: m.target.metric_type.as_str().to_owned(),
-                    activation_threshold: m.target.activation_threshold,
-                    active: m.active,
-                    failures: m.failures,
-                    fallback: m.fallback,
-                    proposal: m.proposal,
-                })
-                .collect(),
+        assign(&mut self.phase, phase);
+        assign(&mut self.reason_code, d.reason.code());
+        self.reason.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(self.reason, "{}", d.reason);
+        assign_opt(&mut self.winning_metric, scaling.map(|s| s.metric.as_str()));
+        self.proposal = scaling.map(|s| s.proposal);
+        self.stabilized = scaling.map(|s| s.stabilized);
+        assign_opt(
+            &mut self.stabilization,
+            scaling.map(|s| s.stabilization.as_str()),
+        );
+        assign_opt(&mut self.limit, scaling.map(|s| s.limit.as_str()));
+        self.metrics.truncate(d.metrics.len());
+        self.metrics
+            .resize_with(d.metrics.len(), MetricStatus::default);
+        for (status, m) in self.metrics.iter_mut().zip(&d.metrics) {
+            assign(&mut status.name, &m.name);
+            status.value = m.value;
+            status.target = m.target.value;
+            assign(&mut status.metric_type, m.target.metric_type.as_str());
+            status.activation_threshold = m.target.activation_threshold;
+            status.active = m.active;
+            status.failures = m.failures;
+            status.fallback = m.fallback;
+            status.proposal = m.proposal;
         }
+    }
+}
+
+/// Makes `dst` equal `src`, in the memory it has when that is enough.
+fn assign(dst: &mut String, src: &str) {
+    if dst != src {
+        dst.clear();
+        dst.push_str(src);
+    }
+}
+
+/// [`assign`] for an optional string.
+fn assign_opt(dst: &mut Option<String>, src: Option<&str>) {
+    match (dst.as_mut(), src) {
+        (Some(d), Some(s)) => assign(d, s),
+        (None, Some(s)) => *dst = Some(s.to_owned()),
+        (_, None) => *dst = None,
     }
 }
 
@@ -252,33 +280,37 @@ impl ObjectStatus {
     ) {
         self.state = LoopState::Running;
         self.last_tick = Some(wall_ms);
-        self.triggers = report
+        // In place: the names and messages keep their memory from tick to tick.
+        self.triggers.truncate(report.triggers.len());
+        self.triggers
+            .resize_with(report.triggers.len(), TriggerStatus::default);
+        let latencies = latencies.iter().copied().chain(std::iter::repeat(0.0));
+        for ((status, t), latency_ms) in self
             .triggers
-            .iter()
-            .zip(latencies.iter().copied().chain(std::iter::repeat(0.0)))
-            .map(|(t, latency_ms)| match &t.result {
-                Ok(s) => TriggerStatus {
-                    name: t.name.clone(),
-                    trigger_type: t.trigger_type.clone(),
-                    value: Some(s.value),
-                    active: Some(s.active),
-                    no_data: s.no_data,
-                    error: None,
-                    error_kind: None,
-                    latency_ms,
-                },
-                Err(e) => TriggerStatus {
-                    name: t.name.clone(),
-                    trigger_type: t.trigger_type.clone(),
-                    value: None,
-                    active: None,
-                    no_data: false,
-                    error: Some(e.message.clone()),
-                    error_kind: Some(e.kind.as_str().to_owned()),
-                    latency_ms,
-                },
-            })
-            .collect();
+            .iter_mut()
+            .zip(&report.triggers)
+            .zip(latencies)
+        {
+            assign(&mut status.name, &t.name);
+            assign(&mut status.trigger_type, &t.trigger_type);
+            status.latency_ms = latency_ms;
+            match &t.result {
+                Ok(s) => {
+                    status.value = Some(s.value);
+                    status.active = Some(s.active);
+                    status.no_data = s.no_data;
+                    status.error = None;
+                    status.error_kind = None;
+                }
+                Err(e) => {
+                    status.value = None;
+                    status.active = None;
+                    status.no_data = false;
+                    assign_opt(&mut status.error, Some(&e.message));
+                    assign_opt(&mut status.error_kind, Some(e.kind.as_str()));
+                }
+            }
+        }
         let trigger_error = report.triggers.iter().find_map(|t| {
             t.result
                 .as_ref()
@@ -293,7 +325,10 @@ impl ObjectStatus {
                 self.current_replicas = Some(decision.current);
                 self.desired_replicas = Some(decision.desired);
                 self.active = Some(decision.active);
-                self.decision = Some(DecisionStatus::of(decision));
+                match &mut self.decision {
+                    Some(d) => d.update(decision),
+                    None => self.decision = Some(DecisionStatus::of(decision)),
+                }
                 let write_error = write.as_ref().and_then(|w| w.as_ref().err());
                 if let Some(w) = write {
                     self.last_write = Some(WriteStatus {
@@ -329,6 +364,11 @@ impl StatusWriter {
     /// Changes the entry.
     pub fn update(&self, f: impl FnOnce(&mut ObjectStatus)) {
         let mut inner = self.store.write();
+        // Looked up by reference first: `entry` would allocate the key at every tick.
+        if let Some(entry) = inner.objects.get_mut(&self.key) {
+            f(entry);
+            return;
+        }
         let entry = inner
             .objects
             .entry(self.key.clone())
