@@ -1,0 +1,457 @@
+//! Scale out (issue 19): three `scalerd run --sharding` processes against the testkit's fake
+//! API server and a real Redis, with 3,000 ScaledObjects (cluster mode). What the daemons
+//! believe is not trusted: ownership is reconstructed from the server's journal of requests
+//! and its Lease records (`lease_terms` of every shard Lease).
+//!
+//! One test, in phases: the three balance the 32 shards; one is killed (`kill -9`) and its
+//! objects are owned and scaled again by the others within the lease duration + 2 s; it
+//! starts again and takes its share back within the documented bound; at the end every write
+//! (`/scale`, status, finalizers, Events) was sent by the holder of the object's shard at that
+//! moment, and every object was written exactly the counts its load asked for, 3 then 6,
+//! whichever replicas it moved between.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use scalerd::daemon::status::Status;
+use scalerd::kube::{shard_lease_name, shard_of};
+use scalers_testkit::{
+    FakeApiServer, FakeResource, JournalEntry, LeaseTerm, RedisServer, eventually, unique_name,
+};
+use serde_json::{Value, json};
+use support::{Dir, free_port, kubeconfig, set_list};
+use tokio::time::Instant;
+
+const SO: FakeResource = FakeResource::SCALED_OBJECT;
+const DEPLOY: FakeResource = FakeResource::DEPLOYMENT;
+const OBJECTS: usize = 3000;
+const SHARDS: u32 = 32;
+const LEASE_NAME: &str = "scalerd";
+/// `--lease-timings`: a 4 s lease, a 3 s renew deadline, a 0.25 s retry period.
+const TIMINGS: [&str; 3] = ["4", "3", "0.25"];
+const LEASE_DURATION: Duration = Duration::from_secs(4);
+const RETRY: Duration = Duration::from_millis(250);
+/// The polling interval of every object: 10 s keeps three debug builds with 3,000 objects
+/// within the two cores (each object ticks at its owner only).
+const POLLING: u64 = 10;
+/// The bound docs/operations.md gives for a joining replica to hold its share: 3 retry
+/// periods plus the calls of the rounds (each at most a fifth of renew deadline − retry).
+const JOIN_BOUND: Duration = Duration::from_millis(3 * 250 + 4 * 550);
+
+/// A `scalerd run --sharding` process, killed on drop; its log goes to a file.
+struct Process {
+    child: Child,
+    admin: String,
+    identity: String,
+    log: PathBuf,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    fn spawn(dir: &Dir, kubeconfig: &Path, identity: &str) -> Process {
+        let admin = format!("127.0.0.1:{}", free_port());
+        let log = dir.path(&format!("{identity}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_scalerd"))
+            .args(["run", "--kubeconfig"])
+            .arg(kubeconfig)
+            .args(["--admin-addr", &admin, "--sharding", "--shards"])
+            .arg(SHARDS.to_string())
+            .args(["--lease-namespace", "scalers", "--identity", identity])
+            .arg("--lease-timings")
+            .args(TIMINGS)
+            .args(["--kube-api-qps", "0"])
+            .env("RUST_LOG", "warn,scalerd::kube::shards=info")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("scalerd starts");
+        Process {
+            child,
+            admin: format!("http://{admin}"),
+            identity: identity.to_owned(),
+            log,
+        }
+    }
+
+    async fn status(&self) -> Option<Status> {
+        let r = reqwest::get(format!("{}/status", self.admin)).await.ok()?;
+        serde_json::from_slice(&r.bytes().await.ok()?).ok()
+    }
+
+    async fn metrics(&self) -> String {
+        let r = reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .expect("/metrics");
+        r.text().await.expect("/metrics body")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn name(i: usize) -> String {
+    format!("w{i:04}")
+}
+
+fn key(i: usize) -> String {
+    format!("shop/{}", name(i))
+}
+
+fn object(i: usize, redis: &RedisServer, list: &str) -> Value {
+    json!({
+        "metadata": {"name": name(i)},
+        "spec": {
+            "scaleTargetRef": {"name": name(i)},
+            "pollingInterval": POLLING,
+            "minReplicaCount": 1,
+            "maxReplicaCount": 30,
+            "triggers": [{
+                "type": "redis",
+                "name": "jobs",
+                "metadata": {"address": redis.address(), "listName": list, "listLength": "10"},
+            }],
+        },
+    })
+}
+
+/// The terms of every shard Lease, by shard.
+fn terms(fake: &FakeApiServer) -> Vec<Vec<LeaseTerm>> {
+    (0..SHARDS)
+        .map(|i| fake.lease_terms("scalers", &shard_lease_name(LEASE_NAME, i)))
+        .collect()
+}
+
+/// Who holds each shard now, by the server's Lease records.
+fn holders(fake: &FakeApiServer) -> Vec<Option<String>> {
+    (0..SHARDS)
+        .map(|i| {
+            fake.lease("scalers", &shard_lease_name(LEASE_NAME, i))
+                .and_then(|l| l.spec?.holder_identity)
+                .filter(|h| !h.is_empty())
+        })
+        .collect()
+}
+
+/// Waits until every shard is held and each of `identities` holds its fair share (10 or 11
+/// of 32 for three); returns how long it took.
+async fn balanced(fake: &FakeApiServer, identities: &[&str], deadline: Duration) -> Duration {
+    let started = Instant::now();
+    eventually(deadline, || async {
+        let h = holders(fake);
+        let mut count: BTreeMap<&str, usize> = identities.iter().map(|i| (*i, 0)).collect();
+        for holder in h.iter().flatten() {
+            if let Some(n) = count.get_mut(holder.as_str()) {
+                *n += 1;
+            }
+        }
+        let total: usize = count.values().sum();
+        let low = SHARDS as usize / identities.len();
+        if total == SHARDS as usize && count.values().all(|n| *n >= low && *n <= low + 1) {
+            Ok(())
+        } else {
+            Err(format!("{count:?} of {SHARDS} held"))
+        }
+    })
+    .await;
+    started.elapsed()
+}
+
+/// The scaled object a write is about, from its path (`/scale`, `scaledobjects/NAME[/status]`)
+/// or, for an Event, its `regarding` (the target, named as its object here).
+fn object_of(w: &JournalEntry) -> Option<String> {
+    let path = w.path.as_str();
+    if let Some(rest) = path.strip_prefix("/apis/apps/v1/namespaces/shop/deployments/") {
+        return Some(format!("shop/{}", rest.trim_end_matches("/scale")));
+    }
+    if let Some(rest) = path.strip_prefix("/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/")
+    {
+        return Some(format!("shop/{}", rest.trim_end_matches("/status")));
+    }
+    if path.starts_with("/apis/events.k8s.io/v1/namespaces/shop/events") {
+        let body = w.json()?;
+        let regarding = &body["regarding"]["name"];
+        return match regarding.as_str() {
+            Some(n) => Some(format!("shop/{n}")),
+            // A PATCH of an Event's series names only the Event (`<target>.<suffix>`).
+            None => w
+                .path
+                .rsplit('/')
+                .next()
+                .and_then(|e| e.split('.').next())
+                .map(|n| format!("shop/{n}")),
+        };
+    }
+    None
+}
+
+/// The identity in a request's User-Agent (`scalerd/x (<identity>)`).
+fn writer(w: &JournalEntry) -> String {
+    let agent = w.user_agent.clone().unwrap_or_default();
+    agent
+        .rsplit_once('(')
+        .map(|(_, id)| id.trim_end_matches(')').to_owned())
+        .unwrap_or_else(|| panic!("no identity in the User-Agent {agent:?} of {w}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_sharded_replicas_split_the_objects_and_take_over_a_killed_ones_share() {
+    let redis = RedisServer::shared().await;
+    let list = unique_name("jobs");
+    set_list(&redis.client(), &list, 25);
+    let fake = FakeApiServer::start().await;
+    for i in 0..OBJECTS {
+        fake.put_workload(&DEPLOY, "shop", &name(i), 1);
+        fake.put_object(&SO, "shop", object(i, redis, &list));
+    }
+    let dir = Dir::new("sharding");
+    let kubeconfig = kubeconfig(&dir, &fake);
+    let ids = ["shard-a", "shard-b", "shard-c"];
+    let mut processes: Vec<Process> = ids
+        .iter()
+        .map(|id| Process::spawn(&dir, &kubeconfig, id))
+        .collect();
+
+    // 1. The three split the shards evenly, and every object is scaled to 3 (25 items).
+    balanced(&fake, &ids, Duration::from_secs(60)).await;
+    eventually(Duration::from_secs(90), || async {
+        let behind: Vec<usize> = (0..OBJECTS)
+            .filter(|i| fake.replicas(&DEPLOY, "shop", &name(*i)) != Some(3))
+            .collect();
+        if behind.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} objects not at 3, e.g. {}", behind.len(), name(behind[0])))
+        }
+    })
+    .await;
+
+    // `/status` and `/metrics` show the owner of each object; every object is owned once.
+    let h = holders(&fake);
+    let status = processes[0].status().await.expect("/status");
+    let sharding = status.sharding.clone().expect("a sharded status");
+    assert_eq!(sharding.shards, SHARDS);
+    assert_eq!(sharding.members, ids.map(str::to_owned).to_vec());
+    assert_eq!(status.objects.len(), OBJECTS);
+    for o in &status.objects {
+        let shard = shard_of(&o.scaled_object, SHARDS);
+        assert_eq!(o.shard, Some(shard));
+        assert_eq!(o.owner, h[shard as usize], "{}", o.scaled_object);
+    }
+    let mut owned: BTreeMap<String, String> = BTreeMap::new();
+    for p in &processes {
+        let text = p.metrics().await;
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("scalers_scaled_object_owner{"))
+        {
+            let label = |k: &str| {
+                let start = line.find(&format!("{k}=\"")).unwrap() + k.len() + 2;
+                line[start..].split('"').next().unwrap().to_owned()
+            };
+            assert_eq!(label("owner"), p.identity, "{line}");
+            let k = format!("{}/{}", label("namespace"), label("scaled_object"));
+            assert!(owned.insert(k.clone(), p.identity.clone()).is_none(), "{k} owned twice");
+        }
+    }
+    assert_eq!(owned.len(), OBJECTS);
+    for (k, owner) in &owned {
+        assert_eq!(
+            h[shard_of(k, SHARDS) as usize].as_deref(),
+            Some(owner.as_str())
+        );
+    }
+    let table = Command::new(env!("CARGO_BIN_EXE_scalerd"))
+        .args(["status", "--url", &processes[1].admin])
+        .output()
+        .expect("scalerd status");
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let header = table.lines().next().unwrap_or_default();
+    assert!(header.contains("OWNER"), "{table}");
+    let first = table.lines().nth(1).unwrap_or_default();
+    let first_owner = h[shard_of(&key(0), SHARDS) as usize].clone().unwrap();
+    assert!(
+        first.starts_with(&key(0)) && first.contains(&first_owner),
+        "{table}"
+    );
+
+    // 2. kill -9 of one replica; then more load, so that each of its objects must be written.
+    let victim = processes.remove(2);
+    let victim_id = victim.identity.clone();
+    let victims_shards: BTreeSet<u32> = holders(&fake)
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.as_deref() == Some(victim_id.as_str()))
+        .map(|(i, _)| u32::try_from(i).unwrap())
+        .collect();
+    assert!(!victims_shards.is_empty());
+    let mut victim = victim;
+    victim.child.kill().unwrap();
+    victim.child.wait().unwrap();
+    let killed = Instant::now();
+    set_list(&redis.client(), &list, 55);
+    let orphans: Vec<usize> = (0..OBJECTS)
+        .filter(|i| victims_shards.contains(&shard_of(&key(*i), SHARDS)))
+        .collect();
+    let bound = LEASE_DURATION + Duration::from_secs(2);
+    eventually(bound + Duration::from_secs(20), || async {
+        let behind = orphans
+            .iter()
+            .filter(|i| fake.replicas(&DEPLOY, "shop", &name(**i)) != Some(6))
+            .count();
+        if behind == 0 {
+            Ok(())
+        } else {
+            Err(format!("{behind} of {} orphans not at 6", orphans.len()))
+        }
+    })
+    .await;
+    // From the journal: when each orphan's write of 6 was answered, and who sent it.
+    let journal = fake.journal();
+    let mut latest = Duration::ZERO;
+    for w in journal.iter().filter(|w| {
+        w.succeeded()
+            && w.method == "PATCH"
+            && w.path.ends_with("/scale")
+            && w.received > killed
+            && w.json().is_some_and(|b| b["spec"]["replicas"] == 6)
+    }) {
+        let Some(k) = object_of(w) else { continue };
+        if victims_shards.contains(&shard_of(&k, SHARDS)) {
+            assert_ne!(writer(w), victim_id);
+            latest = latest.max(w.answered.duration_since(killed));
+        }
+    }
+    eprintln!(
+        "sharding: {} orphans of {} shards scaled again {latest:?} after the kill",
+        orphans.len(),
+        victims_shards.len()
+    );
+    assert!(
+        latest <= bound,
+        "the last orphan was scaled {latest:?} after the kill, beyond {bound:?}"
+    );
+    // Each of its shards was taken over within the bound too (Lease records).
+    let after_kill = terms(&fake);
+    for i in &victims_shards {
+        let next = after_kill[*i as usize]
+            .iter()
+            .find(|t| t.holder != victim_id && t.from > killed)
+            .unwrap_or_else(|| panic!("shard {i} not taken over: {:?}", after_kill[*i as usize]));
+        assert!(next.from.duration_since(killed) <= bound, "shard {i}: {next:?}");
+    }
+    balanced(&fake, &ids[..2], Duration::from_secs(10)).await;
+    // Every object is at 6 (the survivors' own ones at their next tick).
+    eventually(Duration::from_secs(POLLING + 20), || async {
+        let behind = (0..OBJECTS)
+            .filter(|i| fake.replicas(&DEPLOY, "shop", &name(*i)) != Some(6))
+            .count();
+        if behind == 0 {
+            Ok(())
+        } else {
+            Err(format!("{behind} objects not at 6"))
+        }
+    })
+    .await;
+
+    // 3. The killed replica starts again and takes its share back within the bound; no
+    // handover leaves a shard unowned for longer than a round beyond it.
+    let rejoined = Process::spawn(&dir, &kubeconfig, &victim_id);
+    drop(victim);
+    let restarted = Instant::now();
+    eventually(Duration::from_secs(60), || async {
+        match rejoined.status().await {
+            Some(_) => Ok(()),
+            None => Err("no /status yet".to_owned()),
+        }
+    })
+    .await;
+    balanced(&fake, &ids, Duration::from_secs(60)).await;
+    let journal = fake.journal();
+    let member = scalerd::kube::member_lease_name(LEASE_NAME, &victim_id);
+    let joined = journal
+        .iter()
+        .filter(|w| w.succeeded() && w.is_write() && w.received > restarted)
+        .find(|w| {
+            w.path.ends_with(&format!("/leases/{member}"))
+                || (w.method == "POST"
+                    && w.json()
+                        .is_some_and(|b| b["metadata"]["name"] == member.as_str()))
+        })
+        .map(|w| w.answered)
+        .expect("the rejoined replica's membership lease");
+    let rebalanced = terms(&fake)
+        .iter()
+        .flat_map(|ts| ts.iter().filter(|t| t.holder == victim_id && t.from > joined))
+        .map(|t| t.from)
+        .max()
+        .expect("the rejoined replica holds shards");
+    let took = rebalanced.duration_since(joined);
+    eprintln!("sharding: the rejoined replica held its share {took:?} after joining");
+    assert!(
+        took <= JOIN_BOUND,
+        "balance returned {took:?} after the join, beyond {JOIN_BOUND:?}"
+    );
+    processes.push(rejoined);
+    // Handovers to the rejoined replica: released and taken again within a round or two.
+    for (i, ts) in terms(&fake).iter().enumerate() {
+        for pair in ts.windows(2) {
+            if pair[1].holder == victim_id && pair[1].from > joined {
+                let gap = pair[1].from.saturating_duration_since(pair[0].until);
+                assert!(
+                    gap <= RETRY * 2 + Duration::from_secs(1),
+                    "shard {i} unowned for {gap:?}: {pair:?}"
+                );
+            }
+        }
+    }
+    // A polling interval more: nothing writes again after the moves.
+    tokio::time::sleep(Duration::from_secs(POLLING + 2)).await;
+
+    // 4. From the journal and the Lease records: every write was sent by the holder of the
+    // object's shard at the moment it was answered, and every object was written 3, then 6.
+    let terms = terms(&fake);
+    let journal = fake.journal();
+    let mut writes = 0;
+    let mut counts: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for w in journal
+        .iter()
+        .filter(|w| w.succeeded() && w.is_write() && !w.path.contains("/leases"))
+    {
+        let k = object_of(w).unwrap_or_else(|| panic!("a write about no object: {w}"));
+        let who = writer(w);
+        let shard = shard_of(&k, SHARDS) as usize;
+        assert!(
+            terms[shard]
+                .iter()
+                .any(|t| t.holder == who && t.covers(w.answered)),
+            "{who} wrote {w} ({k}, shard {shard}) outside its terms {:?}",
+            terms[shard]
+        );
+        if w.method == "PATCH" && w.path.ends_with("/scale") {
+            let n = w.json().and_then(|b| b["spec"]["replicas"].as_u64());
+            counts.entry(k).or_default().push(n.unwrap_or(u64::MAX));
+        }
+        writes += 1;
+    }
+    assert!(writes > 3 * OBJECTS, "{writes} writes");
+    assert_eq!(counts.len(), OBJECTS);
+    for (k, c) in &counts {
+        assert_eq!(c, &[3, 6], "{k} was written {c:?}");
+    }
+    for p in &processes {
+        let log = p.log();
+        assert!(!log.contains("panicked"), "{}:\n{log}", p.identity);
+    }
+}
