@@ -233,6 +233,8 @@ struct Seen {
     member: Option<Lease>,
     /// Per Lease name: the `resourceVersion` last seen and when it was first seen.
     observed: HashMap<String, (String, Instant)>,
+    /// Whether a list has succeeded yet.
+    listed: bool,
 }
 
 /// Holds a fair share of the shard Leases for one replica (see the [module](self)).
@@ -305,15 +307,22 @@ impl ShardElector {
         let mut shutdown = pin!(shutdown);
         let mut seen = Seen::default();
         loop {
+            let started = Instant::now();
+            let expiry = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                expiry = self.round(&mut seen) => expiry,
+            };
+            // The next round comes a retry period after this one began, or as soon as a
+            // shard another replica holds expires, whichever is first: a dead replica's
+            // shards are taken at their expiry, not up to a retry period later.
+            let next = (started + self.timings.retry_period)
+                .min(expiry.unwrap_or(Instant::now() + self.timings.retry_period))
+                .max(Instant::now() + Duration::from_millis(10));
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                () = self.round(&mut seen) => {}
-            }
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(self.timings.retry_period) => {}
+                () = tokio::time::sleep_until(next) => {}
             }
         }
         let held: Vec<u32> = seen.held.keys().copied().collect();
@@ -336,16 +345,18 @@ impl ShardElector {
         (t.renew_deadline.saturating_sub(t.retry_period) / 5).max(MIN_FENCED_TIMEOUT)
     }
 
-    /// One round: renew, list, count the members, give up or take shards.
-    async fn round(&self, seen: &mut Seen) {
+    /// One round: renew, list, count the members, give up or take shards. Returns when the
+    /// first shard held by another replica expires, if one does.
+    async fn round(&self, seen: &mut Seen) -> Option<Instant> {
         self.renew_held(seen).await;
         let leases = match self.list().await {
             Ok(leases) => leases,
             Err(e) => {
                 tracing::warn!(lease = %self.lease_name, error = %e, "cannot list the shard leases");
-                return;
+                return None;
             }
         };
+        let first_round = !std::mem::replace(&mut seen.listed, true);
         let now = Instant::now();
         let mut by_name: HashMap<String, Lease> = HashMap::new();
         for lease in leases {
@@ -362,7 +373,7 @@ impl ShardElector {
         }
         seen.observed.retain(|name, _| by_name.contains_key(name));
         let observed = std::mem::take(&mut seen.observed);
-        let expired = |lease: &Lease| -> bool {
+        let expiry_of = |lease: &Lease| -> Option<Instant> {
             let name = lease.metadata.name.as_deref().unwrap_or_default();
             let duration = lease
                 .spec
@@ -370,10 +381,9 @@ impl ShardElector {
                 .and_then(|s| s.lease_duration_seconds)
                 .and_then(|s| u64::try_from(s).ok())
                 .map_or(self.timings.lease_duration, Duration::from_secs);
-            observed
-                .get(name)
-                .is_some_and(|(_, at)| now >= *at + duration)
+            observed.get(name).map(|(_, at)| *at + duration)
         };
+        let expired = |lease: &Lease| expiry_of(lease).is_some_and(|at| now >= at);
 
         // The members: live membership Leases, and this replica.
         let mine = member_lease_name(&self.lease_name, &self.identity);
@@ -390,6 +400,7 @@ impl ShardElector {
         // Who holds what; which shards are free.
         let count = self.view.count();
         let mut free: Vec<(u32, Option<Lease>)> = Vec::new();
+        let mut next_expiry: Option<Instant> = None;
         let mut changed = false;
         for i in 0..count {
             if seen.held.contains_key(&i) {
@@ -401,8 +412,12 @@ impl ShardElector {
                 holder(l).filter(|h| *h != self.identity && !expired(l))
             });
             changed |= self.view.set_holder(i, taken.map(str::to_owned));
-            if taken.is_none() {
-                free.push((i, listed.cloned()));
+            match (taken, listed.and_then(&expiry_of)) {
+                (None, _) => free.push((i, listed.cloned())),
+                (Some(_), Some(at)) => {
+                    next_expiry = Some(next_expiry.map_or(at, |n: Instant| n.min(at)));
+                }
+                (Some(_), None) => {}
             }
         }
         seen.observed = observed;
@@ -415,7 +430,11 @@ impl ShardElector {
         }
 
         let target = share(count, members.len());
-        if seen.held.len() > target {
+        if first_round {
+            // A replica starting takes nothing before it has listed twice: the others
+            // starting with it have then written their membership Leases, and it does not
+            // take every shard only to give most of them back a round later.
+        } else if seen.held.len() > target {
             // Keep the shards this replica prefers (rendezvous order), give up the others.
             let mut held: Vec<u32> = seen.held.keys().copied().collect();
             held.sort_by_key(|i| std::cmp::Reverse(self.preference(*i)));
@@ -466,6 +485,7 @@ impl ShardElector {
         if changed {
             self.view.bump();
         }
+        next_expiry
     }
 
     /// This replica's preference for shard `i` (rendezvous hashing): replicas try free shards
