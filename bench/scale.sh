@@ -5,10 +5,18 @@
 #   --source prometheus: one `prometheus` trigger per object, all on one Prometheus, the same
 #     query shape with a distinct label per object (`bench_queue{object="oN"}`), to show what
 #     scalerd costs a shared Prometheus (the query rate it served, its latency, its CPU).
+#   --target memory (default): `--dry-run` without a cluster, the workloads in memory;
+#   --target kube: the workloads are Deployments in the testkit's fake API server (the binary
+#     `fake-apiserver`, serving lists and watches), written for real through `/scale`, with
+#     leader election on and the client-side rate limit `--qps`/`--burst`; adds the API
+#     requests per second by verb at steady state (watches and the Lease apart), the API calls
+#     per object-minute, and a spike: every source raised at once, timed until the last of the
+#     N Deployments has been written (redis source only).
 # Prints one JSON line of figures (keys in bench/RESULTS.md). Not a test: it reports.
 #
-#   bash bench/scale.sh [--source redis|prometheus] [--objects N] [--duration SECONDS]
-#                       [--reactions K] [--scalerd PATH]
+#   bash bench/scale.sh [--source redis|prometheus] [--target memory|kube] [--objects N]
+#                       [--duration SECONDS] [--reactions K] [--scalerd PATH]
+#                       [--fake-apiserver PATH] [--qps Q] [--burst B]
 #
 # Needs: curl, awk, a built scalerd (default: target/release/scalerd, built if missing), and
 # for redis: redis-server, redis-cli, redis-benchmark (Debian redis-server, redis-tools);
@@ -16,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-N=10000 D=60 K=20 SCALERD="" SOURCE=redis
+N=10000 D=60 K=20 SCALERD="" SOURCE=redis TARGET=memory FAKE="" QPS=50 BURST=100
 while [ $# -gt 0 ]; do
   case $1 in
     --source) SOURCE=$2; shift 2 ;;
@@ -24,12 +32,21 @@ while [ $# -gt 0 ]; do
     --duration) D=$2; shift 2 ;;
     --reactions) K=$2; shift 2 ;;
     --scalerd) SCALERD=$2; shift 2 ;;
+    --target) TARGET=$2; shift 2 ;;
+    --fake-apiserver) FAKE=$2; shift 2 ;;
+    --qps) QPS=$2; shift 2 ;;
+    --burst) BURST=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 case $SOURCE in
   redis | prometheus) ;;
   *) echo "--source: expected redis or prometheus, got $SOURCE" >&2; exit 2 ;;
+esac
+case $TARGET in
+  memory) ;;
+  kube) [ "$SOURCE" = redis ] || { echo "--target kube: only with --source redis" >&2; exit 2; } ;;
+  *) echo "--target: expected memory or kube, got $TARGET" >&2; exit 2 ;;
 esac
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
@@ -128,8 +145,28 @@ fi
 } >"$RUN/scalerd.yaml"
 
 ADMIN_PORT=$(free_port)
-RUST_LOG=warn "$SCALERD" run --dry-run --config "$RUN/scalerd.yaml" --admin-addr "127.0.0.1:$ADMIN_PORT" \
-  --config-watch-interval 0 >"$RUN/scalerd.log" 2>&1 &
+if [ "$TARGET" = kube ]; then
+  if [ -z "$FAKE" ]; then
+    [ -x target/release/fake-apiserver ] ||
+      cargo build -q --release -p scalers-testkit --bin fake-apiserver >&2
+    FAKE=target/release/fake-apiserver
+  fi
+  "$FAKE" --deployments "$N" --namespace default --prefix w --kubeconfig "$RUN/kubeconfig" \
+    >"$RUN/fake.out" 2>"$RUN/fake.log" &
+  FAKE_PID=$!
+  PIDS+=($FAKE_PID)
+  until grep -q '^api=' "$RUN/fake.out" 2>/dev/null; do
+    kill -0 $FAKE_PID 2>/dev/null || { cat "$RUN/fake.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  FAKE_ADMIN=$(sed -n 's/.* admin=//p' "$RUN/fake.out")
+  RUST_LOG=warn "$SCALERD" run --config "$RUN/scalerd.yaml" --admin-addr "127.0.0.1:$ADMIN_PORT" \
+    --config-watch-interval 0 --kubeconfig "$RUN/kubeconfig" --leader-elect --lease-namespace default \
+    --identity bench --kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$RUN/scalerd.log" 2>&1 &
+else
+  RUST_LOG=warn "$SCALERD" run --dry-run --config "$RUN/scalerd.yaml" --admin-addr "127.0.0.1:$ADMIN_PORT" \
+    --config-watch-interval 0 >"$RUN/scalerd.log" 2>&1 &
+fi
 SCALERD_PID=$!
 PIDS+=($SCALERD_PID)
 deadline=$(( $(date +%s) + 120 ))
@@ -149,9 +186,21 @@ desired() { # desiredReplicas of object $1 from /status
     sed -n 's/.*"desiredReplicas":\([0-9]*\).*/\1/p'
 }
 
+# the fake API server's request counts by "verb resource", one per line
+api_tally() { curl -s "$FAKE_ADMIN/tally" | tr -d '{}' | tr ',' '\n' | tr -d '"' | tr ':' ' '; }
+if [ "$TARGET" = kube ]; then
+  # Leading, and every object ticked once (its first read, before the watch is listed, is a GET).
+  deadline=$(( $(date +%s) + 120 ))
+  until [ "$(samples)" -ge "$N" ]; do
+    kill -0 $SCALERD_PID 2>/dev/null || { cat "$RUN/scalerd.log" >&2; exit 1; }
+    [ "$(date +%s)" -lt $deadline ] || { echo "scalerd did not start ticking" >&2; tail "$RUN/scalerd.log" >&2; exit 1; }
+    sleep 0.2
+  done
+fi
 # Let the first ticks settle, then measure over D seconds.
 sleep 2
 s0=$(samples) c0=$(proc_cpu_ticks $SCALERD_PID) t0=$(now_ms)
+if [ "$TARGET" = kube ]; then api_tally >"$RUN/tally0"; fi
 if [ "$SOURCE" = prometheus ]; then
   read -r q0 qs0 < <(prom_served)
   pc0=$(proc_cpu_ticks $PROM_PID)
@@ -176,6 +225,7 @@ for ((k = 0; k < K; k++)); do
 done
 while [ "$(now_ms)" -lt $end_at ]; do sleep 0.2; done
 s1=$(samples) c1=$(proc_cpu_ticks $SCALERD_PID) t1=$(now_ms)
+if [ "$TARGET" = kube ]; then api_tally >"$RUN/tally1"; fi
 if [ "$SOURCE" = prometheus ]; then
   read -r q1 qs1 < <(prom_served)
   pc1=$(proc_cpu_ticks $PROM_PID)
@@ -212,7 +262,35 @@ r50=$(percentile 0.5 "${reactions[@]}") r99=$(percentile 0.99 "${reactions[@]}")
 common=$(printf '"objects":%d,"poll_s":1,"duration_s":%d,"samples_per_s":%s,"expected_samples_per_s":%d,"tick_lateness_p50_ms":%s,"tick_lateness_p99_ms":%s,"rss_peak_mib":%s,"rss_end_mib":%s,"cpu_cores":%s' \
   "$N" "$D" "$samples_per_s" "$N" "$p50" "$p99" "$rss_peak" "$rss_end" "$cpu_cores")
 
-if [ "$SOURCE" = redis ]; then
+if [ "$TARGET" = kube ]; then
+  # Steady state: requests per second by verb, watches and the leader Lease apart (the K
+  # reactions wrote K objects up and down: those writes are in it).
+  delta() { awk 'NR == FNR {b[$1 " " $2] = $3; next} {print $1, $2, $3 - b[$1 " " $2]}' "$RUN/tally0" "$RUN/tally1"; }
+  api_by_verb=$(delta | awk -v ms=$elapsed_ms '$1 != "watch" && $2 != "leases" {v[$1] += $3}
+    END {printf "{"; sep = ""; for (k in v) {printf "%s\"%s\":%.2f", sep, k, v[k] * 1000 / ms; sep = ","}; printf "}"}')
+  api_total=$(delta | awk -v ms=$elapsed_ms '$1 != "watch" && $2 != "leases" {t += $3} END {printf "%.2f", t * 1000 / ms}')
+  lease_per_s=$(delta | awk -v ms=$elapsed_ms '$2 == "leases" {t += $3} END {printf "%.2f", t * 1000 / ms}')
+  per_object_minute=$(delta | awk -v o="$N" -v ms=$elapsed_ms '{t += $3} END {printf "%.4f", t / o / (ms / 60000)}')
+  # The spike: every list at 10 items (2 replicas each); timed until no Deployment is at 0.
+  at_zero() { curl -s "$FAKE_ADMIN/replicas?namespace=default" | sed -n 's/.*"0":\([0-9]*\).*/\1/p'; }
+  scale_patches() { api_tally | awk '$1 == "patch" && $2 == "deployments/scale" {n = $3} END {print n + 0}'; }
+  patches0=$(scale_patches)
+  spike_at=$(now_ms)
+  for ((i = 0; i < N; i++)); do printf 'RPUSH bench:%d a b c d e f g h i j\n' "$i"; done | $R --pipe >/dev/null
+  bound_ms=$(awk -v n="$N" -v q="$QPS" 'BEGIN {printf "%d", (q > 0 ? n / q : 0) * 1000 + 2000}')
+  spike_deadline=$(( spike_at + 3 * bound_ms + 30000 ))
+  left=$(at_zero)
+  while [ -n "$left" ] && [ "$left" != 0 ] && [ "$(now_ms)" -lt $spike_deadline ]; do
+    sleep 0.05
+    left=$(at_zero)
+  done
+  spike_ms=$(( $(now_ms) - spike_at ))
+  patches=$(( $(scale_patches) - patches0 ))
+  kill $SCALERD_PID 2>/dev/null || true
+  printf '{"source":"redis","target":"kube",%s,"kube_api_qps":%s,"kube_api_burst":%s,"api_requests_per_s":%s,"api_requests_per_s_total":%s,"lease_requests_per_s":%s,"api_calls_per_object_minute":%s,"reaction_p50_ms":%s,"reaction_p99_ms":%s,"spike_objects":%d,"spike_all_written_ms":%d,"spike_bound_ms":%d,"spike_left_at_zero":%d,"spike_scale_patches":%d}\n' \
+    "$common" "$QPS" "$BURST" "$api_by_verb" "$api_total" "$lease_per_s" "$per_object_minute" "$r50" "$r99" \
+    "$N" "$spike_ms" "$bound_ms" "${left:-0}" "$patches"
+elif [ "$SOURCE" = redis ]; then
   connections=$($R client list | grep -vc 'cmd=client' || true)
   kill $SCALERD_PID 2>/dev/null || true
   # the physical reference on the same server: LLEN, 1 connection unpipelined, and pipelining 16

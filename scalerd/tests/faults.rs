@@ -20,7 +20,8 @@ use scalers_testkit::{
     unique_name,
 };
 use support::{
-    Daemon, Dir, free_port, k8s_name, metric, options, replicas_become, series, set_list, unix_ms,
+    Daemon, Dir, free_port, k8s_name, metric, options, refuse_workload_watches, replicas_become,
+    series, set_list, unix_ms,
 };
 use tokio::time::Instant;
 
@@ -518,6 +519,8 @@ async fn a_conflict_storm_is_retried_three_times_per_tick_with_fresh_reads() {
     let key = unique_name("jobs");
     set_list(&redis.client(), &key, 45);
     let fake = FakeApiServer::start().await;
+    // Reads of `/scale` (not a watch) are what this test fails.
+    refuse_workload_watches(&fake);
     let name = k8s_name("orders");
     let id = format!("shop/{name}");
     fake.put_workload(&DEPLOY, "shop", &name, 1);
@@ -603,6 +606,8 @@ async fn server_errors_back_off_without_a_crash_and_scaling_recovers() {
     let key = unique_name("jobs");
     set_list(&redis.client(), &key, 45);
     let fake = FakeApiServer::start().await;
+    // Reads of `/scale` (not a watch) are what this test fails.
+    refuse_workload_watches(&fake);
     let name = k8s_name("orders");
     let id = format!("shop/{name}");
     fake.put_workload(&DEPLOY, "shop", &name, 1);
@@ -688,6 +693,8 @@ async fn forbidden_and_missing_targets_fail_alone_with_clear_messages() {
     let key = unique_name("jobs");
     set_list(&redis.client(), &key, 45);
     let fake = FakeApiServer::start().await;
+    // Reads of `/scale` (not a watch) are what this test fails.
+    refuse_workload_watches(&fake);
     let orders = k8s_name("orders");
     let ghost = k8s_name("ghost");
     let no_write = k8s_name("no-write");
@@ -776,6 +783,8 @@ async fn a_stalled_api_server_times_out_and_the_other_objects_keep_scaling() {
     let key = unique_name("jobs");
     set_list(&redis.client(), &key, 45);
     let fake = FakeApiServer::start().await;
+    // Reads of `/scale` (not a watch) are what this test fails.
+    refuse_workload_watches(&fake);
     let orders = k8s_name("orders");
     let stalled = k8s_name("stalled");
     fake.put_workload(&DEPLOY, "shop", &orders, 1);

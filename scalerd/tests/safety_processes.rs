@@ -18,7 +18,9 @@ use scalers_testkit::{
     FakeApiServer, FakeResource, Fault, JournalEntry, LeaseTerm, RedisServer, eventually,
     unique_name,
 };
-use support::{Dir, free_port, k8s_name, kubeconfig, replicas_become, set_list};
+use support::{
+    Dir, free_port, k8s_name, kubeconfig, refuse_workload_watches, replicas_become, set_list,
+};
 use tokio::time::Instant;
 
 const DEPLOY: FakeResource = FakeResource::DEPLOYMENT;
@@ -146,6 +148,8 @@ async fn a_leader_that_lost_its_lease_never_writes_even_with_a_slow_api_server()
     let fake = FakeApiServer::start().await;
     let name = k8s_name("fenced");
     fake.put_workload(&DEPLOY, "shop", &name, 1);
+    // The workload is read through `/scale` each tick (no watch), so that reads can crawl.
+    refuse_workload_watches(&fake);
     let dir = Dir::new("safety-fence");
     let config = config(&dir, &name, redis, &key, "    minReplicaCount: 1\n");
     let kubeconfig = kubeconfig(&dir, &fake);

@@ -370,7 +370,7 @@ fn the_deploy_manifests_run_unprivileged_with_least_privilege_rbac() {
             );
         }
         if resources.contains("/scale") {
-            assert_eq!(verbs, "[\"get\", \"patch\", \"update\"]", "{rule}");
+            assert_eq!(verbs, "[\"get\", \"patch\"]", "{rule}");
         } else if groups.contains("apps") || groups.contains("argoproj.io") {
             assert_eq!(
                 verbs, "[\"get\"]",

@@ -5,7 +5,8 @@
 //!   scalerd's client settings to any [`kube::Config`].
 //! - [`KubeTargets`] → [`KubeScaleTarget`]: the `/scale` subresource of any workload named by
 //!   `scaleTargetRef.apiVersion`/`kind`, resolved through API discovery once per kind, as a
-//!   [`scalers_core::target::ScaleTarget`].
+//!   [`scalers_core::target::ScaleTarget`]; with [`KubeTargets::with_watches`] replica counts
+//!   come from [`WorkloadWatches`], one watch per workload kind in use, not from GETs.
 //! - [`EventRecorder`] and [`ScalerEvent`]: `events.k8s.io/v1` Events on the scale target, with
 //!   KEDA's reasons.
 //! - [`LeaderElector`]: leader election on a `coordination.k8s.io/v1` Lease, with KEDA's timings
@@ -37,6 +38,7 @@ mod secrets;
 mod shards;
 mod status;
 mod target;
+mod workloads;
 
 use std::time::Duration;
 
@@ -61,6 +63,7 @@ pub use status::{
     scaled_object_resource, status_of,
 };
 pub use target::{CONFLICT_ATTEMPTS, KubeScaleTarget, KubeTargets};
+pub use workloads::WorkloadWatches;
 
 /// How long one API call may take unless configured otherwise: 10 s.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

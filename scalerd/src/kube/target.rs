@@ -12,8 +12,10 @@ use scalers_core::config::{ScaleTargetRef, ScaledObject};
 use scalers_core::engine::Replicas;
 use scalers_core::target::{ScaleTarget, TargetError};
 use serde_json::json;
+use tracing::info;
 
 use super::error::{call, call_fenced};
+use super::workloads::{Cached, ReplicaPaths, WorkloadWatches};
 use super::{DEFAULT_REQUEST_TIMEOUT, Fence, KubeError, Operation, qualified};
 
 /// How many times a write of `/scale` is tried when the API answers 409 Conflict.
@@ -28,7 +30,19 @@ struct Resolved {
     /// The kind omits `status.readyReplicas` when it is 0 (Go `omitempty`), so an absent
     /// field means none ready rather than "not reported".
     ready_omitted_when_zero: bool,
+    /// Where its objects keep their replica counts, when known (built-in kinds, and custom
+    /// resources whose definition was read): only such kinds are watched.
+    paths: Option<ReplicaPaths>,
 }
+
+/// Built-in kinds with a `/scale` subresource, whose replicas are at `.spec.replicas` and
+/// `.status.replicas`; for other kinds the paths come from their CustomResourceDefinition.
+const BUILT_IN_SCALABLE: [(&str, &str); 4] = [
+    ("apps", "Deployment"),
+    ("apps", "StatefulSet"),
+    ("apps", "ReplicaSet"),
+    ("", "ReplicationController"),
+];
 
 /// Kinds whose status has `readyReplicas` with `omitempty`.
 const READY_OMITTED_WHEN_ZERO: [(&str, &str); 4] = [
@@ -58,6 +72,7 @@ pub struct KubeTargets {
     cache: Arc<DiscoveryCache>,
     timeout: Duration,
     fence: Fence,
+    watches: Option<WorkloadWatches>,
 }
 
 impl std::fmt::Debug for KubeTargets {
@@ -76,7 +91,18 @@ impl KubeTargets {
             cache: Arc::default(),
             timeout: DEFAULT_REQUEST_TIMEOUT,
             fence: Fence::open(),
+            watches: None,
         }
+    }
+
+    /// The same, reading replica counts from watches of the workload kinds in use, in
+    /// `namespaces` (all when empty), instead of two GETs per read; see [`WorkloadWatches`].
+    /// Reading then also needs `list` and `watch` on the workloads' resources, and `get` on
+    /// the CustomResourceDefinitions of custom workload kinds (without it, such a kind is
+    /// read through `/scale`).
+    pub fn with_watches(mut self, namespaces: Vec<String>) -> Self {
+        self.watches = Some(WorkloadWatches::new(self.client.clone(), namespaces));
+        self
     }
 
     /// The same, with every write fenced by `fence` (leader election): a write of `/scale` is
@@ -104,6 +130,7 @@ impl KubeTargets {
             cache: self.cache.clone(),
             timeout: self.timeout,
             fence: self.fence.clone(),
+            watches: self.watches.clone(),
             namespace: namespace.to_owned(),
             target: target.clone(),
         }
@@ -128,6 +155,7 @@ pub struct KubeScaleTarget {
     cache: Arc<DiscoveryCache>,
     timeout: Duration,
     fence: Fence,
+    watches: Option<WorkloadWatches>,
     namespace: String,
     target: ScaleTargetRef,
 }
@@ -166,6 +194,20 @@ impl KubeScaleTarget {
     /// [`KubeError`]s of a failed call.
     pub async fn read(&self) -> Result<Replicas, KubeError> {
         let resolved = self.resolve().await?;
+        if let Some(watches) = &self.watches {
+            let cached = watches.read(
+                &resolved.resource,
+                resolved.paths.as_ref(),
+                resolved.ready_omitted_when_zero,
+                &self.namespace,
+                &self.target.name,
+            );
+            // A workload the watch has not seen (yet) is read directly: a 404 from the API
+            // is the only proof that it is missing.
+            if let Cached::Found(replicas) = cached {
+                return Ok(replicas);
+            }
+        }
         let api = self.api(&resolved);
         let name = &self.target.name;
         // One after the other, so that a failure is always reported for `/scale` first.
@@ -220,7 +262,18 @@ impl KubeScaleTarget {
             )
             .await;
             match written {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    if let Some(watches) = &self.watches {
+                        watches.wrote(
+                            &resolved.resource,
+                            resolved.paths.as_ref(),
+                            &self.namespace,
+                            name,
+                            replicas,
+                        );
+                    }
+                    return Ok(());
+                }
                 Err(KubeError::Conflict {
                     operation, source, ..
                 }) if attempt >= CONFLICT_ATTEMPTS => {
@@ -240,6 +293,15 @@ impl KubeScaleTarget {
                     .await?;
                     let now = scale.spec.and_then(|s| s.replicas);
                     if now == i32::try_from(replicas).ok() {
+                        if let Some(watches) = &self.watches {
+                            watches.wrote(
+                                &resolved.resource,
+                                resolved.paths.as_ref(),
+                                &self.namespace,
+                                name,
+                                replicas,
+                            );
+                        }
                         return Ok(());
                     }
                     patch["metadata"] = json!({"resourceVersion": scale.metadata.resource_version});
@@ -308,14 +370,63 @@ impl KubeScaleTarget {
                 resource: qualified,
             });
         }
+        let paths = if self.watches.is_none() {
+            None
+        } else if BUILT_IN_SCALABLE.contains(&(resource.group.as_str(), resource.kind.as_str())) {
+            Some(ReplicaPaths::standard())
+        } else {
+            self.crd_paths(&resource).await
+        };
         let resolved = Resolved {
             ready_omitted_when_zero: READY_OMITTED_WHEN_ZERO
                 .contains(&(resource.group.as_str(), resource.kind.as_str())),
             qualified,
             resource,
+            paths,
         };
         lock(&self.cache).insert(key, resolved.clone());
         Ok(resolved)
+    }
+}
+
+impl KubeScaleTarget {
+    /// The replica paths of a custom resource's `scale` subresource, from its
+    /// CustomResourceDefinition; `None` when it cannot be read (then the kind is read through
+    /// `/scale`, as without watches).
+    async fn crd_paths(&self, resource: &ApiResource) -> Option<ReplicaPaths> {
+        let crds = ApiResource {
+            group: "apiextensions.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "apiextensions.k8s.io/v1".into(),
+            kind: "CustomResourceDefinition".into(),
+            plural: "customresourcedefinitions".into(),
+        };
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &crds);
+        let name = qualified(&resource.plural, &resource.group);
+        let operation = || Operation {
+            verb: "get",
+            resource: "customresourcedefinitions.apiextensions.k8s.io".to_owned(),
+            subresource: None,
+            name: Some(name.clone()),
+            namespace: None,
+        };
+        let crd = match call(operation, self.timeout, api.get(&name)).await {
+            Ok(crd) => crd,
+            Err(e) => {
+                info!(resource = %name, error = %e, "cannot read the CustomResourceDefinition");
+                return None;
+            }
+        };
+        let versions = crd.data["spec"]["versions"].as_array()?;
+        let scale = versions
+            .iter()
+            .find(|v| v["name"] == resource.version.as_str())?
+            .get("subresources")?
+            .get("scale")?;
+        ReplicaPaths::from_crd(
+            scale["specReplicasPath"].as_str()?,
+            scale["statusReplicasPath"].as_str()?,
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use scalerd::daemon::status::{ObjectStatus, Status};
 use scalerd::daemon::{App, RunOptions};
-use scalers_testkit::{FakeApiServer, FakeResource, RedisClient, eventually, unique_name};
+use scalers_testkit::{FakeApiServer, FakeResource, Fault, RedisClient, eventually, unique_name};
 use tokio::sync::oneshot;
 
 /// A temp dir removed on drop.
@@ -60,6 +60,19 @@ pub(crate) fn free_port() -> u16 {
 /// as `scalerd run` builds it from a kubeconfig.
 pub(crate) fn kube_client(fake: &FakeApiServer) -> kube::Client {
     scalerd::kube::client_from_config(fake.config()).expect("a client for the fake API server")
+}
+
+/// RBAC without `list`/`watch` on Deployments, in all namespaces and in `shop`: the daemon
+/// then reads each target through `/scale` at every poll, as for any kind it cannot watch.
+/// For the tests of what a failing read does.
+#[allow(dead_code)]
+pub(crate) fn refuse_workload_watches(fake: &FakeApiServer) {
+    for path in [
+        "/apis/apps/v1/deployments",
+        "/apis/apps/v1/namespaces/shop/deployments",
+    ] {
+        fake.inject(Fault::status(403).on("GET", path));
+    }
 }
 
 /// A kubeconfig file naming the fake API server.

@@ -22,6 +22,7 @@ use super::journal::JournalEntry;
 use super::requests::{Params, Reply, expired_watch, flag};
 use super::resources::FakeResource;
 use super::store::{Store, lock};
+use super::tally::audit_verb;
 use super::watch::WatchMsg;
 
 pub(super) async fn handle(State(store): State<Arc<Mutex<Store>>>, request: Request) -> Response {
@@ -92,7 +93,14 @@ pub(super) async fn handle(State(store): State<Arc<Mutex<Store>>>, request: Requ
         received,
         answered: Instant::now(),
     };
-    lock(&store).journal.push(entry);
+    {
+        let mut s = lock(&store);
+        let (verb, resource) = audit_verb(&entry.method, &entry.path, watch);
+        *s.tally.entry(format!("{verb} {resource}")).or_default() += 1;
+        if s.journaling {
+            s.journal.push(entry);
+        }
+    }
     let json = [(header::CONTENT_TYPE, "application/json")];
     match reply {
         Reply::Answer((status, answer)) => (status, json, answer.to_string()).into_response(),

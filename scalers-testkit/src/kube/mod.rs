@@ -77,6 +77,7 @@ mod requests;
 mod resources;
 mod selector;
 mod store;
+mod tally;
 mod watch;
 
 use std::fmt;
@@ -192,6 +193,15 @@ impl FakeApiServer {
         kube::Config::new(uri)
     }
 
+    /// A kubeconfig file's text for this server: one cluster, context and user, all named
+    /// `fake`, plain HTTP, no credentials.
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: '{}'}}}}]\ncontexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\ncurrent-context: fake\nusers: [{{name: fake, user: {{}}}}]\n",
+            self.url
+        )
+    }
+
     /// A real `kube::Client` for this server (from [`FakeApiServer::config`]).
     ///
     /// # Panics
@@ -294,6 +304,23 @@ impl FakeApiServer {
         }
         let served = s.served(resource);
         Some(s.delete_object(&served, &key).0)
+    }
+
+    /// How many workloads of `resource` in `namespace` have each `spec.replicas` count.
+    pub fn replica_histogram(
+        &self,
+        resource: &FakeResource,
+        namespace: &str,
+    ) -> std::collections::BTreeMap<u64, usize> {
+        let s = self.lock();
+        let mut counts = std::collections::BTreeMap::new();
+        for (key, stored) in &s.objects {
+            if key.is_in(resource, namespace) {
+                let replicas = stored.object["spec"]["replicas"].as_u64().unwrap_or(0);
+                *counts.entry(replicas).or_default() += 1;
+            }
+        }
+        counts
     }
 
     /// `spec.replicas` of a workload, if it exists.
@@ -560,6 +587,20 @@ impl FakeApiServer {
     /// Forgets the requests so far.
     pub fn clear_journal(&self) {
         self.lock().journal.clear();
+    }
+
+    /// Whether later requests are kept in the journal (on by default). Off, only
+    /// [`FakeApiServer::tally`] counts them: for benchmarks that send millions of requests.
+    pub fn set_journaling(&self, on: bool) {
+        self.lock().journaling = on;
+    }
+
+    /// How many requests were received since the start, by `"<verb> <resource>"` as the
+    /// API server's audit log names them (`get`, `list`, `watch`, `create`, `update`,
+    /// `patch`, `delete`; the resource with its subresource, e.g. `"patch deployments/scale"`;
+    /// `"get discovery"` for discovery), whether or not the journal is on.
+    pub fn tally(&self) -> std::collections::BTreeMap<String, u64> {
+        self.lock().tally.clone()
     }
 
     /// The requests with this method (`"*"` for any) whose path matches `pattern`.

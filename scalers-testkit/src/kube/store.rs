@@ -36,6 +36,13 @@ impl Key {
             name: name.to_owned(),
         }
     }
+
+    /// Whether this is an object of `resource` in `namespace`.
+    pub(super) fn is_in(&self, resource: &FakeResource, namespace: &str) -> bool {
+        self.group == resource.group
+            && self.plural == resource.plural
+            && self.namespace == namespace
+    }
 }
 
 #[derive(Debug)]
@@ -84,6 +91,9 @@ pub(super) struct Store {
     pub(super) bookmark_interval: Duration,
     pub(super) faults: Vec<Fault>,
     pub(super) journal: Vec<JournalEntry>,
+    /// Whether requests are added to `journal` (the tally counts them either way).
+    pub(super) journaling: bool,
+    pub(super) tally: super::tally::Tally,
     pub(super) address: String,
 }
 
@@ -111,6 +121,8 @@ impl Store {
             bookmark_interval: Duration::from_secs(1),
             faults: Vec::new(),
             journal: Vec::new(),
+            journaling: true,
+            tally: super::tally::Tally::new(),
             address,
         }
     }
