@@ -255,9 +255,7 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
         ));
     }
     if shards == 0 {
-        return Err(Error::Selection(
-            "--shards: expected at least 1".to_owned(),
-        ));
+        return Err(Error::Selection("--shards: expected at least 1".to_owned()));
     }
     opts.leader_elect = leader_elect;
     opts.sharding = sharding;

@@ -182,8 +182,7 @@ fn object_of(w: &JournalEntry) -> Option<String> {
     if let Some(rest) = path.strip_prefix("/apis/apps/v1/namespaces/shop/deployments/") {
         return Some(format!("shop/{}", rest.trim_end_matches("/scale")));
     }
-    if let Some(rest) = path.strip_prefix("/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/")
-    {
+    if let Some(rest) = path.strip_prefix("/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/") {
         return Some(format!("shop/{}", rest.trim_end_matches("/status")));
     }
     if path.starts_with("/apis/events.k8s.io/v1/namespaces/shop/events") {
@@ -239,7 +238,11 @@ async fn three_sharded_replicas_split_the_objects_and_take_over_a_killed_ones_sh
         if behind.is_empty() {
             Ok(())
         } else {
-            Err(format!("{} objects not at 3, e.g. {}", behind.len(), name(behind[0])))
+            Err(format!(
+                "{} objects not at 3, e.g. {}",
+                behind.len(),
+                name(behind[0])
+            ))
         }
     })
     .await;
@@ -269,7 +272,10 @@ async fn three_sharded_replicas_split_the_objects_and_take_over_a_killed_ones_sh
             };
             assert_eq!(label("owner"), p.identity, "{line}");
             let k = format!("{}/{}", label("namespace"), label("scaled_object"));
-            assert!(owned.insert(k.clone(), p.identity.clone()).is_none(), "{k} owned twice");
+            assert!(
+                owned.insert(k.clone(), p.identity.clone()).is_none(),
+                "{k} owned twice"
+            );
         }
     }
     assert_eq!(owned.len(), OBJECTS);
@@ -407,7 +413,10 @@ async fn three_sharded_replicas_split_the_objects_and_take_over_a_killed_ones_sh
         .expect("the rejoined replica's membership lease");
     let rebalanced = terms(&fake)
         .iter()
-        .flat_map(|ts| ts.iter().filter(|t| t.holder == victim_id && t.from > joined))
+        .flat_map(|ts| {
+            ts.iter()
+                .filter(|t| t.holder == victim_id && t.from > joined)
+        })
         .map(|t| t.from)
         .max()
         .expect("the rejoined replica holds shards");

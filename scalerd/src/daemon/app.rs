@@ -343,8 +343,7 @@ impl App {
         let (targets, events): (Arc<dyn Targets>, Arc<dyn EventSink>) = match &client {
             None => (Arc::new(MemoryTargets), Arc::new(LogSink)),
             Some(c) => {
-                let kube =
-                    KubeTargets::new(c.clone()).with_watches(opts.watch_namespaces.clone());
+                let kube = KubeTargets::new(c.clone()).with_watches(opts.watch_namespaces.clone());
                 let targets = Arc::new(ClusterTargets {
                     kube,
                     fence: fence.clone(),

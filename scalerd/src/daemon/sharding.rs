@@ -15,7 +15,9 @@ pub fn publish(view: Arc<ShardView>, metrics: Arc<Metrics>) {
         loop {
             let held = view.held().len();
             let members = view.members().len();
-            metrics.shards_held.set(i64::try_from(held).unwrap_or(i64::MAX));
+            metrics
+                .shards_held
+                .set(i64::try_from(held).unwrap_or(i64::MAX));
             metrics
                 .shard_members
                 .set(i64::try_from(members).unwrap_or(i64::MAX));

@@ -85,7 +85,9 @@ pub fn member_lease_name(lease_name: &str, identity: &str) -> String {
 /// The target share of `shards` among `members` replicas: `ceil(shards / members)`.
 fn share(shards: u32, members: usize) -> usize {
     let members = members.max(1);
-    usize::try_from(shards).unwrap_or(usize::MAX).div_ceil(members)
+    usize::try_from(shards)
+        .unwrap_or(usize::MAX)
+        .div_ceil(members)
 }
 
 /// What this replica knows of the shards: which it holds, who holds the others, the live
@@ -166,7 +168,10 @@ impl ShardView {
 
     /// The holder of each shard, as last seen.
     pub fn holders(&self) -> Vec<Option<String>> {
-        self.shards.iter().map(|s| lock(&s.holder).clone()).collect()
+        self.shards
+            .iter()
+            .map(|s| lock(&s.holder).clone())
+            .collect()
     }
 
     /// The shards this replica holds.
@@ -408,9 +413,8 @@ impl ShardElector {
                 continue;
             }
             let listed = by_name.get(&shard_lease_name(&self.lease_name, i));
-            let taken = listed.and_then(|l| {
-                holder(l).filter(|h| *h != self.identity && !expired(l))
-            });
+            let taken =
+                listed.and_then(|l| holder(l).filter(|h| *h != self.identity && !expired(l)));
             changed |= self.view.set_holder(i, taken.map(str::to_owned));
             match (taken, listed.and_then(&expiry_of)) {
                 (None, _) => free.push((i, listed.cloned())),
@@ -676,11 +680,13 @@ impl ShardElector {
     /// Deletes this replica's membership Lease (on shutdown), if it is still the one written.
     async fn delete_member(&self, member: &Lease) {
         let name = member_lease_name(&self.lease_name, &self.identity);
-        let mut params = DeleteParams::default();
-        params.preconditions = Some(kube::api::Preconditions {
-            resource_version: member.metadata.resource_version.clone(),
-            uid: None,
-        });
+        let params = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                resource_version: member.metadata.resource_version.clone(),
+                uid: None,
+            }),
+            ..DeleteParams::default()
+        };
         let deleted = call(
             || self.operation("delete", &name),
             self.call_timeout(),
@@ -772,7 +778,10 @@ mod tests {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
-        assert_eq!(shard_of("foobar", 32), (0x8594_4171_f739_67e8_u64 % 32) as u32);
+        assert_eq!(
+            shard_of("foobar", 32),
+            (0x8594_4171_f739_67e8_u64 % 32) as u32
+        );
     }
 
     #[test]
@@ -823,6 +832,9 @@ mod tests {
             .map(|n| format!("shop/o{n}"))
             .find(|k| view.shard_of(k) != i)
             .unwrap();
-        assert_eq!(fence.for_object(&other).permit(Duration::from_secs(1)), None);
+        assert_eq!(
+            fence.for_object(&other).permit(Duration::from_secs(1)),
+            None
+        );
     }
 }
