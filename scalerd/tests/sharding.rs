@@ -68,18 +68,34 @@ impl Drop for Process {
 
 impl Process {
     fn spawn(dir: &Dir, config: &Path, kubeconfig: &Path, identity: &str) -> Process {
+        Process::spawn_with(dir, Some(config), kubeconfig, identity, SHARDS, TIMINGS)
+    }
+
+    /// A process with `shards` shards and these `--lease-timings`; without a config, in
+    /// cluster mode.
+    fn spawn_with(
+        dir: &Dir,
+        config: Option<&Path>,
+        kubeconfig: &Path,
+        identity: &str,
+        shards: u32,
+        timings: [&str; 3],
+    ) -> Process {
         let admin = format!("127.0.0.1:{}", free_port());
         let log = dir.path(&format!("{identity}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_scalerd"))
-            .args(["run", "--config"])
-            .arg(config)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_scalerd"));
+        command.arg("run");
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let child = command
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args(["--admin-addr", &admin, "--sharding", "--shards"])
-            .arg(SHARDS.to_string())
+            .arg(shards.to_string())
             .args(["--lease-namespace", "scalers", "--identity", identity])
             .arg("--lease-timings")
-            .args(TIMINGS)
+            .args(timings)
             .args(["--kube-api-qps", "0"])
             .env("RUST_LOG", "warn,scalerd::kube::shards=info")
             .env_remove("KUBERNETES_SERVICE_HOST")
@@ -209,6 +225,43 @@ fn writer(w: &JournalEntry) -> String {
         .rsplit_once('(')
         .map(|(_, id)| id.trim_end_matches(')').to_owned())
         .unwrap_or_else(|| panic!("no identity in the User-Agent {agent:?} of {w}"))
+}
+
+/// Checks that every successful write but the Leases' own (`/scale`, status, finalizers,
+/// Events) was answered while its writer (by its User-Agent) held the shard of the object it is
+/// about (by the server's Lease records); returns how many there were, and the counts written
+/// to each object's `/scale`, in order.
+fn assert_only_owners_wrote(
+    fake: &FakeApiServer,
+    shards: u32,
+) -> (usize, BTreeMap<String, Vec<u64>>) {
+    let terms: Vec<Vec<LeaseTerm>> = (0..shards)
+        .map(|i| fake.lease_terms("scalers", &shard_lease_name(LEASE_NAME, i)))
+        .collect();
+    let mut writes = 0;
+    let mut counts: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for w in fake
+        .journal()
+        .iter()
+        .filter(|w| w.succeeded() && w.is_write() && !w.path.contains("/leases"))
+    {
+        let k = object_of(w).unwrap_or_else(|| panic!("a write about no object: {w}"));
+        let who = writer(w);
+        let shard = shard_of(&k, shards) as usize;
+        assert!(
+            terms[shard]
+                .iter()
+                .any(|t| t.holder == who && t.covers(w.answered)),
+            "{who} wrote {w} ({k}, shard {shard}) outside its terms {:?}",
+            terms[shard]
+        );
+        if w.method == "PATCH" && w.path.ends_with("/scale") {
+            let n = w.json().and_then(|b| b["spec"]["replicas"].as_u64());
+            counts.entry(k).or_default().push(n.unwrap_or(u64::MAX));
+        }
+        writes += 1;
+    }
+    (writes, counts)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,31 +497,8 @@ async fn three_sharded_replicas_split_the_objects_and_take_over_a_killed_ones_sh
 
     // 4. From the journal and the Lease records: every write was sent by the holder of the
     // object's shard at the moment it was answered, and every object was written 3, then 6.
-    let terms = terms(&fake);
-    let journal = fake.journal();
-    let mut writes = 0;
-    let mut counts: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for w in journal
-        .iter()
-        .filter(|w| w.succeeded() && w.is_write() && !w.path.contains("/leases"))
-    {
-        let k = object_of(w).unwrap_or_else(|| panic!("a write about no object: {w}"));
-        let who = writer(w);
-        let shard = shard_of(&k, SHARDS) as usize;
-        assert!(
-            terms[shard]
-                .iter()
-                .any(|t| t.holder == who && t.covers(w.answered)),
-            "{who} wrote {w} ({k}, shard {shard}) outside its terms {:?}",
-            terms[shard]
-        );
-        if w.method == "PATCH" && w.path.ends_with("/scale") {
-            let n = w.json().and_then(|b| b["spec"]["replicas"].as_u64());
-            counts.entry(k).or_default().push(n.unwrap_or(u64::MAX));
-        }
-        writes += 1;
-    }
-    assert!(writes > 3 * OBJECTS, "{writes} writes");
+    let (writes, counts) = assert_only_owners_wrote(&fake, SHARDS);
+    assert!(writes > 2 * OBJECTS, "{writes} writes");
     assert_eq!(counts.len(), OBJECTS);
     for (k, c) in &counts {
         assert_eq!(c, &[3, 6], "{k} was written {c:?}");
@@ -477,4 +507,109 @@ async fn three_sharded_replicas_split_the_objects_and_take_over_a_killed_ones_sh
         let log = p.log();
         assert!(!log.contains("panicked"), "{}:\n{log}", p.identity);
     }
+}
+
+/// Handover in cluster mode keeps the object's state: an object with `minReplicaCount: 0` was
+/// scaled up by its owner, its work ended, and a few seconds later its owner was killed
+/// (`kill -9`). The replica taking its shard over reads `lastActiveTime` from the object's
+/// status and scales to zero when the cooldown counted from it ends: not earlier (the moved
+/// object is not scaled down early), and not a whole cooldown after the takeover either
+/// (which is what a replica that knew nothing would do, as in file mode).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_owner_continues_the_cooldown_from_the_persisted_last_active_time() {
+    const COOLDOWN: u64 = 20;
+    let redis = RedisServer::shared().await;
+    let list = unique_name("jobs");
+    set_list(&redis.client(), &list, 25);
+    let fake = FakeApiServer::start().await;
+    fake.put_workload(&DEPLOY, "shop", "handover", 0);
+    fake.put_object(
+        &FakeResource::SCALED_OBJECT,
+        "shop",
+        serde_json::json!({
+            "metadata": {"name": "handover"},
+            "spec": {
+                "scaleTargetRef": {"name": "handover"},
+                "pollingInterval": 1,
+                "minReplicaCount": 0,
+                "cooldownPeriod": COOLDOWN,
+                "triggers": [{
+                    "type": "redis",
+                    "name": "jobs",
+                    "metadata": {"address": redis.address(), "listName": list, "listLength": "10"},
+                }],
+            },
+        }),
+    );
+    let dir = Dir::new("sharding-handover");
+    let kubeconfig = kubeconfig(&dir, &fake);
+    // One shard: the first replica owns the object, the second stands by for it.
+    let timings = ["4", "3", "0.5"];
+    let spawn = |id: &str| Process::spawn_with(&dir, None, &kubeconfig, id, 1, timings);
+    let mut first = spawn("handover-a");
+    let shard = shard_lease_name(LEASE_NAME, 0);
+    eventually(Duration::from_secs(30), || async {
+        let holder = fake
+            .lease("scalers", &shard)
+            .and_then(|l| l.spec?.holder_identity);
+        match holder.as_deref() {
+            Some("handover-a") => Ok(()),
+            other => Err(format!("shard held by {other:?}")),
+        }
+    })
+    .await;
+    let second = spawn("handover-b");
+    support::replicas_become(&fake, "handover", 3, Duration::from_secs(30)).await;
+
+    // The work ends; the owner keeps ticking (inactive) for a few seconds, then dies.
+    set_list(&redis.client(), &list, 0);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let status = fake
+        .object(&FakeResource::SCALED_OBJECT, "shop", "handover")
+        .expect("the object")["status"]
+        .clone();
+    let last_active_ms = status["lastActiveTime"]
+        .as_str()
+        .and_then(scalerd::kube::parse_time_ms)
+        .unwrap_or_else(|| panic!("no lastActiveTime in {status}"));
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+
+    support::replicas_become(&fake, "handover", 0, Duration::from_secs(COOLDOWN + 20)).await;
+    let took_over = fake
+        .lease_terms("scalers", &shard)
+        .iter()
+        .find(|t| t.holder == second.identity)
+        .map(|t| t.from)
+        .expect("the second replica's term");
+    let zero = fake
+        .requests(
+            "PATCH",
+            "/apis/apps/v1/namespaces/shop/deployments/handover/scale",
+        )
+        .into_iter()
+        .filter(|w| w.succeeded())
+        .find(|w| w.json().is_some_and(|b| b["spec"]["replicas"] == 0))
+        .expect("a write of 0");
+    assert_eq!(writer(&zero), second.identity);
+    // The write's wall-clock time, from the tokio instant the journal records.
+    let now = (Instant::now(), support::unix_ms());
+    let zero_ms = now.1 - u64::try_from(now.0.duration_since(zero.received).as_millis()).unwrap();
+    let cooldown_ms = COOLDOWN * 1000;
+    assert!(
+        zero_ms >= last_active_ms + cooldown_ms,
+        "scaled to zero {} ms after lastActiveTime, before the {COOLDOWN} s cooldown",
+        zero_ms - last_active_ms
+    );
+    assert!(
+        zero.received < took_over + Duration::from_secs(COOLDOWN),
+        "scaled to zero {:?} after the takeover: lastActiveTime was not used",
+        zero.received.duration_since(took_over)
+    );
+    // Activation (0 → 1), scaling (→ 3), deactivation after the cooldown (→ 0).
+    assert_eq!(fake.scale_writes(&DEPLOY, "shop", "handover"), [1, 3, 0]);
+    // Status, finalizer, Events and `/scale`: each written by the shard's holder of the moment.
+    let (writes, _) = assert_only_owners_wrote(&fake, 1);
+    assert!(writes >= 5, "{writes} writes");
+    drop(second);
 }
