@@ -8,7 +8,7 @@
 //! objects are owned and scaled again by the others within the lease duration + 2 s; it
 //! starts again and takes its share back within the documented bound; at the end every write
 //! (`/scale`, status, finalizers, Events) was sent by the holder of the object's shard at that
-//! moment, and every object was written exactly the counts its load asked for, 3 then 6,
+//! moment, and every object was written only the counts its load asked for, 3 then 6,
 //! whichever replicas it moved between.
 //!
 //! The file, not ScaledObjects in the cluster: three debug builds each taking 3,000
@@ -500,8 +500,13 @@ async fn three_sharded_replicas_split_the_objects_and_take_over_a_killed_ones_sh
     let (writes, counts) = assert_only_owners_wrote(&fake, SHARDS);
     assert!(writes > 2 * OBJECTS, "{writes} writes");
     assert_eq!(counts.len(), OBJECTS);
+    // 3 while the list held 25 items, then 6, never a lower count after a higher one. The
+    // same count may come twice: a write answered after its client gave up is sent again, and
+    // a new owner's watch of the workload may not show the previous owner's last write yet.
     for (k, c) in &counts {
-        assert_eq!(c, &[3, 6], "{k} was written {c:?}");
+        let mut distinct = c.clone();
+        distinct.dedup();
+        assert_eq!(distinct, [3, 6], "{k} was written {c:?}");
     }
     for p in &processes {
         let log = p.log();
