@@ -18,13 +18,14 @@
 #
 #   bash bench/shard.sh [--objects N] [--replicas R] [--shards S] [--polling P] [--duration D]
 #                       [--lease-timings "15 10 2"] [--scalerd PATH] [--fake-apiserver PATH]
+#                       [--qps Q] [--burst B]   (each replica's --kube-api-qps/-burst)
 #
 # Needs: curl, awk, python3, redis-server, redis-cli, a built scalerd and fake-apiserver
 # (default: target/release/, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-N=30000 R=3 S=32 P=5 D=30 TIMINGS="15 10 2" SCALERD="" FAKE=""
+N=30000 R=3 S=32 P=5 D=30 TIMINGS="15 10 2" SCALERD="" FAKE="" QPS=0 BURST=30
 while [ $# -gt 0 ]; do
   case $1 in
     --objects) N=$2; shift 2 ;;
@@ -35,6 +36,8 @@ while [ $# -gt 0 ]; do
     --lease-timings) TIMINGS=$2; shift 2 ;;
     --scalerd) SCALERD=$2; shift 2 ;;
     --fake-apiserver) FAKE=$2; shift 2 ;;
+    --qps) QPS=$2; shift 2 ;;
+    --burst) BURST=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +56,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$RUN"
+  [ -n "${BENCH_KEEP:-}" ] && echo "kept $RUN" >&2 || rm -rf "$RUN"
 }
 trap cleanup EXIT
 
@@ -95,6 +98,7 @@ start_replica() { # $1: index
   RUST_LOG=warn "$SCALERD" run --config "$RUN/scalerd.yaml" --admin-addr "127.0.0.1:${ADMIN[$i]}" \
     --config-watch-interval 0 --kubeconfig "$RUN/kubeconfig" --sharding --shards "$S" \
     --lease-namespace default --identity "${ID[$i]}" --lease-timings $TIMINGS \
+    --kube-api-qps "$QPS" --kube-api-burst "$BURST" \
     >"$RUN/scalerd-$i.log" 2>&1 &
   PID[$i]=$!
   PIDS+=(${PID[$i]})
@@ -103,11 +107,15 @@ for ((i = 0; i < R; i++)); do start_replica $i; done
 
 # The holder of each shard Lease, one line per shard ("-" when free), from the API server.
 holders() {
-  curl -s "$FAKE_API/apis/coordination.k8s.io/v1/namespaces/default/leases" | python3 -c '
+  curl -s --retry 3 "$FAKE_API/apis/coordination.k8s.io/v1/namespaces/default/leases" | python3 -c '
 import json, sys
 shards = int(sys.argv[1])
 held = {}
-for l in json.load(sys.stdin).get("items", []):
+try:
+    items = json.load(sys.stdin).get("items", [])
+except ValueError:
+    sys.exit(1)  # no answer (the API server busy): the caller tries again
+for l in items:
     name = l["metadata"]["name"]
     if name.startswith("scalerd-shard-"):
         held[int(name.rsplit("-", 1)[1])] = (l.get("spec") or {}).get("holderIdentity") or "-"
@@ -171,12 +179,17 @@ api_per_s=$(awk -v n=$(( a1 - a0 )) -v ms=$elapsed_ms 'BEGIN {printf "%.1f", n *
 # ---- kill -9 of the last replica -----------------------------------------------------------------
 v=$((R - 1))
 victim=${ID[$v]}
-holders >"$RUN/before-kill"
+until holders >"$RUN/before-kill"; do sleep 0.2; done
 survivors=($(seq 0 $((R - 2))))
 kill -9 ${PID[$v]}
 killed=$(now_ms)
 # Owned again: no shard names the victim any more.
-wait_until 120 bash -c "! curl -s $FAKE_API/apis/coordination.k8s.io/v1/namespaces/default/leases | grep -q '\"holderIdentity\":\"$victim\"'" ||
+taken_over() { # every shard listed, none held by the victim
+  local h
+  h=$(holders) || return 1
+  [ "$(printf '%s\n' "$h" | grep -c .)" -eq "$S" ] && ! printf '%s\n' "$h" | grep -qx "$victim"
+}
+wait_until 120 taken_over ||
   { echo "the killed replica's shards were not taken over" >&2; exit 1; }
 owned_again_ms=$(( $(now_ms) - killed ))
 # Ticking again: every object of the victim's shards has a lastTick after the kill at a survivor.
@@ -211,7 +224,7 @@ restarted=$(now_ms)
 wait_until 300 balanced $(ids_of "${all[@]}") || { echo "the shards did not balance again" >&2; holders >&2; exit 1; }
 rebalanced_ms=$(( $(now_ms) - restarted ))
 
-printf '{"objects": %d, "replicas": %d, "shards": %d, "polling_s": %d, "lease_timings": "%s", "window_s": %.1f, "per_replica": [%s], "lease_requests_per_s": %s, "api_requests_per_s": %s, "killed": {"shards": %d, "objects": %d, "owned_again_ms": %d, "ticked_again_ms": %d}, "restart_rebalanced_ms": %d}\n' \
-  "$N" "$R" "$S" "$P" "$TIMINGS" "$(awk -v ms=$elapsed_ms 'BEGIN {printf "%.1f", ms / 1000}')" \
+printf '{"objects": %d, "replicas": %d, "shards": %d, "polling_s": %d, "lease_timings": "%s", "qps": %s, "window_s": %.1f, "per_replica": [%s], "lease_requests_per_s": %s, "api_requests_per_s": %s, "killed": {"shards": %d, "objects": %d, "owned_again_ms": %d, "ticked_again_ms": %d}, "restart_rebalanced_ms": %d}\n' \
+  "$N" "$R" "$S" "$P" "$TIMINGS" "$QPS" "$(awk -v ms=$elapsed_ms 'BEGIN {printf "%.1f", ms / 1000}')" \
   "$replicas_json" "$lease_per_s" "$api_per_s" "$orphan_shards" "$orphans" "$owned_again_ms" \
   "$ticked_again_ms" "$rebalanced_ms"
