@@ -242,7 +242,9 @@ struct Seen {
     listed: bool,
 }
 
-/// Holds a fair share of the shard Leases for one replica (see the [module](self)).
+/// Holds a fair share of the shard Leases for one replica: renews them, counts the live
+/// members, gives up the shards beyond `ceil(shards / members)` and takes free ones up to it
+/// (docs/operations.md, Sharding).
 ///
 /// Needs `get`, `list`, `create`, `update` and `delete` on `leases.coordination.k8s.io` in the
 /// namespace.
