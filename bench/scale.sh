@@ -11,7 +11,7 @@
 #     leader election on and the client-side rate limit `--qps`/`--burst`; adds the API
 #     requests per second by verb at steady state (watches and the Lease apart), the API calls
 #     per object-minute, and a spike: every source raised at once, timed until the last of the
-#     N Deployments has been written (redis source only).
+#     N Deployments has been written, each from 1 to 2 replicas (redis source only).
 # Prints one JSON line of figures (keys in bench/RESULTS.md). Not a test: it reports.
 #
 #   bash bench/scale.sh [--source redis|prometheus] [--target memory|kube] [--objects N]
@@ -73,8 +73,19 @@ if [ "$SOURCE" = redis ]; then
   R="redis-cli -p $REDIS_PORT"
   # every list empty: objects start at zero replicas and inactive
   trigger() { printf '{type: redis, metadata: {address: "127.0.0.1:%d", listName: "bench:%d", listLength: "5"}}' "$REDIS_PORT" "$1"; }
-  raise() { $R rpush "bench:$1" a b c d e f g h i j >/dev/null; }
-  lower() { $R del "bench:$1" >/dev/null; }
+  if [ "$TARGET" = kube ]; then
+    # Every list at 5 items: every Deployment at 1 replica, active; a raise to 10 items wants 2,
+    # so that a spike changes each object exactly once (from 0, KEDA's activation to 1 and the
+    # HPA's step to 2 would be two writes).
+    BUSY=2
+    for ((i = 0; i < N; i++)); do printf 'RPUSH bench:%d a b c d e\n' "$i"; done | $R --pipe >/dev/null
+    raise() { $R rpush "bench:$1" f g h i j >/dev/null; }
+    lower() { $R ltrim "bench:$1" 0 4 >/dev/null; }
+  else
+    BUSY=1
+    raise() { $R rpush "bench:$1" a b c d e f g h i j >/dev/null; }
+    lower() { $R del "bench:$1" >/dev/null; }
+  fi
 else
   # The series Prometheus scrapes every second: one line per object in a file served over
   # HTTP, every value 0 (objects start at zero replicas and inactive); `raise` rewrites the
@@ -151,7 +162,7 @@ if [ "$TARGET" = kube ]; then
       cargo build -q --release -p scalers-testkit --bin fake-apiserver >&2
     FAKE=target/release/fake-apiserver
   fi
-  "$FAKE" --deployments "$N" --namespace default --prefix w --kubeconfig "$RUN/kubeconfig" \
+  "$FAKE" --deployments "$N" --replicas 1 --namespace default --prefix w --kubeconfig "$RUN/kubeconfig" \
     >"$RUN/fake.out" 2>"$RUN/fake.log" &
   FAKE_PID=$!
   PIDS+=($FAKE_PID)
@@ -216,7 +227,7 @@ for ((k = 0; k < K; k++)); do
   o=$(( RANDOM * 32768 % N + RANDOM % N )); o=$(( o % N ))
   pushed=$(now_ms)
   raise $o
-  until [ "$(desired $o)" != "" ] && [ "$(desired $o)" -ge 1 ]; do
+  until [ "$(desired $o)" != "" ] && [ "$(desired $o)" -ge "${BUSY:-1}" ]; do
     [ $(( $(now_ms) - pushed )) -lt 10000 ] || break
     sleep 0.01
   done
@@ -271,12 +282,12 @@ if [ "$TARGET" = kube ]; then
   api_total=$(delta | awk -v ms=$elapsed_ms '$1 != "watch" && $2 != "leases" {t += $3} END {printf "%.2f", t * 1000 / ms}')
   lease_per_s=$(delta | awk -v ms=$elapsed_ms '$2 == "leases" {t += $3} END {printf "%.2f", t * 1000 / ms}')
   per_object_minute=$(delta | awk -v o="$N" -v ms=$elapsed_ms '{t += $3} END {printf "%.4f", t / o / (ms / 60000)}')
-  # The spike: every list at 10 items (2 replicas each); timed until no Deployment is at 0.
-  at_zero() { curl -s "$FAKE_ADMIN/replicas?namespace=default" | sed -n 's/.*"0":\([0-9]*\).*/\1/p'; }
+  # The spike: every list at 10 items (2 replicas each); timed until no Deployment is left at 1.
+  at_zero() { curl -s "$FAKE_ADMIN/replicas?namespace=default" | sed -n 's/.*"1":\([0-9]*\).*/\1/p'; }
   scale_patches() { api_tally | awk '$1 == "patch" && $2 == "deployments/scale" {n = $3} END {print n + 0}'; }
   patches0=$(scale_patches)
   spike_at=$(now_ms)
-  for ((i = 0; i < N; i++)); do printf 'RPUSH bench:%d a b c d e f g h i j\n' "$i"; done | $R --pipe >/dev/null
+  for ((i = 0; i < N; i++)); do printf 'RPUSH bench:%d f g h i j\n' "$i"; done | $R --pipe >/dev/null
   bound_ms=$(awk -v n="$N" -v q="$QPS" 'BEGIN {printf "%d", (q > 0 ? n / q : 0) * 1000 + 2000}')
   spike_deadline=$(( spike_at + 3 * bound_ms + 30000 ))
   left=$(at_zero)
@@ -287,7 +298,7 @@ if [ "$TARGET" = kube ]; then
   spike_ms=$(( $(now_ms) - spike_at ))
   patches=$(( $(scale_patches) - patches0 ))
   kill $SCALERD_PID 2>/dev/null || true
-  printf '{"source":"redis","target":"kube",%s,"kube_api_qps":%s,"kube_api_burst":%s,"api_requests_per_s":%s,"api_requests_per_s_total":%s,"lease_requests_per_s":%s,"api_calls_per_object_minute":%s,"reaction_p50_ms":%s,"reaction_p99_ms":%s,"spike_objects":%d,"spike_all_written_ms":%d,"spike_bound_ms":%d,"spike_left_at_zero":%d,"spike_scale_patches":%d}\n' \
+  printf '{"source":"redis","target":"kube",%s,"kube_api_qps":%s,"kube_api_burst":%s,"api_requests_per_s":%s,"api_requests_per_s_total":%s,"lease_requests_per_s":%s,"api_calls_per_object_minute":%s,"reaction_p50_ms":%s,"reaction_p99_ms":%s,"spike_objects":%d,"spike_all_written_ms":%d,"spike_bound_ms":%d,"spike_left_unwritten":%d,"spike_scale_patches":%d}\n' \
     "$common" "$QPS" "$BURST" "$api_by_verb" "$api_total" "$lease_per_s" "$per_object_minute" "$r50" "$r99" \
     "$N" "$spike_ms" "$bound_ms" "${left:-0}" "$patches"
 elif [ "$SOURCE" = redis ]; then

@@ -8,10 +8,7 @@ use std::time::Duration;
 
 use scalerd::kube::HpaIndex;
 use scalers_core::config::ScaleTargetRef;
-use scalers_testkit::{
-    FakeApiServer, FakeResource, Fault, RedisServer, ResourceOptions, unique_name,
-};
-use serde_json::json;
+use scalers_testkit::{FakeApiServer, FakeResource, Fault, RedisServer, unique_name};
 use support::{Daemon, Dir, kube_client, options, set_list};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,39 +227,7 @@ async fn a_custom_kind_is_watched_through_the_scale_paths_of_its_definition() {
     let key = unique_name("jobs");
     set_list(&redis.client(), &key, 5);
     let fake = FakeApiServer::start().await;
-    let crds = FakeResource::plain(
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinition",
-        "customresourcedefinitions",
-    );
-    fake.add_resource_with(
-        crds,
-        ResourceOptions {
-            namespaced: false,
-            status: true,
-        },
-    );
-    fake.put_object(
-        &crds,
-        "",
-        json!({
-            "metadata": {"name": "rollouts.argoproj.io"},
-            "spec": {
-                "group": "argoproj.io",
-                "names": {"kind": "Rollout", "plural": "rollouts"},
-                "scope": "Namespaced",
-                "versions": [{
-                    "name": "v1alpha1", "served": true, "storage": true,
-                    "subresources": {"status": {}, "scale": {
-                        "specReplicasPath": ".spec.replicas",
-                        "statusReplicasPath": ".status.replicas",
-                        "labelSelectorPath": ".status.selector"
-                    }}
-                }]
-            }
-        }),
-    );
+    fake.put_scalable_crd(&FakeResource::ROLLOUT);
     fake.put_workload(&FakeResource::ROLLOUT, "shop", "canary", 1);
     let dir = Dir::new("economy-crd");
     let config = dir.write(

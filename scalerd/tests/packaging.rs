@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use scalers_testkit::{FakeApiServer, FakeResource, RedisServer, eventually, unique_name};
+use scalers_testkit::{FakeApiServer, FakeResource, Fault, RedisServer, eventually, unique_name};
 use serde_json::{Value, json};
 use support::{Daemon, kube_client, set_list};
 
@@ -551,8 +551,8 @@ fn scaled_object(name: &str, target: Value, key: &str, auth: (&str, &str)) -> Va
 /// The requests of a cluster-mode daemon with leader election (watching `watch`, or every
 /// namespace) that scales a Deployment, a StatefulSet and an Argo Rollout in `shop` with
 /// credentials from a TriggerAuthentication and a ClusterTriggerAuthentication (Secrets) and
-/// an address from the target's environment (a ConfigMap), next to an HPA, and reports an
-/// invalid object twice (an Event, then its repeat).
+/// an address from the target's environment (a ConfigMap), next to an HPA, with one write that
+/// meets a 409, and reports an invalid object twice (an Event, then its repeat).
 async fn requests_of_a_daemon(watch: &[&str]) -> Vec<scalers_testkit::JournalEntry> {
     let redis = RedisServer::shared().await;
     let user = unique_name("rbac");
@@ -583,7 +583,19 @@ async fn requests_of_a_daemon(watch: &[&str]) -> Vec<scalers_testkit::JournalEnt
     workload(&fake, &FakeResource::DEPLOYMENT, "web");
     workload(&fake, &FakeResource::STATEFUL_SET, "db");
     workload(&fake, &FakeResource::ROLLOUT, "canary");
+    // Its definition, for the replica paths of the watched Rollouts.
+    fake.put_scalable_crd(&FakeResource::ROLLOUT);
     fake.put_hpa("shop", "other", "apps/v1", "Deployment", "other");
+    // One write loses a race (409): it reads `/scale` again before retrying. (Replica counts
+    // otherwise come from the watches: no other read of `/scale`.)
+    fake.inject(
+        Fault::status(409)
+            .on(
+                "PATCH",
+                "/apis/apps/v1/namespaces/shop/deployments/web/scale",
+            )
+            .times(1),
+    );
     let ta = ("TriggerAuthentication", "redis-auth");
     let cta = ("ClusterTriggerAuthentication", "redis-auth");
     let so = FakeResource::SCALED_OBJECT;
@@ -764,7 +776,7 @@ async fn the_rbac_rendered_for_two_watched_namespaces_grants_exactly_what_scaler
         .map(|g| Rule::from_json(g["namespace"].as_str().map(str::to_owned), g))
         .collect();
     // RoleBindings in the watched namespaces and scalerd's own; nothing cluster-wide but the
-    // cluster-scoped ClusterTriggerAuthentications.
+    // cluster-scoped ClusterTriggerAuthentications and CustomResourceDefinitions.
     let cluster_wide: Vec<&Vec<String>> = rules
         .iter()
         .filter(|r| r.namespace.is_none())
@@ -772,7 +784,10 @@ async fn the_rbac_rendered_for_two_watched_namespaces_grants_exactly_what_scaler
         .collect();
     assert_eq!(
         cluster_wide,
-        [&vec!["clustertriggerauthentications".to_owned()]]
+        [
+            &vec!["customresourcedefinitions".to_owned()],
+            &vec!["clustertriggerauthentications".to_owned()]
+        ]
     );
     let journal = requests_of_a_daemon(&["shop", "billing"]).await;
     assert_grants_exactly(

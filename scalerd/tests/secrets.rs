@@ -373,8 +373,8 @@ fn the_deploy_manifests_run_unprivileged_with_least_privilege_rbac() {
             assert_eq!(verbs, "[\"get\", \"patch\"]", "{rule}");
         } else if groups.contains("apps") || groups.contains("argoproj.io") {
             assert_eq!(
-                verbs, "[\"get\"]",
-                "workloads themselves are only read: {rule}"
+                verbs, "[\"get\", \"list\", \"watch\"]",
+                "workloads themselves are only read (and watched): {rule}"
             );
         }
     }

@@ -52,10 +52,10 @@ cluster mode with watchNamespaces, in those namespaces only (a RoleBinding in ea
   verbs: ["get", "patch"]
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets"]
-  verbs: ["get"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["argoproj.io"]
   resources: ["rollouts"]
-  verbs: ["get"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
@@ -84,6 +84,9 @@ cluster mode with watchNamespaces, in those namespaces only (a RoleBinding in ea
 - apiGroups: ["keda.sh"]
   resources: ["clustertriggerauthentications"]
   verbs: ["list", "watch"]
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["get"]
 {{- end }}
 
 {{/* In scalerd's own namespace (a Role): its Leases; with watchNamespaces also the Secrets of

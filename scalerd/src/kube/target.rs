@@ -195,13 +195,16 @@ impl KubeScaleTarget {
     pub async fn read(&self) -> Result<Replicas, KubeError> {
         let resolved = self.resolve().await?;
         if let Some(watches) = &self.watches {
-            let cached = watches.read(
-                &resolved.resource,
-                resolved.paths.as_ref(),
-                resolved.ready_omitted_when_zero,
-                &self.namespace,
-                &self.target.name,
-            );
+            let cached = watches
+                .read(
+                    &resolved.resource,
+                    resolved.paths.as_ref(),
+                    resolved.ready_omitted_when_zero,
+                    &self.namespace,
+                    &self.target.name,
+                    self.timeout,
+                )
+                .await;
             // A workload the watch has not seen (yet) is read directly: a 404 from the API
             // is the only proof that it is missing.
             if let Cached::Found(replicas) = cached {

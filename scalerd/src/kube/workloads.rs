@@ -114,12 +114,29 @@ struct KindState {
 }
 
 /// The watch of one kind, and what it saw.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct KindWatch {
     state: Mutex<KindState>,
+    /// Becomes true once the first list completed, or the watch failed or was refused: reads
+    /// wait for it (within their timeout) rather than each sending a GET while the list is
+    /// under way, which at start would cost two GETs per object.
+    settled: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for KindWatch {
+    fn default() -> Self {
+        KindWatch {
+            state: Mutex::default(),
+            settled: tokio::sync::watch::Sender::new(false),
+        }
+    }
 }
 
 impl KindWatch {
+    fn settle(&self) {
+        self.settled.send_replace(true);
+    }
+
     fn lock(&self) -> MutexGuard<'_, KindState> {
         // Every update is a whole insert or swap; a panic elsewhere leaves it consistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -146,6 +163,8 @@ impl KindWatch {
                     s.counts = listed;
                 }
                 s.synced = true;
+                drop(s);
+                self.settle();
             }
             watcher::Event::Apply(o) => {
                 let counts = Counts::of(&o.data, paths);
@@ -179,6 +198,25 @@ pub struct WorkloadWatches {
     /// Watched in each of these namespaces; in all of them when empty.
     namespaces: Arc<Vec<String>>,
     kinds: Arc<Mutex<Kinds>>,
+    /// The watch tasks, stopped when the last clone is dropped.
+    tasks: Arc<Tasks>,
+}
+
+/// Abort handles of the watch tasks; aborts them all when dropped.
+#[derive(Debug, Default)]
+struct Tasks(Mutex<Vec<tokio::task::AbortHandle>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in self
+            .0
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for WorkloadWatches {
@@ -197,6 +235,7 @@ impl WorkloadWatches {
             client,
             namespaces: Arc::new(namespaces),
             kinds: Arc::default(),
+            tasks: Arc::default(),
         }
     }
 
@@ -245,6 +284,7 @@ impl WorkloadWatches {
                     "the replica paths of this kind are unknown (its CustomResourceDefinition cannot be read): reading /scale each poll"
                 );
                 kind.lock().set_unwatchable();
+                kind.settle();
             }
         }
         kind
@@ -264,7 +304,7 @@ impl WorkloadWatches {
         let plural = resource.plural.clone();
         // The list is served from the API server's watch cache (resourceVersion=0), not etcd.
         let stream = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
                 match event {
@@ -285,14 +325,20 @@ impl WorkloadWatches {
                             let mut s = kind.lock();
                             s.set_unwatchable();
                             s.forbidden = true;
+                            drop(s);
+                            kind.settle();
                             return;
                         }
                         kind.lock().synced = false;
+                        kind.settle();
                         warn!(resource = %plural, namespace = ?scope, error = %e, "workload watch failed; reading /scale until it is listed again");
                     }
                 }
             }
         });
+        let mut tasks = self.tasks.0.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task.abort_handle());
     }
 
     /// The watch that covers `namespace` for `resource`: of all namespaces, unless that was
@@ -313,16 +359,29 @@ impl WorkloadWatches {
     }
 
     /// The counts of `namespace/name` of `resource`, from its watch (started now if new);
-    /// `paths` is `None` for a kind whose replica paths are unknown (never watched).
-    pub(super) fn read(
+    /// `paths` is `None` for a kind whose replica paths are unknown (never watched). While
+    /// the watch's first list is under way, waits for it up to `wait`.
+    pub(super) async fn read(
         &self,
         resource: &ApiResource,
         paths: Option<&ReplicaPaths>,
         ready_omitted_when_zero: bool,
         namespace: &str,
         name: &str,
+        wait: std::time::Duration,
     ) -> Cached {
-        let Some(kind) = self.watch_of(resource, paths, namespace) else {
+        let mut kind = self.watch_of(resource, paths, namespace);
+        if let Some(k) = &kind {
+            let mut settled = k.settled.subscribe();
+            let _ = tokio::time::timeout(wait, settled.wait_for(|s| *s)).await;
+            // A watch of all namespaces refused meanwhile: the namespace's own watch.
+            kind = self.watch_of(resource, paths, namespace);
+            if let Some(k) = &kind {
+                let mut settled = k.settled.subscribe();
+                let _ = tokio::time::timeout(wait, settled.wait_for(|s| *s)).await;
+            }
+        }
+        let Some(kind) = kind else {
             return Cached::Unknown;
         };
         let s = kind.lock();

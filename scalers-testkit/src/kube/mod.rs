@@ -323,6 +323,37 @@ impl FakeApiServer {
         counts
     }
 
+    /// Serves CustomResourceDefinitions (if not yet) and stores the definition of `resource`
+    /// (a custom workload, e.g. [`FakeResource::ROLLOUT`]) as the API server has it: one
+    /// served and stored version with the `status` and `scale` subresources, replicas at
+    /// `.spec.replicas` and `.status.replicas`, as this fake serves them.
+    pub fn put_scalable_crd(&self, resource: &FakeResource) -> Value {
+        let crds = FakeResource::CUSTOM_RESOURCE_DEFINITION;
+        if !self.lock().resources.iter().any(|r| r.resource == crds) {
+            self.add_resource(crds);
+        }
+        self.put_object(
+            &crds,
+            "",
+            json!({
+                "metadata": {"name": format!("{}.{}", resource.plural, resource.group)},
+                "spec": {
+                    "group": resource.group,
+                    "names": {"kind": resource.kind, "plural": resource.plural},
+                    "scope": "Namespaced",
+                    "versions": [{
+                        "name": resource.version, "served": true, "storage": true,
+                        "subresources": {"status": {}, "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        }},
+                    }],
+                },
+            }),
+        )
+    }
+
     /// `spec.replicas` of a workload, if it exists.
     pub fn replicas(&self, resource: &FakeResource, namespace: &str, name: &str) -> Option<u32> {
         self.object(resource, namespace, name)

@@ -67,6 +67,17 @@ impl FakeResource {
         "clustertriggerauthentications",
     );
 
+    /// `apiextensions.k8s.io/v1` CustomResourceDefinitions: cluster-scoped, with `/status`.
+    /// Not served unless added (see [`FakeApiServer::put_scalable_crd`]).
+    ///
+    /// [`FakeApiServer::put_scalable_crd`]: super::FakeApiServer::put_scalable_crd
+    pub const CUSTOM_RESOURCE_DEFINITION: FakeResource = FakeResource::plain(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+    );
+
     /// The resources a new server serves.
     pub const BUILTIN: &'static [FakeResource] = &[
         FakeResource::DEPLOYMENT,
@@ -183,9 +194,14 @@ impl ResourceOptions {
             FakeResource::SCALED_OBJECT,
             FakeResource::TRIGGER_AUTHENTICATION,
             FakeResource::CLUSTER_TRIGGER_AUTHENTICATION,
+            FakeResource::CUSTOM_RESOURCE_DEFINITION,
+        ];
+        let cluster_scoped = [
+            FakeResource::CLUSTER_TRIGGER_AUTHENTICATION,
+            FakeResource::CUSTOM_RESOURCE_DEFINITION,
         ];
         ResourceOptions {
-            namespaced: *resource != FakeResource::CLUSTER_TRIGGER_AUTHENTICATION,
+            namespaced: !cluster_scoped.contains(resource),
             status: resource.scale || with_status.contains(resource),
         }
     }
