@@ -149,14 +149,14 @@ def rendered_grants(rendered: dict[str, str]) -> list[dict]:
 def check_rules(config: str, values: dict, rendered: dict[str, str]) -> None:
     """A configuration that sees every namespace grants what deploy/rbac.yaml grants, the RBAC
     that scalerd/tests/packaging.rs checks against a running daemon (sharding adds list and
-    watch on Leases); one with watchNamespaces is checked by that test itself (`rbac`)."""
+    delete on Leases); one with watchNamespaces is checked by that test itself (`rbac`)."""
     if values.get("watchNamespaces"):
         return
     tested = grants(documents((ROOT / "deploy" / "rbac.yaml").read_text()))
     if values.get("sharding", {}).get("enabled"):
         for g in tested:
             if g["resources"] == ["leases"]:
-                g["verbs"] = ["get", "list", "watch", "create", "update"]
+                g["verbs"] = ["get", "list", "create", "update", "delete"]
     if rendered_grants(rendered) != sorted(tested, key=json.dumps):
         sys.exit(f"{config}: the RBAC differs from deploy/rbac.yaml's: {rendered_grants(rendered)}")
 

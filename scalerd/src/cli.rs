@@ -87,7 +87,14 @@ pub enum Command {
         /// Coordinate replicas through a Lease so only one writes (default: true in a pod).
         #[arg(long, num_args = 0..=1, default_missing_value = "true")]
         leader_elect: Option<bool>,
-        /// Name of the leader Lease.
+        /// Every replica active, each owning a share of the objects through shard Leases
+        /// (instead of --leader-elect).
+        #[arg(long)]
+        sharding: bool,
+        /// The number of shard Leases with --sharding (the most replicas that can be active).
+        #[arg(long, default_value_t = crate::kube::DEFAULT_SHARDS)]
+        shards: u32,
+        /// Name of the leader Lease (with --sharding: the prefix of the shard Leases).
         #[arg(long, default_value = "scalerd")]
         lease_name: String,
         /// Namespace of the leader Lease and of cluster-wide authentications' Secrets (default:
@@ -214,6 +221,8 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
         kubeconfig,
         context,
         leader_elect,
+        sharding,
+        shards,
         lease_name,
         lease_namespace,
         identity,
@@ -239,7 +248,18 @@ fn run_daemon(command: Command, registry: Registry) -> Result<()> {
     opts.admin_addr = admin_addr;
     opts.kubeconfig = kubeconfig;
     opts.context = context;
+    if sharding && leader_elect == Some(true) {
+        return Err(Error::Selection(
+            "--sharding and --leader-elect: choose one (with --sharding every replica is active)"
+                .to_owned(),
+        ));
+    }
+    if shards == 0 {
+        return Err(Error::Selection("--shards: expected at least 1".to_owned()));
+    }
     opts.leader_elect = leader_elect;
+    opts.sharding = sharding;
+    opts.shards = shards;
     opts.lease_name = lease_name;
     if let Some(ns) = lease_namespace {
         opts.namespace = ns;

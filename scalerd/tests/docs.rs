@@ -351,6 +351,15 @@ fn every_metric_is_documented_with_its_labels() {
     let scale = scalerd::daemon::metrics::PriorityLabels { priority: "scale" };
     m.kube_api_waiting.get_or_create(&scale).set(0);
     m.kube_api_wait.get_or_create(&scale).observe(0.01);
+    m.object_owner
+        .get_or_create(&scalerd::daemon::metrics::OwnerLabels {
+            namespace: "n".into(),
+            scaled_object: "o".into(),
+            owner: "scalerd-a".into(),
+        })
+        .set(1);
+    m.shards_held.set(11);
+    m.shard_members.set(3);
     let text = m.encode();
 
     // family name → (type, label names)

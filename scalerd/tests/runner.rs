@@ -86,6 +86,7 @@ fn setup(sample_timeout: Duration) -> Setup {
         dry_run: false,
         credentials: None,
         statuses: None,
+        shards: None,
     });
     Setup { ctx, leading }
 }

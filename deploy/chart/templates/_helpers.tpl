@@ -95,7 +95,7 @@ ClusterTriggerAuthentications, which are read there. */}}
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
 {{- if .Values.sharding.enabled }}
-  verbs: ["get", "list", "watch", "create", "update"]
+  verbs: ["get", "list", "create", "update", "delete"]
 {{- else }}
   verbs: ["get", "create", "update"]
 {{- end }}
@@ -124,6 +124,7 @@ ClusterTriggerAuthentications, which are read there. */}}
 - --admin-addr=0.0.0.0:{{ .Values.adminPort }}
 {{- if .Values.sharding.enabled }}
 - --sharding
+- --shards={{ .Values.sharding.shards }}
 {{- else }}
 - --leader-elect={{ .Values.leaderElection.enabled }}
 {{- if .Values.leaderElection.enabled }}

@@ -30,7 +30,7 @@ use crate::daemon::status::{ReloadStatus, StatusStore};
 use crate::error::{Error, Result};
 use crate::kube::{
     Condition, EventRecorder, Fence, KubeTargets, LeaderElector, ObjectReport, RateLimit,
-    StatusWriter,
+    ShardElector, StatusWriter,
 };
 
 /// A client from the kubeconfig, whose requests carry `User-Agent: scalerd/<version>
@@ -50,15 +50,21 @@ async fn connect(
     crate::kube::client_with_rate_limit(config, limit)
 }
 
-/// Targets in the cluster; with `dry_run`, read there and never written.
+/// Targets in the cluster, each written through its object's fence (its shard's, when
+/// sharded); with `dry_run`, read there and never written.
 struct ClusterTargets {
     kube: KubeTargets,
+    fence: Fence,
     dry_run: bool,
 }
 
 impl Targets for ClusterTargets {
     fn target(&self, object: &ScaledObject) -> Arc<dyn ScaleTarget> {
-        let real = self.kube.target(object);
+        let real = self
+            .kube
+            .clone()
+            .with_fence(self.fence.for_object(&object.key()))
+            .target(object);
         if self.dry_run {
             Arc::new(DryRunTarget::over(real))
         } else {
@@ -151,6 +157,7 @@ pub struct App {
     ready: watch::Sender<bool>,
     leading: watch::Sender<bool>,
     elector: Option<LeaderElector>,
+    shard_elector: Option<ShardElector>,
     client: Option<kube::Client>,
     initial: Vec<ValidatedObject>,
     credentials: Arc<ConfigCredentials>,
@@ -296,8 +303,10 @@ impl App {
             warn_about_hpas(c, &initial).await;
         }
         let status = Arc::new(StatusStore::new(source_name, opts.dry_run));
+        let shard = client.is_some() && !opts.dry_run && opts.sharding;
         let elect = client.is_some()
             && !opts.dry_run
+            && !opts.sharding
             && opts.leader_elect.unwrap_or_else(crate::kube::in_cluster);
         let elector = match (&client, elect) {
             (Some(c), true) => Some(LeaderElector::new(
@@ -309,21 +318,38 @@ impl App {
             )),
             _ => None,
         };
-        // Every write leaves only while the lease is fresh enough (no election: always).
-        let fence = elector
-            .as_ref()
-            .map_or_else(Fence::open, LeaderElector::fence);
+        let shard_elector = match (&client, shard) {
+            (Some(c), true) => Some(ShardElector::new(
+                c.clone(),
+                &opts.namespace,
+                &opts.lease_name,
+                &opts.identity,
+                opts.shards,
+                opts.lease_timings,
+            )),
+            _ => None,
+        };
+        let shards = shard_elector.as_ref().map(ShardElector::view);
+        // Every write leaves only while the lease is fresh enough (no election: always); with
+        // sharding, the lease of the written object's shard.
+        let fence = match (&elector, &shards) {
+            (Some(e), _) => e.fence(),
+            (None, Some(view)) => view.fence(),
+            (None, None) => Fence::open(),
+        };
+        if let Some(view) = &shards {
+            status.set_shards(view.clone());
+        }
         let (targets, events): (Arc<dyn Targets>, Arc<dyn EventSink>) = match &client {
             None => (Arc::new(MemoryTargets), Arc::new(LogSink)),
             Some(c) => {
-                let kube = KubeTargets::new(c.clone())
-                    .with_fence(fence.clone())
-                    .with_watches(opts.watch_namespaces.clone());
-                let fence = fence.clone();
+                let kube = KubeTargets::new(c.clone()).with_watches(opts.watch_namespaces.clone());
                 let targets = Arc::new(ClusterTargets {
                     kube,
+                    fence: fence.clone(),
                     dry_run: opts.dry_run,
                 });
+                let fence = fence.clone();
                 let events: Arc<dyn EventSink> = if opts.dry_run {
                     Arc::new(LogSink)
                 } else {
@@ -360,6 +386,7 @@ impl App {
             dry_run: opts.dry_run,
             credentials: Some(credentials.clone()),
             statuses,
+            shards,
         });
         Ok(App {
             admin: AdminState {
@@ -375,6 +402,7 @@ impl App {
             ready,
             leading: leading_tx,
             elector,
+            shard_elector,
             client,
             initial,
             credentials,
@@ -419,6 +447,7 @@ impl App {
             ready,
             leading,
             elector,
+            shard_elector,
             client,
             initial,
             credentials,
@@ -426,11 +455,17 @@ impl App {
         } = self;
         let (elector_stop, mut elector_stop_rx) = watch::channel(false);
         let mut leading_rx = leading.subscribe();
-        let elector_task = elector.map(|e| {
-            tokio::spawn(e.run(leading, async move {
-                let _ = elector_stop_rx.changed().await;
-            }))
-        });
+        let stopped = async move {
+            let _ = elector_stop_rx.changed().await;
+        };
+        let elector_task = match (elector, shard_elector) {
+            (Some(e), _) => Some(tokio::spawn(e.run(leading, stopped))),
+            (None, Some(s)) => {
+                crate::daemon::sharding::publish(s.view(), ctx.metrics.clone());
+                Some(tokio::spawn(s.run(stopped)))
+            }
+            (None, None) => None,
+        };
         {
             let (status, metrics) = (ctx.status.clone(), ctx.metrics.clone());
             tokio::spawn(async move {
@@ -603,7 +638,13 @@ impl Started {
                     info!(scaled_object = %key, "deleted: stopping");
                     r.handle.stop().await;
                 }
-                if deleting && let Some(statuses) = &ctx.statuses {
+                // Sharded, the owner of the object's shard finalizes it (the others' writes
+                // would be refused by its fence).
+                let owned = ctx.shards.as_ref().is_none_or(|s| s.holds(&key));
+                if deleting
+                    && owned
+                    && let Some(statuses) = &ctx.statuses
+                {
                     self.finalize(&key, &resource, statuses).await;
                 }
                 ctx.status.remove(&key);

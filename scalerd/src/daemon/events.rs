@@ -162,6 +162,8 @@ pub struct EventQueue {
 
 #[derive(Debug)]
 struct Queued {
+    /// `namespace/name` of the scaled object, whose fence the writes go through.
+    object: String,
     regarding: Regarding,
     event: ScalerEvent,
     at: Timestamp,
@@ -192,6 +194,7 @@ impl EventSink for EventQueue {
         let e = event.to_scaler_event(object);
         tracing::info!(reason = %e.reason, note = %e.note, "event");
         let queued = Queued {
+            object: object.key(),
             regarding: Regarding::target_of(object),
             event: e,
             at: Timestamp::now(),
@@ -222,6 +225,8 @@ struct SeriesKey {
 /// An Event already created, and its repeats.
 #[derive(Debug)]
 struct Series {
+    /// `namespace/name` of the scaled object the Event is about.
+    object: String,
     /// The Event's name.
     name: String,
     /// Occurrences so far.
@@ -286,11 +291,13 @@ impl Publisher {
             return;
         }
         self.series.remove(&key);
-        match self.recorder.create(&key.regarding, &q.event, q.at).await {
+        let recorder = self.recorder.for_object(&q.object);
+        match recorder.create(&key.regarding, &q.event, q.at).await {
             Ok(name) => {
                 self.series.insert(
                     key,
                     Series {
+                        object: q.object,
                         name,
                         count: 1,
                         written: 1,
@@ -322,6 +329,7 @@ impl Publisher {
     /// Writes `s`'s count to its Event; false when the Event is gone.
     async fn write_series(recorder: &EventRecorder, key: &SeriesKey, s: &mut Series) -> bool {
         let written = recorder
+            .for_object(&s.object)
             .count_repeats(&key.regarding.namespace, &s.name, s.count, s.last_observed)
             .await;
         match written {

@@ -58,6 +58,17 @@ pub struct ObjectLabels {
     pub scaled_object: Label,
 }
 
+/// Labels of the owner of a scaled object (sharding).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OwnerLabels {
+    /// The object's namespace.
+    pub namespace: Label,
+    /// The object's name.
+    pub scaled_object: Label,
+    /// The identity of the replica that owns it (this one).
+    pub owner: Label,
+}
+
 /// Labels of the last-decision series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -142,6 +153,12 @@ pub struct Metrics {
     pub kube_api_waiting: Family<PriorityLabels, Gauge>,
     /// How long calls waited for the rate limit, per priority.
     pub kube_api_wait: HistogramFamily<PriorityLabels>,
+    /// With `--sharding`: 1 for each object this replica owns, labelled with its identity.
+    pub object_owner: Family<OwnerLabels, Gauge>,
+    /// With `--sharding`: the shards this replica holds.
+    pub shards_held: Gauge,
+    /// With `--sharding`: the live replicas this one counts, itself included.
+    pub shard_members: Gauge,
     /// The length of the last encoding, to size the next one's buffer at once (at 10,000
     /// objects a scrape is several MiB, and growing a `String` by doubling copies it each time).
     last_len: std::sync::atomic::AtomicUsize,
@@ -178,6 +195,9 @@ impl Metrics {
             trigger_rebuilds: Counter::default(),
             kube_api_waiting: Family::default(),
             kube_api_wait: Family::new_with_constructor(latency_histogram),
+            object_owner: Family::default(),
+            shards_held: Gauge::default(),
+            shard_members: Gauge::default(),
             last_len: std::sync::atomic::AtomicUsize::new(0),
             registry: Registry::default(),
         };
@@ -280,6 +300,21 @@ impl Metrics {
             "kube_api_wait_seconds",
             "Time calls to the Kubernetes API waited for the client-side rate limit",
             m.kube_api_wait.clone(),
+        );
+        registry.register(
+            "scaled_object_owner",
+            "1 for each scaled object this replica owns (sharding), labelled with its identity",
+            m.object_owner.clone(),
+        );
+        registry.register(
+            "shards_held",
+            "Shard Leases this replica holds (sharding)",
+            m.shards_held.clone(),
+        );
+        registry.register(
+            "shard_members",
+            "Live replicas this replica counts in the shard set, itself included (sharding)",
+            m.shard_members.clone(),
         );
         Metrics { registry, ..m }
     }

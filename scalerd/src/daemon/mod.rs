@@ -10,7 +10,8 @@
 //! - [`admin`]: the admin server (`/livez`, `/readyz`, `/metrics`, `/status`);
 //! - [`metrics`]: the Prometheus metrics;
 //! - [`events`]: the Event queue (never blocks a loop);
-//! - [`credentials`]: reading credentials at load and again when they rotate.
+//! - [`credentials`]: reading credentials at load and again when they rotate;
+//! - [`sharding`]: with `--sharding`, what the shard set shows in the metrics.
 
 pub mod admin;
 pub mod app;
@@ -20,6 +21,7 @@ pub mod events;
 pub mod metrics;
 pub mod options;
 pub mod runner;
+pub mod sharding;
 pub mod source;
 pub mod status;
 

@@ -36,7 +36,12 @@ pub struct RunOptions {
     pub kube_client: Option<kube::Client>,
     /// Coordinate through a Lease so that only one replica writes (default: on in a pod).
     pub leader_elect: Option<bool>,
-    /// Name of the Lease.
+    /// Every replica active, each owning a share of the objects through shard Leases
+    /// (`--sharding`); leader election is then off.
+    pub sharding: bool,
+    /// The number of shard Leases with [`RunOptions::sharding`].
+    pub shards: u32,
+    /// Name of the Lease (with sharding: the prefix of the shard and membership Leases).
     pub lease_name: String,
     /// Namespace of the Lease, and of the Secrets of cluster-wide authentications.
     pub namespace: String,
@@ -74,6 +79,8 @@ impl RunOptions {
             context: None,
             kube_client: None,
             leader_elect: None,
+            sharding: false,
+            shards: crate::kube::DEFAULT_SHARDS,
             lease_name: "scalerd".to_owned(),
             namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".to_owned()),
             identity: default_identity(),
@@ -94,6 +101,8 @@ impl std::fmt::Debug for RunOptions {
             .field("context", &self.context)
             .field("kube_client", &self.kube_client.is_some())
             .field("leader_elect", &self.leader_elect)
+            .field("sharding", &self.sharding)
+            .field("shards", &self.shards)
             .field("lease_name", &self.lease_name)
             .field("namespace", &self.namespace)
             .field("identity", &self.identity)

@@ -21,7 +21,9 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::daemon::events::{Event, EventSink};
-use crate::daemon::metrics::{Metrics, ObjectSeries, TargetErrorLabels, TriggerErrorLabels};
+use crate::daemon::metrics::{
+    Metrics, ObjectSeries, OwnerLabels, TargetErrorLabels, TriggerErrorLabels,
+};
 use crate::daemon::status::{LoopState, StatusStore, StatusWriter};
 
 /// The engine's clock: wall-clock milliseconds at start plus tokio's monotonic time since, so
@@ -77,6 +79,10 @@ pub struct RunContext {
     /// Where objects from the cluster keep their status (KEDA's `status`, and the state a
     /// restart must not forget); none for objects from a file.
     pub statuses: Option<crate::kube::StatusWriter>,
+    /// With sharding (`--sharding`): which shards this replica holds. A loop then ticks only
+    /// while its object's shard is held ([`crate::kube::ShardView::owned`]), instead of
+    /// following `leading`.
+    pub shards: Option<Arc<crate::kube::ShardView>>,
 }
 
 /// How often the credentials of triggers that read them from files or Kubernetes Secrets are
@@ -349,11 +355,19 @@ async fn run(
         fingerprints: None,
         next_refresh: born + CREDENTIALS_REFRESH,
     };
-    let mut leading = ctx.leading.clone();
+    // Sharded: the loop follows whether this replica holds its object's shard.
+    let mut leading = match &ctx.shards {
+        Some(shards) => shards.owned(&key),
+        None => ctx.leading.clone(),
+    };
     let mut leading_open = true;
-    // Whether the previous turn of the loop was leading: on a gain of leadership the engine
+    // Whether the loop was leading when it last looked: on a gain of leadership the engine
     // starts over ([`Controller::resume`]), since another replica may have scaled meanwhile.
-    let mut was_leading = true;
+    let mut was_leading = *leading.borrow_and_update();
+    let mut owner = Owner::new(&ctx, &seen.series);
+    if was_leading {
+        owner.set(&ctx, true);
+    }
     loop {
         let scheduled = tokio::select! {
             biased;
@@ -391,6 +405,16 @@ async fn run(
             changed = leading.changed(), if leading_open => {
                 if changed.is_err() {
                     leading_open = false;
+                } else if !*leading.borrow_and_update() {
+                    owner.set(&ctx, false);
+                    if std::mem::replace(&mut was_leading, false) {
+                        status.set_state(LoopState::Standby);
+                    }
+                } else if !was_leading {
+                    // Gained (a takeover, a shard handed over): tick soon, spread over a
+                    // second so that a thousand loops gaining at once do not tick together.
+                    owner.set(&ctx, true);
+                    next = Instant::now() + spread_of(&key, period.min(Duration::from_secs(1)));
                 }
                 continue;
             }
@@ -406,12 +430,14 @@ async fn run(
         }
         if !*leading.borrow() {
             status.set_state(LoopState::Standby);
+            owner.set(&ctx, false);
             was_leading = false;
             continue;
         }
         if !std::mem::replace(&mut was_leading, true) {
             start_over(&ctx, &key, &mut controller);
         }
+        owner.set(&ctx, true);
         // Boxed: the tick's state lives only while it runs, instead of in every idle task. A
         // tick that outlives leadership is dropped where it is (a read in flight is cancelled;
         // writes are fenced by the lease as well).
@@ -425,6 +451,7 @@ async fn run(
                 warn!("stopped leading during the tick: abandoned");
                 ctx.metrics.ticks_abandoned.inc();
                 status.set_state(LoopState::Standby);
+                owner.set(&ctx, false);
                 was_leading = false;
             }
             Some(Some(extra)) => next = Instant::now() + extra,
@@ -434,8 +461,42 @@ async fn run(
             refresh_credentials(&ctx, &mut controller, &inbox, &mut seen, period).await;
         }
     }
+    owner.set(&ctx, false);
     seen.series.forget(&ctx.metrics, seen.last_code);
     info!("stopped");
+}
+
+/// The object's `scalers_scaled_object_owner` series, present while this replica owns the
+/// object (sharding only).
+struct Owner {
+    labels: Option<OwnerLabels>,
+    shown: bool,
+}
+
+impl Owner {
+    fn new(ctx: &RunContext, series: &ObjectSeries) -> Self {
+        let labels = ctx.shards.as_ref().map(|s| OwnerLabels {
+            namespace: series.object.namespace.clone(),
+            scaled_object: series.object.scaled_object.clone(),
+            owner: s.identity().into(),
+        });
+        Owner {
+            labels,
+            shown: false,
+        }
+    }
+
+    fn set(&mut self, ctx: &RunContext, owned: bool) {
+        let Some(labels) = &self.labels else {
+            return;
+        };
+        if owned && !self.shown {
+            ctx.metrics.object_owner.get_or_create(labels).set(1);
+        } else if !owned && self.shown {
+            ctx.metrics.object_owner.remove(labels);
+        }
+        self.shown = owned;
+    }
 }
 
 /// Makes the loop's next tick start as a process that does not know what happened meanwhile

@@ -23,8 +23,25 @@ pub struct Status {
     /// The last reload attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_reload: Option<ReloadStatus>,
+    /// With `--sharding`: the shards, which ones this replica holds, the live replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharding: Option<ShardingStatus>,
     /// One entry per scaled object, sorted by `namespace/name`.
     pub objects: Vec<ObjectStatus>,
+}
+
+/// What a sharded replica holds and sees (`--sharding`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardingStatus {
+    /// This replica's identity.
+    pub identity: String,
+    /// The number of shards.
+    pub shards: u32,
+    /// The shards this replica holds.
+    pub held: Vec<u32>,
+    /// The live replicas it counts, itself included, sorted.
+    pub members: Vec<String>,
 }
 
 /// The outcome of a config reload.
@@ -74,6 +91,13 @@ pub struct ObjectStatus {
     pub target: String,
     /// What the object's loop is doing.
     pub state: LoopState,
+    /// With `--sharding`: the object's shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+    /// With `--sharding`: the replica that owns the object (holds its shard), as this replica
+    /// last saw it; none while the shard is free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// When the last tick ran (unix milliseconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_tick: Option<u64>,
@@ -393,6 +417,8 @@ impl StatusWriter {
 #[derive(Debug, Default)]
 pub struct StatusStore {
     inner: RwLock<Inner>,
+    /// With sharding: who owns what, filled into each snapshot.
+    shards: std::sync::OnceLock<Arc<crate::kube::ShardView>>,
 }
 
 #[derive(Debug, Default)]
@@ -414,6 +440,7 @@ impl StatusStore {
                 config_file,
                 ..Inner::default()
             }),
+            shards: std::sync::OnceLock::new(),
         }
     }
 
@@ -435,6 +462,12 @@ impl StatusStore {
     /// Forgets `key` (object removed by a reload).
     pub fn remove(&self, key: &str) {
         self.write().objects.remove(key);
+    }
+
+    /// Shows, in every snapshot, each object's shard and owner and what this replica holds
+    /// (sharding); the first view given stays.
+    pub fn set_shards(&self, shards: Arc<crate::kube::ShardView>) {
+        let _ = self.shards.set(shards);
     }
 
     /// Records whether this instance leads.
@@ -462,19 +495,44 @@ impl StatusStore {
         &self,
         objects: impl FnOnce(&BTreeMap<String, ObjectStatus>) -> Vec<ObjectStatus>,
     ) -> Status {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        Status {
-            dry_run: inner.dry_run,
-            leader: inner.leader,
-            config_file: inner.config_file.clone(),
-            last_reload: inner.last_reload.clone(),
-            objects: objects(&inner.objects),
+        let mut status = {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            Status {
+                dry_run: inner.dry_run,
+                leader: inner.leader,
+                config_file: inner.config_file.clone(),
+                last_reload: inner.last_reload.clone(),
+                sharding: None,
+                objects: objects(&inner.objects),
+            }
+        };
+        if let Some(view) = self.shards.get() {
+            let holders = view.holders();
+            for o in &mut status.objects {
+                let shard = view.shard_of(&o.scaled_object);
+                o.shard = Some(shard);
+                o.owner = holders.get(shard as usize).cloned().flatten();
+            }
+            status.sharding = Some(ShardingStatus {
+                identity: view.identity().to_owned(),
+                shards: view.count(),
+                held: view.held(),
+                members: view.members(),
+            });
         }
+        status
     }
 
     /// A copy of one object's entry.
     pub fn object(&self, key: &str) -> Option<ObjectStatus> {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        inner.objects.get(key).cloned()
+        let mut object = {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            inner.objects.get(key).cloned()
+        }?;
+        if let Some(view) = self.shards.get() {
+            object.shard = Some(view.shard_of(key));
+            object.owner = view.owner(key);
+        }
+        Some(object)
     }
 }

@@ -388,8 +388,8 @@ pub(crate) async fn call_fenced<T>(
     timeout: Duration,
     request: impl Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, KubeError> {
-    match fence.permit(timeout) {
-        Some(timeout) => call(operation, timeout, request).await,
+    match fence.enter(timeout) {
+        Some((timeout, _flight)) => call(operation, timeout, request).await,
         None => Err(KubeError::NotLeading {
             operation: Box::new(operation()),
         }),

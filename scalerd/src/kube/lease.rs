@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, PostParams};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::error::call;
@@ -44,7 +45,8 @@ impl Default for LeaseTimings {
 }
 
 impl LeaseTimings {
-    fn duration_seconds(&self) -> i32 {
+    /// `lease_duration` as written to a Lease: whole seconds, rounded up, at least 1.
+    pub(crate) fn duration_seconds(&self) -> i32 {
         let secs =
             self.lease_duration.as_secs() + u64::from(self.lease_duration.subsec_nanos() > 0);
         i32::try_from(secs.max(1)).unwrap_or(i32::MAX)
@@ -66,7 +68,9 @@ pub const MIN_FENCED_TIMEOUT: Duration = Duration::from_millis(250);
 /// usual timeout, cut to what is left of the renew deadline.
 ///
 /// A fence that is not tied to an election ([`Fence::open`]) always permits, with the usual
-/// timeout. Clones share their state.
+/// timeout. A fence of sharded replicas ([`Fence::sharded`]) holds one fence per shard: a
+/// writer asks it for the fence of the object it writes ([`Fence::for_object`]); on its own
+/// it permits nothing. Clones share their state.
 ///
 /// ```
 /// use std::time::Duration;
@@ -78,7 +82,15 @@ pub const MIN_FENCED_TIMEOUT: Duration = Duration::from_millis(250);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Fence {
-    state: Option<Arc<FenceState>>,
+    kind: FenceKind,
+}
+
+#[derive(Clone, Debug)]
+enum FenceKind {
+    Open,
+    Elected(Arc<FenceState>),
+    /// One fence per shard, the shard of an object by [`super::shard_of`].
+    Sharded(Arc<[Fence]>),
 }
 
 #[derive(Debug)]
@@ -86,28 +98,73 @@ struct FenceState {
     renew_deadline: Duration,
     /// When the last successful renewal (or the acquisition) was sent, while leading.
     renewed_at: Mutex<Option<Instant>>,
+    /// Writes permitted and not yet answered (or given up).
+    in_flight: AtomicUsize,
+    /// Notified when `in_flight` drops to zero.
+    idle: Notify,
+}
+
+/// A write in flight through a [`Fence`]: counted until dropped ([`Fence::quiesced`]).
+#[derive(Debug)]
+pub(crate) struct Flight {
+    state: Option<Arc<FenceState>>,
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        if let Some(s) = &self.state
+            && s.in_flight.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            s.idle.notify_waiters();
+        }
+    }
 }
 
 impl Fence {
     /// A fence that always permits: no leader election, this process is the only writer.
     pub fn open() -> Self {
-        Fence { state: None }
+        Fence {
+            kind: FenceKind::Open,
+        }
     }
 
     /// A fence for a process that leads through a lease with this renew deadline; it permits
     /// nothing until [`Fence::renewed`] is called.
     pub fn elected(renew_deadline: Duration) -> Self {
         Fence {
-            state: Some(Arc::new(FenceState {
+            kind: FenceKind::Elected(Arc::new(FenceState {
                 renew_deadline,
                 renewed_at: Mutex::new(None),
+                in_flight: AtomicUsize::new(0),
+                idle: Notify::new(),
             })),
+        }
+    }
+
+    /// A fence over shards: the fence of an object is `shards[shard_of(key, shards.len())]`
+    /// ([`Fence::for_object`], [`super::shard_of`]). Used alone, it permits nothing.
+    pub fn sharded(shards: Vec<Fence>) -> Self {
+        Fence {
+            kind: FenceKind::Sharded(shards.into()),
+        }
+    }
+
+    /// The fence of the writes about the scaled object `key` (`namespace/name`): the fence of
+    /// its shard for a sharded fence, else this one.
+    pub fn for_object(&self, key: &str) -> Fence {
+        match &self.kind {
+            FenceKind::Sharded(shards) if !shards.is_empty() => {
+                let count = u32::try_from(shards.len()).unwrap_or(u32::MAX);
+                let i = usize::try_from(super::shard_of(key, count)).unwrap_or(0);
+                shards.get(i).cloned().unwrap_or_else(|| self.clone())
+            }
+            _ => self.clone(),
         }
     }
 
     /// Records a successful renewal (or acquisition) whose request was sent at `sent`.
     pub fn renewed(&self, sent: Instant) {
-        if let Some(s) = &self.state {
+        if let FenceKind::Elected(s) = &self.kind {
             *s.renewed_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(sent);
         }
     }
@@ -115,22 +172,55 @@ impl Fence {
     /// Records that this process no longer leads: nothing is permitted until the next
     /// [`Fence::renewed`].
     pub fn revoke(&self) {
-        if let Some(s) = &self.state {
+        if let FenceKind::Elected(s) = &self.kind {
             *s.renewed_at.lock().unwrap_or_else(PoisonError::into_inner) = None;
         }
     }
 
     /// The timeout a write may be sent with now, at most `timeout`; `None` when it must not
     /// be sent (not leading, or less than [`MIN_FENCED_TIMEOUT`] left before the renew
-    /// deadline).
+    /// deadline; always for a sharded fence, whose writes go through [`Fence::for_object`]).
     pub fn permit(&self, timeout: Duration) -> Option<Duration> {
-        let Some(s) = &self.state else {
-            return Some(timeout);
+        let s = match &self.kind {
+            FenceKind::Open => return Some(timeout),
+            FenceKind::Sharded(_) => return None,
+            FenceKind::Elected(s) => s,
         };
         let renewed_at = (*s.renewed_at.lock().unwrap_or_else(PoisonError::into_inner))?;
         let left = s.renew_deadline.checked_sub(renewed_at.elapsed())?;
         let allowed = timeout.min(left);
         (allowed >= MIN_FENCED_TIMEOUT).then_some(allowed)
+    }
+
+    /// As [`Fence::permit`], and counts the write as in flight until the [`Flight`] is
+    /// dropped, so that [`Fence::quiesced`] can wait for it.
+    pub(crate) fn enter(&self, timeout: Duration) -> Option<(Duration, Flight)> {
+        let allowed = self.permit(timeout)?;
+        let state = match &self.kind {
+            FenceKind::Elected(s) => {
+                s.in_flight.fetch_add(1, Ordering::AcqRel);
+                Some(s.clone())
+            }
+            _ => None,
+        };
+        Some((allowed, Flight { state }))
+    }
+
+    /// Completes once no write permitted by this fence is in flight. Call it after
+    /// [`Fence::revoke`]: then no new write starts, and the ones sent have been answered (or
+    /// given up) when it completes, so that giving up the lease cannot let another replica
+    /// write while one of this replica's writes is still on its way.
+    pub async fn quiesced(&self) {
+        let FenceKind::Elected(s) = &self.kind else {
+            return;
+        };
+        loop {
+            let idle = s.idle.notified();
+            if s.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 }
 
@@ -466,7 +556,7 @@ impl LeaderElector {
 }
 
 /// The Lease's holder, if any (an empty identity is none).
-fn holder(lease: &Lease) -> Option<&str> {
+pub(crate) fn holder(lease: &Lease) -> Option<&str> {
     lease
         .spec
         .as_ref()

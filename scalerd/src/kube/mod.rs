@@ -13,6 +13,9 @@
 //!   (15 s lease, 10 s renew deadline, 2 s retry period), and its [`Fence`]: every write
 //!   (`/scale`, Events) leaves only while the lease's last renewal is fresh enough for the
 //!   request to be answered before another replica may take over.
+//! - [`ShardElector`] and [`ShardView`]: sharding (`--sharding`), every replica active, each
+//!   holding a fair share of a fixed set of shard Leases; an object's writes are fenced by its
+//!   shard's Lease ([`shard_of`], [`Fence::for_object`]).
 //! - [`RateLimit`] and [`client_with_rate_limit`]: the client-side rate limit on every call
 //!   (`--kube-api-qps`, `--kube-api-burst`), Lease renewals and `/scale` writes first.
 //! - [`read_secret_key`]: one key of a Secret, for `authentications`.
@@ -32,6 +35,7 @@ mod lease;
 mod limit;
 mod recorder;
 mod secrets;
+mod shards;
 mod status;
 mod target;
 mod workloads;
@@ -50,6 +54,10 @@ pub use recorder::{
     EventKind, EventRecorder, REPORTING_CONTROLLER, Regarding, ScalerEvent, reason,
 };
 pub use secrets::read_secret_key;
+pub use shards::{
+    DEFAULT_SHARDS, SHARD_ROLE_LABEL, SHARD_SET_LABEL, ShardElector, ShardView, member_lease_name,
+    shard_lease_name, shard_of,
+};
 pub use status::{
     Condition, FINALIZER, ObjectReport, StatusLookup, StatusWriter, parse_time_ms, rfc3339,
     scaled_object_resource, status_of,

@@ -239,6 +239,15 @@ impl EventRecorder {
         self
     }
 
+    /// A recorder for the Events about the scaled object `key` (`namespace/name`): fenced by
+    /// that object's fence ([`Fence::for_object`]: its shard's, when sharded).
+    pub fn for_object(&self, key: &str) -> EventRecorder {
+        EventRecorder {
+            fence: self.fence.for_object(key),
+            ..self.clone()
+        }
+    }
+
     /// The same, with each call limited to `timeout` (default [`DEFAULT_REQUEST_TIMEOUT`]).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

@@ -244,7 +244,8 @@ pub fn scaled_object_resource() -> ApiResource {
 }
 
 impl StatusWriter {
-    /// A writer through `client`, fenced by `fence`; its task runs on the current runtime
+    /// A writer through `client`, fenced by `fence` (the fence of each object's writes is
+    /// `fence.for_object(key)`: its shard's, when sharded); its task runs on the current runtime
     /// until the last clone is dropped.
     pub fn spawn(client: kube::Client, fence: Fence, lookup: Option<StatusLookup>) -> Self {
         let writer = StatusWriter {
@@ -320,7 +321,7 @@ impl StatusWriter {
             "resourceVersion": object.metadata.resource_version,
         }});
         call_fenced(
-            &self.inner.fence,
+            &self.inner.fence.for_object(&format!("{ns}/{name}")),
             || Operation::object("patch", "scaledobjects.keda.sh", ns, name),
             DEFAULT_REQUEST_TIMEOUT,
             api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)),
@@ -415,7 +416,7 @@ async fn ensure_finalizer(inner: &Shared, key: &str) -> bool {
         "resourceVersion": object.metadata.resource_version,
     }});
     let added = call_fenced(
-        &inner.fence,
+        &inner.fence.for_object(key),
         || Operation::object("patch", "scaledobjects.keda.sh", ns, name),
         DEFAULT_REQUEST_TIMEOUT,
         api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)),
@@ -473,7 +474,7 @@ async fn flush(inner: &Shared) {
             Api::namespaced_with(inner.client.clone(), ns, &scaled_object_resource());
         let patch = json!({"status": status});
         let written = call_fenced(
-            &inner.fence,
+            &inner.fence.for_object(&key),
             || Operation::object("patch", "scaledobjects.keda.sh", ns, name).on("status"),
             DEFAULT_REQUEST_TIMEOUT,
             api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)),

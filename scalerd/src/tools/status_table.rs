@@ -26,18 +26,16 @@ pub async fn fetch(url: &str) -> Result<Status> {
     serde_json::from_slice(&body).map_err(|e| fail(format!("not a scalerd status: {e}")))
 }
 
-/// Renders `status` as an aligned table, one row per scaled object.
+/// Renders `status` as an aligned table, one row per scaled object; with sharding, an OWNER
+/// column says which replica owns each object.
 pub fn render(status: &Status) -> String {
-    let header = [
-        "OBJECT",
-        "TARGET",
-        "REPLICAS",
-        "ACTIVE",
-        "TRIGGER",
-        "REASON",
-        "LAST ERROR",
-    ];
-    let rows: Vec<[String; 7]> = status
+    let sharded = status.sharding.is_some();
+    let mut header = vec!["OBJECT", "TARGET"];
+    if sharded {
+        header.push("OWNER");
+    }
+    header.extend(["REPLICAS", "ACTIVE", "TRIGGER", "REASON", "LAST ERROR"]);
+    let rows: Vec<Vec<String>> = status
         .objects
         .iter()
         .map(|o| {
@@ -47,9 +45,11 @@ pub fn render(status: &Status) -> String {
                 _ => "-".to_owned(),
             };
             let decision = o.decision.as_ref();
-            [
-                o.scaled_object.clone(),
-                o.target.clone(),
+            let mut row = vec![o.scaled_object.clone(), o.target.clone()];
+            if sharded {
+                row.push(o.owner.clone().unwrap_or_else(|| "-".to_owned()));
+            }
+            row.extend([
                 replicas,
                 o.active.map_or("-".to_owned(), |a| a.to_string()),
                 decision
@@ -57,10 +57,11 @@ pub fn render(status: &Status) -> String {
                     .unwrap_or_else(|| "-".to_owned()),
                 decision.map_or_else(|| o.state.as_str().to_owned(), |d| d.reason.clone()),
                 o.last_error.clone().unwrap_or_else(|| "-".to_owned()),
-            ]
+            ]);
+            row
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
@@ -69,7 +70,7 @@ pub fn render(status: &Status) -> String {
     let mut out = String::new();
     let mut line = |cells: &[&str]| {
         let last = cells.len() - 1;
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             out.push_str(cell);
             if i < last {
                 out.push_str(&" ".repeat(w - cell.chars().count() + 2));
@@ -79,12 +80,20 @@ pub fn render(status: &Status) -> String {
     };
     line(&header);
     for r in &rows {
-        line(&r.each_ref().map(String::as_str));
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        line(&cells);
     }
-    let mode = match (status.dry_run, status.leader) {
-        (true, _) => " (dry run)",
-        (false, false) => " (standby)",
-        (false, true) => "",
+    let mode = match (status.dry_run, status.leader, &status.sharding) {
+        (true, _, _) => " (dry run)".to_owned(),
+        (false, _, Some(sh)) => format!(
+            " (sharded: {} holds {} of {} shards, {} replica(s))",
+            sh.identity,
+            sh.held.len(),
+            sh.shards,
+            sh.members.len()
+        ),
+        (false, false, None) => " (standby)".to_owned(),
+        (false, true, None) => String::new(),
     };
     out.push_str(&format!(
         "{} scaled object(s) from {}{mode}\n",
@@ -106,6 +115,7 @@ mod tests {
             leader: true,
             config_file: "app.yaml".into(),
             last_reload: None,
+            sharding: None,
             objects: vec![ObjectStatus {
                 scaled_object: "shop/orders".into(),
                 target: "Deployment/orders".into(),
@@ -126,6 +136,37 @@ mod tests {
             "OBJECT       TARGET             REPLICAS  ACTIVE  TRIGGER  REASON            LAST ERROR\n\
              shop/orders  Deployment/orders  2 -> 5    true    queue    queue proposes 5  -\n\
              1 scaled object(s) from app.yaml (dry run)\n"
+        );
+    }
+
+    #[test]
+    fn shows_the_owner_of_each_object_when_sharded() {
+        let object = |name: &str, owner: Option<&str>| ObjectStatus {
+            scaled_object: format!("shop/{name}"),
+            target: format!("Deployment/{name}"),
+            state: crate::daemon::status::LoopState::Standby,
+            shard: Some(3),
+            owner: owner.map(str::to_owned),
+            ..ObjectStatus::default()
+        };
+        let status = Status {
+            leader: true,
+            config_file: "cluster".into(),
+            sharding: Some(crate::daemon::status::ShardingStatus {
+                identity: "scalerd-a".into(),
+                shards: 32,
+                held: vec![3, 4],
+                members: vec!["scalerd-a".into(), "scalerd-b".into()],
+            }),
+            objects: vec![object("a", Some("scalerd-b")), object("b", None)],
+            ..Status::default()
+        };
+        assert_eq!(
+            render(&status),
+            "OBJECT  TARGET        OWNER      REPLICAS  ACTIVE  TRIGGER  REASON   LAST ERROR\n\
+             shop/a  Deployment/a  scalerd-b  -         -       -        standby  -\n\
+             shop/b  Deployment/b  -          -         -       -        standby  -\n\
+             2 scaled object(s) from cluster (sharded: scalerd-a holds 2 of 32 shards, 2 replica(s))\n"
         );
     }
 }
