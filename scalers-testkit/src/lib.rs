@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::kube::{
-    FakeApiServer, FakeResource, Fault, JournalEntry, LeaseTerm, ResourceOptions, StatusMode,
+    FakeApiServer, FakeResource, Fault, JobState, JournalEntry, LeaseTerm, ResourceOptions, StatusMode,
     path_matches,
 };
 pub use eventually::{Attempt, eventually};

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use scalers_core::config::ValidatedObject;
+use scalers_core::config::{ValidatedJob, ValidatedObject};
 use scalers_core::config::model::{Config, ScaleTargetRef, ScaledObject};
 use scalers_core::target::ScaleTarget;
 use scalers_core::trigger::Registry;
@@ -22,6 +22,7 @@ use crate::daemon::cluster::{ClusterChange, ClusterSource};
 use crate::daemon::credentials::ConfigCredentials;
 use crate::daemon::credentials::Fingerprints;
 use crate::daemon::events::{EventQueue, EventSink, LogSink, QueueSettings};
+use crate::daemon::jobs::{JobContext, JobLoops};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::options::RunOptions;
 use crate::daemon::runner::{Clock, DryRunTarget, ObjectHandle, RunContext, spawn};
@@ -153,6 +154,8 @@ pub struct App {
     elector: Option<LeaderElector>,
     client: Option<kube::Client>,
     initial: Vec<ValidatedObject>,
+    /// The scaled jobs' loops, and the scaled jobs to start with.
+    jobs: (JobLoops, Vec<ValidatedJob>),
     credentials: Arc<ConfigCredentials>,
     /// The config file, whose SIGHUP listener exists from the start of [`App::build`]: a
     /// SIGHUP's default action ends the process, so one sent while the daemon starts must
@@ -186,6 +189,7 @@ pub struct Started {
     credentials: Arc<ConfigCredentials>,
     source: Source,
     running: BTreeMap<String, Running>,
+    jobs: JobLoops,
     elector_stop: watch::Sender<bool>,
     elector_task: Option<tokio::task::JoinHandle<()>>,
     server_stop: watch::Sender<bool>,
@@ -267,6 +271,7 @@ impl App {
                 let empty = Loaded {
                     config: Config::default(),
                     objects: Vec::new(),
+                    jobs: Vec::new(),
                     fingerprints: Fingerprints::new(),
                 };
                 (Source::Cluster(cluster), empty)
@@ -286,6 +291,7 @@ impl App {
             opts.namespace.clone(),
         ));
         let initial = loaded.objects;
+        let initial_jobs = loaded.jobs;
         let listener = TcpListener::bind(opts.admin_addr)
             .await
             .map_err(|source| Error::Bind {
@@ -359,6 +365,17 @@ impl App {
             credentials: Some(credentials.clone()),
             statuses,
         });
+        let job_loops = JobLoops::new(JobContext {
+            client: client
+                .as_ref()
+                .map(|c| crate::kube::JobClient::new(c.clone(), fence.clone())),
+            status: ctx.status.clone(),
+            events: ctx.events.clone(),
+            leading: ctx.leading.clone(),
+            clock: Clock::system(),
+            sample_timeout: opts.sample_timeout,
+            dry_run: opts.dry_run,
+        });
         Ok(App {
             admin: AdminState {
                 status,
@@ -375,6 +392,7 @@ impl App {
             elector,
             client,
             initial,
+            jobs: (job_loops, initial_jobs),
             credentials,
             source,
         })
@@ -419,6 +437,7 @@ impl App {
             elector,
             client,
             initial,
+            jobs: (mut jobs, initial_jobs),
             credentials,
             source,
         } = self;
@@ -451,6 +470,7 @@ impl App {
 
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         apply(&ctx, targets.as_ref(), &mut running, initial).await;
+        jobs.apply(initial_jobs).await;
         match (&client, opts.dry_run) {
             (Some(c), false) => {
                 let (c, ready) = (c.clone(), ready.clone());
@@ -475,6 +495,7 @@ impl App {
         }
         info!(
             objects = running.len(),
+            scaled_jobs = jobs.len(),
             dry_run = opts.dry_run,
             "scalerd running"
         );
@@ -487,6 +508,7 @@ impl App {
             credentials,
             source,
             running,
+            jobs,
             elector_stop,
             elector_task,
             server_stop,
@@ -539,6 +561,7 @@ impl Started {
                     loaded.objects,
                 )
                 .await;
+                self.jobs.apply(loaded.jobs).await;
                 ctx.status.set_reload(ReloadStatus {
                     at: ctx.clock.wall_ms(),
                     ok: true,
@@ -655,10 +678,12 @@ impl Started {
             r.handle.signal_stop();
         }
         let running = self.running;
+        let jobs = self.jobs;
         let drain = async {
             for (_, r) in running {
                 r.handle.join().await;
             }
+            jobs.stop().await;
         };
         if tokio::time::timeout(self.opts.drain_timeout, drain)
             .await

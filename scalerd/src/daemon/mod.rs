@@ -6,6 +6,7 @@
 //! - [`source`]: where scaled objects come from (the config file: loaded once at start,
 //!   reloaded on change or SIGHUP);
 //! - [`runner`]: one task per scaled object (sample, decide, write, publish);
+//! - [`jobs`]: one task per scaled job (sample, count the Jobs, create, clean up);
 //! - [`status`]: what `/status` shows, written by the loops, read by the admin server;
 //! - [`admin`]: the admin server (`/livez`, `/readyz`, `/metrics`, `/status`);
 //! - [`metrics`]: the Prometheus metrics;
@@ -17,6 +18,7 @@ pub mod app;
 pub mod cluster;
 pub mod credentials;
 pub mod events;
+pub mod jobs;
 pub mod metrics;
 pub mod options;
 pub mod runner;

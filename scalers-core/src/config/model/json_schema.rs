@@ -48,6 +48,19 @@ const KEDA_LOCATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "",
+        "scaledJobs",
+        "one `keda.sh/v1alpha1` `ScaledJob` manifest per entry",
+    ),
+    ("ScaledJob", "name", "`metadata.name`"),
+    ("ScaledJob", "namespace", "`metadata.namespace`"),
+    (
+        "ScaledJob",
+        "paused",
+        "the annotation `autoscaling.keda.sh/paused`",
+    ),
+    ("ScaledJob", "labels", "`metadata.labels`"),
+    (
+        "",
         "authentications",
         "one `TriggerAuthentication` or `ClusterTriggerAuthentication` manifest per entry",
     ),
@@ -145,6 +158,21 @@ pub(super) fn namespace() -> String {
 /// Default of `pollingInterval`.
 pub(super) fn polling_interval() -> u32 {
     DEFAULT_POLLING_INTERVAL
+}
+
+/// Default of `successfulJobsHistoryLimit` and `failedJobsHistoryLimit`.
+pub(super) fn jobs_history_limit() -> u32 {
+    super::DEFAULT_JOBS_HISTORY_LIMIT
+}
+
+/// A `batch/v1` `JobSpec`: a mapping with a pod `template` (described by Kubernetes' own
+/// schema, not repeated here).
+pub(super) fn job_spec(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "required": ["template"],
+        "properties": { "template": { "type": "object" } },
+    })
 }
 
 /// Default of `cooldownPeriod`.

@@ -1,0 +1,283 @@
+//! The `batch/v1` Jobs of scaled jobs: listed by KEDA's label, created from the template,
+//! deleted past the history limits or on a rollout.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, PostParams, PropagationPolicy as ApiPolicy};
+use scalers_core::config::model::{
+    PropagationPolicy, SCALED_JOB_GENERATION_ANNOTATION, SCALED_JOB_NAME_LABEL, ScaledJob,
+};
+
+use super::error::{call, call_fenced};
+use super::{DEFAULT_REQUEST_TIMEOUT, Fence, KubeError, Operation};
+
+/// `plural.group` of Jobs, for messages.
+const JOBS: &str = "jobs.batch";
+
+/// What a Job's status says about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobPhase {
+    /// No pod of it runs yet.
+    Pending,
+    /// A pod of it runs (`status.ready` or `status.active` with a start, see
+    /// [`JobClient::phase`]).
+    Running,
+    /// Its `Complete` condition is True.
+    Succeeded,
+    /// Its `Failed` condition is True.
+    Failed,
+}
+
+impl JobPhase {
+    /// Whether the Job has finished (succeeded or failed).
+    pub fn finished(self) -> bool {
+        matches!(self, JobPhase::Succeeded | JobPhase::Failed)
+    }
+}
+
+/// One Job of a scaled job, as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedJob {
+    /// Its name.
+    pub name: String,
+    /// Its phase.
+    pub phase: JobPhase,
+    /// The template revision it was created from (annotation
+    /// [`SCALED_JOB_GENERATION_ANNOTATION`]), if any.
+    pub revision: Option<String>,
+    /// When it finished (`completionTime`, else the finishing condition's transition time),
+    /// RFC 3339, for the history order.
+    pub finished_at: Option<String>,
+    /// `creationTimestamp`, RFC 3339.
+    pub created_at: Option<String>,
+}
+
+/// Lists, creates and deletes the Jobs of scaled jobs, through the shared client: every call
+/// has a deadline, writes go only while the fence permits them.
+///
+/// Needs `list`, `create` and `delete` on `jobs.batch` in the scaled jobs' namespaces.
+#[derive(Clone)]
+pub struct JobClient {
+    client: Client,
+    fence: Fence,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for JobClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobClient").finish_non_exhaustive()
+    }
+}
+
+impl JobClient {
+    /// Jobs through `client`, writes fenced by `fence`.
+    pub fn new(client: Client, fence: Fence) -> Self {
+        JobClient {
+            client,
+            fence,
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    fn api(&self, namespace: &str) -> Api<Job> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// The phase of a Job from its status, as the Job controller writes it: `Complete` or
+    /// `Failed` True finishes it; otherwise a ready pod (`status.ready`), or an active one that
+    /// has started (no `ready` field, older servers), makes it running; else it is pending.
+    pub fn phase(job: &Job) -> JobPhase {
+        let Some(status) = &job.status else {
+            return JobPhase::Pending;
+        };
+        let holds = |kind: &str| {
+            status
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == kind && c.status == "True")
+        };
+        if holds("Complete") {
+            JobPhase::Succeeded
+        } else if holds("Failed") {
+            JobPhase::Failed
+        } else if status.ready.unwrap_or(0) > 0
+            || (status.ready.is_none() && status.active.unwrap_or(0) > 0)
+        {
+            JobPhase::Running
+        } else {
+            JobPhase::Pending
+        }
+    }
+
+    /// The Jobs labelled `scaledjob.keda.sh/name=<job>` in its namespace.
+    ///
+    /// # Errors
+    /// The [`KubeError`] of the list.
+    pub async fn list(&self, job: &ScaledJob) -> Result<Vec<ListedJob>, KubeError> {
+        let selector = format!("{SCALED_JOB_NAME_LABEL}={}", job.name);
+        let params = ListParams::default().labels(&selector);
+        let list = call(
+            || Operation {
+                verb: "list",
+                resource: JOBS.to_owned(),
+                subresource: None,
+                name: None,
+                namespace: Some(job.namespace.clone()),
+            },
+            self.timeout,
+            self.api(&job.namespace).list(&params),
+        )
+        .await?;
+        Ok(list.items.iter().map(listed).collect())
+    }
+
+    /// Creates one Job from `job`'s template (name `<job>-<random>`), with KEDA's labels and
+    /// annotations, owned by `owner` when given (cluster mode: the ScaledJob). Returns its name.
+    ///
+    /// # Errors
+    /// [`KubeError::NotLeading`] when the fence does not permit it, else the [`KubeError`] of
+    /// the call; a template that is not a Job spec is a [`KubeError::JobTemplate`].
+    pub async fn create(
+        &self,
+        job: &ScaledJob,
+        owner: Option<&OwnerReference>,
+    ) -> Result<String, KubeError> {
+        let object = job_object(job, owner)?;
+        let created = call_fenced(
+            &self.fence,
+            || Operation {
+                verb: "create",
+                resource: JOBS.to_owned(),
+                subresource: None,
+                name: None,
+                namespace: Some(job.namespace.clone()),
+            },
+            self.timeout,
+            self.api(&job.namespace).create(&PostParams::default(), &object),
+        )
+        .await?;
+        Ok(created.metadata.name.unwrap_or_default())
+    }
+
+    /// Deletes the Job `name` with `policy` for its pods; one already gone counts as deleted.
+    ///
+    /// # Errors
+    /// [`KubeError::NotLeading`] when the fence does not permit it, else the [`KubeError`] of
+    /// the call.
+    pub async fn delete(
+        &self,
+        namespace: &str,
+        name: &str,
+        policy: PropagationPolicy,
+    ) -> Result<(), KubeError> {
+        let params = DeleteParams {
+            propagation_policy: Some(match policy {
+                PropagationPolicy::Background => ApiPolicy::Background,
+                PropagationPolicy::Foreground => ApiPolicy::Foreground,
+            }),
+            ..DeleteParams::default()
+        };
+        let deleted = call_fenced(
+            &self.fence,
+            || Operation::object("delete", JOBS, namespace, name),
+            self.timeout,
+            self.api(namespace).delete(name, &params),
+        )
+        .await;
+        match deleted {
+            Ok(_) | Err(KubeError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A listed Job.
+fn listed(job: &Job) -> ListedJob {
+    let status = job.status.as_ref();
+    let finishing = status.and_then(|s| {
+        s.conditions
+            .iter()
+            .flatten()
+            .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+    });
+    let finished_at = status
+        .and_then(|s| s.completion_time.as_ref())
+        .or_else(|| finishing.and_then(|c| c.last_transition_time.as_ref()))
+        .map(|t| t.0.to_string());
+    ListedJob {
+        name: job.metadata.name.clone().unwrap_or_default(),
+        phase: JobClient::phase(job),
+        revision: job
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SCALED_JOB_GENERATION_ANNOTATION))
+            .cloned(),
+        finished_at,
+        created_at: job
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string()),
+    }
+}
+
+/// The Job created for `job`: its template as the spec (`restartPolicy` `OnFailure` when the
+/// template has none, as KEDA does), `generateName: <job>-`, and on the Job and its pods the
+/// labels `app.kubernetes.io/name`, `app.kubernetes.io/part-of`, `app.kubernetes.io/managed-by`
+/// and `scaledjob.keda.sh/name`, then the scaled job's own labels; the annotation
+/// `scaledjob.keda.sh/generation` holds the template revision.
+///
+/// # Errors
+/// [`KubeError::JobTemplate`] when the template does not read as a `JobSpec`.
+pub fn job_object(job: &ScaledJob, owner: Option<&OwnerReference>) -> Result<Job, KubeError> {
+    let invalid = |message: String| KubeError::JobTemplate {
+        scaled_job: job.key(),
+        message,
+    };
+    let mut spec_json = serde_json::to_value(&job.job_target_ref)
+        .map_err(|e| invalid(e.to_string()))?;
+    let pod_spec = &mut spec_json["template"]["spec"];
+    if pod_spec.get("restartPolicy").is_none_or(serde_json::Value::is_null) {
+        pod_spec["restartPolicy"] = "OnFailure".into();
+    }
+    let mut spec: JobSpec = serde_json::from_value(spec_json)
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut labels = BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), job.name.clone()),
+        ("app.kubernetes.io/part-of".to_owned(), job.name.clone()),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            super::REPORTING_CONTROLLER.to_owned(),
+        ),
+        (SCALED_JOB_NAME_LABEL.to_owned(), job.name.clone()),
+    ]);
+    labels.extend(job.labels.clone());
+    // The selector label wins over a scaled job label of the same key.
+    labels.insert(SCALED_JOB_NAME_LABEL.to_owned(), job.name.clone());
+    let template_meta = spec.template.metadata.get_or_insert_with(ObjectMeta::default);
+    template_meta
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(SCALED_JOB_NAME_LABEL.to_owned(), job.name.clone());
+    Ok(Job {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{}-", job.name)),
+            namespace: Some(job.namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(BTreeMap::from([(
+                SCALED_JOB_GENERATION_ANNOTATION.to_owned(),
+                job.template_revision(),
+            )])),
+            owner_references: owner.map(|o| vec![o.clone()]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(spec),
+        status: None,
+    })
+}
