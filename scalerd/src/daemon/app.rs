@@ -220,7 +220,7 @@ impl App {
         // A broken config is reported before anything else happens (Secrets are checked against
         // placeholders here, and read for real once connected).
         if let Some(path) = &opts.config {
-            crate::load(path, &registry)?;
+            crate::load_all(path, &registry)?;
         }
         let metrics = Arc::new(Metrics::new());
         let client = match opts.kube_client.clone() {
