@@ -165,6 +165,7 @@ async fn run(
     let mut memory = Memory::default();
     let mut rollout_due = true;
     let mut leading = ctx.leading.clone();
+    let mut leading_open = true;
     loop {
         let job = config.borrow_and_update().clone();
         let key = job.job.key();
@@ -185,17 +186,28 @@ async fn run(
             status.state = LoopState::Running;
             ctx.status.set_job(status);
         }
-        tokio::select! {
-            _ = stop.changed() => return,
-            changed = config.changed() => {
-                if changed.is_err() {
-                    return;
+        let sleep = tokio::time::sleep(job.job.polling_period());
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                changed = config.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    // KEDA reconciles a changed ScaledJob: the rollout, then a poll at once.
+                    rollout_due = true;
+                    break;
                 }
-                // KEDA reconciles a changed ScaledJob: the rollout, then an immediate poll.
-                rollout_due = true;
+                changed = leading.changed(), if leading_open => {
+                    if changed.is_ok() {
+                        break;
+                    }
+                    // Without an election the sender is gone: leadership never changes.
+                    leading_open = false;
+                }
+                () = &mut sleep => break,
             }
-            _ = leading.changed() => {}
-            () = tokio::time::sleep(job.job.polling_period()) => {}
         }
     }
 }

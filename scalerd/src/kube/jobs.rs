@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, PropagationPolicy as ApiPolicy};
@@ -50,10 +51,10 @@ pub struct ListedJob {
     /// [`SCALED_JOB_GENERATION_ANNOTATION`]), if any.
     pub revision: Option<String>,
     /// When it finished (`completionTime`, else the finishing condition's transition time),
-    /// RFC 3339, for the history order.
-    pub finished_at: Option<String>,
-    /// `creationTimestamp`, RFC 3339.
-    pub created_at: Option<String>,
+    /// for the history order.
+    pub finished_at: Option<Timestamp>,
+    /// `creationTimestamp`.
+    pub created_at: Option<Timestamp>,
 }
 
 /// Lists, creates and deletes the Jobs of scaled jobs, through the shared client: every call
@@ -208,7 +209,7 @@ fn listed(job: &Job) -> ListedJob {
     let finished_at = status
         .and_then(|s| s.completion_time.as_ref())
         .or_else(|| finishing.and_then(|c| c.last_transition_time.as_ref()))
-        .map(|t| t.0.to_string());
+        .map(|t| t.0);
     ListedJob {
         name: job.metadata.name.clone().unwrap_or_default(),
         phase: JobClient::phase(job),
@@ -223,7 +224,7 @@ fn listed(job: &Job) -> ListedJob {
             .metadata
             .creation_timestamp
             .as_ref()
-            .map(|t| t.0.to_string()),
+            .map(|t| t.0),
     }
 }
 
