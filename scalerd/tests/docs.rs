@@ -447,6 +447,8 @@ fn every_event_reason_is_documented() {
         reason::FALLBACK_ACTIVATED,
         reason::FALLBACK_DEACTIVATED,
         reason::CHECK_FAILED,
+        reason::JOBS_CREATED,
+        reason::JOB_CREATE_FAILED,
     ] {
         assert!(
             table.lines().any(|l| l.starts_with(&format!("| `{r}` |"))),
@@ -455,7 +457,7 @@ fn every_event_reason_is_documented() {
     }
     assert_eq!(
         table.lines().filter(|l| l.starts_with("| `")).count(),
-        8,
+        10,
         "docs/operations.md: an event reason scalerd does not record"
     );
 }
@@ -544,7 +546,7 @@ fn every_rbac_rule_is_documented() {
         }
     }
     assert_eq!(
-        rules, 12,
+        rules, 13,
         "deploy/rbac.yaml changed: update the RBAC section"
     );
 }

@@ -38,9 +38,10 @@ fn job_name(job: &Value) -> String {
 }
 
 fn finished(job: &Value) -> bool {
-    job["status"]["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["status"] == "True" && (c["type"] == "Complete" || c["type"] == "Failed")))
+    job["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["status"] == "True" && (c["type"] == "Complete" || c["type"] == "Failed"))
+    })
 }
 
 fn unfinished(fake: &FakeApiServer, name: &str) -> Vec<String> {
@@ -52,7 +53,11 @@ fn unfinished(fake: &FakeApiServer, name: &str) -> Vec<String> {
 }
 
 async fn job_status(d: &Daemon, key: &str) -> Option<JobStatus> {
-    d.status().await.jobs.into_iter().find(|j| j.scaled_job == key)
+    d.status()
+        .await
+        .jobs
+        .into_iter()
+        .find(|j| j.scaled_job == key)
 }
 
 /// Waits until the scaled job's status satisfies `f`.
@@ -68,7 +73,10 @@ async fn until(d: &Daemon, key: &str, what: &str, f: impl Fn(&JobStatus) -> bool
 
 /// Waits for `polls` more polls of the scaled job, and returns its status then.
 async fn polls(d: &Daemon, key: &str, polls: u64) -> JobStatus {
-    let first = until(d, key, "a status", |_| true).await.last_poll.unwrap_or(0);
+    let first = until(d, key, "a status", |_| true)
+        .await
+        .last_poll
+        .unwrap_or(0);
     let (seen, count) = (Cell::new(first), Cell::new(0));
     let (seen, count) = (&seen, &count);
     eventually(Duration::from_secs(30), || async move {
@@ -98,7 +106,11 @@ async fn next_second() {
     };
     let start = secs();
     eventually(Duration::from_secs(3), || async {
-        if secs() > start { Ok(()) } else { Err("same second") }
+        if secs() > start {
+            Ok(())
+        } else {
+            Err("same second")
+        }
     })
     .await;
 }
@@ -115,7 +127,12 @@ async fn three_items_make_exactly_three_jobs_and_none_once_they_are_taken() {
     set_list(&redis.client(), &key, 3);
     let fake = FakeApiServer::start().await;
     let dir = Dir::new("scalerd_jobs");
-    let d = start(&dir, &fake, &scaled_job(&name, redis.address(), &key, 1, "")).await;
+    let d = start(
+        &dir,
+        &fake,
+        &scaled_job(&name, redis.address(), &key, 1, ""),
+    )
+    .await;
     let sj = format!("{NS}/{name}");
 
     until(&d, &sj, "3 Jobs created", |s| s.created_total == 3).await;
@@ -155,7 +172,11 @@ async fn three_items_make_exactly_three_jobs_and_none_once_they_are_taken() {
     let s = polls(&d, &sj, 3).await;
     assert_eq!((s.created_total, s.running, s.succeeded), (3, 0, 3));
     assert_eq!(s.active, Some(false));
-    assert_eq!(jobs(&fake, &name).len(), 3, "the history keeps them (limit 100)");
+    assert_eq!(
+        jobs(&fake, &name).len(),
+        3,
+        "the history keeps them (limit 100)"
+    );
     d.stop().await;
 }
 
@@ -178,7 +199,11 @@ async fn ten_items_with_max_five_never_run_more_than_five_jobs() {
     while processed < 10 {
         let running = unfinished(&fake, &name);
         most = most.max(running.len());
-        assert!(running.len() <= 5, "{} Jobs running: {running:?}", running.len());
+        assert!(
+            running.len() <= 5,
+            "{} Jobs running: {running:?}",
+            running.len()
+        );
         let Some(next) = running.first() else {
             polls(&d, &sj, 1).await;
             continue;
@@ -206,7 +231,12 @@ async fn history_limits_keep_the_newest_finished_jobs() {
     let fake = FakeApiServer::start().await;
     let dir = Dir::new("scalerd_jobs");
     let extra = "    successfulJobsHistoryLimit: 2\n    failedJobsHistoryLimit: 1\n";
-    let d = start(&dir, &fake, &scaled_job(&name, redis.address(), &key, 1, extra)).await;
+    let d = start(
+        &dir,
+        &fake,
+        &scaled_job(&name, redis.address(), &key, 1, extra),
+    )
+    .await;
     let sj = format!("{NS}/{name}");
 
     until(&d, &sj, "4 Jobs created", |s| s.created_total == 4).await;
@@ -243,13 +273,20 @@ async fn history_limits_keep_the_newest_finished_jobs() {
     assert_eq!(left, expected);
     // The oldest went, each deleted once, in the background.
     let deletes = fake.requests("DELETE", &format!("/apis/batch/v1/namespaces/{NS}/jobs/*"));
-    let deleted: Vec<&str> = deletes.iter().map(|e| e.path.rsplit('/').next().unwrap()).collect();
+    let deleted: Vec<&str> = deletes
+        .iter()
+        .map(|e| e.path.rsplit('/').next().unwrap())
+        .collect();
     assert_eq!(
         deleted,
         [first[0].as_str(), first[1].as_str(), first[3].as_str()]
     );
     for e in &deletes {
-        assert_eq!(e.json().unwrap()["propagationPolicy"], "Background", "{e:?}");
+        assert_eq!(
+            e.json().unwrap()["propagationPolicy"],
+            "Background",
+            "{e:?}"
+        );
     }
     d.stop().await;
 }
@@ -298,9 +335,15 @@ async fn each_strategy_creates_its_own_number_of_jobs() {
     let d = start(&dir, &fake, &text).await;
     let mut created = Vec::new();
     for name in &names {
-        let s = until(&d, &format!("{NS}/{name}"), "the first poll", |s| s.last_poll.is_some()).await;
+        let s = until(&d, &format!("{NS}/{name}"), "the first poll", |s| {
+            s.last_poll.is_some()
+        })
+        .await;
         let decision = s.decision.clone().unwrap();
-        assert_eq!((s.running, s.pending), (4 + decision.created, 1 + decision.created));
+        assert_eq!(
+            (s.running, s.pending),
+            (4 + decision.created, 1 + decision.created)
+        );
         created.push((decision.created, jobs(&fake, name).len() - 4));
     }
     assert_eq!(created, [(0, 0), (1, 1), (2, 2), (3, 3)]);
@@ -317,18 +360,36 @@ async fn a_changed_template_rolls_out_by_strategy() {
     set_list(&redis.client(), &key_now, 2);
     set_list(&redis.client(), &key_later, 2);
     let write = |image: &str| {
-        let now_job = scaled_job(&now, redis.address(), &key_now, 1, "    rollout: {propagationPolicy: foreground}\n")
-            .replace("busybox", image);
-        let later_job = scaled_job(&later, redis.address(), &key_later, 1, "    rollout: {strategy: gradual}\n")
-            .replace("busybox", image);
+        let now_job = scaled_job(
+            &now,
+            redis.address(),
+            &key_now,
+            1,
+            "    rollout: {propagationPolicy: foreground}\n",
+        )
+        .replace("busybox", image);
+        let later_job = scaled_job(
+            &later,
+            redis.address(),
+            &key_later,
+            1,
+            "    rollout: {strategy: gradual}\n",
+        )
+        .replace("busybox", image);
         dir.write("c.yaml", &format!("scaledJobs:\n{now_job}{later_job}"))
     };
     let config = write("busybox");
     let mut opts = options(&config, &fake);
     opts.watch_interval = Duration::from_millis(200);
     let d = Daemon::start(opts).await;
-    until(&d, &format!("{NS}/{now}"), "2 Jobs", |s| s.created_total == 2).await;
-    until(&d, &format!("{NS}/{later}"), "2 Jobs", |s| s.created_total == 2).await;
+    until(&d, &format!("{NS}/{now}"), "2 Jobs", |s| {
+        s.created_total == 2
+    })
+    .await;
+    until(&d, &format!("{NS}/{later}"), "2 Jobs", |s| {
+        s.created_total == 2
+    })
+    .await;
     let old_now: Vec<String> = jobs(&fake, &now).iter().map(job_name).collect();
     let old_later: Vec<String> = jobs(&fake, &later).iter().map(job_name).collect();
     for j in old_now.iter().chain(&old_later) {
@@ -337,17 +398,33 @@ async fn a_changed_template_rolls_out_by_strategy() {
 
     write("busybox:2");
     // default: the old Jobs are deleted (foreground), and the 2 waiting items get new Jobs.
-    until(&d, &format!("{NS}/{now}"), "2 new Jobs", |s| s.created_total == 4).await;
+    until(&d, &format!("{NS}/{now}"), "2 new Jobs", |s| {
+        s.created_total == 4
+    })
+    .await;
     let left: Vec<String> = jobs(&fake, &now).iter().map(job_name).collect();
-    assert!(left.iter().all(|j| !old_now.contains(j)), "{left:?} {old_now:?}");
+    assert!(
+        left.iter().all(|j| !old_now.contains(j)),
+        "{left:?} {old_now:?}"
+    );
     for j in jobs(&fake, &now) {
-        assert_eq!(j["spec"]["template"]["spec"]["containers"][0]["image"], "busybox:2");
+        assert_eq!(
+            j["spec"]["template"]["spec"]["containers"][0]["image"],
+            "busybox:2"
+        );
     }
     let deletes = fake.requests("DELETE", &format!("/apis/batch/v1/namespaces/{NS}/jobs/*"));
-    let mut deleted: Vec<String> = deletes.iter().map(|e| e.path.rsplit('/').next().unwrap().to_owned()).collect();
+    let mut deleted: Vec<String> = deletes
+        .iter()
+        .map(|e| e.path.rsplit('/').next().unwrap().to_owned())
+        .collect();
     deleted.sort();
     assert_eq!(deleted, old_now);
-    assert!(deletes.iter().all(|e| e.json().unwrap()["propagationPolicy"] == "Foreground"));
+    assert!(
+        deletes
+            .iter()
+            .all(|e| e.json().unwrap()["propagationPolicy"] == "Foreground")
+    );
     // gradual: the old Jobs run on; nothing new while they hold the 2 items.
     let s = polls(&d, &format!("{NS}/{later}"), 3).await;
     assert_eq!(s.created_total, 2);
@@ -374,22 +451,41 @@ async fn a_failing_trigger_creates_nothing_and_a_refused_create_is_reported() {
     fake.inject(Fault::status(403).on("POST", &format!("/apis/batch/v1/namespaces/{NS}/jobs")));
     let text = format!(
         "{}{}",
-        scaled_job(&broken, "127.0.0.1:1", "nothing", 1, "    rollout: {strategy: gradual}\n"),
+        scaled_job(
+            &broken,
+            "127.0.0.1:1",
+            "nothing",
+            1,
+            "    rollout: {strategy: gradual}\n"
+        ),
         scaled_job(&refused, redis.address(), &key, 1, "")
     );
     let d = start(&dir, &fake, &text).await;
 
     let s = polls(&d, &format!("{NS}/{broken}"), 3).await;
     let decision = s.decision.unwrap();
-    assert_eq!((decision.reason_code.as_str(), decision.create), ("trigger-error", 0));
-    assert!(s.last_error.unwrap().starts_with("trigger items: "), "{:?}", s.triggers);
+    assert_eq!(
+        (decision.reason_code.as_str(), decision.create),
+        ("trigger-error", 0)
+    );
+    assert!(
+        s.last_error.unwrap().starts_with("trigger items: "),
+        "{:?}",
+        s.triggers
+    );
     assert_eq!(s.triggers[0].error_kind.as_deref(), Some("unavailable"));
     assert_eq!(jobs(&fake, &broken).len(), 1);
     assert!(fake.requests("DELETE", "/apis/batch/v1/**").is_empty());
 
-    let s = until(&d, &format!("{NS}/{refused}"), "a refused create", |s| s.last_error.is_some()).await;
+    let s = until(&d, &format!("{NS}/{refused}"), "a refused create", |s| {
+        s.last_error.is_some()
+    })
+    .await;
     let error = s.last_error.unwrap();
-    assert!(error.starts_with("forbidden: cannot create jobs.batch in namespace \"media\""), "{error}");
+    assert!(
+        error.starts_with("forbidden: cannot create jobs.batch in namespace \"media\""),
+        "{error}"
+    );
     let decision = s.decision.unwrap();
     assert_eq!((decision.create, decision.created), (2, 0));
     assert_eq!(s.created_total, 0);
@@ -400,8 +496,10 @@ async fn a_failing_trigger_creates_nothing_and_a_refused_create_is_reported() {
             .filter(|e| e.reason.as_deref() == Some("KEDAJobCreateFailed"))
             .collect();
         match failed.first() {
-            Some(e) if e.type_.as_deref() == Some("Warning")
-                && e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("ScaledJob") =>
+            Some(e)
+                if e.type_.as_deref() == Some("Warning")
+                    && e.regarding.as_ref().and_then(|r| r.kind.as_deref())
+                        == Some("ScaledJob") =>
             {
                 Ok(())
             }
@@ -411,6 +509,9 @@ async fn a_failing_trigger_creates_nothing_and_a_refused_create_is_reported() {
     .await;
     // The API accepts creates again: the Jobs come.
     fake.clear_faults();
-    until(&d, &format!("{NS}/{refused}"), "2 Jobs", |s| s.created_total == 2).await;
+    until(&d, &format!("{NS}/{refused}"), "2 Jobs", |s| {
+        s.created_total == 2
+    })
+    .await;
     d.stop().await;
 }

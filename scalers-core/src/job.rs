@@ -255,16 +255,13 @@ pub fn decide(job: &ScaledJob, readings: &[Option<JobReading>], counts: JobCount
                     format!("accurate: {ms} + {r} - {p} pending > {room}: {room} - {r}"),
                 )
             } else {
-                (
-                    ms - p,
-                    format!("accurate: {ms} - {p} pending = {}", ms - p),
-                )
+                (ms - p, format!("accurate: {ms} - {p} pending = {}", ms - p))
             }
         }
         (JobScalingStrategy::Eager, _) => {
             scale_to = room;
-            let e = (i128::from(room) - i128::from(r) - i128::from(pending))
-                .min(i128::from(max_scale));
+            let e =
+                (i128::from(room) - i128::from(r) - i128::from(pending)).min(i128::from(max_scale));
             (
                 e,
                 format!("eager: min({room} - {r} - {pending} pending, {max_scale}) = {e}"),

@@ -750,7 +750,9 @@ fn unknown_field_messages() {
     );
     assert_eq!(
         errors(&(own("") + "secrets: []\n")),
-        ["app.yaml: secrets: unknown field; expected one of scaledObjects, scaledJobs, authentications"]
+        [
+            "app.yaml: secrets: unknown field; expected one of scaledObjects, scaledJobs, authentications"
+        ]
     );
     // A misspelt top-level key also leaves the config without scaled objects.
     assert_eq!(

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use scalers_core::config::auth::offline_secrets;
 use scalers_core::config::model::{
-    JobScalingStrategy, MetricType, MultipleScalersCalculation, PropagationPolicy,
-    RolloutStrategy,
+    JobScalingStrategy, MetricType, MultipleScalersCalculation, PropagationPolicy, RolloutStrategy,
 };
 use scalers_core::config::{load_str, validate_all_with_secrets};
 use scalers_core::trigger::{MetricTarget, Registry, Sample, Trigger, TriggerError};
@@ -44,8 +43,13 @@ fn errors(text: &str) -> Vec<String> {
         Ok(c) => c,
         Err(e) => return e.iter().map(ToString::to_string).collect(),
     };
-    match validate_all_with_secrets(&config, &registry(), "app.yaml", &|_| None, &offline_secrets)
-    {
+    match validate_all_with_secrets(
+        &config,
+        &registry(),
+        "app.yaml",
+        &|_| None,
+        &offline_secrets,
+    ) {
         Ok(_) => Vec::new(),
         Err(e) => e.iter().map(ToString::to_string).collect(),
     }
@@ -90,25 +94,39 @@ spec:
     assert_eq!(job.key(), "media/images");
     assert_eq!(job.polling_interval, 10);
     assert_eq!(
-        (job.successful_jobs_history_limit, job.failed_jobs_history_limit),
+        (
+            job.successful_jobs_history_limit,
+            job.failed_jobs_history_limit
+        ),
         (3, 2)
     );
     assert_eq!(job.env_source_container_name.as_deref(), Some("worker"));
     assert_eq!((job.min_replica_count, job.max_replica_count), (1, 8));
     assert_eq!(job.rollout.strategy, RolloutStrategy::Gradual);
-    assert_eq!(job.rollout.propagation_policy, PropagationPolicy::Foreground);
+    assert_eq!(
+        job.rollout.propagation_policy,
+        PropagationPolicy::Foreground
+    );
     let s = &job.scaling_strategy;
     assert_eq!(s.strategy, JobScalingStrategy::Custom);
     assert_eq!(s.custom_scaling_queue_length_deduction, Some(-1));
     assert_eq!(s.custom_scaling_running_job_percentage, Some(0.5));
     assert_eq!(s.pending_pod_conditions, ["Ready", "PodScheduled"]);
-    assert_eq!(s.multiple_scalers_calculation, MultipleScalersCalculation::Sum);
+    assert_eq!(
+        s.multiple_scalers_calculation,
+        MultipleScalersCalculation::Sum
+    );
     assert!(!job.paused);
     assert_eq!(job.labels.get("team").map(String::as_str), Some("media"));
     assert_eq!(config.job_location(0).spec, "spec");
-    let validated =
-        validate_all_with_secrets(&config, &registry(), "app.yaml", &|_| None, &offline_secrets)
-            .unwrap();
+    let validated = validate_all_with_secrets(
+        &config,
+        &registry(),
+        "app.yaml",
+        &|_| None,
+        &offline_secrets,
+    )
+    .unwrap();
     assert_eq!(validated.jobs.len(), 1);
     assert_eq!(validated.jobs[0].triggers[0].trigger.target().value, 2.0);
 }
@@ -124,13 +142,19 @@ fn keda_defaults_and_the_pause_annotation() {
     assert_eq!(job.namespace, "default");
     assert_eq!(job.polling_interval, 30);
     assert_eq!(
-        (job.successful_jobs_history_limit, job.failed_jobs_history_limit),
+        (
+            job.successful_jobs_history_limit,
+            job.failed_jobs_history_limit
+        ),
         (100, 100)
     );
     assert_eq!((job.min_replica_count, job.max_replica_count), (0, 100));
     // The deprecated spelling applies when `rollout.strategy` is not given.
     assert_eq!(job.rollout.strategy, RolloutStrategy::Gradual);
-    assert_eq!(job.rollout.propagation_policy, PropagationPolicy::Background);
+    assert_eq!(
+        job.rollout.propagation_policy,
+        PropagationPolicy::Background
+    );
     assert_eq!(job.scaling_strategy.strategy, JobScalingStrategy::Default);
     assert_eq!(
         job.scaling_strategy.multiple_scalers_calculation,
@@ -222,7 +246,9 @@ spec:
 #[test]
 fn the_template_revision_follows_the_template() {
     let load = |template: &str| {
-        let text = format!("scaledJobs:\n  - name: a\n    jobTargetRef: {template}\n    triggers: [{{type: fixed}}]\n");
+        let text = format!(
+            "scaledJobs:\n  - name: a\n    jobTargetRef: {template}\n    triggers: [{{type: fixed}}]\n"
+        );
         load_str(&text, "app.yaml").unwrap().scaled_jobs.remove(0)
     };
     let a = load(TEMPLATE);

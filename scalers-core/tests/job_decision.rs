@@ -202,7 +202,14 @@ fn several_triggers_combine_per_multiple_scalers_calculation() {
 fn a_decision_explains_itself() {
     let mut j = job(Default, 0, 5);
     j.name = "worker".into();
-    let d = decide(&j, &[reading(10.0, 1.0)], JobCounts { running: 2, pending: 0 });
+    let d = decide(
+        &j,
+        &[reading(10.0, 1.0)],
+        JobCounts {
+            running: 2,
+            pending: 0,
+        },
+    );
     assert_eq!(d.max_scale, 5);
     assert_eq!(d.allowed, 3);
     assert!(d.active);

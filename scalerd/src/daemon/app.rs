@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use scalers_core::config::{ValidatedJob, ValidatedObject};
 use scalers_core::config::model::{Config, ScaleTargetRef, ScaledObject};
+use scalers_core::config::{ValidatedJob, ValidatedObject};
 use scalers_core::target::ScaleTarget;
 use scalers_core::trigger::Registry;
 use tokio::net::TcpListener;

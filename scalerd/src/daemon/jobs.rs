@@ -396,7 +396,10 @@ async fn roll_out(
     if old.is_empty() {
         return current;
     }
-    info!(jobs = old.len(), "template changed: deleting the Jobs of the old one");
+    info!(
+        jobs = old.len(),
+        "template changed: deleting the Jobs of the old one"
+    );
     let mut kept = current;
     for (i, j) in old.iter().enumerate() {
         if let Err(e) = delete(ctx, job, &j.name, job.rollout.propagation_policy).await {

@@ -9,8 +9,8 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use scalers_core::config::{ValidatedJob, ValidatedObject};
 use scalers_core::config::model::Config;
+use scalers_core::config::{ValidatedJob, ValidatedObject};
 use scalers_core::trigger::Registry;
 use tracing::info;
 

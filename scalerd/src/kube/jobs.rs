@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, PropagationPolicy as ApiPolicy};
 use scalers_core::config::model::{
@@ -159,7 +159,8 @@ impl JobClient {
                 namespace: Some(job.namespace.clone()),
             },
             self.timeout,
-            self.api(&job.namespace).create(&PostParams::default(), &object),
+            self.api(&job.namespace)
+                .create(&PostParams::default(), &object),
         )
         .await?;
         Ok(created.metadata.name.unwrap_or_default())
@@ -220,11 +221,7 @@ fn listed(job: &Job) -> ListedJob {
             .and_then(|a| a.get(SCALED_JOB_GENERATION_ANNOTATION))
             .cloned(),
         finished_at,
-        created_at: job
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| t.0),
+        created_at: job.metadata.creation_timestamp.as_ref().map(|t| t.0),
     }
 }
 
@@ -241,14 +238,17 @@ pub fn job_object(job: &ScaledJob, owner: Option<&OwnerReference>) -> Result<Job
         scaled_job: job.key(),
         message,
     };
-    let mut spec_json = serde_json::to_value(&job.job_target_ref)
-        .map_err(|e| invalid(e.to_string()))?;
+    let mut spec_json =
+        serde_json::to_value(&job.job_target_ref).map_err(|e| invalid(e.to_string()))?;
     let pod_spec = &mut spec_json["template"]["spec"];
-    if pod_spec.get("restartPolicy").is_none_or(serde_json::Value::is_null) {
+    if pod_spec
+        .get("restartPolicy")
+        .is_none_or(serde_json::Value::is_null)
+    {
         pod_spec["restartPolicy"] = "OnFailure".into();
     }
-    let mut spec: JobSpec = serde_json::from_value(spec_json)
-        .map_err(|e| invalid(e.to_string()))?;
+    let mut spec: JobSpec =
+        serde_json::from_value(spec_json).map_err(|e| invalid(e.to_string()))?;
     let mut labels = BTreeMap::from([
         ("app.kubernetes.io/name".to_owned(), job.name.clone()),
         ("app.kubernetes.io/part-of".to_owned(), job.name.clone()),
@@ -261,7 +261,10 @@ pub fn job_object(job: &ScaledJob, owner: Option<&OwnerReference>) -> Result<Job
     labels.extend(job.labels.clone());
     // The selector label wins over a scaled job label of the same key.
     labels.insert(SCALED_JOB_NAME_LABEL.to_owned(), job.name.clone());
-    let template_meta = spec.template.metadata.get_or_insert_with(ObjectMeta::default);
+    let template_meta = spec
+        .template
+        .metadata
+        .get_or_insert_with(ObjectMeta::default);
     template_meta
         .labels
         .get_or_insert_with(BTreeMap::new)

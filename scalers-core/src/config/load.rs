@@ -970,11 +970,16 @@ impl Decoder {
     /// Decodes a scaled job's `rollout`; a strategy not given stays `None`.
     fn rollout(&mut self, value: &Value, path: &str) -> Option<(Option<RolloutStrategy>, Rollout)> {
         let (mut strategy, mut policy) = (None, None);
-        self.fields(value, path, ROLLOUT_FIELDS, |d, key, value, path| match key {
-            "strategy" => strategy = d.choice(value, path, ROLLOUT_STRATEGIES),
-            "propagationPolicy" => policy = d.choice(value, path, PROPAGATION_POLICIES),
-            _ => {}
-        })?;
+        self.fields(
+            value,
+            path,
+            ROLLOUT_FIELDS,
+            |d, key, value, path| match key {
+                "strategy" => strategy = d.choice(value, path, ROLLOUT_STRATEGIES),
+                "propagationPolicy" => policy = d.choice(value, path, PROPAGATION_POLICIES),
+                _ => {}
+            },
+        )?;
         let rollout = Rollout {
             strategy: strategy.unwrap_or_default(),
             propagation_policy: policy.unwrap_or_default(),

@@ -260,8 +260,9 @@ fn check_all(
                 ),
             ));
         }
-        let (triggers, warnings) =
-            build_triggers(config, registry, object, &loc.spec, file, env, auth, &mut errs);
+        let (triggers, warnings) = build_triggers(
+            config, registry, object, &loc.spec, file, env, auth, &mut errs,
+        );
         if errs.is_empty() && triggers.len() == object.triggers.len() {
             out.push(ValidatedObject {
                 object: object.clone(),
@@ -287,8 +288,9 @@ fn check_all(
             ));
         }
         let host = job.trigger_host();
-        let (triggers, warnings) =
-            build_triggers(config, registry, &host, &loc.spec, file, env, auth, &mut errs);
+        let (triggers, warnings) = build_triggers(
+            config, registry, &host, &loc.spec, file, env, auth, &mut errs,
+        );
         if errs.is_empty() && triggers.len() == job.triggers.len() {
             jobs.push(ValidatedJob {
                 job: job.clone(),
@@ -405,7 +407,10 @@ fn check_job(job: &ScaledJob) -> Vec<ConfigError> {
         .get("template")
         .and_then(|t| t.get("spec"));
     match job.job_target_ref.get("template") {
-        None => err(&format!("{base}.template"), "required field is missing".into()),
+        None => err(
+            &format!("{base}.template"),
+            "required field is missing".into(),
+        ),
         Some(t) if !t.is_mapping() => err(&format!("{base}.template"), "expected a mapping".into()),
         Some(_) => match spec {
             None => err(

@@ -79,7 +79,8 @@ const KEDA_LOCATIONS: &[(&str, &str, &str)] = &[
 ];
 
 /// The JSON Schema (draft 7, for the widest editor support) of scalerd's own config format:
-/// the file that [`crate::config::load_str`] reads when it has a top-level `scaledObjects`.
+/// the file that [`crate::config::load_str`] reads when it has a top-level `scaledObjects` or
+/// `scaledJobs`.
 ///
 /// A document valid against it still goes through validation (relations between fields,
 /// trigger parameters); an invalid one is refused by the loader or by validation.
@@ -95,6 +96,14 @@ pub fn config_schema() -> Schema {
          spec, with name and namespace inline) and the authentications their triggers refer \
          to. KEDA manifests are read too, but are described by KEDA's own CRDs."
             .into(),
+    );
+    // A file has at least one scaled object or one scaled job (what the loader requires).
+    schema.insert(
+        "anyOf".into(),
+        serde_json::json!([
+            {"required": ["scaledObjects"], "properties": {"scaledObjects": {"minItems": 1}}},
+            {"required": ["scaledJobs"], "properties": {"scaledJobs": {"minItems": 1}}},
+        ]),
     );
     for value in schema.ensure_object().values_mut() {
         tidy_descriptions(value);

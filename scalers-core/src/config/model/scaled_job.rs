@@ -37,7 +37,10 @@ pub struct ScaledJob {
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub name: String,
     /// Namespace of the scaled job and of its Jobs; default `default`.
-    #[cfg_attr(feature = "schema", schemars(default = "super::json_schema::namespace"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(default = "super::json_schema::namespace")
+    )]
     pub namespace: String,
     /// The Job spec every created Job gets (a `batch/v1` `JobSpec`, with its pod `template`).
     #[cfg_attr(
