@@ -946,10 +946,8 @@ impl Decoder {
     /// Decodes field `key` of a scaled job's spec into `spec`.
     fn job_spec_field(&mut self, spec: &mut JobSpecFields, key: &str, value: &Value, path: &str) {
         match key {
-            "jobTargetRef" => {
-                if self.mapping(value, path).is_some() {
-                    spec.job_target_ref = Some(value.clone());
-                }
+            "jobTargetRef" if self.mapping(value, path).is_some() => {
+                spec.job_target_ref = Some(value.clone());
             }
             "pollingInterval" => spec.polling_interval = self.count(value, path),
             "successfulJobsHistoryLimit" => spec.successful_limit = self.count(value, path),
