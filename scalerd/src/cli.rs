@@ -61,7 +61,7 @@ pub enum Command {
     },
     /// Run the daemon: one loop per scaled object, writing the targets' scale subresource.
     Run {
-        /// The config file; without one, cluster mode: KEDA's ScaledObject,
+        /// The config file; without one, cluster mode: KEDA's ScaledObject, ScaledJob,
         /// TriggerAuthentication and ClusterTriggerAuthentication resources are watched.
         #[arg(long, short)]
         config: Option<PathBuf>,

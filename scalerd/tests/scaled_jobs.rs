@@ -515,3 +515,120 @@ async fn a_failing_trigger_creates_nothing_and_a_refused_create_is_reported() {
     .await;
     d.stop().await;
 }
+
+/// The condition `kind` of ScaledJob `media/<name>` on the fake API server.
+fn sj_condition(fake: &FakeApiServer, name: &str, kind: &str) -> Value {
+    fake.object(&FakeResource::SCALED_JOB, NS, name)
+        .and_then(|o| {
+            o["status"]["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned())
+        })
+        .unwrap_or(Value::Null)
+}
+
+async fn sj_condition_becomes(
+    fake: &FakeApiServer,
+    name: &str,
+    kind: &str,
+    status: &str,
+    reason: &str,
+) {
+    eventually(Duration::from_secs(20), || async {
+        let c = sj_condition(fake, name, kind);
+        if c["status"] == status && c["reason"] == reason {
+            Ok(())
+        } else {
+            Err(format!("{name}: {kind}: {c}"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_watches_scaled_jobs_owns_their_jobs_and_writes_conditions() {
+    let redis = RedisServer::shared().await;
+    let fake = FakeApiServer::start().await;
+    let (name, key) = (k8s_name("clips"), unique_name("clips"));
+    set_list(&redis.client(), &key, 2);
+    let sj = |annotations: Value| {
+        json!({
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {
+                "pollingInterval": 1,
+                "jobTargetRef": {"template": {"spec": {"containers": [{"name": "w", "image": "busybox"}]}}},
+                "triggers": [{"type": "redis", "metadata": {"address": redis.address(), "listName": key, "listLength": "1"}}],
+            },
+        })
+    };
+    let stored = fake.put_object(&FakeResource::SCALED_JOB, NS, sj(json!({})));
+    let uid = stored["metadata"]["uid"].as_str().unwrap().to_owned();
+    // An invalid one next to it: reported on itself, no Job.
+    let bad = k8s_name("bad");
+    fake.put_object(
+        &FakeResource::SCALED_JOB,
+        NS,
+        json!({"metadata": {"name": bad}, "spec": {"jobTargetRef": {"template": {"spec": {"containers": []}}}, "triggers": [{"type": "redis", "metadata": {"listName": "x"}}]}}),
+    );
+    let mut opts = scalerd::daemon::RunOptions::cluster();
+    opts.admin_addr = "127.0.0.1:0".parse().unwrap();
+    opts.kube_client = Some(support::kube_client(&fake));
+    opts.leader_elect = Some(false);
+    opts.namespace = "scalers".into();
+    let d = Daemon::start(opts).await;
+
+    until(&d, &format!("{NS}/{name}"), "2 Jobs", |s| {
+        s.created_total == 2
+    })
+    .await;
+    for j in jobs(&fake, &name) {
+        let owners = &j["metadata"]["ownerReferences"];
+        assert_eq!(owners[0]["kind"], "ScaledJob", "{j}");
+        assert_eq!(owners[0]["uid"], uid.as_str());
+        assert_eq!(owners[0]["controller"], true);
+    }
+    sj_condition_becomes(&fake, &name, "Ready", "True", "ScaledJobReady").await;
+    sj_condition_becomes(&fake, &name, "Active", "True", "ScalerActive").await;
+    sj_condition_becomes(&fake, &name, "Paused", "False", "ScaledJobUnpaused").await;
+    sj_condition_becomes(&fake, &bad, "Ready", "False", "ScaledJobCheckFailed").await;
+    let message = sj_condition(&fake, &bad, "Ready")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains(
+            "spec.jobTargetRef.template.spec.containers: at least one container is required"
+        ),
+        "{message}"
+    );
+    assert!(jobs(&fake, &bad).is_empty());
+    // Conditions are written when they change, not every poll.
+    let path = format!("/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledjobs/{name}/status");
+    let writes = fake.requests("PATCH", &path).len();
+    polls(&d, &format!("{NS}/{name}"), 3).await;
+    assert_eq!(fake.requests("PATCH", &path).len(), writes);
+
+    // Items taken: inactive. Then paused by KEDA's annotation: Paused, and no Job for new items.
+    set_list(&redis.client(), &key, 0);
+    sj_condition_becomes(&fake, &name, "Active", "False", "ScalerNotActive").await;
+    fake.put_object(
+        &FakeResource::SCALED_JOB,
+        NS,
+        sj(json!({"autoscaling.keda.sh/paused": "true"})),
+    );
+    sj_condition_becomes(&fake, &name, "Paused", "True", "ScaledJobPaused").await;
+    set_list(&redis.client(), &key, 4);
+    // An absence is only seen over time: three polling periods, no new Job.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(jobs(&fake, &name).len(), 2, "paused: no new Job");
+    // Deleted: its loop stops (its Jobs go with it through their owner reference).
+    fake.delete_object(&FakeResource::SCALED_JOB, NS, &name);
+    eventually(Duration::from_secs(10), || async {
+        match job_status(&d, &format!("{NS}/{name}")).await {
+            None => Ok(()),
+            Some(s) => Err(format!("{s:?}")),
+        }
+    })
+    .await;
+    d.stop().await;
+}

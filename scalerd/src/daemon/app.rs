@@ -190,6 +190,8 @@ pub struct Started {
     source: Source,
     running: BTreeMap<String, Running>,
     jobs: JobLoops,
+    /// Cluster mode: the watch of ScaledJobs feeding `jobs` (its stop, its task).
+    cluster_jobs: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
     elector_stop: watch::Sender<bool>,
     elector_task: Option<tokio::task::JoinHandle<()>>,
     server_stop: watch::Sender<bool>,
@@ -437,7 +439,7 @@ impl App {
             elector,
             client,
             initial,
-            jobs: (mut jobs, initial_jobs),
+            jobs: (jobs, initial_jobs),
             credentials,
             source,
         } = self;
@@ -471,6 +473,17 @@ impl App {
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         apply(&ctx, targets.as_ref(), &mut running, initial).await;
         jobs.apply(initial_jobs).await;
+        let cluster_jobs = match (&source, &client) {
+            (Source::Cluster(_), Some(c)) => Some(crate::daemon::cluster_jobs::spawn(
+                c.clone(),
+                &opts.watch_namespaces,
+                registry.clone(),
+                opts.namespace.clone(),
+                jobs.clone(),
+                ctx.events.clone(),
+            )),
+            _ => None,
+        };
         match (&client, opts.dry_run) {
             (Some(c), false) => {
                 let (c, ready) = (c.clone(), ready.clone());
@@ -493,9 +506,10 @@ impl App {
                 let _ = ready.send(true);
             }
         }
+        let scaled_jobs = jobs.len().await;
         info!(
             objects = running.len(),
-            scaled_jobs = jobs.len(),
+            scaled_jobs,
             dry_run = opts.dry_run,
             "scalerd running"
         );
@@ -509,6 +523,7 @@ impl App {
             source,
             running,
             jobs,
+            cluster_jobs,
             elector_stop,
             elector_task,
             server_stop,
@@ -679,6 +694,10 @@ impl Started {
         }
         let running = self.running;
         let jobs = self.jobs;
+        if let Some((stop, task)) = self.cluster_jobs {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
         let drain = async {
             for (_, r) in running {
                 r.handle.join().await;

@@ -65,18 +65,34 @@ impl std::fmt::Debug for JobContext {
     }
 }
 
-/// The running loops of the scaled jobs, by `namespace/name`.
-#[derive(Debug)]
+/// The running loops of the scaled jobs, by `namespace/name`; clones share them.
+#[derive(Clone, Debug)]
 pub struct JobLoops {
     ctx: Arc<JobContext>,
-    running: BTreeMap<String, JobLoop>,
+    running: Arc<tokio::sync::Mutex<BTreeMap<String, JobLoop>>>,
 }
 
 #[derive(Debug)]
 struct JobLoop {
-    config: watch::Sender<ValidatedJob>,
+    config: watch::Sender<Wanted>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+}
+
+/// A ScaledJob resource of the cluster that a loop runs for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterJob {
+    /// Its `metadata.uid`: the owner of the Jobs it creates.
+    pub uid: String,
+    /// Its `status` as the API served it when it was (re)read.
+    pub status: serde_json::Value,
+}
+
+/// What a loop runs: the scaled job, and its resource in cluster mode.
+#[derive(Clone, Debug)]
+struct Wanted {
+    job: ValidatedJob,
+    cluster: Option<ClusterJob>,
 }
 
 impl JobLoops {
@@ -84,65 +100,86 @@ impl JobLoops {
     pub fn new(ctx: JobContext) -> Self {
         JobLoops {
             ctx: Arc::new(ctx),
-            running: BTreeMap::new(),
+            running: Arc::default(),
         }
     }
 
     /// How many loops run.
-    pub fn len(&self) -> usize {
-        self.running.len()
+    pub async fn len(&self) -> usize {
+        self.running.lock().await.len()
     }
 
-    /// Whether no loop runs.
-    pub fn is_empty(&self) -> bool {
-        self.running.is_empty()
+    /// The Jobs API the loops use, if any.
+    pub fn client(&self) -> Option<&JobClient> {
+        self.ctx.client.as_ref()
     }
 
-    /// Brings the loops in line with `jobs`: stops the removed ones, hands the kept ones their
-    /// new version (a changed one rolls out at its next poll) and starts the new ones.
-    pub async fn apply(&mut self, jobs: Vec<ValidatedJob>) {
-        let mut wanted: BTreeMap<String, ValidatedJob> =
+    /// Brings the loops in line with `jobs` (those of a config file): stops the removed ones,
+    /// hands the kept ones their new version (a changed one rolls out at its next poll) and
+    /// starts the new ones.
+    pub async fn apply(&self, jobs: Vec<ValidatedJob>) {
+        let wanted: BTreeMap<String, ValidatedJob> =
             jobs.into_iter().map(|j| (j.job.key(), j)).collect();
-        let gone: Vec<String> = self
-            .running
-            .keys()
-            .filter(|k| !wanted.contains_key(*k))
-            .cloned()
-            .collect();
+        let gone: Vec<String> = {
+            let running = self.running.lock().await;
+            running
+                .keys()
+                .filter(|k| !wanted.contains_key(*k))
+                .cloned()
+                .collect()
+        };
         for key in gone {
-            if let Some(l) = self.running.remove(&key) {
-                info!(scaled_job = %key, "stopping");
-                let _ = l.stop.send(true);
-                let _ = l.task.await;
-                self.ctx.status.remove_job(&key);
+            self.remove(&key).await;
+        }
+        for (_, job) in wanted {
+            self.upsert(job, None).await;
+        }
+    }
+
+    /// Starts the loop of `job`, or hands its loop the new version (`cluster`: the ScaledJob
+    /// resource it comes from, in cluster mode).
+    pub async fn upsert(&self, job: ValidatedJob, cluster: Option<ClusterJob>) {
+        let key = job.job.key();
+        let mut running = self.running.lock().await;
+        match running.get(&key) {
+            Some(l) => {
+                let changed = {
+                    let now = l.config.borrow();
+                    now.job.job != job.job
+                        || now.cluster.as_ref().map(|c| &c.uid) != cluster.as_ref().map(|c| &c.uid)
+                };
+                if changed {
+                    l.config.send_replace(Wanted { job, cluster });
+                }
+            }
+            None => {
+                let (config, config_rx) = watch::channel(Wanted { job, cluster });
+                let (stop, stop_rx) = watch::channel(false);
+                let span = info_span!("scaled_job", scaled_job = %key);
+                let task = tokio::spawn(run(self.ctx.clone(), config_rx, stop_rx).instrument(span));
+                running.insert(key, JobLoop { config, stop, task });
             }
         }
-        for (key, job) in std::mem::take(&mut wanted) {
-            match self.running.get(&key) {
-                Some(l) => {
-                    let changed = l.config.borrow().job != job.job;
-                    if changed {
-                        l.config.send_replace(job);
-                    }
-                }
-                None => {
-                    let (config, config_rx) = watch::channel(job);
-                    let (stop, stop_rx) = watch::channel(false);
-                    let span = info_span!("scaled_job", scaled_job = %key);
-                    let task =
-                        tokio::spawn(run(self.ctx.clone(), config_rx, stop_rx).instrument(span));
-                    self.running.insert(key, JobLoop { config, stop, task });
-                }
-            }
+    }
+
+    /// Stops the loop of `key`, if any, and forgets its status.
+    pub async fn remove(&self, key: &str) {
+        let removed = self.running.lock().await.remove(key);
+        if let Some(l) = removed {
+            info!(scaled_job = %key, "stopping");
+            let _ = l.stop.send(true);
+            let _ = l.task.await;
         }
+        self.ctx.status.remove_job(key);
     }
 
     /// Stops every loop, waiting for each to end its poll.
-    pub async fn stop(self) {
-        for l in self.running.values() {
+    pub async fn stop(&self) {
+        let running = std::mem::take(&mut *self.running.lock().await);
+        for l in running.values() {
             let _ = l.stop.send(true);
         }
-        for (_, l) in self.running {
+        for (_, l) in running {
             let _ = l.task.await;
         }
     }
@@ -154,12 +191,14 @@ struct Memory {
     created_total: u64,
     /// Triggers failing at the last poll (an Event when one starts failing).
     failing: BTreeSet<String>,
+    /// Cluster mode: the ScaledJob status last written (or read).
+    written: Option<serde_json::Value>,
 }
 
 /// One scaled job's loop until `stop`.
 async fn run(
     ctx: Arc<JobContext>,
-    mut config: watch::Receiver<ValidatedJob>,
+    mut config: watch::Receiver<Wanted>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut memory = Memory::default();
@@ -167,7 +206,10 @@ async fn run(
     let mut leading = ctx.leading.clone();
     let mut leading_open = true;
     loop {
-        let job = config.borrow_and_update().clone();
+        let Wanted { job, cluster } = config.borrow_and_update().clone();
+        if memory.written.is_none() {
+            memory.written = cluster.as_ref().map(|c| c.status.clone());
+        }
         let key = job.job.key();
         let mut status = ctx.status.job(&key).unwrap_or_else(|| JobStatus {
             scaled_job: key.clone(),
@@ -176,14 +218,24 @@ async fn run(
         status.paused = job.job.paused;
         if job.job.paused {
             status.state = LoopState::Running;
+            write_conditions(&ctx, &job.job, cluster.as_ref(), &mut memory, None).await;
             ctx.status.set_job(status);
         } else if !*leading.borrow() {
             status.state = LoopState::Standby;
             ctx.status.set_job(status);
         } else {
-            poll(&ctx, &job, &mut memory, rollout_due, &mut status).await;
+            let outcome = poll(
+                &ctx,
+                &job,
+                cluster.as_ref(),
+                &mut memory,
+                rollout_due,
+                &mut status,
+            )
+            .await;
             rollout_due = false;
             status.state = LoopState::Running;
+            write_conditions(&ctx, &job.job, cluster.as_ref(), &mut memory, Some(outcome)).await;
             ctx.status.set_job(status);
         }
         let sleep = tokio::time::sleep(job.job.polling_period());
@@ -225,14 +277,112 @@ fn event_subject(job: &ScaledJob) -> ScaledObject {
     subject
 }
 
+/// How a poll went, for KEDA's conditions.
+#[derive(Clone, Copy, Debug, Default)]
+struct Outcome {
+    /// Triggers that failed, of how many.
+    failed: usize,
+    triggers: usize,
+    /// Whether the scaled job was active (`None`: not known, the poll stopped early).
+    active: Option<bool>,
+}
+
+/// Writes KEDA's conditions of the ScaledJob (cluster mode), when they changed: after a poll
+/// (`outcome`), or while paused (`None`).
+async fn write_conditions(
+    ctx: &JobContext,
+    job: &ScaledJob,
+    cluster: Option<&ClusterJob>,
+    memory: &mut Memory,
+    outcome: Option<Outcome>,
+) {
+    let (Some(_), Some(client)) = (cluster, ctx.client.as_ref()) else {
+        return;
+    };
+    if ctx.dry_run {
+        return;
+    }
+    let ready = match outcome {
+        None => (
+            "True",
+            "ScaledJobReady",
+            "ScaledJob is paused, skipping reconcile loop".to_owned(),
+        ),
+        Some(o) if o.failed == 0 => (
+            "True",
+            "ScaledJobReady",
+            "ScaledJob is defined correctly and is ready to scaling".to_owned(),
+        ),
+        Some(o) if o.failed < o.triggers && o.active == Some(true) => (
+            "Unknown",
+            "PartialTriggerError",
+            format!("{} of {} triggers failed", o.failed, o.triggers),
+        ),
+        Some(o) => (
+            "False",
+            "TriggerError",
+            format!("{} of {} triggers failed", o.failed, o.triggers),
+        ),
+    };
+    let active = match outcome.and_then(|o| o.active) {
+        Some(true) => (
+            "True",
+            "ScalerActive",
+            "Scaling is performed because triggers are active".to_owned(),
+        ),
+        Some(false) => (
+            "False",
+            "ScalerNotActive",
+            "Scaling is not performed because triggers are not active".to_owned(),
+        ),
+        None => (
+            "Unknown",
+            "UnknownState",
+            "Scaling state is unknown".to_owned(),
+        ),
+    };
+    let paused = if job.paused {
+        ("True", "ScaledJobPaused", "ScaledJob is paused".to_owned())
+    } else {
+        (
+            "False",
+            "ScaledJobUnpaused",
+            "ScaledJob is not paused".to_owned(),
+        )
+    };
+    let now = crate::kube::rfc3339(ctx.clock.wall_ms());
+    let previous = memory.written.clone().unwrap_or(serde_json::Value::Null);
+    let last_active = (outcome.and_then(|o| o.active) == Some(true)).then_some(now.as_str());
+    let conditions = [
+        ("Ready", ready.0, ready.1, ready.2),
+        ("Active", active.0, active.1, active.2),
+        ("Paused", paused.0, paused.1, paused.2),
+    ];
+    let mut next = crate::kube::scaled_job_status(conditions, None, &previous, &now);
+    // The conditions decide whether to write; lastActiveTime alone does not (KEDA patches it
+    // every active poll; a write per poll is what the status writer avoids).
+    let changed = next["conditions"] != previous["conditions"];
+    if !changed {
+        return;
+    }
+    if let Some(at) = last_active {
+        next["lastActiveTime"] = serde_json::json!(at);
+    }
+    match client.write_status(&job.namespace, &job.name, &next).await {
+        Ok(()) => memory.written = Some(next),
+        Err(e) => warn!(error = %e, "cannot write the ScaledJob status"),
+    }
+}
+
 /// One poll: sample, count, roll out, decide, create, clean up; `status` gets what it saw.
 async fn poll(
     ctx: &JobContext,
     validated: &ValidatedJob,
+    cluster: Option<&ClusterJob>,
     memory: &mut Memory,
     rollout_due: bool,
     status: &mut JobStatus,
-) {
+) -> Outcome {
     let job = &validated.job;
     let subject = event_subject(job);
     status.last_poll = Some(ctx.clock.wall_ms());
@@ -288,6 +438,11 @@ async fn poll(
         }
         status.triggers.push(ts);
     }
+    let mut outcome = Outcome {
+        failed: readings.iter().filter(|r| r.is_none()).count(),
+        triggers: readings.len(),
+        active: None,
+    };
     let mut jobs: Vec<ListedJob> = match &ctx.client {
         None => Vec::new(),
         Some(client) => match client.list(job).await {
@@ -295,10 +450,15 @@ async fn poll(
             Err(e) => {
                 warn!(error = %e, "cannot list the Jobs: none created");
                 status.last_error = Some(e.to_string());
-                return;
+                return outcome;
             }
         },
     };
+    if let Some(c) = cluster {
+        // In the cluster, the Jobs of this ScaledJob are those it owns (a ScaledJob deleted
+        // and created again under the same name does not count the old one's).
+        jobs.retain(|j| j.owners.iter().any(|o| *o == c.uid));
+    }
     if rollout_due && job.rollout.strategy == RolloutStrategy::Default {
         jobs = roll_out(ctx, job, jobs, status).await;
     }
@@ -310,11 +470,13 @@ async fn poll(
     };
     let decision = decide(job, &readings, counts);
     status.active = Some(decision.active);
+    outcome.active = Some(decision.active);
     status.running = counts.running;
     status.pending = counts.pending;
     let mut created = 0;
     if decision.create > 0 {
-        created = create_jobs(ctx, job, &subject, decision.create, status).await;
+        let owner = cluster.map(|c| crate::kube::owner_reference(&job.name, &c.uid));
+        created = create_jobs(ctx, job, owner.as_ref(), &subject, decision.create, status).await;
         memory.created_total += u64::from(created);
     }
     info!(
@@ -338,6 +500,7 @@ async fn poll(
         created,
     });
     clean_history(ctx, job, &jobs, status).await;
+    outcome
 }
 
 /// Creates `count` Jobs one by one; returns how many were created (0 in a dry run). The first
@@ -345,6 +508,7 @@ async fn poll(
 async fn create_jobs(
     ctx: &JobContext,
     job: &ScaledJob,
+    owner: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
     subject: &ScaledObject,
     count: u32,
     status: &mut JobStatus,
@@ -355,7 +519,7 @@ async fn create_jobs(
     };
     let mut created = 0;
     for _ in 0..count {
-        match client.create(job, None).await {
+        match client.create(job, owner).await {
             Ok(name) => {
                 info!(job = %name, "created a Job");
                 created += 1;

@@ -55,6 +55,8 @@ pub struct ListedJob {
     pub finished_at: Option<Timestamp>,
     /// `creationTimestamp`.
     pub created_at: Option<Timestamp>,
+    /// The `uid`s of its owners (`metadata.ownerReferences`).
+    pub owners: Vec<String>,
 }
 
 /// Lists, creates and deletes the Jobs of scaled jobs, through the shared client: every call
@@ -113,6 +115,34 @@ impl JobClient {
         } else {
             JobPhase::Pending
         }
+    }
+
+    /// Writes a ScaledJob's `status` through its `/status` subresource (a merge patch).
+    ///
+    /// # Errors
+    /// [`KubeError::NotLeading`] when the fence does not permit it, else the [`KubeError`] of
+    /// the call.
+    pub async fn write_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &serde_json::Value,
+    ) -> Result<(), KubeError> {
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &scaled_job_resource());
+        let patch = serde_json::json!({"status": status});
+        call_fenced(
+            &self.fence,
+            || Operation::object("patch", "scaledjobs.keda.sh", namespace, name).on("status"),
+            self.timeout,
+            api.patch_status(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            ),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The Jobs labelled `scaledjob.keda.sh/name=<job>` in its namespace.
@@ -222,7 +252,71 @@ fn listed(job: &Job) -> ListedJob {
             .cloned(),
         finished_at,
         created_at: job.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        owners: job
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .map(|o| o.uid.clone())
+            .collect(),
     }
+}
+
+/// The `keda.sh/v1alpha1` ScaledJob resource, for watches and status writes.
+pub fn scaled_job_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: "keda.sh".to_owned(),
+        version: "v1alpha1".to_owned(),
+        api_version: "keda.sh/v1alpha1".to_owned(),
+        kind: "ScaledJob".to_owned(),
+        plural: "scaledjobs".to_owned(),
+    }
+}
+
+/// The owner reference of a Job created for the ScaledJob `name` (`uid`): its controller, so
+/// that the garbage collector deletes the Job with the ScaledJob, as KEDA's are.
+pub fn owner_reference(name: &str, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: "keda.sh/v1alpha1".to_owned(),
+        kind: "ScaledJob".to_owned(),
+        name: name.to_owned(),
+        uid: uid.to_owned(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// A ScaledJob's `status` as KEDA writes it: the conditions `(type, status, reason, message)`
+/// (`Ready`, `Active`, `Paused`) and `lastActiveTime`; a condition whose status did not change
+/// keeps its `lastTransitionTime` from `previous` (the status as the API serves it), else it
+/// is `now`.
+pub fn scaled_job_status(
+    conditions: [(&str, &str, &str, String); 3],
+    last_active: Option<&str>,
+    previous: &serde_json::Value,
+    now: &str,
+) -> serde_json::Value {
+    let conditions: Vec<serde_json::Value> = conditions
+        .into_iter()
+        .map(|(kind, status, reason, message)| {
+            let before = previous["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|p| p["type"] == kind));
+            let since = match before {
+                Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
+                _ => serde_json::json!(now),
+            };
+            serde_json::json!({
+                "type": kind, "status": status, "reason": reason, "message": message,
+                "lastTransitionTime": since,
+            })
+        })
+        .collect();
+    let mut out = serde_json::json!({"conditions": conditions});
+    if let Some(at) = last_active.or_else(|| previous["lastActiveTime"].as_str()) {
+        out["lastActiveTime"] = serde_json::json!(at);
+    }
+    out
 }
 
 /// The Job created for `job`: its template as the spec (`restartPolicy` `OnFailure` when the

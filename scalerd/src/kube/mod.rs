@@ -43,7 +43,10 @@ use std::time::Duration;
 pub use client::{client_from_config, connect, in_cluster, load_config};
 pub use error::{KubeError, Operation};
 pub use hpa::{HpaIndex, hpas_targeting};
-pub use jobs::{JobClient, JobPhase, ListedJob, job_object};
+pub use jobs::{
+    JobClient, JobPhase, ListedJob, job_object, owner_reference, scaled_job_resource,
+    scaled_job_status,
+};
 pub use lease::{Fence, LeaderElector, LeaseTimings, MIN_FENCED_TIMEOUT};
 pub use limit::{
     DEFAULT_BURST, DEFAULT_QPS, Limited, Priority, RateLimit, RateLimitLayer, RateLimitMetrics,

@@ -5,7 +5,7 @@
 //! StatefulSets and ReplicaSets (`apps/v1`) and Argo Rollouts (`argoproj.io/v1alpha1`) with a
 //! `/scale` subresource, Secrets and ConfigMaps (`v1`), Events (`events.k8s.io/v1`), Leases
 //! (`coordination.k8s.io/v1`), HorizontalPodAutoscalers (`autoscaling/v2`), Jobs (`batch/v1`)
-//! and KEDA's ScaledObjects, TriggerAuthentications and (cluster-scoped)
+//! and KEDA's ScaledObjects, ScaledJobs, TriggerAuthentications and (cluster-scoped)
 //! ClusterTriggerAuthentications (`keda.sh/v1alpha1`); more can be added with
 //! [`FakeApiServer::add_resource`] and [`FakeApiServer::add_resource_with`].
 //!
