@@ -109,6 +109,11 @@ impl JobLoops {
         self.running.lock().await.len()
     }
 
+    /// Whether no loop runs.
+    pub async fn is_empty(&self) -> bool {
+        self.running.lock().await.is_empty()
+    }
+
     /// The Jobs API the loops use, if any.
     pub fn client(&self) -> Option<&JobClient> {
         self.ctx.client.as_ref()
@@ -457,7 +462,7 @@ async fn poll(
     if let Some(c) = cluster {
         // In the cluster, the Jobs of this ScaledJob are those it owns (a ScaledJob deleted
         // and created again under the same name does not count the old one's).
-        jobs.retain(|j| j.owners.iter().any(|o| *o == c.uid));
+        jobs.retain(|j| j.owners.contains(&c.uid));
     }
     if rollout_due && job.rollout.strategy == RolloutStrategy::Default {
         jobs = roll_out(ctx, job, jobs, status).await;
