@@ -142,6 +142,25 @@ async fn three_items_make_exactly_three_jobs_and_none_once_they_are_taken() {
     assert_eq!((s.created_total, s.running), (3, 3));
     let decision = s.decision.unwrap();
     assert_eq!(decision.reason_code, "no-room", "{}", decision.explanation);
+    // The polls read a watch-fed cache: at most the first one listed through the API (before
+    // the cache's first list), then nothing; one watch of the labelled Jobs serves them.
+    let lists = fake.requests("GET", &format!("/apis/batch/v1/namespaces/{NS}/jobs"));
+    assert!(lists.len() <= 1, "{lists:?}");
+    let watches: Vec<_> = fake
+        .requests("GET", "/apis/batch/v1/jobs")
+        .into_iter()
+        .filter(|e| e.is_watch())
+        .collect();
+    assert_eq!(watches.len(), 1, "{watches:?}");
+    assert!(
+        watches[0]
+            .query
+            .as_deref()
+            .unwrap_or_default()
+            .contains("labelSelector=scaledjob.keda.sh%2Fname"),
+        "{:?}",
+        watches[0].query
+    );
 
     // What a created Job looks like: KEDA's labels, a name from generateName, the revision.
     let job = &jobs(&fake, &name)[0];

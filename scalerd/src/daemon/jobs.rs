@@ -198,6 +198,29 @@ struct Memory {
     failing: BTreeSet<String>,
     /// Cluster mode: the ScaledJob status last written (or read).
     written: Option<serde_json::Value>,
+    /// Jobs this loop created that the Job cache has not shown yet (it is fed by a watch, so
+    /// a write shows up a moment later), counted as pending meanwhile.
+    unseen_created: BTreeMap<String, (tokio::time::Instant, ListedJob)>,
+    /// Jobs this loop deleted that the cache still shows, not counted meanwhile.
+    unseen_deleted: BTreeMap<String, tokio::time::Instant>,
+}
+
+/// How long a write of this loop may take to show in the Job cache before the cache is
+/// believed again.
+const UNSEEN_FOR: Duration = Duration::from_secs(60);
+
+impl Memory {
+    /// `jobs` as listed, corrected by this loop's own writes that the cache has not shown yet.
+    fn reconcile(&mut self, jobs: &mut Vec<ListedJob>) {
+        let now = tokio::time::Instant::now();
+        let listed: BTreeSet<String> = jobs.iter().map(|j| j.name.clone()).collect();
+        self.unseen_created
+            .retain(|name, (at, _)| !listed.contains(name) && now - *at < UNSEEN_FOR);
+        self.unseen_deleted
+            .retain(|name, at| listed.contains(name) && now - *at < UNSEEN_FOR);
+        jobs.retain(|j| !self.unseen_deleted.contains_key(&j.name));
+        jobs.extend(self.unseen_created.values().map(|(_, j)| j.clone()));
+    }
 }
 
 /// One scaled job's loop until `stop`.
@@ -459,13 +482,14 @@ async fn poll(
             }
         },
     };
+    memory.reconcile(&mut jobs);
     if let Some(c) = cluster {
         // In the cluster, the Jobs of this ScaledJob are those it owns (a ScaledJob deleted
         // and created again under the same name does not count the old one's).
         jobs.retain(|j| j.owners.contains(&c.uid));
     }
     if rollout_due && job.rollout.strategy == RolloutStrategy::Default {
-        jobs = roll_out(ctx, job, jobs, status).await;
+        jobs = roll_out(ctx, job, jobs, status, &mut memory.unseen_deleted).await;
     }
     let running = jobs.iter().filter(|j| !j.phase.finished()).count();
     let pending = jobs.iter().filter(|j| j.phase == JobPhase::Pending).count();
@@ -481,8 +505,21 @@ async fn poll(
     let mut created = 0;
     if decision.create > 0 {
         let owner = cluster.map(|c| crate::kube::owner_reference(&job.name, &c.uid));
-        created = create_jobs(ctx, job, owner.as_ref(), &subject, decision.create, status).await;
+        let names = create_jobs(ctx, job, owner.as_ref(), &subject, decision.create, status).await;
+        created = u32::try_from(names.len()).unwrap_or(u32::MAX);
         memory.created_total += u64::from(created);
+        let at = tokio::time::Instant::now();
+        for name in names {
+            let listed = ListedJob {
+                name: name.clone(),
+                phase: JobPhase::Pending,
+                revision: Some(job.template_revision()),
+                finished_at: None,
+                created_at: None,
+                owners: cluster.map(|c| c.uid.clone()).into_iter().collect(),
+            };
+            memory.unseen_created.insert(name, (at, listed));
+        }
     }
     info!(
         create = decision.create,
@@ -504,12 +541,12 @@ async fn poll(
         create: decision.create,
         created,
     });
-    clean_history(ctx, job, &jobs, status).await;
+    clean_history(ctx, job, &jobs, status, &mut memory.unseen_deleted).await;
     outcome
 }
 
-/// Creates `count` Jobs one by one; returns how many were created (0 in a dry run). The first
-/// refusal ends the poll's creations and is reported.
+/// Creates `count` Jobs one by one; returns the names of those created (none in a dry run).
+/// The first refusal ends the poll's creations and is reported.
 async fn create_jobs(
     ctx: &JobContext,
     job: &ScaledJob,
@@ -517,17 +554,17 @@ async fn create_jobs(
     subject: &ScaledObject,
     count: u32,
     status: &mut JobStatus,
-) -> u32 {
+) -> Vec<String> {
     let Some(client) = ctx.client.as_ref().filter(|_| !ctx.dry_run) else {
         info!(count, "dry run: would create Jobs");
-        return 0;
+        return Vec::new();
     };
-    let mut created = 0;
+    let mut created = Vec::new();
     for _ in 0..count {
         match client.create(job, owner).await {
             Ok(name) => {
                 info!(job = %name, "created a Job");
-                created += 1;
+                created.push(name);
             }
             Err(e) => {
                 let message = e.to_string();
@@ -543,9 +580,9 @@ async fn create_jobs(
             }
         }
     }
-    if created > 0 {
-        ctx.events
-            .emit(subject, &Event::JobsCreated { count: created });
+    if !created.is_empty() {
+        let count = u32::try_from(created.len()).unwrap_or(u32::MAX);
+        ctx.events.emit(subject, &Event::JobsCreated { count });
     }
     created
 }
@@ -557,6 +594,7 @@ async fn roll_out(
     job: &ScaledJob,
     jobs: Vec<ListedJob>,
     status: &mut JobStatus,
+    deleted: &mut BTreeMap<String, tokio::time::Instant>,
 ) -> Vec<ListedJob> {
     let revision = job.template_revision();
     let (old, current): (Vec<ListedJob>, Vec<ListedJob>) = jobs
@@ -578,6 +616,7 @@ async fn roll_out(
             kept.extend(old[i..].iter().cloned());
             break;
         }
+        deleted.insert(j.name.clone(), tokio::time::Instant::now());
     }
     kept
 }
@@ -607,6 +646,7 @@ async fn clean_history(
     job: &ScaledJob,
     jobs: &[ListedJob],
     status: &mut JobStatus,
+    deleted: &mut BTreeMap<String, tokio::time::Instant>,
 ) {
     let finished = |phase: JobPhase| {
         let mut list: Vec<&ListedJob> = jobs.iter().filter(|j| j.phase == phase).collect();
@@ -632,6 +672,7 @@ async fn clean_history(
                 status.last_error = Some(e);
                 break;
             }
+            deleted.insert(j.name.clone(), tokio::time::Instant::now());
             kept[slot] -= 1;
         }
     }

@@ -7,8 +7,14 @@ use std::time::Duration;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use futures_util::StreamExt;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, PropagationPolicy as ApiPolicy};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use scalers_core::config::model::{
     PropagationPolicy, SCALED_JOB_GENERATION_ANNOTATION, SCALED_JOB_NAME_LABEL, ScaledJob,
 };
@@ -62,12 +68,24 @@ pub struct ListedJob {
 /// Lists, creates and deletes the Jobs of scaled jobs, through the shared client: every call
 /// has a deadline, writes go only while the fence permits them.
 ///
-/// Needs `list`, `create` and `delete` on `jobs.batch` in the scaled jobs' namespaces.
+/// Jobs are read from a watch-fed cache: one kube-runtime reflector over the Jobs that carry
+/// the label `scaledjob.keda.sh/name` (in every namespace), started by the first
+/// [`JobClient::list`]; until its first list is complete, [`JobClient::list`] lists through the
+/// API. A scaled job's poll then costs no read at all.
+///
+/// Needs `list`, `watch`, `create` and `delete` on `jobs.batch`.
 #[derive(Clone)]
 pub struct JobClient {
     client: Client,
     fence: Fence,
     timeout: Duration,
+    cache: Arc<OnceLock<JobCache>>,
+}
+
+/// The reflector store of labelled Jobs, and whether its first list is complete.
+struct JobCache {
+    store: Store<Job>,
+    ready: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for JobClient {
@@ -83,7 +101,32 @@ impl JobClient {
             client,
             fence,
             timeout: DEFAULT_REQUEST_TIMEOUT,
+            cache: Arc::default(),
         }
+    }
+
+    /// The cache of labelled Jobs, started on first use (on the current tokio runtime).
+    fn cache(&self) -> &JobCache {
+        self.cache.get_or_init(|| {
+            let api: Api<Job> = Api::all(self.client.clone());
+            let config = watcher::Config::default().labels(SCALED_JOB_NAME_LABEL);
+            let writer = reflector::store::Writer::default();
+            let store = writer.as_reader();
+            let ready = Arc::new(AtomicBool::new(false));
+            let flag = ready.clone();
+            let stream = watcher(api, config).default_backoff().reflect(writer);
+            tokio::spawn(async move {
+                let mut stream = std::pin::pin!(stream);
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(watcher::Event::InitDone) => flag.store(true, Ordering::Release),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "Job watch failed; retrying"),
+                    }
+                }
+            });
+            JobCache { store, ready }
+        })
     }
 
     fn api(&self, namespace: &str) -> Api<Job> {
@@ -150,6 +193,33 @@ impl JobClient {
     /// # Errors
     /// The [`KubeError`] of the list.
     pub async fn list(&self, job: &ScaledJob) -> Result<Vec<ListedJob>, KubeError> {
+        let cache = self.cache();
+        if cache.ready.load(Ordering::Acquire) {
+            let mut jobs: Vec<ListedJob> = cache
+                .store
+                .state()
+                .iter()
+                .filter(|j| j.metadata.namespace.as_deref() == Some(job.namespace.as_str()))
+                .filter(|j| {
+                    j.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(SCALED_JOB_NAME_LABEL))
+                        == Some(&job.name)
+                })
+                .map(|j| listed(j))
+                .collect();
+            jobs.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok(jobs);
+        }
+        self.list_through_api(job).await
+    }
+
+    /// The Jobs labelled `scaledjob.keda.sh/name=<job>`, listed through the API.
+    ///
+    /// # Errors
+    /// The [`KubeError`] of the list.
+    pub async fn list_through_api(&self, job: &ScaledJob) -> Result<Vec<ListedJob>, KubeError> {
         let selector = format!("{SCALED_JOB_NAME_LABEL}={}", job.name);
         let params = ListParams::default().labels(&selector);
         let list = call(
