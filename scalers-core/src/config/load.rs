@@ -24,6 +24,13 @@
 //! Error paths start at `scaledObjects`, such as `scaledObjects[0].triggers[0].metadata.query`,
 //! and each object's [`Location`] is `scaledObjects[i]`.
 //!
+//! A `scaledJobs` list holds scaled jobs (KEDA's ScaledJob) the same way: `name`, optional
+//! `namespace`, `paused` and `labels`, and the ScaledJob spec fields inline (`jobTargetRef`,
+//! required, `pollingInterval`, `successfulJobsHistoryLimit`, `failedJobsHistoryLimit`,
+//! `envSourceContainerName`, `minReplicaCount`, `maxReplicaCount`, `rollout`, the deprecated
+//! `rolloutStrategy`, `scalingStrategy`, `triggers`); paths start at `scaledJobs[i]`. A file
+//! needs at least one scaled object or scaled job.
+//!
 //! Each authentication has a `name` (required), an optional `namespace` (without one it serves
 //! every namespace), an optional `kind` (`TriggerAuthentication`, the default, or
 //! `ClusterTriggerAuthentication`, which has no namespace) and its sources, in KEDA's shapes:
@@ -58,7 +65,9 @@
 //! # KEDA manifests
 //!
 //! One or more YAML documents separated by `---` (empty documents are skipped), each a KEDA
-//! `ScaledObject` exactly as it would be applied to a cluster: `apiVersion: keda.sh/v1alpha1`,
+//! `ScaledObject` (or `ScaledJob`, with the spec fields above, `metadata.labels` and the
+//! `autoscaling.keda.sh/paused` annotation read as Go's `ParseBool` does, an unreadable value
+//! pausing) exactly as it would be applied to a cluster: `apiVersion: keda.sh/v1alpha1`,
 //! `kind: ScaledObject`, `metadata` (`name` required, `namespace` default `default`, the other
 //! standard object metadata keys tolerated) and `spec`; a `status` is ignored. The annotation
 //! `autoscaling.keda.sh/paused` pauses the object unless its value is `"false"`, and
@@ -69,7 +78,7 @@
 //! a TriggerAuthentication, default `default`; ignored on a ClusterTriggerAuthentication, as
 //! Kubernetes does for cluster-scoped objects) and a `spec` with the sources above
 //! (`secretTargetRef`, `env`, and the extension `file`). A file needs at least one
-//! ScaledObject. Documents of other kinds are errors.
+//! ScaledObject or ScaledJob. Documents of other kinds are errors.
 //!
 //! A document of kind `List` (`apiVersion: v1`, what `kubectl get scaledobjects,triggerauthentications
 //! -A -o yaml` writes), or a typed list such as `ScaledObjectList`, stands for the manifests in
