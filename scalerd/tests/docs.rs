@@ -348,6 +348,12 @@ fn every_metric_is_documented_with_its_labels() {
     m.events_aggregated.inc();
     m.ticks_abandoned.inc();
     m.trigger_rebuilds.inc();
+    let job = scalerd::daemon::metrics::JobLabels {
+        namespace: "n".into(),
+        scaled_job: "j".into(),
+    };
+    m.jobs_created.get_or_create(&job).inc();
+    m.job_create_failures.get_or_create(&job).inc();
     let scale = scalerd::daemon::metrics::PriorityLabels { priority: "scale" };
     m.kube_api_waiting.get_or_create(&scale).set(0);
     m.kube_api_wait.get_or_create(&scale).observe(0.01);

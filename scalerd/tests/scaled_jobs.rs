@@ -526,12 +526,20 @@ async fn a_failing_trigger_creates_nothing_and_a_refused_create_is_reported() {
         }
     })
     .await;
+    let failures = format!(
+        "scalers_scaled_job_create_failures_total{{namespace=\"{NS}\",scaled_job=\"{refused}\"}}"
+    );
+    assert!(support::metric(&d.metrics().await, &failures).is_some_and(|n| n >= 1.0));
     // The API accepts creates again: the Jobs come.
     fake.clear_faults();
     until(&d, &format!("{NS}/{refused}"), "2 Jobs", |s| {
         s.created_total == 2
     })
     .await;
+    let created = format!(
+        "scalers_scaled_job_jobs_created_total{{namespace=\"{NS}\",scaled_job=\"{refused}\"}}"
+    );
+    assert_eq!(support::metric(&d.metrics().await, &created), Some(2.0));
     d.stop().await;
 }
 

@@ -373,6 +373,7 @@ impl App {
                 .map(|c| crate::kube::JobClient::new(c.clone(), fence.clone())),
             status: ctx.status.clone(),
             events: ctx.events.clone(),
+            metrics: ctx.metrics.clone(),
             leading: ctx.leading.clone(),
             clock: Clock::system(),
             sample_timeout: opts.sample_timeout,

@@ -47,6 +47,8 @@ pub struct JobContext {
     pub status: Arc<StatusStore>,
     /// Where events go.
     pub events: Arc<dyn EventSink>,
+    /// Where metrics go.
+    pub metrics: Arc<crate::daemon::metrics::Metrics>,
     /// Whether this instance may write (leader election); loops idle while false.
     pub leading: watch::Receiver<bool>,
     /// The clock.
@@ -559,16 +561,22 @@ async fn create_jobs(
         info!(count, "dry run: would create Jobs");
         return Vec::new();
     };
+    let labels = crate::daemon::metrics::JobLabels {
+        namespace: job.namespace.as_str().into(),
+        scaled_job: job.name.as_str().into(),
+    };
     let mut created = Vec::new();
     for _ in 0..count {
         match client.create(job, owner).await {
             Ok(name) => {
                 info!(job = %name, "created a Job");
+                ctx.metrics.jobs_created.get_or_create(&labels).inc();
                 created.push(name);
             }
             Err(e) => {
                 let message = e.to_string();
                 warn!(error = %message, "cannot create a Job");
+                ctx.metrics.job_create_failures.get_or_create(&labels).inc();
                 ctx.events.emit(
                     subject,
                     &Event::JobCreateFailed {
