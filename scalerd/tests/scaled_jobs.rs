@@ -181,6 +181,21 @@ async fn three_items_make_exactly_three_jobs_and_none_once_they_are_taken() {
     // Every create went through the daemon's client: POSTs of Jobs, one per Job.
     let creates = fake.requests("POST", &format!("/apis/batch/v1/namespaces/{NS}/jobs"));
     assert_eq!(creates.len(), 3);
+    // One Event on the ScaledJob for the poll that created them.
+    eventually(Duration::from_secs(10), || async {
+        let events = fake.events(NS);
+        let notes: Vec<_> = events
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("KEDAJobsCreated"))
+            .filter_map(|e| e.note.clone())
+            .collect();
+        if notes == ["Created 3 jobs"] {
+            Ok(())
+        } else {
+            Err(format!("{notes:?}"))
+        }
+    })
+    .await;
     assert!(creates.iter().all(|e| e.succeeded()));
 
     // Each Job takes its item and succeeds: no new Job.
@@ -657,5 +672,40 @@ async fn cluster_mode_watches_scaled_jobs_owns_their_jobs_and_writes_conditions(
         }
     })
     .await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_decides_but_creates_and_deletes_nothing() {
+    let redis = RedisServer::shared().await;
+    let (name, key) = (k8s_name("dry"), unique_name("dry"));
+    set_list(&redis.client(), &key, 3);
+    let fake = FakeApiServer::start().await;
+    let dir = Dir::new("scalerd_jobs");
+    let config = dir.write(
+        "c.yaml",
+        &format!(
+            "scaledJobs:\n{}",
+            scaled_job(&name, redis.address(), &key, 1, "")
+        ),
+    );
+    let mut opts = options(&config, &fake);
+    opts.dry_run = true;
+    let d = Daemon::start(opts).await;
+    let s = polls(&d, &format!("{NS}/{name}"), 2).await;
+    let decision = s.decision.unwrap();
+    assert_eq!(
+        (decision.create, decision.created),
+        (3, 0),
+        "{}",
+        decision.explanation
+    );
+    assert_eq!(s.created_total, 0);
+    assert!(jobs(&fake, &name).is_empty());
+    assert!(
+        fake.journal().iter().all(|e| !e.is_write()),
+        "{:?}",
+        fake.journal()
+    );
     d.stop().await;
 }
