@@ -148,6 +148,7 @@ fn probe_and_simulate_work_with_the_custom_type() {
         config,
         trace,
         scaled_object: None,
+        scaled_job: None,
         initial_replicas: 0,
         plot: None,
     });

@@ -45,8 +45,12 @@ pub enum Command {
         #[arg(long, short)]
         trace: PathBuf,
         /// The scaled object to simulate, when the config has several.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "scaled_job")]
         scaled_object: Option<String>,
+        /// The scaled job to simulate (the only one of a config without scaled objects is
+        /// taken without it). The trace may have a `completed` column: Jobs finishing then.
+        #[arg(long)]
+        scaled_job: Option<String>,
         /// Replica count at the start.
         #[arg(long, default_value_t = 1)]
         initial_replicas: u32,
@@ -57,7 +61,7 @@ pub enum Command {
     },
     /// Run the daemon: one loop per scaled object, writing the targets' scale subresource.
     Run {
-        /// The config file; without one, cluster mode: KEDA's ScaledObject,
+        /// The config file; without one, cluster mode: KEDA's ScaledObject, ScaledJob,
         /// TriggerAuthentication and ClusterTriggerAuthentication resources are watched.
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -350,22 +354,46 @@ pub enum Outcome {
 pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result<Outcome> {
     match command {
         Command::Check { config } => {
-            let objects = crate::load(&config, registry)?;
+            let validated = crate::load_all(&config, registry)?;
             // Warnings do not fail the check: stderr, exit 0.
-            for warning in objects.iter().flat_map(|o| &o.warnings) {
+            for warning in validated.warnings() {
                 eprintln!("warning: {warning}");
             }
-            let summary = crate::Summary::of(&config.display().to_string(), &objects);
+            let summary = crate::Summary::of_all(&config.display().to_string(), &validated);
             writeln!(out, "{summary}").map_err(Error::Write)?;
         }
         Command::Simulate {
             config,
             trace,
             scaled_object,
+            scaled_job,
             initial_replicas,
             plot,
         } => {
-            let objects = crate::load(&config, registry)?;
+            let validated = crate::load_all(&config, registry)?;
+            let wants_job = scaled_job.is_some()
+                || (scaled_object.is_none()
+                    && validated.objects.is_empty()
+                    && !validated.jobs.is_empty());
+            if wants_job {
+                let job = select_job(&validated.jobs, scaled_job.as_deref(), &config)?;
+                if plot.is_some() {
+                    return Err(Error::Selection(
+                        "--plot: scaled jobs are not plotted; the CSV says it all".to_owned(),
+                    ));
+                }
+                let trace_file = trace.display().to_string();
+                let text = std::fs::read_to_string(&trace).map_err(|source| Error::Read {
+                    file: trace_file.clone(),
+                    source,
+                })?;
+                let trace = Trace::parse(&text, &trace_file)?;
+                let ticks = crate::tools::simulate::simulate_job(job, &trace, &trace_file)?;
+                out.write_all(crate::tools::simulate::jobs_to_csv(&ticks).as_bytes())
+                    .map_err(Error::Write)?;
+                return Ok(Outcome::Success);
+            }
+            let objects = validated.objects;
             let object = select(&objects, scaled_object.as_deref(), &config)?;
             let trace_file = trace.display().to_string();
             let text = std::fs::read_to_string(&trace).map_err(|source| Error::Read {
@@ -415,6 +443,36 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
         }
     }
     Ok(Outcome::Success)
+}
+
+/// Picks the scaled job named `name`, or the only one.
+fn select_job<'a>(
+    jobs: &'a [scalers_core::config::ValidatedJob],
+    name: Option<&str>,
+    config: &Path,
+) -> Result<&'a scalers_core::config::ValidatedJob> {
+    let names = || {
+        jobs.iter()
+            .map(|j| j.job.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        Some(n) => jobs.iter().find(|j| j.job.name == n).ok_or_else(|| {
+            Error::Selection(format!(
+                "{}: no scaled job named {n:?}; scaled jobs: {}",
+                config.display(),
+                names()
+            ))
+        }),
+        None if jobs.len() == 1 => Ok(&jobs[0]),
+        None => Err(Error::Selection(format!(
+            "{}: {} scaled jobs; choose one with --scaled-job: {}",
+            config.display(),
+            jobs.len(),
+            names()
+        ))),
+    }
 }
 
 /// Picks the object named `name`, or the only one.

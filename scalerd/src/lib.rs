@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use scalers_core::config::{self, ValidatedObject};
+use scalers_core::config::{self, Validated, ValidatedObject};
 use scalers_core::trigger::Registry;
 
 pub use daemon::{App, RunOptions};
@@ -58,6 +58,22 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Vec<ValidatedObject>> {
     load_with_secrets(path, registry, &config::auth::offline_secrets)
 }
 
+/// Like [`load`], with the scaled jobs as well as the scaled objects.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_all(path: &Path, registry: &Registry) -> Result<Validated> {
+    let file = path.display().to_string();
+    let config = config::load_file(path)?;
+    Ok(config::validate_all_with_secrets(
+        &config,
+        registry,
+        &file,
+        &process_env,
+        &config::auth::offline_secrets,
+    )?)
+}
+
 /// Like [`load`], reading Kubernetes Secrets through `secrets`.
 ///
 /// # Errors
@@ -85,6 +101,8 @@ pub struct Summary {
     pub file: String,
     /// Number of scaled objects.
     pub objects: usize,
+    /// Number of scaled jobs.
+    pub jobs: usize,
     /// Trigger count per type, sorted by type.
     pub triggers: BTreeMap<String, usize>,
 }
@@ -92,13 +110,30 @@ pub struct Summary {
 impl Summary {
     /// Summarizes validated objects from `file`.
     pub fn of(file: &str, objects: &[ValidatedObject]) -> Self {
+        Summary::of_all(
+            file,
+            &Validated {
+                objects: objects.to_vec(),
+                jobs: Vec::new(),
+            },
+        )
+    }
+
+    /// Summarizes a validated config from `file`, scaled jobs included.
+    pub fn of_all(file: &str, validated: &Validated) -> Self {
         let mut triggers = BTreeMap::new();
-        for t in objects.iter().flat_map(|o| &o.triggers) {
+        let all = validated
+            .objects
+            .iter()
+            .flat_map(|o| &o.triggers)
+            .chain(validated.jobs.iter().flat_map(|j| &j.triggers));
+        for t in all {
             *triggers.entry(t.trigger_type.clone()).or_default() += 1;
         }
         Summary {
             file: file.to_owned(),
-            objects: objects.len(),
+            objects: validated.objects.len(),
+            jobs: validated.jobs.len(),
             triggers,
         }
     }
@@ -120,11 +155,18 @@ impl fmt::Display for Summary {
             .iter()
             .map(|(t, n)| format!("{t} {n}"))
             .collect();
+        let mut parts = Vec::new();
+        if self.objects > 0 || self.jobs == 0 {
+            parts.push(plural(self.objects, "scaled object"));
+        }
+        if self.jobs > 0 {
+            parts.push(plural(self.jobs, "scaled job"));
+        }
         write!(
             f,
             "{}: ok: {}, {} ({})",
             self.file,
-            plural(self.objects, "scaled object"),
+            parts.join(", "),
             plural(total, "trigger"),
             kinds.join(", ")
         )

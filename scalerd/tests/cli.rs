@@ -369,3 +369,73 @@ fn run_with_an_invalid_config_exits_64() {
         )
     );
 }
+
+#[test]
+fn check_counts_scaled_jobs() {
+    let out = scalerd(&["check", "--config", "examples/configs/scaledjob-redis.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "examples/configs/scaledjob-redis.yaml: ok: 1 scaled job, 1 trigger (redis 1)\n"
+    );
+}
+
+#[test]
+fn simulate_a_scaled_job_gives_the_jobs_created_per_tick_and_why() {
+    let out = scalerd(&[
+        "simulate",
+        "--config",
+        "examples/configs/scaledjob-redis.yaml",
+        "--trace",
+        "examples/traces/jobs/scaledjob-redis.csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let rows: Vec<(&str, &str, &str, &str)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            // time, running before the poll, created, reason
+            (c[0], c[3], c[4], c[5])
+        })
+        .collect();
+    assert_eq!(
+        text.lines().next(),
+        Some("time,queue,completed,running,created,reason,explanation")
+    );
+    assert_eq!(
+        rows,
+        [
+            ("0", "0", "3", "scaled"),
+            ("10", "3", "0", "no-room"),
+            ("20", "0", "0", "inactive"),
+            ("30", "0", "5", "scaled"),
+            ("40", "3", "2", "scaled"),
+            ("50", "5", "0", "no-room"),
+            ("60", "2", "3", "scaled"),
+            ("70", "2", "0", "no-room"),
+            ("80", "0", "0", "inactive"),
+        ]
+    );
+    assert!(
+        text.contains(
+            "40,10,2,3,2,scaled,queue 10; maxScale 5; default: 5 - 3 running = 2; create 2\n"
+        ),
+        "{text}"
+    );
+    let out = scalerd(&[
+        "simulate",
+        "--config",
+        "examples/configs/scaledjob-redis.yaml",
+        "--trace",
+        "examples/traces/jobs/scaledjob-redis.csv",
+        "--scaled-job",
+        "videos",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "examples/configs/scaledjob-redis.yaml: no scaled job named \"videos\"; scaled jobs: images\n"
+    );
+}

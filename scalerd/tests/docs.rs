@@ -348,6 +348,12 @@ fn every_metric_is_documented_with_its_labels() {
     m.events_aggregated.inc();
     m.ticks_abandoned.inc();
     m.trigger_rebuilds.inc();
+    let job = scalerd::daemon::metrics::JobLabels {
+        namespace: "n".into(),
+        scaled_job: "j".into(),
+    };
+    m.jobs_created.get_or_create(&job).inc();
+    m.job_create_failures.get_or_create(&job).inc();
     let scale = scalerd::daemon::metrics::PriorityLabels { priority: "scale" };
     m.kube_api_waiting.get_or_create(&scale).set(0);
     m.kube_api_wait.get_or_create(&scale).observe(0.01);
@@ -456,6 +462,8 @@ fn every_event_reason_is_documented() {
         reason::FALLBACK_ACTIVATED,
         reason::FALLBACK_DEACTIVATED,
         reason::CHECK_FAILED,
+        reason::JOBS_CREATED,
+        reason::JOB_CREATE_FAILED,
     ] {
         assert!(
             table.lines().any(|l| l.starts_with(&format!("| `{r}` |"))),
@@ -464,7 +472,7 @@ fn every_event_reason_is_documented() {
     }
     assert_eq!(
         table.lines().filter(|l| l.starts_with("| `")).count(),
-        8,
+        10,
         "docs/operations.md: an event reason scalerd does not record"
     );
 }
@@ -553,7 +561,7 @@ fn every_rbac_rule_is_documented() {
         }
     }
     assert_eq!(
-        rules, 14,
+        rules, 17,
         "deploy/rbac.yaml changed: update the RBAC section"
     );
 }

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use scalers_testkit::{FakeApiServer, FakeResource, Fault, RedisServer, eventually, unique_name};
+use scalers_testkit::{
+    FakeApiServer, FakeResource, Fault, JobState, RedisServer, eventually, unique_name,
+};
 use serde_json::{Value, json};
 use support::{Daemon, kube_client, set_list};
 
@@ -530,6 +532,25 @@ fn workload(fake: &FakeApiServer, resource: &FakeResource, name: &str) {
 
 /// A ScaledObject `shop/<name>` on `target` with a redis-list trigger whose credentials come
 /// from authentication `auth` (`kind`: TriggerAuthentication or ClusterTriggerAuthentication).
+/// A ScaledJob on `key` (35 items, 100 per Job: one Job), with credentials from `auth`, that
+/// keeps no succeeded Job.
+fn scaled_job(name: &str, address: &str, key: &str, auth: (&str, &str)) -> Value {
+    json!({
+        "metadata": {"name": name},
+        "spec": {
+            "pollingInterval": 1,
+            "maxReplicaCount": 1,
+            "successfulJobsHistoryLimit": 0,
+            "jobTargetRef": {"template": {"spec": {"containers": [{"name": "w", "image": "busybox"}]}}},
+            "triggers": [{
+                "type": "redis",
+                "authenticationRef": {"kind": auth.0, "name": auth.1},
+                "metadata": {"address": address, "listName": key, "listLength": "100"},
+            }],
+        },
+    })
+}
+
 fn scaled_object(name: &str, target: Value, key: &str, auth: (&str, &str)) -> Value {
     json!({
         "metadata": {"name": name},
@@ -552,7 +573,8 @@ fn scaled_object(name: &str, target: Value, key: &str, auth: (&str, &str)) -> Va
 /// namespace) that scales a Deployment, a StatefulSet and an Argo Rollout in `shop` with
 /// credentials from a TriggerAuthentication and a ClusterTriggerAuthentication (Secrets) and
 /// an address from the target's environment (a ConfigMap), next to an HPA, with one write that
-/// meets a 409, and reports an invalid object twice (an Event, then its repeat).
+/// meets a 409, and reports an invalid object twice (an Event, then its repeat); and two
+/// ScaledJobs (one per kind of authentication), one of whose Jobs succeeds and is deleted.
 async fn requests_of_a_daemon(watch: &[&str]) -> Vec<scalers_testkit::JournalEntry> {
     let redis = RedisServer::shared().await;
     let user = unique_name("rbac");
@@ -635,6 +657,13 @@ async fn requests_of_a_daemon(watch: &[&str]) -> Vec<scalers_testkit::JournalEnt
         })
     };
     fake.put_object(&so, "shop", bad(1));
+    for (name, auth) in [("sj-ta", ta), ("sj-cta", cta)] {
+        fake.put_object(
+            &FakeResource::SCALED_JOB,
+            "shop",
+            scaled_job(name, redis.address(), &key, auth),
+        );
+    }
 
     let mut opts = scalerd::daemon::RunOptions::cluster();
     opts.admin_addr = "127.0.0.1:0".parse().unwrap();
@@ -697,6 +726,37 @@ async fn requests_of_a_daemon(watch: &[&str]) -> Vec<scalers_testkit::JournalEnt
             Ok(())
         } else {
             Err("the Lease was not renewed")
+        }
+    })
+    .await;
+    // Each ScaledJob creates its Job; one succeeds and, beyond the history limit of 0, goes.
+    let label = "scaledjob.keda.sh/name";
+    for name in ["sj-ta", "sj-cta"] {
+        eventually(Duration::from_secs(20), || async {
+            match fake.jobs_labelled("shop", label, name).len() {
+                0 => Err(format!("no Job of {name} yet")),
+                _ => Ok(()),
+            }
+        })
+        .await;
+    }
+    let job = fake.jobs_labelled("shop", label, "sj-ta")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fake.set_job_state("shop", &job, JobState::Succeeded);
+    eventually(Duration::from_secs(20), || async {
+        let deleted = fake
+            .requests(
+                "DELETE",
+                &format!("/apis/batch/v1/namespaces/shop/jobs/{job}"),
+            )
+            .iter()
+            .any(|e| e.succeeded());
+        if deleted {
+            Ok(())
+        } else {
+            Err(format!("{job} was not deleted"))
         }
     })
     .await;

@@ -216,6 +216,16 @@ fn broken_configs_are_refused_where_they_break() {
         ),
         ("no-objects", "scaledObjects: []\n", &["/scaledObjects"]),
         (
+            "job-without-template",
+            "scaledJobs:\n  - {name: a, jobTargetRef: {parallelism: 1}, triggers: [{type: cpu}]}\n",
+            &["/scaledJobs/0/jobTargetRef"],
+        ),
+        (
+            "job-strategy",
+            "scaledJobs:\n  - {name: a, jobTargetRef: {template: {}}, scalingStrategy: {strategy: greedy}, triggers: [{type: cpu}]}\n",
+            &["/scaledJobs/0/scalingStrategy/strategy"],
+        ),
+        (
             "unknown-field",
             "scaledObjects:\n  - {name: a, scaleTargetRef: {name: a}, pollingIntervall: 5, triggers: [{type: cpu}]}\n",
             &["/scaledObjects/0"],
@@ -322,7 +332,21 @@ fn fields_carry_docs_defaults_and_keda_names() {
     let schema = schema();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     assert_eq!(schema["title"], "scalerd config");
-    assert_eq!(schema["required"], json!(["scaledObjects"]));
+    assert_eq!(schema["required"], Value::Null);
+    assert_eq!(
+        schema["anyOf"],
+        json!([
+            {"required": ["scaledObjects"], "properties": {"scaledObjects": {"minItems": 1}}},
+            {"required": ["scaledJobs"], "properties": {"scaledJobs": {"minItems": 1}}},
+        ])
+    );
+    let job = &schema["definitions"]["ScaledJob"]["properties"];
+    assert_eq!(job["successfulJobsHistoryLimit"]["default"], 100);
+    assert_eq!(job["maxReplicaCount"]["default"], 100);
+    let strategies = schema["definitions"]["JobScalingStrategy"].to_string();
+    for name in ["default", "custom", "accurate", "eager"] {
+        assert!(strategies.contains(&format!("\"{name}\"")), "{strategies}");
+    }
     let defs = schema["definitions"].as_object().unwrap();
     let object = &defs["ScaledObject"]["properties"];
     assert_eq!(object["pollingInterval"]["default"], 30);

@@ -13,6 +13,8 @@
 //!   file and field path.
 //! - [`engine::Engine::evaluate`] turns one tick's readings into a [`engine::Decision`] that
 //!   says what to do and why.
+//! - [`job::decide`] is the ScaledJob counterpart of the engine: how many Jobs to create from
+//!   the queue lengths, the target per Job, the running and pending Jobs and the strategy.
 //! - [`controller::Controller`] ties an object's triggers, engine and [`target::ScaleTarget`]
 //!   together: a program that embeds scalers calls [`controller::Controller::tick`] on a timer
 //!   (see `examples/embed_engine.rs`); [`target::MemoryTarget`] keeps a count in memory.
@@ -27,13 +29,15 @@
 //! metric failure; KEDA's activation phase (activation thresholds, scale from and to zero,
 //! `idleReplicaCount`, `cooldownPeriod`, `initialCooldownPeriod`), fallback
 //! (`failureThreshold`, four behaviors, fed through the HPA math like KEDA), pause and
-//! `scalingModifiers` formulas.
+//! `scalingModifiers` formulas; KEDA's ScaledJob (`jobTargetRef`, history limits, rollout, the
+//! `default`, `custom`, `accurate` and `eager` strategies, `multipleScalersCalculation`).
 
 pub mod config;
 pub mod controller;
 pub mod engine;
 pub mod error;
 pub mod formula;
+pub mod job;
 pub mod secret;
 pub mod target;
 pub mod time;

@@ -750,7 +750,9 @@ fn unknown_field_messages() {
     );
     assert_eq!(
         errors(&(own("") + "secrets: []\n")),
-        ["app.yaml: secrets: unknown field; expected one of scaledObjects, authentications"]
+        [
+            "app.yaml: secrets: unknown field; expected one of scaledObjects, scaledJobs, authentications"
+        ]
     );
     // A misspelt top-level key also leaves the config without scaled objects.
     assert_eq!(
@@ -1068,10 +1070,15 @@ fn keda_single_document_paths_are_not_prefixed() {
 
 #[test]
 fn keda_kinds_and_api_versions() {
+    // A ScaledJob is decoded (tests/config_scaled_job.rs); other KEDA kinds are refused.
     assert_error(
         "apiVersion: keda.sh/v1alpha1\nkind: ScaledJob\nmetadata: {name: a}\n",
-        "app.yaml: kind: unsupported kind \"ScaledJob\"; \
-         expected ScaledObject, TriggerAuthentication or ClusterTriggerAuthentication",
+        "app.yaml: spec: required field is missing",
+    );
+    assert_error(
+        "apiVersion: eventing.keda.sh/v1alpha1\nkind: CloudEventSource\nmetadata: {name: a}\n",
+        "app.yaml: kind: unsupported kind \"CloudEventSource\"; \
+         expected ScaledObject, ScaledJob, TriggerAuthentication or ClusterTriggerAuthentication",
     );
     // Authentication kinds are decoded; a file of them alone has no scaled object.
     assert_eq!(
@@ -1123,7 +1130,7 @@ fn keda_multiple_documents_paths_are_prefixed() {
             "app.yaml: documents[3].metadata.annotations[\"autoscaling.keda.sh/paused-replicas\"]: \
              expected a whole number, got \"many\"",
             "app.yaml: documents[4].kind: unsupported kind \"Deployment\"; \
-             expected ScaledObject, TriggerAuthentication or ClusterTriggerAuthentication",
+             expected ScaledObject, ScaledJob, TriggerAuthentication or ClusterTriggerAuthentication",
             "app.yaml: documents[5]: expected a mapping, got a list",
         ]
     );
@@ -1748,7 +1755,7 @@ fn errors_inside_a_list_are_located_at_the_item() {
         [
             "app.yaml: items[0].spec.maxReplicaCount: expected a whole number, got \"ten\"",
             "app.yaml: items[1].kind: unsupported kind \"Deployment\"; expected ScaledObject, \
-             TriggerAuthentication or ClusterTriggerAuthentication",
+             ScaledJob, TriggerAuthentication or ClusterTriggerAuthentication",
         ]
     );
     // The list's own fields are checked too.

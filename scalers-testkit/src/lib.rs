@@ -41,8 +41,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::kube::{
-    FakeApiServer, FakeResource, Fault, JournalEntry, LeaseTerm, ResourceOptions, StatusMode,
-    path_matches,
+    FakeApiServer, FakeResource, Fault, JobState, JournalEntry, LeaseTerm, ResourceOptions,
+    StatusMode, path_matches,
 };
 pub use eventually::{Attempt, eventually};
 pub use http_stub::{HttpStub, RecordedRequest, StubTls, refused_url};

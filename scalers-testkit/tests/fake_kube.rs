@@ -924,6 +924,8 @@ async fn discovery_lists_the_keda_resources_with_scope_and_status() {
         [
             ("clustertriggerauthentications".to_owned(), false),
             ("clustertriggerauthentications/status".to_owned(), false),
+            ("scaledjobs".to_owned(), true),
+            ("scaledjobs/status".to_owned(), true),
             ("scaledobjects".to_owned(), true),
             ("scaledobjects/status".to_owned(), true),
             ("triggerauthentications".to_owned(), true),
@@ -1069,4 +1071,115 @@ async fn a_watch_from_a_version_not_reached_yet_is_refused() {
         matches!(err, kube::Error::Api(ref s) if s.code == 504 && s.reason == "Timeout"),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn jobs_are_listed_by_label_take_states_and_are_deleted_with_a_propagation_policy() {
+    use k8s_openapi::api::batch::v1::Job;
+    use kube::api::{Api, DeleteParams, ListParams, PostParams, PropagationPolicy};
+    use scalers_testkit::JobState;
+
+    let server = FakeApiServer::start().await;
+    let jobs: Api<Job> = Api::namespaced(server.client(), "media");
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {
+            "generateName": "images-",
+            "labels": {"scaledjob.keda.sh/name": "images"},
+            "ownerReferences": [{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob",
+                                 "name": "images", "uid": "u-1", "controller": true}],
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "w"}], "restartPolicy": "Never"}}},
+        "status": {"succeeded": 9},
+    }))
+    .unwrap();
+    let created = jobs.create(&PostParams::default(), &job).await.unwrap();
+    let name = created.metadata.name.clone().unwrap();
+    assert!(
+        name.starts_with("images-") && name.len() > "images-".len(),
+        "{name}"
+    );
+    // POST ignores status (a status subresource); owner references are kept as sent.
+    assert_eq!(created.status.as_ref().and_then(|s| s.succeeded), None);
+    assert_eq!(created.metadata.owner_references.unwrap()[0].uid, "u-1");
+    jobs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "other", "labels": {"scaledjob.keda.sh/name": "videos"}}, "spec": {"template": {}}})).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let selected = jobs
+        .list(&ListParams::default().labels("scaledjob.keda.sh/name=images"))
+        .await
+        .unwrap();
+    assert_eq!(selected.items.len(), 1);
+    assert_eq!(
+        selected.items[0].metadata.name.as_deref(),
+        Some(name.as_str())
+    );
+
+    server.set_job_state("media", &name, JobState::Running);
+    let status = jobs.get(&name).await.unwrap().status.unwrap();
+    assert_eq!((status.active, status.ready), (Some(1), Some(1)));
+    server.set_job_state("media", &name, JobState::Succeeded);
+    let status = jobs.get(&name).await.unwrap().status.unwrap();
+    assert_eq!((status.active, status.succeeded), (Some(0), Some(1)));
+    assert!(status.completion_time.is_some());
+    let kinds: Vec<(String, String)> = status
+        .conditions
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.type_, c.status))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("SuccessCriteriaMet".to_owned(), "True".to_owned()),
+            ("Complete".to_owned(), "True".to_owned())
+        ]
+    );
+    server.set_job_state("media", "other", JobState::Failed);
+    let failed = jobs.get("other").await.unwrap().status.unwrap();
+    assert_eq!(failed.failed, Some(1));
+    assert!(
+        failed.completion_time.is_none(),
+        "only a succeeded Job has one"
+    );
+
+    // A propagation policy the API does not know is refused (422); a known one deletes.
+    let bad = server.url().to_owned() + "/apis/batch/v1/namespaces/media/jobs/other";
+    let answer = reqwest::Client::new()
+        .delete(&bad)
+        .header("content-type", "application/json")
+        .body(json!({"propagationPolicy": "Sideways"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 422);
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Foreground),
+        ..DeleteParams::default()
+    };
+    jobs.delete(&name, &params).await.unwrap();
+    jobs.delete("other", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert!(
+        jobs.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let deletes = server.requests("DELETE", "/apis/batch/v1/namespaces/media/jobs/*");
+    let policies: Vec<String> = deletes
+        .iter()
+        .map(|e| {
+            e.json().unwrap()["propagationPolicy"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(policies, ["Sideways", "Foreground", "Background"]);
 }

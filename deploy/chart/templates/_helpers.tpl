@@ -70,10 +70,19 @@ cluster mode with watchNamespaces, in those namespaces only (a RoleBinding in ea
   verbs: ["list", "watch", "patch"]
 - apiGroups: ["keda.sh"]
   resources: ["triggerauthentications"]
-  verbs: ["list", "watch"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["keda.sh"]
   resources: ["scaledobjects/status"]
   verbs: ["patch"]
+- apiGroups: ["keda.sh"]
+  resources: ["scaledjobs"]
+  verbs: ["list", "watch"]
+- apiGroups: ["keda.sh"]
+  resources: ["scaledjobs/status"]
+  verbs: ["patch"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "watch", "create", "delete"]
 {{- with .Values.rbac.extraClusterRules }}
 {{ toYaml . }}
 {{- end }}
@@ -83,7 +92,7 @@ cluster mode with watchNamespaces, in those namespaces only (a RoleBinding in ea
 {{- define "scalers.clusterScopedRules" -}}
 - apiGroups: ["keda.sh"]
   resources: ["clustertriggerauthentications"]
-  verbs: ["list", "watch"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["get"]

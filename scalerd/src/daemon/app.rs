@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use scalers_core::config::ValidatedObject;
 use scalers_core::config::model::{Config, ScaleTargetRef, ScaledObject};
+use scalers_core::config::{ValidatedJob, ValidatedObject};
 use scalers_core::target::ScaleTarget;
 use scalers_core::trigger::Registry;
 use tokio::net::TcpListener;
@@ -22,6 +22,7 @@ use crate::daemon::cluster::{ClusterChange, ClusterSource};
 use crate::daemon::credentials::ConfigCredentials;
 use crate::daemon::credentials::Fingerprints;
 use crate::daemon::events::{EventQueue, EventSink, LogSink, QueueSettings};
+use crate::daemon::jobs::{JobContext, JobLoops};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::options::RunOptions;
 use crate::daemon::runner::{Clock, DryRunTarget, ObjectHandle, RunContext, spawn};
@@ -160,6 +161,8 @@ pub struct App {
     shard_elector: Option<ShardElector>,
     client: Option<kube::Client>,
     initial: Vec<ValidatedObject>,
+    /// The scaled jobs' loops, and the scaled jobs to start with.
+    jobs: (JobLoops, Vec<ValidatedJob>),
     credentials: Arc<ConfigCredentials>,
     /// The config file, whose SIGHUP listener exists from the start of [`App::build`]: a
     /// SIGHUP's default action ends the process, so one sent while the daemon starts must
@@ -193,6 +196,9 @@ pub struct Started {
     credentials: Arc<ConfigCredentials>,
     source: Source,
     running: BTreeMap<String, Running>,
+    jobs: JobLoops,
+    /// Cluster mode: the watch of ScaledJobs feeding `jobs` (its stop, its task).
+    cluster_jobs: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
     elector_stop: watch::Sender<bool>,
     elector_task: Option<tokio::task::JoinHandle<()>>,
     server_stop: watch::Sender<bool>,
@@ -223,7 +229,7 @@ impl App {
         // A broken config is reported before anything else happens (Secrets are checked against
         // placeholders here, and read for real once connected).
         if let Some(path) = &opts.config {
-            crate::load(path, &registry)?;
+            crate::load_all(path, &registry)?;
         }
         let metrics = Arc::new(Metrics::new());
         let client = match opts.kube_client.clone() {
@@ -274,6 +280,7 @@ impl App {
                 let empty = Loaded {
                     config: Config::default(),
                     objects: Vec::new(),
+                    jobs: Vec::new(),
                     fingerprints: Fingerprints::new(),
                 };
                 (Source::Cluster(cluster), empty)
@@ -293,6 +300,7 @@ impl App {
             opts.namespace.clone(),
         ));
         let initial = loaded.objects;
+        let initial_jobs = loaded.jobs;
         let listener = TcpListener::bind(opts.admin_addr)
             .await
             .map_err(|source| Error::Bind {
@@ -388,6 +396,19 @@ impl App {
             statuses,
             shards,
         });
+        let job_loops = JobLoops::new(JobContext {
+            client: client.as_ref().map(|c| {
+                crate::kube::JobClient::new(c.clone(), fence.clone())
+                    .with_namespaces(opts.watch_namespaces.clone())
+            }),
+            status: ctx.status.clone(),
+            events: ctx.events.clone(),
+            metrics: ctx.metrics.clone(),
+            leading: ctx.leading.clone(),
+            clock: Clock::system(),
+            sample_timeout: opts.sample_timeout,
+            dry_run: opts.dry_run,
+        });
         Ok(App {
             admin: AdminState {
                 status,
@@ -405,6 +426,7 @@ impl App {
             shard_elector,
             client,
             initial,
+            jobs: (job_loops, initial_jobs),
             credentials,
             source,
         })
@@ -450,6 +472,7 @@ impl App {
             shard_elector,
             client,
             initial,
+            jobs: (jobs, initial_jobs),
             credentials,
             source,
         } = self;
@@ -488,6 +511,18 @@ impl App {
 
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         apply(&ctx, targets.as_ref(), &mut running, initial).await;
+        jobs.apply(initial_jobs).await;
+        let cluster_jobs = match (&source, &client) {
+            (Source::Cluster(_), Some(c)) => Some(crate::daemon::cluster_jobs::spawn(
+                c.clone(),
+                &opts.watch_namespaces,
+                registry.clone(),
+                opts.namespace.clone(),
+                jobs.clone(),
+                ctx.events.clone(),
+            )),
+            _ => None,
+        };
         match (&client, opts.dry_run) {
             (Some(c), false) => {
                 let (c, ready) = (c.clone(), ready.clone());
@@ -510,8 +545,10 @@ impl App {
                 let _ = ready.send(true);
             }
         }
+        let scaled_jobs = jobs.len().await;
         info!(
             objects = running.len(),
+            scaled_jobs,
             dry_run = opts.dry_run,
             "scalerd running"
         );
@@ -524,6 +561,8 @@ impl App {
             credentials,
             source,
             running,
+            jobs,
+            cluster_jobs,
             elector_stop,
             elector_task,
             server_stop,
@@ -576,6 +615,7 @@ impl Started {
                     loaded.objects,
                 )
                 .await;
+                self.jobs.apply(loaded.jobs).await;
                 ctx.status.set_reload(ReloadStatus {
                     at: ctx.clock.wall_ms(),
                     ok: true,
@@ -698,10 +738,16 @@ impl Started {
             r.handle.signal_stop();
         }
         let running = self.running;
+        let jobs = self.jobs;
+        if let Some((stop, task)) = self.cluster_jobs {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
         let drain = async {
             for (_, r) in running {
                 r.handle.join().await;
             }
+            jobs.stop().await;
         };
         if tokio::time::timeout(self.opts.drain_timeout, drain)
             .await

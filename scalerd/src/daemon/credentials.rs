@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use scalers_core::config::auth::{SecretKeyRef, SecretRead, resolve};
 use scalers_core::config::model::{AuthSource, Config, ScaledObject};
-use scalers_core::config::{ValidatedObject, validate_with_secrets};
+use scalers_core::config::{
+    Validated, ValidatedObject, validate_all_with_secrets, validate_with_secrets,
+};
 use scalers_core::secret::Secret;
 use scalers_core::trigger::Registry;
 
@@ -80,12 +82,29 @@ pub async fn load_config(
     own_namespace: &str,
     env: scalers_core::trigger::EnvLookup<'_>,
 ) -> Result<(Vec<ValidatedObject>, Fingerprints)> {
+    let (validated, fingerprints) =
+        load_all(config, file, registry, client, own_namespace, env).await?;
+    Ok((validated.objects, fingerprints))
+}
+
+/// Like [`load_config`], with the scaled jobs as well as the scaled objects.
+///
+/// # Errors
+/// As [`load_config`].
+pub async fn load_all(
+    config: &Config,
+    file: &str,
+    registry: &Registry,
+    client: Option<&kube::Client>,
+    own_namespace: &str,
+    env: scalers_core::trigger::EnvLookup<'_>,
+) -> Result<(Validated, Fingerprints)> {
     let read = match client {
         Some(c) => read_secrets(c, config, own_namespace).await,
         None => SecretValues::new(),
     };
     let reader = reader(&read, client.is_some(), own_namespace);
-    let objects = validate_with_secrets(config, registry, file, env, &reader)?;
+    let objects = validate_all_with_secrets(config, registry, file, env, &reader)?;
     // One read of each authentication (validation just read them all, so they resolve).
     let mut by_auth: HashMap<usize, u64> = HashMap::new();
     let mut fingerprints = Fingerprints::new();

@@ -74,6 +74,16 @@ pub enum Event {
         /// Every problem, one per line.
         message: String,
     },
+    /// A scaled job's poll created Jobs.
+    JobsCreated {
+        /// How many.
+        count: u32,
+    },
+    /// The API refused to create a scaled job's Job.
+    JobCreateFailed {
+        /// Why.
+        message: String,
+    },
 }
 
 impl Event {
@@ -97,6 +107,8 @@ impl Event {
             }
             Event::FallbackDeactivated { .. } => ScalerEvent::fallback_deactivated(),
             Event::CheckFailed { message } => ScalerEvent::check_failed(message),
+            Event::JobsCreated { count } => ScalerEvent::jobs_created(*count),
+            Event::JobCreateFailed { message } => ScalerEvent::job_create_failed(message),
         }
     }
 }

@@ -69,6 +69,15 @@ pub struct OwnerLabels {
     pub owner: Label,
 }
 
+/// Labels of per-scaled-job series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// Namespace of the scaled job.
+    pub namespace: Label,
+    /// Name of the scaled job.
+    pub scaled_job: Label,
+}
+
 /// Labels of the last-decision series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -149,6 +158,10 @@ pub struct Metrics {
     pub ticks_abandoned: Counter,
     /// Triggers rebuilt with re-read credentials.
     pub trigger_rebuilds: Counter,
+    /// Jobs created for each scaled job.
+    pub jobs_created: Family<JobLabels, Counter>,
+    /// Creates of a scaled job's Job that the API refused.
+    pub job_create_failures: Family<JobLabels, Counter>,
     /// Calls to the Kubernetes API waiting for the rate limit, per priority.
     pub kube_api_waiting: Family<PriorityLabels, Gauge>,
     /// How long calls waited for the rate limit, per priority.
@@ -193,6 +206,8 @@ impl Metrics {
             events_aggregated: Counter::default(),
             ticks_abandoned: Counter::default(),
             trigger_rebuilds: Counter::default(),
+            jobs_created: Family::default(),
+            job_create_failures: Family::default(),
             kube_api_waiting: Family::default(),
             kube_api_wait: Family::new_with_constructor(latency_histogram),
             object_owner: Family::default(),
@@ -255,6 +270,16 @@ impl Metrics {
             "loop_lateness_seconds",
             "How late scaled objects' ticks ran against their schedule",
             m.loop_lateness.clone(),
+        );
+        registry.register(
+            "scaled_job_jobs_created",
+            "Jobs created for a scaled job",
+            m.jobs_created.clone(),
+        );
+        registry.register(
+            "scaled_job_create_failures",
+            "Creates of a scaled job's Job that the API refused",
+            m.job_create_failures.clone(),
         );
         registry.register(
             "config_reload_failures",

@@ -6,6 +6,8 @@
 //! - [`source`]: where scaled objects come from (the config file: loaded once at start,
 //!   reloaded on change or SIGHUP);
 //! - [`runner`]: one task per scaled object (sample, decide, write, publish);
+//! - [`jobs`]: one task per scaled job (sample, count the Jobs, create, clean up), fed by the
+//!   config file or, in cluster mode, by [`cluster_jobs`] (KEDA's ScaledJobs, watched);
 //! - [`status`]: what `/status` shows, written by the loops, read by the admin server;
 //! - [`admin`]: the admin server (`/livez`, `/readyz`, `/metrics`, `/status`);
 //! - [`metrics`]: the Prometheus metrics;
@@ -16,8 +18,10 @@
 pub mod admin;
 pub mod app;
 pub mod cluster;
+pub mod cluster_jobs;
 pub mod credentials;
 pub mod events;
+pub mod jobs;
 pub mod metrics;
 pub mod options;
 pub mod runner;

@@ -603,7 +603,7 @@ fn series_of(c: &Controller) -> ObjectSeries {
 }
 
 /// Samples one trigger within `timeout`, returning the result and its latency in milliseconds.
-async fn sample_one(
+pub(crate) async fn sample_one(
     trigger: &dyn scalers_core::trigger::Trigger,
     timeout: Duration,
 ) -> (Result<Sample, TriggerError>, f64) {

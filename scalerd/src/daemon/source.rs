@@ -9,8 +9,8 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use scalers_core::config::ValidatedObject;
 use scalers_core::config::model::Config;
+use scalers_core::config::{ValidatedJob, ValidatedObject};
 use scalers_core::trigger::Registry;
 use tracing::info;
 
@@ -25,6 +25,8 @@ pub struct Loaded {
     pub config: Config,
     /// Its objects, validated, triggers built.
     pub objects: Vec<ValidatedObject>,
+    /// Its scaled jobs, validated, triggers built.
+    pub jobs: Vec<ValidatedJob>,
     /// The fingerprints of their credentials ([`crate::daemon::runner::Rebuilt`]).
     pub fingerprints: Fingerprints,
 }
@@ -97,7 +99,7 @@ impl FileSource {
         self.hash = file_hash(&self.path).or(self.hash);
         let file = self.name();
         let config = scalers_core::config::load_file(&self.path)?;
-        let (objects, fingerprints) = crate::daemon::credentials::load_config(
+        let (validated, fingerprints) = crate::daemon::credentials::load_all(
             &config,
             &file,
             registry,
@@ -108,7 +110,8 @@ impl FileSource {
         .await?;
         Ok(Loaded {
             config,
-            objects,
+            objects: validated.objects,
+            jobs: validated.jobs,
             fingerprints,
         })
     }

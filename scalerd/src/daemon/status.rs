@@ -28,6 +28,65 @@ pub struct Status {
     pub sharding: Option<ShardingStatus>,
     /// One entry per scaled object, sorted by `namespace/name`.
     pub objects: Vec<ObjectStatus>,
+    /// One entry per scaled job, sorted by `namespace/name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobStatus>,
+}
+
+/// One scaled job's state: its Jobs and its last poll.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStatus {
+    /// `namespace/name`.
+    pub scaled_job: String,
+    /// What its loop is doing.
+    pub state: LoopState,
+    /// Whether it is paused (`autoscaling.keda.sh/paused`): no Job created or deleted.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub paused: bool,
+    /// When the last poll ran (unix milliseconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_poll: Option<u64>,
+    /// Whether it was active at the last poll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// Jobs not finished at the last poll.
+    pub running: u32,
+    /// Among them, those with no pod running yet.
+    pub pending: u32,
+    /// Succeeded Jobs kept (history).
+    pub succeeded: u32,
+    /// Failed Jobs kept (history).
+    pub failed: u32,
+    /// Jobs created since scalerd started.
+    pub created_total: u64,
+    /// The last decision: its reason code (`scaled`, `no-room`, `inactive`, `below-min`,
+    /// `trigger-error`) and explanation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<JobDecisionStatus>,
+    /// The last sample of each trigger.
+    pub triggers: Vec<TriggerStatus>,
+    /// The last error: a trigger, listing, creating or deleting Jobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The explanation of a scaled job's decision.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobDecisionStatus {
+    /// The reason code.
+    pub reason_code: String,
+    /// The computation in words.
+    pub explanation: String,
+    /// The combined queue length.
+    pub queue_length: f64,
+    /// The combined scale.
+    pub max_scale: u64,
+    /// Jobs decided.
+    pub create: u32,
+    /// Jobs created (fewer when the API refused one; 0 in a dry run).
+    pub created: u32,
 }
 
 /// What a sharded replica holds and sees (`--sharding`).
@@ -428,6 +487,7 @@ struct Inner {
     config_file: String,
     last_reload: Option<ReloadStatus>,
     objects: BTreeMap<String, ObjectStatus>,
+    jobs: BTreeMap<String, JobStatus>,
 }
 
 impl StatusStore {
@@ -457,6 +517,22 @@ impl StatusStore {
         };
         writer.update(|_| {});
         writer
+    }
+
+    /// Sets the entry of scaled job `key` (written only by its loop).
+    pub fn set_job(&self, status: JobStatus) {
+        self.write().jobs.insert(status.scaled_job.clone(), status);
+    }
+
+    /// Forgets scaled job `key` (removed by a reload).
+    pub fn remove_job(&self, key: &str) {
+        self.write().jobs.remove(key);
+    }
+
+    /// A copy of scaled job `key`'s entry.
+    pub fn job(&self, key: &str) -> Option<JobStatus> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.jobs.get(key).cloned()
     }
 
     /// Forgets `key` (object removed by a reload).
@@ -504,6 +580,7 @@ impl StatusStore {
                 last_reload: inner.last_reload.clone(),
                 sharding: None,
                 objects: objects(&inner.objects),
+                jobs: inner.jobs.values().cloned().collect(),
             }
         };
         if let Some(view) = self.shards.get() {

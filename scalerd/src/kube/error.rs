@@ -214,6 +214,14 @@ pub enum KubeError {
         /// The keys it has (names only, never values).
         keys: Vec<String>,
     },
+    /// A scaled job's `jobTargetRef` does not read as a `batch/v1` `JobSpec`.
+    #[error("scaled job {scaled_job:?}: jobTargetRef is not a Job spec: {message}")]
+    JobTemplate {
+        /// `namespace/name` of the scaled job.
+        scaled_job: String,
+        /// What does not fit.
+        message: String,
+    },
     /// The Secret's value is not UTF-8 text.
     #[error("secret {name:?} in namespace {namespace:?}: key {key:?} is not valid UTF-8")]
     SecretNotUtf8 {

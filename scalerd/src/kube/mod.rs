@@ -20,6 +20,9 @@
 //!   (`--kube-api-qps`, `--kube-api-burst`), Lease renewals and `/scale` writes first.
 //! - [`read_secret_key`]: one key of a Secret, for `authentications`.
 //! - [`StatusWriter`]: KEDA's ScaledObject `status`, written through `/status` on change only.
+//! - [`JobClient`]: the `batch/v1` Jobs of scaled jobs, listed by KEDA's label
+//!   `scaledjob.keda.sh/name`, created from the template ([`job_object`]), deleted with a
+//!   propagation policy; writes fenced like the rest.
 //! - [`HpaIndex`] and [`hpas_targeting`]: the HPAs that already scale a workload, from one list.
 //!
 //! Every call has a deadline and fails with a [`KubeError`] that names the call and, for RBAC
@@ -31,6 +34,7 @@
 mod client;
 mod error;
 mod hpa;
+mod jobs;
 mod lease;
 mod limit;
 mod recorder;
@@ -45,6 +49,10 @@ use std::time::Duration;
 pub use client::{client_from_config, connect, in_cluster, load_config};
 pub use error::{KubeError, Operation};
 pub use hpa::{HpaIndex, hpas_targeting};
+pub use jobs::{
+    JobClient, JobPhase, ListedJob, job_object, owner_reference, scaled_job_resource,
+    scaled_job_status,
+};
 pub use lease::{Fence, LeaderElector, LeaseTimings, MIN_FENCED_TIMEOUT};
 pub use limit::{
     DEFAULT_BURST, DEFAULT_QPS, Limited, Priority, RateLimit, RateLimitLayer, RateLimitMetrics,

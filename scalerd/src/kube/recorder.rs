@@ -35,6 +35,10 @@ pub mod reason {
     pub const FALLBACK_DEACTIVATED: &str = "ScaledObjectFallbackDeactivated";
     /// A ScaledObject of the cluster is invalid.
     pub const CHECK_FAILED: &str = "ScaledObjectCheckFailed";
+    /// A scaled job's poll created Jobs.
+    pub const JOBS_CREATED: &str = "KEDAJobsCreated";
+    /// The API refused to create a scaled job's Job.
+    pub const JOB_CREATE_FAILED: &str = "KEDAJobCreateFailed";
 }
 
 /// The `type` of an Event.
@@ -174,6 +178,27 @@ impl ScalerEvent {
             reason::CHECK_FAILED,
             "Check",
             message.to_owned(),
+        )
+    }
+
+    /// `KEDAJobsCreated`: "Created {n} jobs".
+    pub fn jobs_created(count: u32) -> Self {
+        let noun = if count == 1 { "job" } else { "jobs" };
+        ScalerEvent::new(
+            EventKind::Normal,
+            reason::JOBS_CREATED,
+            "CreateJobs",
+            format!("Created {count} {noun}"),
+        )
+    }
+
+    /// `KEDAJobCreateFailed` (Warning): "Failed to create a job: {message}".
+    pub fn job_create_failed(message: &str) -> Self {
+        ScalerEvent::new(
+            EventKind::Warning,
+            reason::JOB_CREATE_FAILED,
+            "CreateJobs",
+            format!("Failed to create a job: {message}"),
         )
     }
 

@@ -5,12 +5,19 @@
 //! number, or is empty or `error`, meaning the trigger failed at that time. The engine is
 //! evaluated at t = 0, P, 2P, … up to the last trace time (P = `pollingInterval`); at each tick a
 //! trigger's value is the one of the last row whose time ≤ t. New replicas are ready at once.
+//!
+//! A scaled job replays the same way through [`scalers_core::job::decide`] ([`simulate_job`]):
+//! the trigger columns hold queue lengths, and an optional column [`COMPLETED_COLUMN`] the
+//! number of running Jobs that finish at that row's time (the oldest first, counted once, at
+//! the first tick at or after it). Created Jobs run at once (none is pending) and run until
+//! completed.
 
 use std::fmt::Write as _;
 
 use scalers_core::Timestamp;
-use scalers_core::config::ValidatedObject;
+use scalers_core::config::{ValidatedJob, ValidatedObject};
 use scalers_core::engine::{Decision, Engine, Reading, Replicas};
+use scalers_core::job::{JobCounts, JobDecision, JobReading, decide};
 use scalers_core::trigger::{Sample, TriggerErrorKind};
 
 use crate::error::{Error, Result};
@@ -168,26 +175,165 @@ pub fn simulate(
     Ok(ticks)
 }
 
+/// The trace column of a scaled job's trace giving the Jobs that complete at that time.
+pub const COMPLETED_COLUMN: &str = "completed";
+
+/// One simulated poll of a scaled job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobTick {
+    /// When.
+    pub at: Timestamp,
+    /// Jobs that completed since the previous poll.
+    pub completed: u32,
+    /// The decision (its counts are the Jobs running before it).
+    pub decision: JobDecision,
+}
+
+/// Replays `trace` through [`decide`] for `job`, starting with no Job running.
+///
+/// # Errors
+/// [`Error::TraceColumns`] when the trace's columns do not match the job's triggers (besides
+/// [`COMPLETED_COLUMN`]), or a completion count is not a whole number.
+pub fn simulate_job(job: &ValidatedJob, trace: &Trace, trace_file: &str) -> Result<Vec<JobTick>> {
+    let completed_col = trace.columns.iter().position(|c| c == COMPLETED_COLUMN);
+    let triggers_only = Trace {
+        columns: trace
+            .columns
+            .iter()
+            .filter(|c| *c != COMPLETED_COLUMN)
+            .cloned()
+            .collect(),
+        rows: trace
+            .rows
+            .iter()
+            .map(|r| TraceRow {
+                at: r.at,
+                values: r
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != completed_col)
+                    .map(|(_, v)| *v)
+                    .collect(),
+            })
+            .collect(),
+    };
+    let names: Vec<&str> = job.triggers.iter().map(|t| t.name.as_str()).collect();
+    let mapping = map_names(&job.job.name, &names, &triggers_only, trace_file)?;
+    let completions: Vec<(Timestamp, u32)> = match completed_col {
+        None => Vec::new(),
+        Some(col) => trace
+            .rows
+            .iter()
+            .map(|r| {
+                let n = r.values[col].unwrap_or(0.0);
+                if n < 0.0 || n.fract() != 0.0 || n > f64::from(u32::MAX) {
+                    return Err(Error::TraceColumns {
+                        file: trace_file.to_owned(),
+                        message: format!(
+                            "{COMPLETED_COLUMN}: expected a whole number of Jobs, got {n}"
+                        ),
+                    });
+                }
+                Ok((r.at, n as u32))
+            })
+            .collect::<Result<_>>()?,
+    };
+    let period = u64::try_from(job.job.polling_period().as_millis()).unwrap_or(u64::MAX);
+    let last = trace.rows.last().map_or(0, |r| r.at.as_millis());
+    let mut running: u32 = 0;
+    let mut ticks = Vec::new();
+    let mut t = 0;
+    let mut previous: Option<u64> = None;
+    while t <= last {
+        let now = Timestamp::from_millis(t);
+        let completed: u32 = completions
+            .iter()
+            .filter(|(at, _)| previous.is_none_or(|p| at.as_millis() > p) && at.as_millis() <= t)
+            .map(|(_, n)| *n)
+            .fold(0u32, u32::saturating_add)
+            .min(running);
+        running -= completed;
+        let readings: Vec<Option<JobReading>> = mapping
+            .iter()
+            .zip(&job.triggers)
+            .map(|(&col, trig)| {
+                triggers_only.value_at(col, now).map(|v| {
+                    let target = trig.trigger.target();
+                    JobReading {
+                        queue_length: v,
+                        target: target.value,
+                        active: Sample::new(v, target.activation_threshold).active,
+                    }
+                })
+            })
+            .collect();
+        let decision = decide(
+            &job.job,
+            &readings,
+            JobCounts {
+                running,
+                pending: 0,
+            },
+        );
+        running = running.saturating_add(decision.create);
+        ticks.push(JobTick {
+            at: now,
+            completed,
+            decision,
+        });
+        previous = Some(t);
+        t += period;
+    }
+    Ok(ticks)
+}
+
+/// Renders scaled job ticks as CSV:
+/// `time,queue,completed,running,created,reason,explanation` (`running` before the poll's
+/// creations).
+pub fn jobs_to_csv(ticks: &[JobTick]) -> String {
+    let mut out = String::from("time,queue,completed,running,created,reason,explanation\n");
+    for t in ticks {
+        let d = &t.decision;
+        let explanation = d.explanation.replace([',', '\n'], ";");
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            secs(t.at),
+            d.queue_length,
+            t.completed,
+            d.counts.running,
+            d.create,
+            d.reason,
+            explanation
+        );
+    }
+    out
+}
+
 /// For each trigger, the index of its trace column.
 fn map_columns(object: &ValidatedObject, trace: &Trace, file: &str) -> Result<Vec<usize>> {
+    let names: Vec<&str> = object.triggers.iter().map(|t| t.name.as_str()).collect();
+    map_names(&object.object.name, &names, trace, file)
+}
+
+/// For each trigger name of the object `owner`, the index of its trace column.
+fn map_names(owner: &str, names: &[&str], trace: &Trace, file: &str) -> Result<Vec<usize>> {
     let err = |message: String| Error::TraceColumns {
         file: file.to_owned(),
         message,
     };
-    let names: Vec<&str> = object.triggers.iter().map(|t| t.name.as_str()).collect();
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) {
             return Err(err(format!(
-                "two triggers of {:?} go by {n:?}; give them distinct names to simulate",
-                object.object.name
+                "two triggers of {owner:?} go by {n:?}; give them distinct names to simulate"
             )));
         }
     }
     for c in &trace.columns {
         if !names.contains(&c.as_str()) {
             return Err(err(format!(
-                "column {c:?} is not a trigger of {:?}; triggers: {}",
-                object.object.name,
+                "column {c:?} is not a trigger of {owner:?}; triggers: {}",
                 names.join(", ")
             )));
         }

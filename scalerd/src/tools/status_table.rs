@@ -61,8 +61,67 @@ pub fn render(status: &Status) -> String {
             row
         })
         .collect();
+    let mut out = table(&header, &rows);
+    if !status.jobs.is_empty() {
+        let header = [
+            "SCALED JOB",
+            "RUNNING",
+            "PENDING",
+            "CREATED",
+            "ACTIVE",
+            "REASON",
+            "LAST ERROR",
+        ];
+        let rows: Vec<Vec<String>> = status
+            .jobs
+            .iter()
+            .map(|j| {
+                vec![
+                    j.scaled_job.clone(),
+                    j.running.to_string(),
+                    j.pending.to_string(),
+                    j.created_total.to_string(),
+                    j.active.map_or("-".to_owned(), |a| a.to_string()),
+                    match (&j.decision, j.paused) {
+                        (_, true) => "paused".to_owned(),
+                        (Some(d), false) => d.explanation.clone(),
+                        (None, false) => j.state.as_str().to_owned(),
+                    },
+                    j.last_error.clone().unwrap_or_else(|| "-".to_owned()),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&header, &rows));
+    }
+    let mode = match (status.dry_run, status.leader, &status.sharding) {
+        (true, _, _) => " (dry run)".to_owned(),
+        (false, _, Some(sh)) => format!(
+            " (sharded: {} holds {} of {} shards, {} replica(s))",
+            sh.identity,
+            sh.held.len(),
+            sh.shards,
+            sh.members.len()
+        ),
+        (false, false, None) => " (standby)".to_owned(),
+        (false, true, None) => String::new(),
+    };
+    let jobs = if status.jobs.is_empty() {
+        String::new()
+    } else {
+        format!(", {} scaled job(s)", status.jobs.len())
+    };
+    out.push_str(&format!(
+        "{} scaled object(s){jobs} from {}{mode}\n",
+        status.objects.len(),
+        status.config_file
+    ));
+    out
+}
+
+/// An aligned table of `rows` under `header`.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in &rows {
+    for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
@@ -78,28 +137,11 @@ pub fn render(status: &Status) -> String {
         }
         out.push('\n');
     };
-    line(&header);
-    for r in &rows {
+    line(header);
+    for r in rows {
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
         line(&cells);
     }
-    let mode = match (status.dry_run, status.leader, &status.sharding) {
-        (true, _, _) => " (dry run)".to_owned(),
-        (false, _, Some(sh)) => format!(
-            " (sharded: {} holds {} of {} shards, {} replica(s))",
-            sh.identity,
-            sh.held.len(),
-            sh.shards,
-            sh.members.len()
-        ),
-        (false, false, None) => " (standby)".to_owned(),
-        (false, true, None) => String::new(),
-    };
-    out.push_str(&format!(
-        "{} scaled object(s) from {}{mode}\n",
-        status.objects.len(),
-        status.config_file
-    ));
     out
 }
 
@@ -130,6 +172,7 @@ mod tests {
                 }),
                 ..ObjectStatus::default()
             }],
+            jobs: Vec::new(),
         };
         assert_eq!(
             render(&status),
@@ -167,6 +210,35 @@ mod tests {
              shop/a  Deployment/a  scalerd-b  -         -       -        standby  -\n\
              shop/b  Deployment/b  -          -         -       -        standby  -\n\
              2 scaled object(s) from cluster (sharded: scalerd-a holds 2 of 32 shards, 2 replica(s))\n"
+        );
+    }
+
+    #[test]
+    fn renders_scaled_jobs_below_the_objects() {
+        let status = Status {
+            leader: true,
+            config_file: "app.yaml".into(),
+            jobs: vec![crate::daemon::status::JobStatus {
+                scaled_job: "media/images".into(),
+                running: 5,
+                pending: 1,
+                created_total: 7,
+                active: Some(true),
+                decision: Some(crate::daemon::status::JobDecisionStatus {
+                    explanation: "queue 10; maxScale 5; default: 5 - 5 running = 0; create 0"
+                        .into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Status::default()
+        };
+        assert_eq!(
+            render(&status),
+            "OBJECT  TARGET  REPLICAS  ACTIVE  TRIGGER  REASON  LAST ERROR\n\
+             SCALED JOB    RUNNING  PENDING  CREATED  ACTIVE  REASON                                                      LAST ERROR\n\
+             media/images  5        1        7        true    queue 10; maxScale 5; default: 5 - 5 running = 0; create 0  -\n\
+             0 scaled object(s), 1 scaled job(s) from app.yaml\n"
         );
     }
 }

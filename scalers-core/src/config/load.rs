@@ -24,6 +24,13 @@
 //! Error paths start at `scaledObjects`, such as `scaledObjects[0].triggers[0].metadata.query`,
 //! and each object's [`Location`] is `scaledObjects[i]`.
 //!
+//! A `scaledJobs` list holds scaled jobs (KEDA's ScaledJob) the same way: `name`, optional
+//! `namespace`, `paused` and `labels`, and the ScaledJob spec fields inline (`jobTargetRef`,
+//! required, `pollingInterval`, `successfulJobsHistoryLimit`, `failedJobsHistoryLimit`,
+//! `envSourceContainerName`, `minReplicaCount`, `maxReplicaCount`, `rollout`, the deprecated
+//! `rolloutStrategy`, `scalingStrategy`, `triggers`); paths start at `scaledJobs[i]`. A file
+//! needs at least one scaled object or scaled job.
+//!
 //! Each authentication has a `name` (required), an optional `namespace` (without one it serves
 //! every namespace), an optional `kind` (`TriggerAuthentication`, the default, or
 //! `ClusterTriggerAuthentication`, which has no namespace) and its sources, in KEDA's shapes:
@@ -58,7 +65,9 @@
 //! # KEDA manifests
 //!
 //! One or more YAML documents separated by `---` (empty documents are skipped), each a KEDA
-//! `ScaledObject` exactly as it would be applied to a cluster: `apiVersion: keda.sh/v1alpha1`,
+//! `ScaledObject` (or `ScaledJob`, with the spec fields above, `metadata.labels` and the
+//! `autoscaling.keda.sh/paused` annotation read as Go's `ParseBool` does, an unreadable value
+//! pausing) exactly as it would be applied to a cluster: `apiVersion: keda.sh/v1alpha1`,
 //! `kind: ScaledObject`, `metadata` (`name` required, `namespace` default `default`, the other
 //! standard object metadata keys tolerated) and `spec`; a `status` is ignored. The annotation
 //! `autoscaling.keda.sh/paused` pauses the object unless its value is `"false"`, and
@@ -69,7 +78,7 @@
 //! a TriggerAuthentication, default `default`; ignored on a ClusterTriggerAuthentication, as
 //! Kubernetes does for cluster-scoped objects) and a `spec` with the sources above
 //! (`secretTargetRef`, `env`, and the extension `file`). A file needs at least one
-//! ScaledObject. Documents of other kinds are errors.
+//! ScaledObject or ScaledJob. Documents of other kinds are errors.
 //!
 //! A document of kind `List` (`apiVersion: v1`, what `kubectl get scaledobjects,triggerauthentications
 //! -A -o yaml` writes), or a typed list such as `ScaledObjectList`, stands for the manifests in
@@ -101,9 +110,10 @@ use crate::config::model::{
     Advanced, AuthParameter, AuthSource, Authentication, AuthenticationRef, Behavior,
     CLUSTER_TRIGGER_AUTHENTICATION, Config, DEFAULT_COOLDOWN_PERIOD, DEFAULT_MAX_REPLICA_COUNT,
     DEFAULT_NAMESPACE, DEFAULT_POLLING_INTERVAL, Fallback, FallbackBehavior,
-    HorizontalPodAutoscalerConfig, Location, MetricType, PolicyType, ScaleTargetRef, ScaledObject,
-    ScalingModifiers, ScalingPolicy, ScalingRules, SelectPolicy, TRIGGER_AUTHENTICATION,
-    TriggerSpec,
+    HorizontalPodAutoscalerConfig, JobScalingStrategy, Location, MetricType,
+    MultipleScalersCalculation, PolicyType, PropagationPolicy, Rollout, RolloutStrategy,
+    ScaleTargetRef, ScaledJob, ScaledObject, ScalingModifiers, ScalingPolicy, ScalingRules,
+    ScalingStrategy, SelectPolicy, TRIGGER_AUTHENTICATION, TriggerSpec,
 };
 use crate::error::{ConfigError, ConfigErrors, Error, Result};
 
@@ -128,7 +138,61 @@ const PAUSE_ANNOTATIONS: &[&str] = &[
 const NO_OBJECTS: &str = "the config has no scaled objects";
 
 /// Keys of scalerd's own format, at the top level.
-const TOP_FIELDS: &[&str] = &["scaledObjects", "authentications"];
+const TOP_FIELDS: &[&str] = &["scaledObjects", "scaledJobs", "authentications"];
+/// The kind of a KEDA scaled job manifest.
+const SCALED_JOB: &str = "ScaledJob";
+/// Keys of a scaled job of scalerd's own format that are not spec fields.
+const OWN_JOB_FIELDS: &[&str] = &["name", "namespace", "paused", "labels"];
+/// Keys of a KEDA `ScaledJob` spec (`rolloutStrategy` is the deprecated spelling of
+/// `rollout.strategy`, which wins over it when both are given, as in KEDA).
+const JOB_SPEC_FIELDS: &[&str] = &[
+    "jobTargetRef",
+    "pollingInterval",
+    "successfulJobsHistoryLimit",
+    "failedJobsHistoryLimit",
+    "envSourceContainerName",
+    "minReplicaCount",
+    "maxReplicaCount",
+    "rollout",
+    "rolloutStrategy",
+    "scalingStrategy",
+    "triggers",
+];
+/// Keys of a scaled job's `rollout`.
+const ROLLOUT_FIELDS: &[&str] = &["strategy", "propagationPolicy"];
+/// Keys of a scaled job's `scalingStrategy`.
+const SCALING_STRATEGY_FIELDS: &[&str] = &[
+    "strategy",
+    "customScalingQueueLengthDeduction",
+    "customScalingRunningJobPercentage",
+    "pendingPodConditions",
+    "multipleScalersCalculation",
+];
+/// Spellings of [`RolloutStrategy`]: KEDA's docs say `default`, its CRD `immediate`.
+const ROLLOUT_STRATEGIES: &[(&str, RolloutStrategy)] = &[
+    ("default", RolloutStrategy::Default),
+    ("gradual", RolloutStrategy::Gradual),
+    ("immediate", RolloutStrategy::Default),
+];
+/// Spellings of [`PropagationPolicy`].
+const PROPAGATION_POLICIES: &[(&str, PropagationPolicy)] = &[
+    ("background", PropagationPolicy::Background),
+    ("foreground", PropagationPolicy::Foreground),
+];
+/// Spellings of [`JobScalingStrategy`].
+const JOB_SCALING_STRATEGIES: &[(&str, JobScalingStrategy)] = &[
+    ("default", JobScalingStrategy::Default),
+    ("custom", JobScalingStrategy::Custom),
+    ("accurate", JobScalingStrategy::Accurate),
+    ("eager", JobScalingStrategy::Eager),
+];
+/// Spellings of [`MultipleScalersCalculation`].
+const MULTIPLE_SCALERS_CALCULATIONS: &[(&str, MultipleScalersCalculation)] = &[
+    ("max", MultipleScalersCalculation::Max),
+    ("min", MultipleScalersCalculation::Min),
+    ("avg", MultipleScalersCalculation::Avg),
+    ("sum", MultipleScalersCalculation::Sum),
+];
 /// Keys of a scaled object of scalerd's own format that are not spec fields, before them.
 const OWN_IDENTITY_FIELDS: &[&str] = &["name", "namespace"];
 /// Keys of a scaled object of scalerd's own format that are not spec fields, after them.
@@ -295,11 +359,14 @@ pub fn load_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         let (scaled_objects, locations) = decoder.objects.into_iter().unzip();
         let (authentications, authentication_locations) =
             decoder.authentications.into_iter().unzip();
+        let (scaled_jobs, job_locations) = decoder.jobs.into_iter().unzip();
         Ok(Config {
             scaled_objects,
+            scaled_jobs,
             authentications,
             locations,
             authentication_locations,
+            job_locations,
         })
     } else {
         Err(in_file(decoder.errors))
@@ -493,6 +560,8 @@ type Located = (ScaledObject, Location);
 enum Manifest {
     /// A `ScaledObject` (boxed: it is much larger than an authentication).
     Object(Box<ScaledObject>),
+    /// A `ScaledJob`.
+    Job(Box<ScaledJob>),
     /// A `TriggerAuthentication` or `ClusterTriggerAuthentication`.
     Authentication(Authentication),
 }
@@ -502,6 +571,9 @@ enum Manifest {
 struct Identity {
     name: Option<String>,
     namespace: Option<String>,
+    /// The text of the annotation `autoscaling.keda.sh/paused`, read per kind.
+    paused_text: Option<String>,
+    labels: BTreeMap<String, String>,
     paused: Option<bool>,
     paused_replica_count: Option<u32>,
     paused_scale_in: Option<bool>,
@@ -548,6 +620,54 @@ fn scaled_object(identity: Identity, spec: Spec) -> Option<ScaledObject> {
     })
 }
 
+/// The fields of KEDA's `ScaledJob` spec, as decoded so far.
+#[derive(Default)]
+struct JobSpecFields {
+    job_target_ref: Option<Value>,
+    polling_interval: Option<u32>,
+    successful_limit: Option<u32>,
+    failed_limit: Option<u32>,
+    env_source_container_name: Option<String>,
+    min_replica_count: Option<u32>,
+    max_replica_count: Option<u32>,
+    /// `rollout`, with the strategy as written (`None` when not given).
+    rollout: Option<(Option<RolloutStrategy>, Rollout)>,
+    /// The deprecated `rolloutStrategy`.
+    rollout_strategy: Option<RolloutStrategy>,
+    scaling_strategy: Option<ScalingStrategy>,
+    triggers: Option<Vec<TriggerSpec>>,
+}
+
+/// A scaled job from its parts, with KEDA's defaults; `None` when a required part is missing
+/// (which has been reported).
+fn scaled_job(identity: Identity, spec: JobSpecFields) -> Option<ScaledJob> {
+    let mut job = ScaledJob::new(identity.name?, spec.job_target_ref?);
+    if let Some(namespace) = identity.namespace {
+        job.namespace = namespace;
+    }
+    job.polling_interval = spec.polling_interval.unwrap_or(job.polling_interval);
+    job.successful_jobs_history_limit = spec
+        .successful_limit
+        .unwrap_or(job.successful_jobs_history_limit);
+    job.failed_jobs_history_limit = spec.failed_limit.unwrap_or(job.failed_jobs_history_limit);
+    job.env_source_container_name = spec.env_source_container_name;
+    job.min_replica_count = spec.min_replica_count.unwrap_or(0);
+    job.max_replica_count = spec.max_replica_count.unwrap_or(job.max_replica_count);
+    let (written, rollout) = spec.rollout.unwrap_or_default();
+    job.rollout = rollout;
+    // `rollout.strategy` wins over the deprecated `rolloutStrategy` when both are given.
+    if written.is_none()
+        && let Some(strategy) = spec.rollout_strategy
+    {
+        job.rollout.strategy = strategy;
+    }
+    job.scaling_strategy = spec.scaling_strategy.unwrap_or_default();
+    job.triggers = spec.triggers.unwrap_or_default();
+    job.paused = identity.paused.unwrap_or(false);
+    job.labels = identity.labels;
+    Some(job)
+}
+
 /// Walks YAML values, decoding them and collecting every problem with its path.
 ///
 /// Decoding methods return `None` when the value could not be decoded (the reason has been
@@ -562,6 +682,8 @@ struct Decoder {
     objects: Vec<Located>,
     /// The authentications decoded so far, with where they sit.
     authentications: Vec<(Authentication, Location)>,
+    /// The scaled jobs decoded so far, with where they sit.
+    jobs: Vec<(ScaledJob, Location)>,
 }
 
 impl Decoder {
@@ -622,7 +744,7 @@ impl Decoder {
         let decoded = self.fields(root, "", TOP_FIELDS, |d, key, value, path| {
             let Some(items) = d.list(value, path) else {
                 // Reported as a list of the wrong type, not as an empty one.
-                if key == "scaledObjects" {
+                if key != "authentications" {
                     empty = false;
                 }
                 return;
@@ -633,14 +755,17 @@ impl Decoder {
                     let object = d.own_object(entry, &path);
                     d.objects
                         .extend(object.map(|o| (o, Location::own_format(index))));
+                } else if key == "scaledJobs" {
+                    let job = d.own_job(entry, &path);
+                    d.jobs.extend(job.map(|j| (j, Location::own_job(index))));
                 } else {
                     let auth = d.own_authentication(entry, &path);
                     d.authentications
                         .extend(auth.map(|a| (a, Location::own_authentication(index))));
                 }
             }
-            if key == "scaledObjects" {
-                empty = items.is_empty();
+            if key != "authentications" && !items.is_empty() {
+                empty = false;
             }
         });
         if decoded.is_some() && empty {
@@ -772,6 +897,166 @@ impl Decoder {
         scaled_object(identity, spec)
     }
 
+    /// Decodes one scaled job of scalerd's own format.
+    fn own_job(&mut self, value: &Value, path: &str) -> Option<ScaledJob> {
+        let mut identity = Identity::default();
+        let mut spec = JobSpecFields::default();
+        let known = [OWN_JOB_FIELDS, JOB_SPEC_FIELDS].concat();
+        let map = self.fields(value, path, &known, |d, key, value, path| match key {
+            "name" => identity.name = d.string(value, path),
+            "namespace" => identity.namespace = d.string(value, path),
+            "paused" => identity.paused = d.boolean(value, path),
+            "labels" => identity.labels = d.string_map(value, path),
+            _ => d.job_spec_field(&mut spec, key, value, path),
+        })?;
+        self.require(map, path, &["name", "jobTargetRef"]);
+        scaled_job(identity, spec)
+    }
+
+    /// Decodes a KEDA `ScaledJob` manifest; paths are relative to the document.
+    fn job_manifest(&mut self, document: &Value) -> Option<Box<ScaledJob>> {
+        let mut identity = Identity::default();
+        let mut spec = None;
+        let map = self.fields(document, "", DOCUMENT_FIELDS, |d, key, value, path| {
+            match key {
+                "apiVersion" => {
+                    if let Some(api_version) = d.string(value, path)
+                        && api_version != KEDA_API_VERSION
+                    {
+                        let got = quote(&api_version);
+                        let message =
+                            format!("unsupported apiVersion {got}; expected {KEDA_API_VERSION}");
+                        d.report(path, message);
+                    }
+                }
+                "metadata" => d.object_meta(value, path, &mut identity, true),
+                "spec" => {
+                    let mut fields = JobSpecFields::default();
+                    let map = d.fields(value, path, JOB_SPEC_FIELDS, |d, key, value, path| {
+                        d.job_spec_field(&mut fields, key, value, path);
+                    });
+                    if let Some(map) = map {
+                        d.require(map, path, &["jobTargetRef"]);
+                        spec = Some(fields);
+                    }
+                }
+                _ => {} // kind: checked; status: ignored.
+            }
+        })?;
+        self.require(map, "", &["apiVersion", "kind", "metadata", "spec"]);
+        // KEDA reads the annotation with Go's ParseBool; a value it cannot parse pauses.
+        identity.paused = identity
+            .paused_text
+            .as_deref()
+            .map(|text| parse_bool(text).unwrap_or(true));
+        scaled_job(identity, spec?).map(Box::new)
+    }
+
+    /// Decodes field `key` of a scaled job's spec into `spec`.
+    fn job_spec_field(&mut self, spec: &mut JobSpecFields, key: &str, value: &Value, path: &str) {
+        match key {
+            "jobTargetRef" if self.mapping(value, path).is_some() => {
+                spec.job_target_ref = Some(value.clone());
+            }
+            "pollingInterval" => spec.polling_interval = self.count(value, path),
+            "successfulJobsHistoryLimit" => spec.successful_limit = self.count(value, path),
+            "failedJobsHistoryLimit" => spec.failed_limit = self.count(value, path),
+            "envSourceContainerName" => spec.env_source_container_name = self.string(value, path),
+            "minReplicaCount" => spec.min_replica_count = self.count(value, path),
+            "maxReplicaCount" => spec.max_replica_count = self.count(value, path),
+            "rollout" => spec.rollout = self.rollout(value, path),
+            "rolloutStrategy" => {
+                spec.rollout_strategy = self.choice(value, path, ROLLOUT_STRATEGIES);
+            }
+            "scalingStrategy" => spec.scaling_strategy = self.scaling_strategy(value, path),
+            "triggers" => spec.triggers = self.triggers(value, path),
+            _ => {}
+        }
+    }
+
+    /// Decodes a scaled job's `rollout`; a strategy not given stays `None`.
+    fn rollout(&mut self, value: &Value, path: &str) -> Option<(Option<RolloutStrategy>, Rollout)> {
+        let (mut strategy, mut policy) = (None, None);
+        self.fields(
+            value,
+            path,
+            ROLLOUT_FIELDS,
+            |d, key, value, path| match key {
+                "strategy" => strategy = d.choice(value, path, ROLLOUT_STRATEGIES),
+                "propagationPolicy" => policy = d.choice(value, path, PROPAGATION_POLICIES),
+                _ => {}
+            },
+        )?;
+        let rollout = Rollout {
+            strategy: strategy.unwrap_or_default(),
+            propagation_policy: policy.unwrap_or_default(),
+        };
+        Some((strategy, rollout))
+    }
+
+    /// Decodes a scaled job's `scalingStrategy`.
+    fn scaling_strategy(&mut self, value: &Value, path: &str) -> Option<ScalingStrategy> {
+        let mut out = ScalingStrategy::default();
+        self.fields(
+            value,
+            path,
+            SCALING_STRATEGY_FIELDS,
+            |d, key, value, path| match key {
+                "strategy" => {
+                    out.strategy = d
+                        .choice(value, path, JOB_SCALING_STRATEGIES)
+                        .unwrap_or_default();
+                }
+                "customScalingQueueLengthDeduction" => {
+                    out.custom_scaling_queue_length_deduction = d.integer(value, path);
+                }
+                "customScalingRunningJobPercentage" => {
+                    out.custom_scaling_running_job_percentage = d.number(value, path);
+                }
+                "pendingPodConditions" => {
+                    let items = d.list(value, path).unwrap_or_default();
+                    out.pending_pod_conditions = items
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| d.string(v, &item(path, i)))
+                        .collect();
+                }
+                "multipleScalersCalculation" => {
+                    out.multiple_scalers_calculation = d
+                        .choice(value, path, MULTIPLE_SCALERS_CALCULATIONS)
+                        .unwrap_or_default();
+                }
+                _ => {}
+            },
+        )?;
+        Some(out)
+    }
+
+    /// A mapping of strings to strings (labels); entries of other types are reported.
+    fn string_map(&mut self, value: &Value, path: &str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let Some(map) = self.mapping(value, path) else {
+            return out;
+        };
+        for (key, value) in map {
+            let Some(key) = self.key(key, path) else {
+                continue;
+            };
+            if let Some(text) = self.string(value, &child(path, key)) {
+                out.insert(key.to_owned(), text);
+            }
+        }
+        out
+    }
+
+    /// The whole number `value` at `path`, of either sign.
+    fn integer(&mut self, value: &Value, path: &str) -> Option<i64> {
+        match value {
+            Value::Number(n) if n.as_i64().is_some() => n.as_i64(),
+            _ => self.mismatch(path, "a whole number", value),
+        }
+    }
+
     /// Decodes KEDA manifests, the non-empty documents of a file with their positions; a list
     /// document (`kind: List`, as `kubectl get -o yaml` writes) stands for its items.
     fn manifests(&mut self, documents: &[(usize, &Value)]) {
@@ -812,6 +1097,7 @@ impl Decoder {
             }
             match self.manifest(document) {
                 Some(Manifest::Object(object)) => self.objects.push((*object, location)),
+                Some(Manifest::Job(job)) => self.jobs.push((*job, location)),
                 Some(Manifest::Authentication(auth)) => {
                     self.authentications.push((auth, location));
                 }
@@ -867,9 +1153,12 @@ impl Decoder {
             && let Some(Value::String(kind)) = map.get("kind")
             && kind != "ScaledObject"
         {
+            if kind == SCALED_JOB {
+                return self.job_manifest(document).map(Manifest::Job);
+            }
             let message = format!(
-                "unsupported kind {}; expected ScaledObject, {TRIGGER_AUTHENTICATION} \
-                 or {CLUSTER_TRIGGER_AUTHENTICATION}",
+                "unsupported kind {}; expected ScaledObject, {SCALED_JOB}, \
+                 {TRIGGER_AUTHENTICATION} or {CLUSTER_TRIGGER_AUTHENTICATION}",
                 quote(kind)
             );
             self.report("kind", message);
@@ -926,6 +1215,7 @@ impl Decoder {
                 "name" => identity.name = d.string(value, path),
                 "namespace" => identity.namespace = d.string(value, path),
                 "annotations" if pause => d.annotations(value, path, identity),
+                "labels" => identity.labels = d.string_map(value, path),
                 _ => {} // Tolerated, unused.
             },
         );
@@ -949,7 +1239,10 @@ impl Decoder {
                 continue;
             };
             match key {
-                PAUSED_ANNOTATION => identity.paused = Some(text != "false"),
+                PAUSED_ANNOTATION => {
+                    identity.paused = Some(text != "false");
+                    identity.paused_text = Some(text);
+                }
                 PAUSED_REPLICAS_ANNOTATION => match parse_count(&text) {
                     Ok(n) => identity.paused_replica_count = Some(n),
                     Err(message) => self.report(&path, message),
@@ -1406,6 +1699,7 @@ fn is_list(document: &Value) -> bool {
     kind == "List"
         || kind.strip_suffix("List").is_some_and(|kind| {
             kind == "ScaledObject"
+                || kind == SCALED_JOB
                 || kind == TRIGGER_AUTHENTICATION
                 || kind == CLUSTER_TRIGGER_AUTHENTICATION
         })

@@ -9,4 +9,7 @@ pub mod validate;
 
 pub use load::{load_file, load_str};
 pub use model::*;
-pub use validate::{ValidatedObject, validate, validate_with_secrets};
+pub use validate::{
+    Validated, ValidatedJob, ValidatedObject, validate, validate_all_with_secrets,
+    validate_with_secrets,
+};

@@ -11,6 +11,9 @@ use serde::Serialize;
 
 #[cfg(feature = "schema")]
 pub mod json_schema;
+mod scaled_job;
+
+pub use scaled_job::*;
 
 /// Default for [`ScaledObject::polling_interval`], in seconds.
 pub const DEFAULT_POLLING_INTERVAL: u32 = 30;
@@ -35,9 +38,14 @@ pub const CLUSTER_TRIGGER_AUTHENTICATION: &str = "ClusterTriggerAuthentication";
     schemars(deny_unknown_fields)
 )]
 pub struct Config {
-    /// The scaled objects, in file order.
-    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
+    /// The scaled objects, in file order (a file has at least one scaled object or scaled
+    /// job).
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub scaled_objects: Vec<ScaledObject>,
+    /// The scaled jobs (KEDA's ScaledJobs), in file order; empty by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(default))]
+    pub scaled_jobs: Vec<ScaledJob>,
     /// The authentications (KEDA's TriggerAuthentications and ClusterTriggerAuthentications),
     /// in file order; empty by default.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -53,6 +61,10 @@ pub struct Config {
     /// in code.
     #[serde(skip)]
     pub authentication_locations: Vec<Location>,
+    /// Where each scaled job sits in its document, for error paths; empty for configs built in
+    /// code.
+    #[serde(skip)]
+    pub job_locations: Vec<Location>,
 }
 
 impl Config {
@@ -70,6 +82,14 @@ impl Config {
             .get(index)
             .cloned()
             .unwrap_or_else(|| Location::own_format(index))
+    }
+
+    /// Where scaled job `index` sits (`scaledJobs[index]` for configs built in code).
+    pub fn job_location(&self, index: usize) -> Location {
+        self.job_locations
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| Location::own_job(index))
     }
 
     /// Where authentication `index` sits (`authentications[index]` for configs built in code).
@@ -140,6 +160,11 @@ impl Location {
     /// The location of object `index` in scalerd's own format.
     pub fn own_format(index: usize) -> Self {
         Location::both(format!("scaledObjects[{index}]"))
+    }
+
+    /// The location of scaled job `index` in scalerd's own format.
+    pub fn own_job(index: usize) -> Self {
+        Location::both(format!("scaledJobs[{index}]"))
     }
 
     /// The location of authentication `index` in scalerd's own format.

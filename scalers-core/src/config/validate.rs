@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::config::auth::{AuthValues, SecretReader, resolve};
 use crate::config::model::{
     AuthSource, Authentication, AuthenticationRef, CLUSTER_TRIGGER_AUTHENTICATION, Config,
-    FallbackBehavior, ScaledObject, ScalingRules, TRIGGER_AUTHENTICATION, TriggerSpec,
+    FallbackBehavior, JobScalingStrategy, ScaledJob, ScaledObject, ScalingRules,
+    TRIGGER_AUTHENTICATION, TriggerSpec,
 };
 use crate::error::{ConfigError, ConfigErrors};
 use crate::formula::Formula;
@@ -39,6 +40,36 @@ pub struct ValidatedObject {
     pub warnings: Vec<ConfigError>,
 }
 
+/// A scaled job that passed validation, with its triggers built.
+#[derive(Clone, Debug)]
+pub struct ValidatedJob {
+    /// The scaled job.
+    pub job: ScaledJob,
+    /// Its triggers, in order.
+    pub triggers: Vec<BuiltTrigger>,
+    /// Notes that do not make it invalid, as [`ValidatedObject::warnings`].
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Everything of a config that passed validation: its scaled objects and its scaled jobs.
+#[derive(Clone, Debug, Default)]
+pub struct Validated {
+    /// The scaled objects, in file order.
+    pub objects: Vec<ValidatedObject>,
+    /// The scaled jobs, in file order.
+    pub jobs: Vec<ValidatedJob>,
+}
+
+impl Validated {
+    /// Every warning, objects' first.
+    pub fn warnings(&self) -> impl Iterator<Item = &ConfigError> {
+        self.objects
+            .iter()
+            .flat_map(|o| &o.warnings)
+            .chain(self.jobs.iter().flat_map(|j| &j.warnings))
+    }
+}
+
 /// Where trigger credentials come from during validation.
 pub type AuthLookup<'a> = &'a dyn Fn(&ScaledObject, &TriggerSpec) -> BTreeMap<String, Secret>;
 
@@ -63,7 +94,7 @@ pub fn validate(
         TriggerAuth::Values(auth(object, &object.triggers[trigger]))
     };
     let (errors, _) = check_authentications(config, file);
-    check_all(config, registry, file, env, &lookup, errors)
+    check_all(config, registry, file, env, &lookup, errors).map(|v| v.objects)
 }
 
 /// Like [`validate`], and reads the authentications that triggers refer to.
@@ -120,9 +151,34 @@ pub fn validate_with_secrets(
     env: EnvLookup<'_>,
     secrets: SecretReader<'_>,
 ) -> Result<Vec<ValidatedObject>, ConfigErrors> {
+    validate_all_with_secrets(config, registry, file, env, secrets).map(|v| v.objects)
+}
+
+/// Like [`validate_with_secrets`], returning the scaled jobs as well as the scaled objects.
+///
+/// A scaled job is checked as KEDA's webhook and controller would: a Job template with a pod
+/// template and containers, a `restartPolicy` a Job accepts, `maxReplicaCount` at least 1,
+/// `custom` with its percentage, trigger names unique, and every trigger built as for a
+/// scaled object (paths such as `scaledJobs[0].triggers[0].metadata.listLength`).
+///
+/// # Errors
+/// Every problem, as [`validate_with_secrets`].
+pub fn validate_all_with_secrets(
+    config: &Config,
+    registry: &Registry,
+    file: &str,
+    env: EnvLookup<'_>,
+    secrets: SecretReader<'_>,
+) -> Result<Validated, ConfigErrors> {
+    let hosts: Vec<ScaledObject> = config
+        .scaled_jobs
+        .iter()
+        .map(ScaledJob::trigger_host)
+        .collect();
     let referenced: BTreeSet<usize> = config
         .scaled_objects
         .iter()
+        .chain(&hosts)
         .flat_map(|object| {
             object
                 .triggers
@@ -174,7 +230,7 @@ fn check_all(
     env: EnvLookup<'_>,
     auth: &TriggerAuthFn<'_, '_>,
     errors: Vec<ConfigError>,
-) -> Result<Vec<ValidatedObject>, ConfigErrors> {
+) -> Result<Validated, ConfigErrors> {
     let mut errors = errors;
     let mut out = Vec::new();
     let mut names: HashMap<(&str, &str), usize> = HashMap::new();
@@ -204,39 +260,9 @@ fn check_all(
                 ),
             ));
         }
-        let mut triggers = Vec::with_capacity(object.triggers.len());
-        let mut warnings = Vec::new();
-        for (j, spec) in object.triggers.iter().enumerate() {
-            let at = format!("triggers[{j}]");
-            let auth_index = match &spec.authentication_ref {
-                None => None,
-                Some(reference) => match find_authentication(config, object, reference) {
-                    Ok(index) => Some(index),
-                    Err(e) => {
-                        errs.push(e.under(&at));
-                        continue;
-                    }
-                },
-            };
-            let built = match auth(object, j, auth_index) {
-                TriggerAuth::Values(values) => {
-                    registry.build_with_warnings(object, j, &values, env)
-                }
-                TriggerAuth::Resolved(values) => build_with(registry, object, j, values, env),
-                TriggerAuth::Unreadable => continue,
-            };
-            match built {
-                Ok((trigger, notes)) => {
-                    triggers.push(trigger);
-                    warnings.extend(
-                        notes
-                            .into_iter()
-                            .map(|w| w.under(&at).under(&loc.spec).in_file(file)),
-                    );
-                }
-                Err(es) => errs.extend(es.into_iter().map(|e| e.under(&at))),
-            }
-        }
+        let (triggers, warnings) = build_triggers(
+            config, registry, object, &loc.spec, file, env, auth, &mut errs,
+        );
         if errs.is_empty() && triggers.len() == object.triggers.len() {
             out.push(ValidatedObject {
                 object: object.clone(),
@@ -244,23 +270,212 @@ fn check_all(
                 warnings,
             });
         }
-        errors.extend(errs.into_iter().map(|e| {
-            let prefix = match e.path.strip_prefix('@') {
-                Some(rest) => {
-                    return ConfigError::new(rest, e.message)
-                        .under(&loc.metadata)
-                        .in_file(file);
-                }
-                None => &loc.spec,
-            };
-            e.under(prefix).in_file(file)
-        }));
+        errors.extend(errs.into_iter().map(|e| locate(e, &loc, file)));
+    }
+    let mut jobs = Vec::new();
+    let mut job_names: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, job) in config.scaled_jobs.iter().enumerate() {
+        let loc = config.job_location(i);
+        let mut errs = check_job(job);
+        if let Some(first) = job_names.insert((&job.namespace, &job.name), i) {
+            errs.push(ConfigError::new(
+                "@name",
+                format!(
+                    "duplicate scaled job {:?}: already defined by the scaled job at {}",
+                    job.key(),
+                    config.job_location(first).metadata
+                ),
+            ));
+        }
+        let host = job.trigger_host();
+        let (triggers, warnings) = build_triggers(
+            config, registry, &host, &loc.spec, file, env, auth, &mut errs,
+        );
+        if errs.is_empty() && triggers.len() == job.triggers.len() {
+            jobs.push(ValidatedJob {
+                job: job.clone(),
+                triggers,
+                warnings,
+            });
+        }
+        errors.extend(errs.into_iter().map(|e| locate(e, &loc, file)));
     }
     if errors.is_empty() {
-        Ok(out)
+        Ok(Validated { objects: out, jobs })
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+/// `e` (a path relative to the spec, or to the metadata when it starts with `@`) located in
+/// the file.
+fn locate(e: ConfigError, loc: &crate::config::model::Location, file: &str) -> ConfigError {
+    match e.path.strip_prefix('@') {
+        Some(rest) => ConfigError::new(rest, e.message)
+            .under(&loc.metadata)
+            .in_file(file),
+        None => e.under(&loc.spec).in_file(file),
+    }
+}
+
+/// Builds every trigger of `object` (whose spec sits at `spec`), its authentication found
+/// and read through `auth`; errors (relative to the spec) go to `errs`, warnings come back
+/// located.
+#[allow(clippy::too_many_arguments)]
+fn build_triggers(
+    config: &Config,
+    registry: &Registry,
+    object: &ScaledObject,
+    spec_prefix: &str,
+    file: &str,
+    env: EnvLookup<'_>,
+    auth: &TriggerAuthFn<'_, '_>,
+    errs: &mut Vec<ConfigError>,
+) -> (Vec<BuiltTrigger>, Vec<ConfigError>) {
+    let mut triggers = Vec::with_capacity(object.triggers.len());
+    let mut warnings = Vec::new();
+    for (j, spec) in object.triggers.iter().enumerate() {
+        let at = format!("triggers[{j}]");
+        let auth_index = match &spec.authentication_ref {
+            None => None,
+            Some(reference) => match find_authentication(config, object, reference) {
+                Ok(index) => Some(index),
+                Err(e) => {
+                    errs.push(e.under(&at));
+                    continue;
+                }
+            },
+        };
+        let built = match auth(object, j, auth_index) {
+            TriggerAuth::Values(values) => registry.build_with_warnings(object, j, &values, env),
+            TriggerAuth::Resolved(values) => build_with(registry, object, j, values, env),
+            TriggerAuth::Unreadable => continue,
+        };
+        match built {
+            Ok((trigger, notes)) => {
+                triggers.push(trigger);
+                warnings.extend(
+                    notes
+                        .into_iter()
+                        .map(|w| w.under(&at).under(spec_prefix).in_file(file)),
+                );
+            }
+            Err(es) => errs.extend(es.into_iter().map(|e| e.under(&at))),
+        }
+    }
+    (triggers, warnings)
+}
+
+/// The restart policies a Job's pod template may have (Kubernetes refuses `Always`).
+const JOB_RESTART_POLICIES: [&str; 2] = ["Never", "OnFailure"];
+
+/// The checks of a scaled job that need no registry; paths relative to its spec (`@`: to its
+/// metadata).
+fn check_job(job: &ScaledJob) -> Vec<ConfigError> {
+    let mut e = Vec::new();
+    let mut err = |path: &str, msg: String| e.push(ConfigError::new(path, msg));
+    if job.name.is_empty() {
+        err("@name", "must not be empty".into());
+    }
+    if job.polling_interval == 0 {
+        err("pollingInterval", "must be at least 1 second, got 0".into());
+    }
+    if job.max_replica_count == 0 {
+        err("maxReplicaCount", "must be at least 1, got 0".into());
+    }
+    if job.triggers.is_empty() {
+        err("triggers", "at least one trigger is required".into());
+    }
+    let strategy = &job.scaling_strategy;
+    if strategy.strategy == JobScalingStrategy::Custom {
+        match strategy.custom_scaling_running_job_percentage {
+            // KEDA silently uses `default` then; a typo should not change the strategy.
+            None => err(
+                "scalingStrategy.customScalingRunningJobPercentage",
+                "required by strategy custom".into(),
+            ),
+            Some(p) if !(0.0..=1.0).contains(&p) => err(
+                "scalingStrategy.customScalingRunningJobPercentage",
+                format!("must be between 0 and 1 (a share of the running Jobs), got {p}"),
+            ),
+            Some(_) => {}
+        }
+    }
+    let base = "jobTargetRef";
+    let spec = job
+        .job_target_ref
+        .get("template")
+        .and_then(|t| t.get("spec"));
+    match job.job_target_ref.get("template") {
+        None => err(
+            &format!("{base}.template"),
+            "required field is missing".into(),
+        ),
+        Some(t) if !t.is_mapping() => err(&format!("{base}.template"), "expected a mapping".into()),
+        Some(_) => match spec {
+            None => err(
+                &format!("{base}.template.spec"),
+                "required field is missing".into(),
+            ),
+            Some(spec) => {
+                let at = format!("{base}.template.spec");
+                match spec.get("containers").and_then(|c| c.as_sequence()) {
+                    Some(c) if !c.is_empty() => {
+                        if let Some(wanted) = &job.env_source_container_name
+                            && !c.iter().any(|c| {
+                                c.get("name").and_then(|n| n.as_str()) == Some(wanted.as_str())
+                            })
+                        {
+                            err(
+                                "envSourceContainerName",
+                                format!("no container named {wanted:?} in the Job template"),
+                            );
+                        }
+                    }
+                    _ => err(
+                        &format!("{at}.containers"),
+                        "at least one container is required".into(),
+                    ),
+                }
+                if let Some(policy) = spec.get("restartPolicy") {
+                    let text = policy.as_str().unwrap_or_default();
+                    if !JOB_RESTART_POLICIES.contains(&text) {
+                        err(
+                            &format!("{at}.restartPolicy"),
+                            format!(
+                                "a Job's pods restart Never or OnFailure, got {}",
+                                serde_norway::to_string(policy)
+                                    .unwrap_or_default()
+                                    .trim_end()
+                            ),
+                        );
+                    }
+                }
+            }
+        },
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, t) in job.triggers.iter().enumerate() {
+        if t.metric_type == crate::config::model::MetricType::Value {
+            // KEDA's ScaledJob controller refuses a metricType: Jobs are counted per item.
+            err(
+                &format!("triggers[{i}].metricType"),
+                "not supported on a scaled job (each Job takes the target's share)".into(),
+            );
+        }
+        let Some(name) = t.name.as_deref() else {
+            continue;
+        };
+        if name.is_empty() {
+            err(&format!("triggers[{i}].name"), "must not be empty".into());
+        } else if let Some(first) = seen.insert(name, i) {
+            err(
+                &format!("triggers[{i}].name"),
+                format!("duplicate trigger name {name:?}, already used by triggers[{first}]"),
+            );
+        }
+    }
+    e
 }
 
 /// Builds trigger `index` of `object` with resolved authentication values; see

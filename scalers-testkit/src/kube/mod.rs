@@ -5,7 +5,7 @@
 //! StatefulSets and ReplicaSets (`apps/v1`) and Argo Rollouts (`argoproj.io/v1alpha1`) with a
 //! `/scale` subresource, Secrets and ConfigMaps (`v1`), Events (`events.k8s.io/v1`), Leases
 //! (`coordination.k8s.io/v1`), HorizontalPodAutoscalers (`autoscaling/v2`), Jobs (`batch/v1`)
-//! and KEDA's ScaledObjects, TriggerAuthentications and (cluster-scoped)
+//! and KEDA's ScaledObjects, ScaledJobs, TriggerAuthentications and (cluster-scoped)
 //! ClusterTriggerAuthentications (`keda.sh/v1alpha1`); more can be added with
 //! [`FakeApiServer::add_resource`] and [`FakeApiServer::add_resource_with`].
 //!
@@ -679,7 +679,83 @@ impl FakeApiServer {
         journal::lease_terms(&self.lock().journal, &collection, name)
     }
 
+    /// The `batch/v1` Jobs of `namespace` carrying the label `key=value`, sorted by name.
+    pub fn jobs_labelled(&self, namespace: &str, key: &str, value: &str) -> Vec<Value> {
+        let s = self.lock();
+        s.objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == FakeResource::JOB.group
+                    && k.plural == FakeResource::JOB.plural
+                    && k.namespace == namespace
+            })
+            .map(|(_, stored)| stored.object.clone())
+            .filter(|o| o["metadata"]["labels"][key].as_str() == Some(value))
+            .collect()
+    }
+
+    /// Sets a Job's status as the Job controller would for one pod in `state` (a change like
+    /// any other: a new version, seen by watches):
+    ///
+    /// - [`JobState::Running`]: `startTime`, `active: 1`, `ready: 1`, no conditions;
+    /// - [`JobState::Succeeded`]: `succeeded: 1`, `active: 0`, `completionTime`, and the
+    ///   conditions `SuccessCriteriaMet` and `Complete`, both True (Kubernetes 1.31+);
+    /// - [`JobState::Failed`]: `failed: 1`, `active: 0`, no `completionTime` (only a Job that
+    ///   succeeds gets one), the conditions `FailureTarget` and `Failed` (reason
+    ///   `BackoffLimitExceeded`), both True.
+    ///
+    /// # Panics
+    /// When the Job does not exist.
+    pub fn set_job_state(&self, namespace: &str, name: &str, state: JobState) {
+        let mut s = self.lock();
+        let key = self.key(&s, &FakeResource::JOB, namespace, name);
+        let stored = s
+            .objects
+            .get(&key)
+            .expect("fake API server: set_job_state on a missing Job");
+        let (mut object, mode) = (stored.object.clone(), stored.mode);
+        let now = store::now_time();
+        let start = object["status"]["startTime"].clone();
+        let start = if start.is_null() { now.clone() } else { start };
+        let condition = |kind: &str, reason: &str| {
+            json!({
+                "type": kind, "status": "True", "reason": reason,
+                "lastProbeTime": now, "lastTransitionTime": now,
+            })
+        };
+        object["status"] = match state {
+            JobState::Running => json!({"startTime": start, "active": 1, "ready": 1}),
+            JobState::Succeeded => json!({
+                "startTime": start, "active": 0, "ready": 0, "succeeded": 1,
+                "completionTime": now,
+                "conditions": [
+                    condition("SuccessCriteriaMet", "CompletionsReached"),
+                    condition("Complete", "CompletionsReached"),
+                ],
+            }),
+            JobState::Failed => json!({
+                "startTime": start, "active": 0, "ready": 0, "failed": 1,
+                "conditions": [
+                    condition("FailureTarget", "BackoffLimitExceeded"),
+                    condition("Failed", "BackoffLimitExceeded"),
+                ],
+            }),
+        };
+        s.commit(&key, Some(object), mode);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
     }
+}
+
+/// The state of a Job's one pod, as [`FakeApiServer::set_job_state`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// The pod runs.
+    Running,
+    /// The pod succeeded: the Job is complete.
+    Succeeded,
+    /// The pod failed past the backoff limit: the Job failed.
+    Failed,
 }

@@ -545,6 +545,21 @@ impl Store {
     ) -> Result<Answer, Answer> {
         let (key, old) = self.stored(served, ns, name)?;
         let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        // No garbage collector runs here and no object has dependents, so each policy ends
+        // in the owner going at once; only its value is checked, as the API does.
+        if let Some(policy) = options.get("propagationPolicy").filter(|p| !p.is_null()) {
+            let policy = policy.as_str().unwrap_or_default();
+            if !["Orphan", "Background", "Foreground"].contains(&policy) {
+                return Err(invalid(
+                    &served.resource,
+                    name,
+                    &format!(
+                        "propagationPolicy: Unsupported value: {policy:?}: supported values: \
+                         \"Foreground\", \"Background\", \"Orphan\""
+                    ),
+                ));
+            }
+        }
         let preconditions = &options["preconditions"];
         for field in ["resourceVersion", "uid"] {
             if let Some(wanted) = preconditions[field].as_str()

@@ -52,6 +52,9 @@ impl FakeResource {
     /// KEDA's `keda.sh/v1alpha1` ScaledObjects, with `/status`.
     pub const SCALED_OBJECT: FakeResource =
         FakeResource::plain("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects");
+    /// KEDA's `keda.sh/v1alpha1` ScaledJobs, with `/status`.
+    pub const SCALED_JOB: FakeResource =
+        FakeResource::plain("keda.sh", "v1alpha1", "ScaledJob", "scaledjobs");
     /// KEDA's `keda.sh/v1alpha1` TriggerAuthentications, with `/status`.
     pub const TRIGGER_AUTHENTICATION: FakeResource = FakeResource::plain(
         "keda.sh",
@@ -91,6 +94,7 @@ impl FakeResource {
         FakeResource::HPA,
         FakeResource::JOB,
         FakeResource::SCALED_OBJECT,
+        FakeResource::SCALED_JOB,
         FakeResource::TRIGGER_AUTHENTICATION,
         FakeResource::CLUSTER_TRIGGER_AUTHENTICATION,
     ];
@@ -192,6 +196,7 @@ impl ResourceOptions {
             FakeResource::HPA,
             FakeResource::JOB,
             FakeResource::SCALED_OBJECT,
+            FakeResource::SCALED_JOB,
             FakeResource::TRIGGER_AUTHENTICATION,
             FakeResource::CLUSTER_TRIGGER_AUTHENTICATION,
             FakeResource::CUSTOM_RESOURCE_DEFINITION,

@@ -48,6 +48,19 @@ const KEDA_LOCATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "",
+        "scaledJobs",
+        "one `keda.sh/v1alpha1` `ScaledJob` manifest per entry",
+    ),
+    ("ScaledJob", "name", "`metadata.name`"),
+    ("ScaledJob", "namespace", "`metadata.namespace`"),
+    (
+        "ScaledJob",
+        "paused",
+        "the annotation `autoscaling.keda.sh/paused`",
+    ),
+    ("ScaledJob", "labels", "`metadata.labels`"),
+    (
+        "",
         "authentications",
         "one `TriggerAuthentication` or `ClusterTriggerAuthentication` manifest per entry",
     ),
@@ -66,7 +79,8 @@ const KEDA_LOCATIONS: &[(&str, &str, &str)] = &[
 ];
 
 /// The JSON Schema (draft 7, for the widest editor support) of scalerd's own config format:
-/// the file that [`crate::config::load_str`] reads when it has a top-level `scaledObjects`.
+/// the file that [`crate::config::load_str`] reads when it has a top-level `scaledObjects` or
+/// `scaledJobs`.
 ///
 /// A document valid against it still goes through validation (relations between fields,
 /// trigger parameters); an invalid one is refused by the loader or by validation.
@@ -82,6 +96,14 @@ pub fn config_schema() -> Schema {
          spec, with name and namespace inline) and the authentications their triggers refer \
          to. KEDA manifests are read too, but are described by KEDA's own CRDs."
             .into(),
+    );
+    // A file has at least one scaled object or one scaled job (what the loader requires).
+    schema.insert(
+        "anyOf".into(),
+        serde_json::json!([
+            {"required": ["scaledObjects"], "properties": {"scaledObjects": {"minItems": 1}}},
+            {"required": ["scaledJobs"], "properties": {"scaledJobs": {"minItems": 1}}},
+        ]),
     );
     for value in schema.ensure_object().values_mut() {
         tidy_descriptions(value);
@@ -145,6 +167,21 @@ pub(super) fn namespace() -> String {
 /// Default of `pollingInterval`.
 pub(super) fn polling_interval() -> u32 {
     DEFAULT_POLLING_INTERVAL
+}
+
+/// Default of `successfulJobsHistoryLimit` and `failedJobsHistoryLimit`.
+pub(super) fn jobs_history_limit() -> u32 {
+    super::DEFAULT_JOBS_HISTORY_LIMIT
+}
+
+/// A `batch/v1` `JobSpec`: a mapping with a pod `template` (described by Kubernetes' own
+/// schema, not repeated here).
+pub(super) fn job_spec(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "required": ["template"],
+        "properties": { "template": { "type": "object" } },
+    })
 }
 
 /// Default of `cooldownPeriod`.
