@@ -37,6 +37,7 @@ pub mod formula;
 pub mod secret;
 pub mod target;
 pub mod time;
+pub mod tls;
 pub mod trigger;
 
 pub use error::{ConfigError, ConfigErrors, Error, Result};

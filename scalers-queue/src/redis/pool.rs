@@ -408,14 +408,38 @@ fn manager(client: Client) -> RedisResult<Conn> {
 }
 
 /// The certificates of `tls` as the redis crate takes them.
+///
+/// redis-rs trusts only `root_cert` when it is given, so `ca` is appended to the system's roots
+/// (as redis-rs itself loads them without a `ca`): `ca` adds to the system roots, the rule every
+/// trigger follows (see [`scalers_core::tls`]).
 fn certificates(ca: Option<&str>, identity: Option<&ClientIdentity>) -> TlsCertificates {
     TlsCertificates {
         client_tls: identity.map(|id| ClientTlsConfig {
             client_cert: id.cert.expose().as_bytes().to_vec(),
             client_key: id.key.expose().as_bytes().to_vec(),
         }),
-        root_cert: ca.map(|pem| pem.as_bytes().to_vec()),
+        root_cert: ca.map(|pem| {
+            let mut roots = system_roots_pem();
+            roots.extend_from_slice(pem.as_bytes());
+            roots
+        }),
     }
+}
+
+/// The system's trusted roots (`SSL_CERT_FILE`, `SSL_CERT_DIR` or the platform store), in PEM.
+///
+/// A root that cannot be read or converted is left out, as redis-rs and rustls do with the
+/// platform store.
+fn system_roots_pem() -> Vec<u8> {
+    let mut pem = Vec::new();
+    for der in rustls_native_certs::load_native_certs().certs {
+        if let Ok(cert) = openssl::x509::X509::from_der(&der)
+            && let Ok(text) = cert.to_pem()
+        {
+            pem.extend_from_slice(&text);
+        }
+    }
+    pem
 }
 
 /// Parses TLS material the way connecting will, without connecting.
@@ -430,7 +454,9 @@ pub(crate) fn check_certificates(
         tls_params: None,
     }
     .into_connection_info()?;
-    Client::build_with_tls(info, certificates(ca, identity)).map(drop)
+    let mut certs = certificates(None, identity);
+    certs.root_cert = ca.map(|pem| pem.as_bytes().to_vec());
+    Client::build_with_tls(info, certs).map(drop)
 }
 
 /// A client (no I/O) for one server.
