@@ -34,6 +34,7 @@ pub mod controller;
 pub mod engine;
 pub mod error;
 pub mod formula;
+pub mod pool;
 pub mod secret;
 pub mod target;
 pub mod time;

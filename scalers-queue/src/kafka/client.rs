@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::ClientConfig;
@@ -12,6 +12,7 @@ use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use scalers_core::pool::SharedPool;
 use scalers_core::secret::Secret;
 
 use super::config::{KafkaConfig, PartitionLimitation, Sasl, Security};
@@ -39,7 +40,7 @@ use super::lag::PartitionOffsets;
 /// Cloning a pool gives another handle on the same clients.
 #[derive(Clone, Default)]
 pub struct ClientPool {
-    clients: Arc<Mutex<HashMap<ClientKey, Weak<SharedClient>>>>,
+    clients: SharedPool<ClientKey, SharedClient>,
 }
 
 impl fmt::Debug for ClientPool {
@@ -58,8 +59,7 @@ impl ClientPool {
     }
 
     fn live(&self) -> Vec<Arc<SharedClient>> {
-        let clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        clients.values().filter_map(Weak::upgrade).collect()
+        self.clients.live()
     }
 
     /// How many distinct clients the triggers of this pool hold.
@@ -86,12 +86,7 @@ impl ClientPool {
             security: config.security.clone(),
             group: config.consumer_group.clone(),
         };
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        clients.retain(|_, c| c.strong_count() > 0);
-        if let Some(client) = clients.get(&key).and_then(Weak::upgrade) {
-            return client;
-        }
-        let client = Arc::new(SharedClient {
+        self.clients.get_or_insert_with(&key, |_| SharedClient {
             servers: config.servers(),
             properties: properties(config),
             oauth_token: match &config.security.sasl {
@@ -99,14 +94,10 @@ impl ClientPool {
                 _ => None,
             },
             consumer: Mutex::new(None),
-        });
-        clients.insert(key, Arc::downgrade(&client));
-        client
+        })
     }
 }
 
-/// What makes two triggers share a client. Secrets stay [`Secret`]s, so the map cannot print
-/// them.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
     servers: Vec<String>,
