@@ -35,6 +35,7 @@ pub mod engine;
 pub mod error;
 pub mod formula;
 pub mod pool;
+pub mod quantity;
 pub mod secret;
 pub mod target;
 pub mod time;
