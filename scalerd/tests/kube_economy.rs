@@ -9,7 +9,6 @@ use std::time::Duration;
 use scalerd::kube::HpaIndex;
 use scalers_core::config::ScaleTargetRef;
 use scalers_testkit::{FakeApiServer, FakeResource, Fault, RedisServer, unique_name};
-use serde_json::json;
 use support::{Daemon, Dir, kube_client, options, set_list};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
