@@ -19,6 +19,11 @@
 //!   together: a program that embeds scalers calls [`controller::Controller::tick`] on a timer
 //!   (see `examples/embed_engine.rs`); [`target::MemoryTarget`] keeps a count in memory.
 //!
+//! The vocabulary every trigger crate shares, written once here: [`tls::TlsSettings`] (and the
+//! one rule for `ca`: it adds to the system roots), [`pool::SharedPool`] (clients shared per
+//! key, dropped with their last user), [`quantity::parse`] (Kubernetes quantities) and
+//! [`trigger::parse_bool`] (KEDA's booleans).
+//!
 //! Feature `schema` (off by default): `schemars` derives on the config model, for the JSON Schema
 //! `scalerd schema` prints.
 //!
@@ -38,9 +43,12 @@ pub mod engine;
 pub mod error;
 pub mod formula;
 pub mod job;
+pub mod pool;
+pub mod quantity;
 pub mod secret;
 pub mod target;
 pub mod time;
+pub mod tls;
 pub mod trigger;
 
 pub use error::{ConfigError, ConfigErrors, Error, Result};

@@ -1,8 +1,9 @@
 //! gRPC channels shared by every trigger with the same scaler address and TLS settings.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, OnceLock};
+
+use scalers_core::pool::SharedPool;
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
@@ -33,7 +34,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Cloning a pool gives another handle on the same channels.
 #[derive(Clone, Default)]
 pub struct ChannelPool {
-    channels: Arc<Mutex<HashMap<ChannelKey, Weak<SharedChannel>>>>,
+    channels: SharedPool<ChannelKey, SharedChannel>,
 }
 
 impl fmt::Debug for ChannelPool {
@@ -52,8 +53,7 @@ impl ChannelPool {
 
     /// How many distinct channels triggers of this pool currently hold.
     pub fn len(&self) -> usize {
-        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
-        channels.values().filter(|c| c.strong_count() > 0).count()
+        self.channels.len()
     }
 
     /// Whether no trigger of this pool holds a channel.
@@ -68,19 +68,12 @@ impl ChannelPool {
             address: config.address.clone(),
             tls: config.tls.clone(),
         };
-        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
-        channels.retain(|_, c| c.strong_count() > 0);
-        if let Some(channel) = channels.get(&key).and_then(Weak::upgrade) {
-            return channel;
-        }
-        let channel = Arc::new(SharedChannel {
+        self.channels.get_or_insert_with(&key, |key| SharedChannel {
             address: key.address.clone(),
             shown: key.address.to_string(),
             tls: key.tls.clone(),
             channel: OnceLock::new(),
-        });
-        channels.insert(key, Arc::downgrade(&channel));
-        channel
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use scalers_core::config::model::MetricType;
-use scalers_core::secret::{Secret, redact_url};
+use scalers_core::secret::redact_url;
 use scalers_core::trigger::{Invalid, Params};
 
 /// Default of `timeout`: KEDA's `KEDA_HTTP_DEFAULT_TIMEOUT`, in milliseconds.
@@ -225,44 +225,14 @@ fn split_target(endpoint: &str) -> Option<(&str, String)> {
 }
 
 /// How the channel speaks TLS: KEDA's `enableTLS`, `unsafeSsl`, `caCert`, `tlsClientCert` and
-/// `tlsClientKey`.
+/// `tlsClientKey`, in the settings every trigger shares.
 ///
 /// The server certificate is checked against the system's roots plus `ca`, unless
-/// `unsafe_ssl`. PEM material is kept as given (and checked to parse at build time).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct TlsSettings {
-    /// `caCert`: extra trusted CA certificates, in PEM.
-    pub ca: Option<String>,
-    /// `tlsClientCert` and `tlsClientKey`: a client certificate for mutual TLS.
-    pub client: Option<ClientIdentity>,
-    /// `unsafeSsl`: accept any server certificate.
-    pub unsafe_ssl: bool,
-}
+/// `unsafe_ssl` (see [`scalers_core::tls`]). PEM material is kept as given (and checked to
+/// parse at build time).
+pub use scalers_core::tls::TlsSettings;
 
-impl fmt::Debug for TlsSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsSettings")
-            .field(
-                "ca",
-                &self
-                    .ca
-                    .as_ref()
-                    .map(|pem| format!("<{} bytes of PEM>", pem.len())),
-            )
-            .field("client", &self.client)
-            .field("unsafe_ssl", &self.unsafe_ssl)
-            .finish()
-    }
-}
-
-/// A client certificate chain and its private key, in PEM.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ClientIdentity {
-    /// `tlsClientCert`: the certificate chain.
-    pub cert: Secret,
-    /// `tlsClientKey`: the private key.
-    pub key: Secret,
-}
+pub use scalers_core::tls::ClientIdentity;
 
 impl ExternalConfig {
     /// Reads and checks the trigger's parameters, reporting every problem at once.
@@ -412,7 +382,7 @@ fn client_identity(p: &mut Params<'_>) -> Result<Option<ClientIdentity>, Invalid
         }
     };
     match CertifiedKey::from_der(certs, parsed_key, &provider) {
-        Ok(_) => Ok(Some(ClientIdentity { cert, key })),
+        Ok(_) => Ok(Some(ClientIdentity::new(cert, key))),
         Err(rustls::Error::InconsistentKeys(_)) => {
             Err(p.error("tlsClientKey", "is not the key of tlsClientCert"))
         }

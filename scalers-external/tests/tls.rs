@@ -117,3 +117,53 @@ async fn a_client_certificate_is_presented_when_given() {
     .unwrap();
     with.trigger.sample().await.unwrap();
 }
+
+/// `caCert` adds to the system's roots (the rule of `scalers_core::tls`): with a `caCert` that
+/// did not issue the scaler's certificate, the scaler is refused while the system does not
+/// trust its issuer, and accepted in a run whose system roots hold the issuer.
+#[tokio::test]
+async fn ca_cert_adds_to_the_system_roots() {
+    let sample_at = |address: &str| {
+        let o = object(
+            "external",
+            &[("scalerAddress", address), ("enableTLS", "true")],
+        );
+        // Trusting another certificate than the issuer's.
+        build_in(
+            &registry(&ChannelPool::new()),
+            &o,
+            &[("caCert", &pem("client.pem"))],
+            &[],
+        )
+        .unwrap()
+    };
+    if let Some(address) = scalers_testkit::child_var("ADDRESS") {
+        let sample = sample_at(&address).trigger.sample().await.unwrap();
+        assert_eq!((sample.value, sample.active), (2.5, true));
+        return;
+    }
+    let scaler = FakeScaler::start_tls(ServerTls::ServerOnly).await;
+    scaler.set_values(vec![value(25, 0.0)]);
+    scaler.set_active(true);
+    let address = scaler.address();
+    let e = sample_at(&address).trigger.sample().await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (
+            TriggerErrorKind::Unavailable,
+            format!("{address}: GetMetricSpec: cannot reach the scaler").as_str()
+        )
+    );
+    let outcome = tokio::task::spawn_blocking(move || {
+        scalers_testkit::run_with_system_roots(
+            "ca_cert_adds_to_the_system_roots",
+            &pem("ca.pem"),
+            &[("ADDRESS", &address)],
+        )
+    })
+    .await
+    .unwrap();
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}

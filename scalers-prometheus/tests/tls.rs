@@ -102,3 +102,43 @@ async fn a_server_requiring_a_client_certificate_refuses_a_client_without_one() 
     );
     assert!(stub.requests().is_empty());
 }
+
+/// `ca` adds to the system's roots (the rule of `scalers_core::tls`): with a `ca` that did not
+/// issue the server's certificate, the server is refused while the system does not trust its
+/// issuer, and accepted in a run whose system roots hold the issuer.
+#[tokio::test]
+async fn ca_adds_to_the_system_roots() {
+    // Trusting another certificate than the issuer's.
+    let extra = [("authModes", "tls"), ("ca", CLIENT_CERT)];
+    if let Some(server) = scalers_testkit::child_var("SERVER") {
+        let t = trigger(&base(&server, &extra));
+        assert_eq!(t.trigger.sample().await.unwrap(), Sample::new(7.0, 0.0));
+        return;
+    }
+    let stub = HttpStub::respond_tls(&server_tls(None), 200, "application/json", ONE_ELEMENT).await;
+    let server = stub.url();
+    let t = trigger(&base(&server, &extra));
+    let e = t.trigger.sample().await.unwrap_err();
+    assert_eq!(
+        failure(&e),
+        (
+            TriggerErrorKind::Unavailable,
+            format!("{}: cannot connect", endpoint(&server)).as_str()
+        )
+    );
+    assert!(stub.requests().is_empty());
+    let child_server = server.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        scalers_testkit::run_with_system_roots(
+            "ca_adds_to_the_system_roots",
+            CA,
+            &[("SERVER", &child_server)],
+        )
+    })
+    .await
+    .unwrap();
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+    assert_eq!(stub.requests().len(), 1);
+}

@@ -624,3 +624,62 @@ async fn user_without_permission_is_unauthorized_naming_the_command() {
         )
     );
 }
+
+/// `ca` adds to the system's roots (the rule of `scalers_core::tls`): with a `ca` that did not
+/// issue the server's certificate (another test CA), the server is refused while the system
+/// does not trust its CA, and accepted in a run whose system roots hold that CA.
+#[tokio::test]
+async fn ca_adds_to_the_system_roots() {
+    // A CA that did not issue this server's certificate: the HTTP triggers' test CA.
+    const OTHER_CA: &str = include_str!("../../scalers-prometheus/tests/tls/ca.pem");
+    let build = |addr: &str, list: &str, cert: &str, key: &str| {
+        build_in(
+            &registry(&RedisPool::new()),
+            "redis",
+            &[("address", addr), ("listName", list), ("enableTLS", "true")],
+            &[("ca", OTHER_CA), ("cert", cert), ("key", key)],
+            &[],
+        )
+        .unwrap()
+    };
+    if scalers_testkit::child_var("RUN").is_some() {
+        let var = |k: &str| scalers_testkit::child_var(k).unwrap();
+        let t = build(&var("ADDR"), &var("LIST"), &var("CERT"), &var("KEY"));
+        assert_eq!(sample(&t).await, (2.0, true));
+        return;
+    }
+    let server = RedisServer::start(RedisOptions {
+        tls: true,
+        ..RedisOptions::default()
+    })
+    .await;
+    let tls = server.tls().unwrap().clone();
+    let tls_addr = server.tls_address().unwrap().to_owned();
+    let list = unique_name("list");
+    server.cmd(&["RPUSH", &list, "a", "b"]);
+
+    let t = build(&tls_addr, &list, &tls.client_cert, &tls.client_key);
+    assert_eq!(
+        failure(&t).await,
+        (
+            TriggerErrorKind::Unavailable,
+            format!("redis {tls_addr} (tls): cannot connect")
+        )
+    );
+    let vars = [
+        ("ADDR", tls_addr.clone()),
+        ("LIST", list),
+        ("CERT", tls.client_cert.clone()),
+        ("KEY", tls.client_key.clone()),
+    ];
+    let ca = tls.ca.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        scalers_testkit::run_with_system_roots("ca_adds_to_the_system_roots", &ca, &vars)
+    })
+    .await
+    .unwrap();
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}

@@ -27,6 +27,9 @@
 //!   [`REDIS_SENTINEL_ENV`]) or started once per test binary from the Debian packages
 //!   `redis-server`, `redis-tools` and `redis-sentinel`; a test's own server that it can kill and
 //!   restart; [`RedisClient`], a minimal RESP client to set up keys, users and inspect clients.
+//! - [`run_with_system_roots`] and [`child_var`]: a test run again in a child process whose
+//!   system trusted roots it chooses (`SSL_CERT_FILE`), for the rule that a trigger's `ca` adds
+//!   to the system roots.
 //! - [`unique_name`]: names for metrics, jobs and keys that no other test uses, since tests run
 //!   in parallel against shared services.
 
@@ -36,6 +39,7 @@ mod kafka;
 mod kube;
 mod prometheus;
 mod redis;
+mod system_roots;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -52,6 +56,7 @@ pub use redis::{
     REDIS_CLUSTER_ENV, REDIS_SENTINEL_ENV, REDIS_SENTINEL_MASTER_ENV, REDIS_URL_ENV, RedisClient,
     RedisCluster, RedisOptions, RedisSentinel, RedisServer, RedisTls, Resp,
 };
+pub use system_roots::{child_var, run_with_system_roots};
 
 /// `<prefix>_<pid>_<time>_<n>`: a name (valid as a Prometheus metric, label value, job name or
 /// key) that no other test, in this process or another, uses.

@@ -516,41 +516,7 @@ fn parse_bool(text: &str) -> Result<bool, String> {
 
 /// Parses a Kubernetes quantity (`0.05`, `50m`, `1e-1`, `2Ki`) to a finite number.
 fn parse_quantity(text: &str) -> Option<f64> {
-    let number_end = text
-        .char_indices()
-        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || (i == 0 && (c == '+' || c == '-'))))
-        .map_or(text.len(), |(i, _)| i);
-    let (number, suffix) = text.split_at(number_end);
-    let value: f64 = number.parse().ok()?;
-    let binary = |power: i32| value * 1024.0_f64.powi(power);
-    // Dividing by an exact power of ten rounds once, so "50m" is exactly 0.05.
-    let quantity = match suffix {
-        "" => value,
-        "n" => value / 1e9,
-        "u" => value / 1e6,
-        "m" => value / 1e3,
-        "k" => value * 1e3,
-        "M" => value * 1e6,
-        "G" => value * 1e9,
-        "T" => value * 1e12,
-        "P" => value * 1e15,
-        "E" => value * 1e18,
-        "Ki" => binary(1),
-        "Mi" => binary(2),
-        "Gi" => binary(3),
-        "Ti" => binary(4),
-        "Pi" => binary(5),
-        "Ei" => binary(6),
-        exponent => {
-            let signed = exponent.strip_prefix(['e', 'E'])?;
-            let digits = signed.strip_prefix(['+', '-']).unwrap_or(signed);
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            text.parse().ok()?
-        }
-    };
-    Some(quantity).filter(|q| q.is_finite())
+    crate::quantity::parse(text)
 }
 
 /// A decoded scaled object and where it sits in the file.

@@ -51,7 +51,8 @@ pub enum Credentials {
 pub struct TlsAuth {
     /// `cert` and `key`: the client certificate and its private key.
     pub client: Option<ClientIdentity>,
-    /// `ca`: extra trusted CA certificates, added to the system roots; usable alone.
+    /// `ca`: extra trusted CA certificates, added to the system roots (the rule every trigger
+    /// follows, see [`scalers_core::tls`]); usable alone.
     pub ca: Option<String>,
 }
 
@@ -70,21 +71,7 @@ impl fmt::Debug for TlsAuth {
     }
 }
 
-/// A client certificate and its key, in PEM.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ClientIdentity {
-    /// `cert`: the certificate chain.
-    pub cert: Secret,
-    /// `key`: the private key.
-    pub key: Secret,
-}
-
-impl ClientIdentity {
-    /// The certificate and key as one PEM document, as reqwest reads identities.
-    pub(crate) fn pem(&self) -> Vec<u8> {
-        format!("{}\n{}\n", self.cert.expose(), self.key.expose()).into_bytes()
-    }
-}
+pub use scalers_core::tls::ClientIdentity;
 
 /// Mode `custom`: a header carrying a credential.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -269,7 +256,7 @@ fn parse_tls(p: &mut Params<'_>, key: &str) -> Result<TlsAuth, Invalid> {
     let (cert, pem_key, ca) = (cert?, pem_key?, ca?);
     let client = match (cert, pem_key) {
         (Some(cert), Some(key)) => {
-            let identity = ClientIdentity { cert, key };
+            let identity = ClientIdentity::new(cert, key);
             if reqwest::Identity::from_pem(&identity.pem()).is_err() {
                 // Say nothing about the content: it is a private key.
                 return Err(p.error("cert", "cert and key are not a PEM certificate and key"));

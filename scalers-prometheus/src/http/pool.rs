@@ -1,11 +1,11 @@
 //! HTTP clients shared by every trigger with the same server and credentials.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, OnceLock};
 
 use reqwest::Url;
+use scalers_core::pool::SharedPool;
 use scalers_core::secret::Secret;
 use tokio::sync::Semaphore;
 
@@ -34,7 +34,7 @@ use super::auth::{ApiKey, Auth, Credentials, CustomAuth, TlsAuth};
 /// Cloning a pool gives another handle on the same clients.
 #[derive(Clone, Default)]
 pub struct ClientPool {
-    clients: Arc<Mutex<HashMap<ClientKey, Weak<SharedClient>>>>,
+    clients: SharedPool<ClientKey, SharedClient>,
 }
 
 impl fmt::Debug for ClientPool {
@@ -53,8 +53,7 @@ impl ClientPool {
 
     /// How many distinct clients triggers of this pool currently hold.
     pub fn len(&self) -> usize {
-        let clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        clients.values().filter(|c| c.strong_count() > 0).count()
+        self.clients.len()
     }
 
     /// Whether no trigger of this pool holds a client.
@@ -66,20 +65,13 @@ impl ClientPool {
     /// Cheap: the `reqwest::Client` itself is built on first use.
     pub(crate) fn client_for(&self, url: &Url, auth: &Auth, unsafe_ssl: bool) -> Arc<SharedClient> {
         let key = ClientKey::new(url, auth, unsafe_ssl);
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        clients.retain(|_, c| c.strong_count() > 0);
-        if let Some(client) = clients.get(&key).and_then(Weak::upgrade) {
-            return client;
-        }
-        let client = Arc::new(SharedClient {
+        self.clients.get_or_insert_with(&key, |_| SharedClient {
             tls: auth.tls.clone(),
             unsafe_ssl,
             client: OnceLock::new(),
             slots: Semaphore::new(MAX_IN_FLIGHT),
             waiting: AtomicUsize::new(0),
-        });
-        clients.insert(key, Arc::downgrade(&client));
-        client
+        })
     }
 }
 

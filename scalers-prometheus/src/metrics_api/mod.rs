@@ -3,7 +3,6 @@
 mod config;
 mod exposition;
 mod json_path;
-mod quantity;
 mod trigger;
 
 pub use config::{MetricsApiConfig, ValueLocation};

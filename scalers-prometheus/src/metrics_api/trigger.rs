@@ -9,10 +9,10 @@ use serde_json::Value;
 use super::config::{MetricsApiConfig, ValueLocation};
 use super::exposition::SeriesSelector;
 use super::json_path::{Found, JsonPath};
-use super::quantity;
 use crate::error::{Error, Result};
 use crate::http::{ClientPool, Endpoint};
 use crate::prometheus::parse_value;
+use scalers_core::quantity;
 
 /// `Accept` for `format: json`.
 const ACCEPT_JSON: &str = "application/json";

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::ClientConfig;
@@ -12,6 +12,7 @@ use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use scalers_core::pool::SharedPool;
 use scalers_core::secret::Secret;
 
 use super::config::{KafkaConfig, PartitionLimitation, Sasl, Security};
@@ -39,7 +40,7 @@ use super::lag::PartitionOffsets;
 /// Cloning a pool gives another handle on the same clients.
 #[derive(Clone, Default)]
 pub struct ClientPool {
-    clients: Arc<Mutex<HashMap<ClientKey, Weak<SharedClient>>>>,
+    clients: SharedPool<ClientKey, SharedClient>,
 }
 
 impl fmt::Debug for ClientPool {
@@ -58,8 +59,7 @@ impl ClientPool {
     }
 
     fn live(&self) -> Vec<Arc<SharedClient>> {
-        let clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        clients.values().filter_map(Weak::upgrade).collect()
+        self.clients.live()
     }
 
     /// How many distinct clients the triggers of this pool hold.
@@ -86,12 +86,7 @@ impl ClientPool {
             security: config.security.clone(),
             group: config.consumer_group.clone(),
         };
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        clients.retain(|_, c| c.strong_count() > 0);
-        if let Some(client) = clients.get(&key).and_then(Weak::upgrade) {
-            return client;
-        }
-        let client = Arc::new(SharedClient {
+        self.clients.get_or_insert_with(&key, |_| SharedClient {
             servers: config.servers(),
             properties: properties(config),
             oauth_token: match &config.security.sasl {
@@ -99,14 +94,10 @@ impl ClientPool {
                 _ => None,
             },
             consumer: Mutex::new(None),
-        });
-        clients.insert(key, Arc::downgrade(&client));
-        client
+        })
     }
 }
 
-/// What makes two triggers share a client. Secrets stay [`Secret`]s, so the map cannot print
-/// them.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
     servers: Vec<String>,
@@ -142,6 +133,12 @@ pub(crate) fn properties(config: &KafkaConfig) -> Vec<(&'static str, Secret)> {
     p.push(("security.protocol", Secret::new(protocol)));
     if let Some(tls) = &security.tls {
         if let Some(ca) = &tls.ca {
+            // librdkafka trusts only `ssl.ca.pem` when it is given alone; naming the system's
+            // bundle in `ssl.ca.location` loads it into the same store first, so `ca` adds to
+            // the system roots, the rule every trigger follows (see `scalers_core::tls`).
+            if let Some(location) = system_roots_location() {
+                p.push(("ssl.ca.location", Secret::new(location)));
+            }
             p.push(("ssl.ca.pem", Secret::new(ca.as_str())));
         }
         if let Some(client) = &tls.client {
@@ -168,6 +165,16 @@ pub(crate) fn properties(config: &KafkaConfig) -> Vec<(&'static str, Secret)> {
         }
     }
     p
+}
+
+/// Where the system's trusted roots are, as OpenSSL finds them: `SSL_CERT_FILE`, else the
+/// distribution's bundle, else its certificate directory (`SSL_CERT_DIR` or the usual places).
+pub(crate) fn system_roots_location() -> Option<String> {
+    let probe = openssl_probe::probe();
+    probe
+        .cert_file
+        .or_else(|| probe.cert_dir.into_iter().next())
+        .map(|path| path.to_string_lossy().into_owned())
 }
 
 /// The client context: hands a static OAUTHBEARER token to librdkafka when it asks, and keeps
@@ -662,6 +669,38 @@ mod tests {
             .collect()
     }
 
+    /// librdkafka builds its TLS context when the client is created: with `ssl.ca.location`
+    /// (the system bundle) and `ssl.ca.pem` both set, it loads both, and a `ca` that is not PEM
+    /// fails there, so the `ca` is read and not ignored.
+    #[test]
+    fn librdkafka_loads_the_system_roots_and_the_ca_together() {
+        use rdkafka::ClientConfig;
+        use rdkafka::config::FromClientConfig;
+        use rdkafka::consumer::{BaseConsumer, DefaultConsumerContext};
+        let create = |ca: &str| {
+            let c = config(Security {
+                tls: Some(Tls {
+                    ca: Some(ca.to_owned()),
+                    client: None,
+                    unsafe_ssl: false,
+                }),
+                sasl: None,
+            });
+            let mut cc = ClientConfig::new();
+            for (name, value) in properties(&c) {
+                cc.set(name, value.expose());
+            }
+            BaseConsumer::<DefaultConsumerContext>::from_config(&cc)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        };
+        let ca = include_str!("../../../scalers-prometheus/tests/tls/ca.pem");
+        assert_eq!(create(ca), Ok(()));
+        let e = create("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+            .unwrap_err();
+        assert!(e.contains("ssl.ca.pem"), "{e}");
+    }
+
     #[test]
     fn plaintext_properties() {
         assert_eq!(
@@ -672,6 +711,9 @@ mod tests {
 
     #[test]
     fn tls_and_sasl_properties() {
+        // `ca` is added to the system's roots: librdkafka loads the bundle, then `ssl.ca.pem`.
+        let roots =
+            system_roots_location().expect("a system CA bundle (Debian package ca-certificates)");
         let up = UserPassword {
             username: Secret::new("u"),
             password: Secret::new("p"),
@@ -693,6 +735,7 @@ mod tests {
             shown(&c),
             expected(&[
                 ("security.protocol", "sasl_ssl"),
+                ("ssl.ca.location", roots.as_str()),
                 ("ssl.ca.pem", "CA"),
                 ("ssl.certificate.pem", "CERT"),
                 ("ssl.key.pem", "KEY"),

@@ -133,44 +133,11 @@ pub struct Security {
     pub sasl: Option<Sasl>,
 }
 
-/// `tls: enable`: PEM material, given inline as in KEDA.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Tls {
-    /// `ca`: the CA certificates the brokers' certificates are checked against, instead of the
-    /// system's.
-    pub ca: Option<String>,
-    /// `cert`, `key` and `keyPassword`: a client certificate.
-    pub client: Option<ClientIdentity>,
-    /// `unsafeSsl`: accept any broker certificate and host name; default false.
-    pub unsafe_ssl: bool,
-}
+/// `tls: enable`: PEM material, given inline as in KEDA; the settings every trigger shares,
+/// where `ca` adds to the system roots (see [`scalers_core::tls`]).
+pub type Tls = scalers_core::tls::TlsSettings;
 
-impl fmt::Debug for Tls {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tls")
-            .field(
-                "ca",
-                &self
-                    .ca
-                    .as_ref()
-                    .map(|pem| format!("<{} bytes of PEM>", pem.len())),
-            )
-            .field("client", &self.client)
-            .field("unsafe_ssl", &self.unsafe_ssl)
-            .finish()
-    }
-}
-
-/// A client certificate and its key, in PEM.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ClientIdentity {
-    /// `cert`: the certificate chain.
-    pub cert: Secret,
-    /// `key`: the private key.
-    pub key: Secret,
-    /// `keyPassword`: the key's password, when it is encrypted.
-    pub key_password: Option<Secret>,
-}
+pub use scalers_core::tls::ClientIdentity;
 
 /// `sasl`: the SASL mechanism and its credentials.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

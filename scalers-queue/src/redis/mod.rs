@@ -39,8 +39,8 @@
 //! refused credentials are `Unauthorized` ("authentication failed for user \"x\"", never the
 //! password); a timeout is `Timeout`; a wrong key type, a missing consumer group in pending mode
 //! or an error reply is `BadResponse`. After a failure the connection reconnects with backoff.
-//! TLS goes through rustls with the aws-lc-rs provider; `ca` replaces the system roots, as in
-//! KEDA.
+//! TLS goes through rustls with the aws-lc-rs provider; `ca` adds to the system roots, as in
+//! KEDA (the rule of [`scalers_core::tls`]).
 //!
 //! # Examples
 //! ```no_run

@@ -1,11 +1,10 @@
 //! Connections shared by every trigger that points at the same servers with the same
 //! credentials.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -15,6 +14,7 @@ use redis::{
     AsyncConnectionConfig, Client, ClientTlsConfig, Cmd, ConnectionAddr, IntoConnectionInfo,
     Pipeline, RedisConnectionInfo, RedisFuture, RedisResult, TlsCertificates, TlsMode, Value,
 };
+use scalers_core::pool::SharedPool;
 use scalers_core::secret::Secret;
 
 use super::error::{Error, Failure, Result, User};
@@ -47,7 +47,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Cloning a pool gives another handle on the same connections.
 #[derive(Clone, Default)]
 pub struct RedisPool {
-    entries: Arc<Mutex<HashMap<Connection, Weak<Shared>>>>,
+    entries: SharedPool<Connection, Shared>,
 }
 
 impl fmt::Debug for RedisPool {
@@ -66,8 +66,7 @@ impl RedisPool {
 
     /// How many distinct connections (servers + credentials) triggers of this pool hold.
     pub fn len(&self) -> usize {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.values().filter(|e| e.strong_count() > 0).count()
+        self.entries.len()
     }
 
     /// Whether no trigger of this pool holds a connection.
@@ -77,14 +76,8 @@ impl RedisPool {
 
     /// The shared connection for `connection`. No I/O: it connects on first use.
     pub(crate) fn shared_for(&self, connection: &Connection) -> Arc<Shared> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.retain(|_, e| e.strong_count() > 0);
-        if let Some(shared) = entries.get(connection).and_then(Weak::upgrade) {
-            return shared;
-        }
-        let shared = Arc::new(Shared::new(connection.clone()));
-        entries.insert(connection.clone(), Arc::downgrade(&shared));
-        shared
+        self.entries
+            .get_or_insert_with(connection, |c| Shared::new(c.clone()))
     }
 }
 
@@ -408,14 +401,38 @@ fn manager(client: Client) -> RedisResult<Conn> {
 }
 
 /// The certificates of `tls` as the redis crate takes them.
+///
+/// redis-rs trusts only `root_cert` when it is given, so `ca` is appended to the system's roots
+/// (as redis-rs itself loads them without a `ca`): `ca` adds to the system roots, the rule every
+/// trigger follows (see [`scalers_core::tls`]).
 fn certificates(ca: Option<&str>, identity: Option<&ClientIdentity>) -> TlsCertificates {
     TlsCertificates {
         client_tls: identity.map(|id| ClientTlsConfig {
             client_cert: id.cert.expose().as_bytes().to_vec(),
             client_key: id.key.expose().as_bytes().to_vec(),
         }),
-        root_cert: ca.map(|pem| pem.as_bytes().to_vec()),
+        root_cert: ca.map(|pem| {
+            let mut roots = system_roots_pem();
+            roots.extend_from_slice(pem.as_bytes());
+            roots
+        }),
     }
+}
+
+/// The system's trusted roots (`SSL_CERT_FILE`, `SSL_CERT_DIR` or the platform store), in PEM.
+///
+/// A root that cannot be read or converted is left out, as redis-rs and rustls do with the
+/// platform store.
+fn system_roots_pem() -> Vec<u8> {
+    let mut pem = Vec::new();
+    for der in rustls_native_certs::load_native_certs().certs {
+        if let Ok(cert) = openssl::x509::X509::from_der(&der)
+            && let Ok(text) = cert.to_pem()
+        {
+            pem.extend_from_slice(&text);
+        }
+    }
+    pem
 }
 
 /// Parses TLS material the way connecting will, without connecting.
@@ -430,7 +447,9 @@ pub(crate) fn check_certificates(
         tls_params: None,
     }
     .into_connection_info()?;
-    Client::build_with_tls(info, certificates(ca, identity)).map(drop)
+    let mut certs = certificates(None, identity);
+    certs.root_cert = ca.map(|pem| pem.as_bytes().to_vec());
+    Client::build_with_tls(info, certs).map(drop)
 }
 
 /// A client (no I/O) for one server.

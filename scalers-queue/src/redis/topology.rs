@@ -99,42 +99,12 @@ impl Topology {
     }
 }
 
-/// TLS to the servers (`enableTLS: true` or `tls: enable`).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Tls {
-    /// `unsafeSsl`: accept any server certificate and host name; default false.
-    pub unsafe_ssl: bool,
-    /// `ca`: the CA certificates (PEM) to trust instead of the system roots, as KEDA does.
-    pub ca: Option<String>,
-    /// `cert` and `key`: a client certificate (PEM) and its private key.
-    pub client: Option<ClientIdentity>,
-}
+/// TLS to the servers (`enableTLS: true` or `tls: enable`): the settings every trigger shares;
+/// `ca` adds to the system roots (see [`scalers_core::tls`]). The client key is kept decrypted
+/// (`keyPassword` is applied while parsing), so `client.key_password` is always `None`.
+pub type Tls = scalers_core::tls::TlsSettings;
 
-impl fmt::Debug for Tls {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tls")
-            .field("unsafe_ssl", &self.unsafe_ssl)
-            .field(
-                "ca",
-                &self
-                    .ca
-                    .as_ref()
-                    .map(|pem| format!("<{} bytes of PEM>", pem.len())),
-            )
-            .field("client", &self.client)
-            .finish()
-    }
-}
-
-/// A client certificate and its private key, in PEM; `Debug` shows neither.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ClientIdentity {
-    /// `cert`: the certificate chain.
-    pub cert: Secret,
-    /// `key`: the private key, unencrypted (decrypted with `keyPassword` when it was given
-    /// encrypted).
-    pub key: Secret,
-}
+pub use scalers_core::tls::ClientIdentity;
 
 /// Everything needed to reach the data: topology, credentials, TLS.
 ///
@@ -429,7 +399,7 @@ fn parse_tls(p: &mut Params<'_>) -> Result<Option<Tls>, Invalid> {
         (key, None) => key,
     };
     let client = match (cert, key) {
-        (Some(cert), Some(key)) => Some(ClientIdentity { cert, key }),
+        (Some(cert), Some(key)) => Some(ClientIdentity::new(cert, key)),
         (Some(_), None) => return Err(p.error("key", "required when cert is set")),
         (None, Some(_)) => return Err(p.error("cert", "required when key is set")),
         (None, None) => None,
