@@ -445,34 +445,62 @@ pub fn run(command: Command, registry: &Registry, out: &mut dyn Write) -> Result
     Ok(Outcome::Success)
 }
 
+/// How a kind of item is named in the messages of [`pick`].
+struct Kind {
+    /// One of them: `scaled object`.
+    one: &'static str,
+    /// Several, in the list of names: `objects`.
+    listed: &'static str,
+    /// Several, in the count: `scaled objects`.
+    counted: &'static str,
+    /// The flag that chooses one: `--scaled-object`.
+    flag: &'static str,
+}
+
+/// Picks the item of `items` named `name` (by `name_of`), or the only one.
+fn pick<'a, T>(
+    items: &'a [T],
+    name: Option<&str>,
+    name_of: impl Fn(&T) -> &str,
+    kind: &Kind,
+    config: &Path,
+) -> Result<&'a T> {
+    let names = || items.iter().map(&name_of).collect::<Vec<_>>().join(", ");
+    match name {
+        Some(n) => items.iter().find(|i| name_of(i) == n).ok_or_else(|| {
+            Error::Selection(format!(
+                "{}: no {} named {n:?}; {}: {}",
+                config.display(),
+                kind.one,
+                kind.listed,
+                names()
+            ))
+        }),
+        None if items.len() == 1 => Ok(&items[0]),
+        None => Err(Error::Selection(format!(
+            "{}: {} {}; choose one with {}: {}",
+            config.display(),
+            items.len(),
+            kind.counted,
+            kind.flag,
+            names()
+        ))),
+    }
+}
+
 /// Picks the scaled job named `name`, or the only one.
 fn select_job<'a>(
     jobs: &'a [scalers_core::config::ValidatedJob],
     name: Option<&str>,
     config: &Path,
 ) -> Result<&'a scalers_core::config::ValidatedJob> {
-    let names = || {
-        jobs.iter()
-            .map(|j| j.job.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+    let kind = Kind {
+        one: "scaled job",
+        listed: "scaled jobs",
+        counted: "scaled jobs",
+        flag: "--scaled-job",
     };
-    match name {
-        Some(n) => jobs.iter().find(|j| j.job.name == n).ok_or_else(|| {
-            Error::Selection(format!(
-                "{}: no scaled job named {n:?}; scaled jobs: {}",
-                config.display(),
-                names()
-            ))
-        }),
-        None if jobs.len() == 1 => Ok(&jobs[0]),
-        None => Err(Error::Selection(format!(
-            "{}: {} scaled jobs; choose one with --scaled-job: {}",
-            config.display(),
-            jobs.len(),
-            names()
-        ))),
-    }
+    pick(jobs, name, |j| j.job.name.as_str(), &kind, config)
 }
 
 /// Picks the object named `name`, or the only one.
@@ -481,27 +509,11 @@ fn select<'a>(
     name: Option<&str>,
     config: &Path,
 ) -> Result<&'a ValidatedObject> {
-    let names = || {
-        objects
-            .iter()
-            .map(|o| o.object.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+    let kind = Kind {
+        one: "scaled object",
+        listed: "objects",
+        counted: "scaled objects",
+        flag: "--scaled-object",
     };
-    match name {
-        Some(n) => objects.iter().find(|o| o.object.name == n).ok_or_else(|| {
-            Error::Selection(format!(
-                "{}: no scaled object named {n:?}; objects: {}",
-                config.display(),
-                names()
-            ))
-        }),
-        None if objects.len() == 1 => Ok(&objects[0]),
-        None => Err(Error::Selection(format!(
-            "{}: {} scaled objects; choose one with --scaled-object: {}",
-            config.display(),
-            objects.len(),
-            names()
-        ))),
-    }
+    pick(objects, name, |o| o.object.name.as_str(), &kind, config)
 }

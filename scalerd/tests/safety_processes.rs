@@ -10,16 +10,15 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use scalerd::daemon::status::Status;
 use scalers_testkit::{
     FakeApiServer, FakeResource, Fault, JournalEntry, LeaseTerm, RedisServer, eventually,
     unique_name,
 };
 use support::{
-    Dir, free_port, k8s_name, kubeconfig, refuse_workload_watches, replicas_become, set_list,
+    Dir, ScalerdProcess as Process, k8s_name, kubeconfig, refuse_workload_watches, replicas_become,
+    set_list,
 };
 use tokio::time::Instant;
 
@@ -29,63 +28,32 @@ const LEASES: &str = "/apis/coordination.k8s.io/**";
 /// `--lease-timings`: a 3 s lease, a 2 s renew deadline, a 0.2 s retry period.
 const TIMINGS: [&str; 3] = ["3", "2", "0.2"];
 
-/// A `scalerd run` process, killed on drop; its log goes to a file.
-struct Process {
-    child: Child,
-    admin: String,
-    identity: String,
-    log: PathBuf,
+/// A `scalerd run` process with leader election on the fake server's Lease.
+fn spawn(dir: &Dir, config: &Path, kubeconfig: &Path, identity: &str) -> Process {
+    let (config, kubeconfig) = (config.as_os_str(), kubeconfig.as_os_str());
+    let mut args = vec![
+        "--config".as_ref(),
+        config,
+        "--kubeconfig".as_ref(),
+        kubeconfig,
+        "--leader-elect".as_ref(),
+        "--lease-namespace".as_ref(),
+        "scalers".as_ref(),
+        "--lease-timings".as_ref(),
+    ];
+    args.extend(TIMINGS.iter().map(std::ffi::OsStr::new));
+    Process::spawn(dir, identity, "info", args)
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Process {
-    fn spawn(dir: &Dir, config: &Path, kubeconfig: &Path, identity: &str) -> Process {
-        let admin = format!("127.0.0.1:{}", free_port());
-        let log = dir.path(&format!("{identity}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_scalerd"))
-            .args(["run", "--config"])
-            .arg(config)
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(["--admin-addr", &admin, "--leader-elect"])
-            .args(["--lease-namespace", "scalers", "--identity", identity])
-            .arg("--lease-timings")
-            .args(TIMINGS)
-            .env("RUST_LOG", "info")
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("scalerd starts");
-        Process {
-            child,
-            admin: format!("http://{admin}"),
-            identity: identity.to_owned(),
-            log,
-        }
-    }
-
-    async fn leads(&self) -> Option<bool> {
-        let r = reqwest::get(format!("{}/status", self.admin)).await.ok()?;
-        let s: Status = serde_json::from_slice(&r.bytes().await.ok()?).ok()?;
-        Some(s.leader)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
+/// Whether `p` leads, from its `/status`.
+async fn leads(p: &Process) -> Option<bool> {
+    p.status().await.map(|s| s.leader)
 }
 
 /// Waits until exactly one of `a` and `b` leads; returns (leader, standby).
 async fn roles<'p>(a: &'p Process, b: &'p Process) -> (&'p Process, &'p Process) {
     eventually(Duration::from_secs(30), || async {
-        match (a.leads().await, b.leads().await) {
+        match (leads(a).await, leads(b).await) {
             (Some(true), Some(false)) => Ok((a, b)),
             (Some(false), Some(true)) => Ok((b, a)),
             other => Err(format!("{other:?}")),
@@ -153,8 +121,8 @@ async fn a_leader_that_lost_its_lease_never_writes_even_with_a_slow_api_server()
     let dir = Dir::new("safety-fence");
     let config = config(&dir, &name, redis, &key, "    minReplicaCount: 1\n");
     let kubeconfig = kubeconfig(&dir, &fake);
-    let a = Process::spawn(&dir, &config, &kubeconfig, "fence-a");
-    let b = Process::spawn(&dir, &config, &kubeconfig, "fence-b");
+    let a = spawn(&dir, &config, &kubeconfig, "fence-a");
+    let b = spawn(&dir, &config, &kubeconfig, "fence-b");
     let (leader, standby) = roles(&a, &b).await;
     replicas_become(&fake, &name, 3, Duration::from_secs(20)).await;
 
@@ -176,7 +144,7 @@ async fn a_leader_that_lost_its_lease_never_writes_even_with_a_slow_api_server()
 
     // The standby takes over and writes the new count.
     eventually(Duration::from_secs(20), || async {
-        match standby.leads().await {
+        match leads(standby).await {
             Some(true) => Ok(()),
             other => Err(format!("{other:?}")),
         }
@@ -238,8 +206,8 @@ async fn a_standby_taking_over_waits_a_full_cooldown_before_scaling_to_zero() {
     );
     let config = config(&dir, &name, redis, &key, &extra);
     let kubeconfig = kubeconfig(&dir, &fake);
-    let a = Process::spawn(&dir, &config, &kubeconfig, "takeover-a");
-    let b = Process::spawn(&dir, &config, &kubeconfig, "takeover-b");
+    let a = spawn(&dir, &config, &kubeconfig, "takeover-a");
+    let b = spawn(&dir, &config, &kubeconfig, "takeover-b");
     let (leader, standby) = roles(&a, &b).await;
     let (leader_id, standby_id) = (leader.identity.clone(), standby.identity.clone());
     replicas_become(&fake, &name, 3, Duration::from_secs(20)).await;
@@ -255,7 +223,7 @@ async fn a_standby_taking_over_waits_a_full_cooldown_before_scaling_to_zero() {
     leader.child.wait().unwrap();
 
     replicas_become(&fake, &name, 0, COOLDOWN + Duration::from_secs(15)).await;
-    assert_eq!(standby.leads().await, Some(true));
+    assert_eq!(leads(&standby).await, Some(true));
     let terms = fake.lease_terms("scalers", "scalerd");
     let took_over = terms
         .iter()

@@ -20,15 +20,14 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use scalerd::daemon::status::Status;
 use scalerd::kube::{shard_lease_name, shard_of};
 use scalers_testkit::{
     FakeApiServer, FakeResource, JournalEntry, LeaseTerm, RedisServer, eventually, unique_name,
 };
-use support::{Dir, free_port, kubeconfig, set_list};
+use support::{Dir, ScalerdProcess as Process, kubeconfig, set_list};
 use tokio::time::Instant;
 
 const DEPLOY: FakeResource = FakeResource::DEPLOYMENT;
@@ -51,81 +50,41 @@ const WRITE_ALLOWANCE: Duration = Duration::from_secs(5);
 /// periods plus the calls of the rounds (each at most a fifth of renew deadline − retry).
 const JOIN_BOUND: Duration = Duration::from_millis(3 * 500 + 4 * 1100);
 
-/// A `scalerd run --sharding` process, killed on drop; its log goes to a file.
-struct Process {
-    child: Child,
-    admin: String,
-    identity: String,
-    log: PathBuf,
+/// A `scalerd run --sharding` process on the fake server's Leases.
+fn spawn(dir: &Dir, config: &Path, kubeconfig: &Path, identity: &str) -> Process {
+    spawn_with(dir, Some(config), kubeconfig, identity, SHARDS, TIMINGS)
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// A process with `shards` shards and these `--lease-timings`; without a config, in cluster
+/// mode.
+fn spawn_with(
+    dir: &Dir,
+    config: Option<&Path>,
+    kubeconfig: &Path,
+    identity: &str,
+    shards: u32,
+    timings: [&str; 3],
+) -> Process {
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(config) = config {
+        args.extend(["--config".into(), config.into()]);
     }
-}
-
-impl Process {
-    fn spawn(dir: &Dir, config: &Path, kubeconfig: &Path, identity: &str) -> Process {
-        Process::spawn_with(dir, Some(config), kubeconfig, identity, SHARDS, TIMINGS)
-    }
-
-    /// A process with `shards` shards and these `--lease-timings`; without a config, in
-    /// cluster mode.
-    fn spawn_with(
-        dir: &Dir,
-        config: Option<&Path>,
-        kubeconfig: &Path,
-        identity: &str,
-        shards: u32,
-        timings: [&str; 3],
-    ) -> Process {
-        let admin = format!("127.0.0.1:{}", free_port());
-        let log = dir.path(&format!("{identity}.log"));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_scalerd"));
-        command.arg("run");
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
-        }
-        let child = command
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(["--admin-addr", &admin, "--sharding", "--shards"])
-            .arg(shards.to_string())
-            .args(["--lease-namespace", "scalers", "--identity", identity])
-            .arg("--lease-timings")
-            .args(timings)
-            .args(["--kube-api-qps", "0"])
-            .env("RUST_LOG", "warn,scalerd::kube::shards=info")
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("scalerd starts");
-        Process {
-            child,
-            admin: format!("http://{admin}"),
-            identity: identity.to_owned(),
-            log,
-        }
-    }
-
-    async fn status(&self) -> Option<Status> {
-        let r = reqwest::get(format!("{}/status", self.admin)).await.ok()?;
-        serde_json::from_slice(&r.bytes().await.ok()?).ok()
-    }
-
-    async fn metrics(&self) -> String {
-        let r = reqwest::get(format!("{}/metrics", self.admin))
-            .await
-            .expect("/metrics");
-        r.text().await.expect("/metrics body")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
+    args.extend(["--kubeconfig".into(), kubeconfig.into()]);
+    let shards = shards.to_string();
+    args.extend(
+        [
+            "--sharding",
+            "--shards",
+            &shards,
+            "--lease-namespace",
+            "scalers",
+        ]
+        .map(Into::into),
+    );
+    args.push("--lease-timings".into());
+    args.extend(timings.map(Into::into));
+    args.extend(["--kube-api-qps", "0"].map(Into::into));
+    Process::spawn(dir, identity, "warn,scalerd::kube::shards=info", args)
 }
 
 fn name(i: usize) -> String {
@@ -279,7 +238,7 @@ async fn three_sharded_replicas_split_the_objects_and_take_over_a_killed_ones_sh
     let ids = ["shard-a", "shard-b", "shard-c"];
     let mut processes: Vec<Process> = ids
         .iter()
-        .map(|id| Process::spawn(&dir, &config, &kubeconfig, id))
+        .map(|id| spawn(&dir, &config, &kubeconfig, id))
         .collect();
 
     // 1. The three split the shards evenly, and every object is scaled to 3 (25 items).
@@ -440,7 +399,7 @@ async fn three_sharded_replicas_split_the_objects_and_take_over_a_killed_ones_sh
 
     // 3. The killed replica starts again and takes its share back within the bound; no
     // handover leaves a shard unowned for longer than a round beyond it.
-    let rejoined = Process::spawn(&dir, &config, &kubeconfig, &victim_id);
+    let rejoined = spawn(&dir, &config, &kubeconfig, &victim_id);
     drop(victim);
     let restarted = Instant::now();
     eventually(Duration::from_secs(60), || async {
@@ -550,7 +509,7 @@ async fn a_new_owner_continues_the_cooldown_from_the_persisted_last_active_time(
     let kubeconfig = kubeconfig(&dir, &fake);
     // One shard: the first replica owns the object, the second stands by for it.
     let timings = ["4", "3", "0.5"];
-    let spawn = |id: &str| Process::spawn_with(&dir, None, &kubeconfig, id, 1, timings);
+    let spawn = |id: &str| spawn_with(&dir, None, &kubeconfig, id, 1, timings);
     let mut first = spawn("handover-a");
     let shard = shard_lease_name(LEASE_NAME, 0);
     eventually(Duration::from_secs(30), || async {

@@ -468,22 +468,7 @@ impl LeaderElector {
 
     /// The spec this candidate writes when it takes the Lease over from `previous`.
     fn spec(&self, previous: Option<&LeaseSpec>) -> LeaseSpec {
-        let now = Some(MicroTime(Timestamp::now()));
-        let previous_holder = previous.and_then(|p| p.holder_identity.as_deref());
-        let transitions = previous.and_then(|p| p.lease_transitions).unwrap_or(0);
-        let changed = previous.is_some() && previous_holder != Some(self.identity.as_str());
-        let acquire_time = match previous {
-            Some(p) if !changed => p.acquire_time.clone().or_else(|| now.clone()),
-            _ => now.clone(),
-        };
-        LeaseSpec {
-            holder_identity: Some(self.identity.clone()),
-            lease_duration_seconds: Some(self.timings.duration_seconds()),
-            acquire_time,
-            renew_time: now,
-            lease_transitions: Some(transitions + i32::from(changed)),
-            ..previous.cloned().unwrap_or_default()
-        }
+        held_spec(&self.identity, &self.timings, previous)
     }
 
     fn lose(&self, seen: &mut Seen, leading: &watch::Sender<bool>, why: &str) {
@@ -566,6 +551,32 @@ pub(crate) fn holder(lease: &Lease) -> Option<&str> {
 
 fn set(leading: &watch::Sender<bool>, value: bool) {
     leading.send_if_modified(|v| std::mem::replace(v, value) != value);
+}
+
+/// The spec `identity` writes to hold a Lease (`previous`: the spec it read, none for a new
+/// Lease): renewed now; acquired now and one more transition when the holder changes (a
+/// released Lease's empty holder counts as another holder), else the previous acquire time.
+pub(super) fn held_spec(
+    identity: &str,
+    timings: &LeaseTimings,
+    previous: Option<&LeaseSpec>,
+) -> LeaseSpec {
+    let now = Some(MicroTime(Timestamp::now()));
+    let previous_holder = previous.and_then(|p| p.holder_identity.as_deref());
+    let transitions = previous.and_then(|p| p.lease_transitions).unwrap_or(0);
+    let changed = previous.is_some() && previous_holder != Some(identity);
+    let acquire_time = match previous {
+        Some(p) if !changed => p.acquire_time.clone().or_else(|| now.clone()),
+        _ => now.clone(),
+    };
+    LeaseSpec {
+        holder_identity: Some(identity.to_owned()),
+        lease_duration_seconds: Some(timings.duration_seconds()),
+        acquire_time,
+        renew_time: now,
+        lease_transitions: Some(transitions + i32::from(changed)),
+        ..previous.cloned().unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::error::call;
-use super::lease::holder;
+use super::lease::{held_spec, holder};
 use super::{Fence, KubeError, LeaseTimings, MIN_FENCED_TIMEOUT, Operation};
 
 /// The number of shards when `--shards` is not given: 32, enough for up to 32 active
@@ -605,30 +605,7 @@ impl ShardElector {
     async fn acquire(&self, i: u32, listed: Option<Lease>) -> Option<(Lease, Instant)> {
         let name = shard_lease_name(&self.lease_name, i);
         let sent = Instant::now();
-        let written = match listed {
-            None => {
-                let lease = Lease {
-                    metadata: self.metadata(&name, "shard"),
-                    spec: Some(self.spec(None)),
-                };
-                call(
-                    || self.operation("create", &name),
-                    self.call_timeout(),
-                    self.api.create(&PostParams::default(), &lease),
-                )
-                .await
-            }
-            Some(mut lease) => {
-                let previous = lease.spec.clone().unwrap_or_default();
-                lease.spec = Some(self.spec(Some(&previous)));
-                call(
-                    || self.operation("update", &name),
-                    self.call_timeout(),
-                    self.api.replace(&name, &PostParams::default(), &lease),
-                )
-                .await
-            }
-        };
+        let written = self.write_held(&name, "shard", listed).await;
         match written {
             Ok(lease) => {
                 tracing::info!(shard = i, identity = %self.identity, "acquired the shard");
@@ -647,30 +624,7 @@ impl ShardElector {
     /// be.
     async fn renew_member(&self, seen: &mut Seen, listed: Option<&Lease>) {
         let name = member_lease_name(&self.lease_name, &self.identity);
-        let written = match listed.cloned() {
-            Some(mut lease) => {
-                let previous = lease.spec.clone().unwrap_or_default();
-                lease.spec = Some(self.spec(Some(&previous)));
-                call(
-                    || self.operation("update", &name),
-                    self.call_timeout(),
-                    self.api.replace(&name, &PostParams::default(), &lease),
-                )
-                .await
-            }
-            None => {
-                let lease = Lease {
-                    metadata: self.metadata(&name, "member"),
-                    spec: Some(self.spec(None)),
-                };
-                call(
-                    || self.operation("create", &name),
-                    self.call_timeout(),
-                    self.api.create(&PostParams::default(), &lease),
-                )
-                .await
-            }
-        };
+        let written = self.write_held(&name, "member", listed.cloned()).await;
         match written {
             Ok(lease) => seen.member = Some(lease),
             Err(e) => {
@@ -735,23 +689,40 @@ impl ShardElector {
 
     /// The spec this replica writes when it takes a Lease over from `previous`.
     fn spec(&self, previous: Option<&LeaseSpec>) -> LeaseSpec {
-        let now = Some(MicroTime(Timestamp::now()));
-        let previous_holder = previous
-            .and_then(|p| p.holder_identity.as_deref())
-            .filter(|h| !h.is_empty());
-        let transitions = previous.and_then(|p| p.lease_transitions).unwrap_or(0);
-        let changed = previous.is_some() && previous_holder != Some(self.identity.as_str());
-        let acquire_time = match previous {
-            Some(p) if !changed => p.acquire_time.clone().or_else(|| now.clone()),
-            _ => now.clone(),
-        };
-        LeaseSpec {
-            holder_identity: Some(self.identity.clone()),
-            lease_duration_seconds: Some(self.timings.duration_seconds()),
-            acquire_time,
-            renew_time: now,
-            lease_transitions: Some(transitions + i32::from(changed)),
-            ..previous.cloned().unwrap_or_default()
+        held_spec(&self.identity, &self.timings, previous)
+    }
+
+    /// Writes Lease `name` held by this replica: replaces `listed` (as last listed), or
+    /// creates it (labelled with `role`) when there is none.
+    async fn write_held(
+        &self,
+        name: &str,
+        role: &str,
+        listed: Option<Lease>,
+    ) -> Result<Lease, KubeError> {
+        match listed {
+            None => {
+                let lease = Lease {
+                    metadata: self.metadata(name, role),
+                    spec: Some(self.spec(None)),
+                };
+                call(
+                    || self.operation("create", name),
+                    self.call_timeout(),
+                    self.api.create(&PostParams::default(), &lease),
+                )
+                .await
+            }
+            Some(mut lease) => {
+                let previous = lease.spec.clone().unwrap_or_default();
+                lease.spec = Some(self.spec(Some(&previous)));
+                call(
+                    || self.operation("update", name),
+                    self.call_timeout(),
+                    self.api.replace(name, &PostParams::default(), &lease),
+                )
+                .await
+            }
         }
     }
 

@@ -253,3 +253,66 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// A `scalerd run` process with its admin server on a free port, killed on drop; its log
+/// (stderr, at `RUST_LOG=log_filter`) goes to `<identity>.log` in the test's directory.
+pub(crate) struct ScalerdProcess {
+    pub(crate) child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) admin: String,
+    pub(crate) identity: String,
+    log: PathBuf,
+}
+
+impl Drop for ScalerdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ScalerdProcess {
+    /// `scalerd run --admin-addr <free port> --identity <identity> <args>`, outside any pod.
+    pub(crate) fn spawn<I, A>(dir: &Dir, identity: &str, log_filter: &str, args: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<std::ffi::OsStr>,
+    {
+        let admin = format!("127.0.0.1:{}", free_port());
+        let log = dir.path(&format!("{identity}.log"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_scalerd"))
+            .args(["run", "--admin-addr", &admin, "--identity", identity])
+            .args(args)
+            .env("RUST_LOG", log_filter)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("scalerd starts");
+        ScalerdProcess {
+            child,
+            admin: format!("http://{admin}"),
+            identity: identity.to_owned(),
+            log,
+        }
+    }
+
+    /// Its `/status`, if it answers.
+    pub(crate) async fn status(&self) -> Option<Status> {
+        let r = reqwest::get(format!("{}/status", self.admin)).await.ok()?;
+        serde_json::from_slice(&r.bytes().await.ok()?).ok()
+    }
+
+    /// Its `/metrics`.
+    pub(crate) async fn metrics(&self) -> String {
+        let r = reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .expect("/metrics");
+        r.text().await.expect("/metrics body")
+    }
+
+    /// Its log so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
