@@ -15,7 +15,7 @@ use serde_json::json;
 use tracing::info;
 
 use super::error::{call, call_fenced};
-use super::workloads::{Cached, ReplicaPaths, WorkloadWatches};
+use super::workloads::{ReplicaPaths, WorkloadWatches};
 use super::{DEFAULT_REQUEST_TIMEOUT, Fence, KubeError, Operation, qualified};
 
 /// How many times a write of `/scale` is tried when the API answers 409 Conflict.
@@ -205,9 +205,7 @@ impl KubeScaleTarget {
                     self.timeout,
                 )
                 .await;
-            // A workload the watch has not seen (yet) is read directly: a 404 from the API
-            // is the only proof that it is missing.
-            if let Cached::Found(replicas) = cached {
+            if let Some(replicas) = cached {
                 return Ok(replicas);
             }
         }

@@ -137,6 +137,12 @@ impl KindWatch {
         self.settled.send_replace(true);
     }
 
+    /// Waits, at most `wait`, until the watch has settled (see `settled`).
+    async fn settled_within(&self, wait: std::time::Duration) {
+        let mut settled = self.settled.subscribe();
+        let _ = tokio::time::timeout(wait, settled.wait_for(|s| *s)).await;
+    }
+
     fn lock(&self) -> MutexGuard<'_, KindState> {
         // Every update is a whole insert or swap; a panic elsewhere leaves it consistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -175,17 +181,6 @@ impl KindWatch {
             }
         }
     }
-}
-
-/// What a read from the watches found.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Cached {
-    /// The workload, as last seen.
-    Found(Replicas),
-    /// The watch is in sync and has no such workload.
-    Missing,
-    /// No answer from the watch: read `/scale`.
-    Unknown,
 }
 
 /// The watches by group, plural and namespace (`None`: all namespaces).
@@ -360,7 +355,9 @@ impl WorkloadWatches {
 
     /// The counts of `namespace/name` of `resource`, from its watch (started now if new);
     /// `paths` is `None` for a kind whose replica paths are unknown (never watched). While
-    /// the watch's first list is under way, waits for it up to `wait`.
+    /// the watch's first list is under way, waits for it up to `wait`. `None` when the watch
+    /// cannot answer (not in sync, not watchable, or it has not seen the workload): then
+    /// `/scale` is read, since only the API's 404 proves a workload missing.
     pub(super) async fn read(
         &self,
         resource: &ApiResource,
@@ -369,29 +366,18 @@ impl WorkloadWatches {
         namespace: &str,
         name: &str,
         wait: std::time::Duration,
-    ) -> Cached {
-        let mut kind = self.watch_of(resource, paths, namespace);
-        if let Some(k) = &kind {
-            let mut settled = k.settled.subscribe();
-            let _ = tokio::time::timeout(wait, settled.wait_for(|s| *s)).await;
-            // A watch of all namespaces refused meanwhile: the namespace's own watch.
-            kind = self.watch_of(resource, paths, namespace);
-            if let Some(k) = &kind {
-                let mut settled = k.settled.subscribe();
-                let _ = tokio::time::timeout(wait, settled.wait_for(|s| *s)).await;
-            }
-        }
-        let Some(kind) = kind else {
-            return Cached::Unknown;
-        };
+    ) -> Option<Replicas> {
+        let first = self.watch_of(resource, paths, namespace)?;
+        first.settled_within(wait).await;
+        // A watch of all namespaces refused meanwhile gives way to the namespace's own.
+        let kind = self.watch_of(resource, paths, namespace)?;
+        kind.settled_within(wait).await;
         let s = kind.lock();
         if !s.synced || s.unwatchable {
-            return Cached::Unknown;
+            return None;
         }
-        match s.counts.get(&(namespace.to_owned(), name.to_owned())) {
-            Some(c) => Cached::Found(c.replicas(ready_omitted_when_zero)),
-            None => Cached::Missing,
-        }
+        let counts = s.counts.get(&(namespace.to_owned(), name.to_owned()))?;
+        Some(counts.replicas(ready_omitted_when_zero))
     }
 
     /// Records a successful write of `spec.replicas`, so that the next read sees it before
