@@ -85,6 +85,11 @@ pub struct RunContext {
     pub shards: Option<Arc<crate::kube::ShardView>>,
 }
 
+/// Over how long the first ticks of loops that gain their objects together (a shard taken
+/// over, a leader elected) are spread: short, since it adds to the takeover time, yet long
+/// enough that a thousand loops do not sample and write in the same millisecond.
+const GAIN_SPREAD: Duration = Duration::from_millis(500);
+
 /// How often the credentials of triggers that read them from files or Kubernetes Secrets are
 /// read again, to pick up rotated ones before they fail: once a minute.
 pub const CREDENTIALS_REFRESH: Duration = Duration::from_secs(60);
@@ -411,10 +416,11 @@ async fn run(
                         status.set_state(LoopState::Standby);
                     }
                 } else if !was_leading {
-                    // Gained (a takeover, a shard handed over): tick soon, spread over a
-                    // second so that a thousand loops gaining at once do not tick together.
+                    // Gained (a takeover, a shard handed over): tick soon, spread over half
+                    // a second so that a thousand loops gaining at once do not tick together
+                    // (the takeover bound in docs/operations.md counts this half second).
                     owner.set(&ctx, true);
-                    next = Instant::now() + spread_of(&key, period.min(Duration::from_secs(1)));
+                    next = Instant::now() + spread_of(&key, period.min(GAIN_SPREAD));
                 }
                 continue;
             }

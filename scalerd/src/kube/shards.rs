@@ -21,7 +21,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
@@ -355,8 +355,12 @@ impl ShardElector {
     /// One round: renew, list, count the members, give up or take shards. Returns when the
     /// first shard held by another replica expires, if one does.
     async fn round(&self, seen: &mut Seen) -> Option<Instant> {
-        self.renew_held(seen).await;
-        let leases = match self.list().await {
+        // The renewals and the list go together: a round that comes at a dead replica's
+        // expiry judges it (and takes its shards) without first waiting for its own renewals.
+        // The list may show this replica's held shards before their renewal: they are not
+        // judged from it.
+        let ((), listed) = join(self.renew_held(seen), self.list()).await;
+        let leases = match listed {
             Ok(leases) => leases,
             Err(e) => {
                 tracing::warn!(lease = %self.lease_name, error = %e, "cannot list the shard leases");
@@ -402,12 +406,22 @@ impl ShardElector {
         members.push(self.identity.clone());
         members.sort();
         members.dedup();
-        self.renew_member(seen, by_name.get(&mine)).await;
+        // Renewed beside this round's releases or acquisitions, not before them.
+        let member = self.renew_member(by_name.get(&mine));
 
         // Who holds what; which shards are free.
         let count = self.view.count();
         let mut free: Vec<(u32, Option<Lease>)> = Vec::new();
-        let mut next_expiry: Option<Instant> = None;
+        // The first expiry of another replica's membership or shard: the next round comes
+        // then. A dead replica's membership Lease expires a moment after its shards (it was
+        // renewed after them, in the same round); a round at that moment counts one member
+        // fewer and takes the rest of its shards, instead of a retry period later.
+        let mut next_expiry: Option<Instant> = by_name
+            .values()
+            .filter(|l| role(l) == Some("member") && !expired(l))
+            .filter(|l| holder(l).is_some_and(|h| h != self.identity))
+            .filter_map(&expiry_of)
+            .min();
         let mut changed = false;
         for i in 0..count {
             if seen.held.contains_key(&i) {
@@ -436,10 +450,12 @@ impl ShardElector {
         }
 
         let target = share(count, members.len());
+        let written_member;
         if first_round {
             // A replica starting takes nothing before it has listed twice: the others
             // starting with it have then written their membership Leases, and it does not
             // take every shard only to give most of them back a round later.
+            written_member = member.await;
         } else if seen.held.len() > target {
             // Keep the shards this replica prefers (rendezvous order), give up the others.
             let mut held: Vec<u32> = seen.held.keys().copied().collect();
@@ -452,18 +468,24 @@ impl ShardElector {
                     i
                 })
             });
-            for i in join_all(releases).await {
+            let (m, released) = join(member, join_all(releases)).await;
+            written_member = m;
+            for i in released {
                 self.view.set_holder(i, None);
             }
             changed = true;
         } else if seen.held.len() < target && !free.is_empty() {
             free.sort_by_key(|(i, _)| std::cmp::Reverse(self.preference(*i)));
             free.truncate(target - seen.held.len());
-            let acquired = join_all(
-                free.into_iter()
-                    .map(|(i, listed)| async move { (i, self.acquire(i, listed).await) }),
+            let (m, acquired) = join(
+                member,
+                join_all(
+                    free.into_iter()
+                        .map(|(i, listed)| async move { (i, self.acquire(i, listed).await) }),
+                ),
             )
             .await;
+            written_member = m;
             for (i, lease) in acquired {
                 if let Some((lease, sent)) = lease {
                     self.view.fence_of(i).renewed(sent);
@@ -487,6 +509,11 @@ impl ShardElector {
                     "shards held"
                 );
             }
+        } else {
+            written_member = member.await;
+        }
+        if let Some(lease) = written_member {
+            seen.member = Some(lease);
         }
         if changed {
             self.view.bump();
@@ -621,14 +648,15 @@ impl ShardElector {
     }
 
     /// Renews this replica's membership Lease (`listed` as last listed), creating it if need
-    /// be.
-    async fn renew_member(&self, seen: &mut Seen, listed: Option<&Lease>) {
+    /// be; the Lease as written, if it was.
+    async fn renew_member(&self, listed: Option<&Lease>) -> Option<Lease> {
         let name = member_lease_name(&self.lease_name, &self.identity);
         let written = self.write_held(&name, "member", listed.cloned()).await;
         match written {
-            Ok(lease) => seen.member = Some(lease),
+            Ok(lease) => Some(lease),
             Err(e) => {
                 tracing::warn!(lease = %name, error = %e, "cannot renew the membership lease");
+                None
             }
         }
     }

@@ -356,8 +356,13 @@ impl FakeApiServer {
 
     /// `spec.replicas` of a workload, if it exists.
     pub fn replicas(&self, resource: &FakeResource, namespace: &str, name: &str) -> Option<u32> {
-        self.object(resource, namespace, name)
-            .and_then(|o| o["spec"]["replicas"].as_u64())
+        // Read in place: tests poll this for thousands of objects while the daemons run, and
+        // a clone of each object under the server's lock would compete with them.
+        let s = self.lock();
+        let key = self.key(&s, resource, namespace, name);
+        s.objects
+            .get(&key)
+            .and_then(|o| o.object["spec"]["replicas"].as_u64())
             .and_then(|r| u32::try_from(r).ok())
     }
 
