@@ -96,3 +96,45 @@ async fn a_scale_write_goes_ahead_of_waiting_reads() {
         Some(3)
     );
 }
+
+/// A list (a watcher's first page, say) goes ahead of single reads waiting for the limit: the
+/// reads a cache still listing sends would otherwise hold back the list that ends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_goes_ahead_of_waiting_reads() {
+    let fake = FakeApiServer::start().await;
+    fake.put_workload(&FakeResource::DEPLOYMENT, "shop", "web", 1);
+    let (client, metrics) = limited(&fake, 4.0, 1).await;
+    let api: Api<Deployment> = Api::namespaced(client, "shop");
+    api.get("web").await.expect("a get");
+    let reads: Vec<_> = (0..4)
+        .map(|_| {
+            let api = api.clone();
+            tokio::spawn(async move { api.get("web").await.map(|_| ()) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let listed = api
+        .list(&kube::api::ListParams::default().limit(500))
+        .await
+        .expect("a list");
+    assert_eq!(listed.items.len(), 1);
+    for r in reads {
+        r.await.unwrap().expect("a get");
+    }
+    let order: Vec<bool> = fake
+        .journal()
+        .into_iter()
+        .filter(|e| {
+            e.path
+                .starts_with("/apis/apps/v1/namespaces/shop/deployments")
+        })
+        .map(|e| e.path.ends_with("/deployments"))
+        .collect();
+    // The first read, then the list, then the four reads that waited before it.
+    assert_eq!(order, [false, true, false, false, false, false]);
+    let text = metrics.encode();
+    assert!(
+        text.contains("scalers_kube_api_wait_seconds_count{priority=\"watch\"} 1"),
+        "{text}"
+    );
+}

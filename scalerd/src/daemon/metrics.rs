@@ -103,7 +103,7 @@ pub struct TargetErrorLabels {
 /// Labels of the rate limit's series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PriorityLabels {
-    /// The call's priority: `lease`, `scale`, `read` or `report`.
+    /// The call's priority: `lease`, `scale`, `watch`, `read` or `report`.
     pub priority: &'static str,
 }
 

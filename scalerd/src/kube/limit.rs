@@ -5,9 +5,10 @@
 //! The limit is a tower layer under the [`kube::Client`] ([`client_with_rate_limit`]), so no call
 //! can go around it. A call waits for a token before it is sent; while calls wait, a token goes
 //! to the waiting call of the highest [`Priority`]: Lease renewals first (a leader that cannot
-//! renew stops writing), then `/scale` writes, then reads (and the opening of watches), then
-//! reports (status writes and Events). Within a priority, first come, first served. A call
-//! given up while it waits (its deadline passed) takes no token.
+//! renew stops writing), then `/scale` writes, then lists and watches (which fill the caches),
+//! then single reads, then reports (status writes, Events and scalerd's finalizer on its
+//! ScaledObjects). Within a priority, first come, first served. A call given up while it waits
+//! (its deadline passed) takes no token.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -42,17 +43,25 @@ pub enum Priority {
     Lease,
     /// Writes of a workload's replicas (`PATCH`/`PUT` of `…/scale`).
     Scale,
-    /// Everything else: reads, lists, the opening of watches, other writes.
+    /// Lists and the opening of watches (a `GET` with `watch`, `limit`, `continue` or a
+    /// selector in its query): what fills the caches that spare every tick a read. Ahead of
+    /// single reads, which a cache still listing makes wait or fall back to `/scale`: behind
+    /// them, the pages of a list of 30,000 workloads waited in the queue of the very reads
+    /// that the list would end.
+    Watch,
+    /// Everything else: single reads, other writes.
     Read,
-    /// Reports: writes of a `…/status` subresource and Events.
+    /// Reports: writes of a `…/status` subresource, Events, and writes of KEDA's own
+    /// resources (scalerd's finalizer on a ScaledObject): bookkeeping that no tick waits for.
     Report,
 }
 
 impl Priority {
     /// Every priority, most urgent first.
-    pub const ALL: [Priority; 4] = [
+    pub const ALL: [Priority; 5] = [
         Priority::Lease,
         Priority::Scale,
+        Priority::Watch,
         Priority::Read,
         Priority::Report,
     ];
@@ -79,18 +88,22 @@ impl Priority {
         } else if path.starts_with("/apis/events.k8s.io/")
             || (path.starts_with("/api/v1/") && path.contains("/events"))
             || (write && path.ends_with("/status"))
+            || (write && path.starts_with("/apis/keda.sh/"))
         {
             Priority::Report
+        } else if !write && is_collection_read(request.uri().query().unwrap_or_default()) {
+            Priority::Watch
         } else {
             Priority::Read
         }
     }
 
-    /// `lease`, `scale`, `read` or `report`, for metrics.
+    /// `lease`, `scale`, `watch`, `read` or `report`, for metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             Priority::Lease => "lease",
             Priority::Scale => "scale",
+            Priority::Watch => "watch",
             Priority::Read => "read",
             Priority::Report => "report",
         }
@@ -99,6 +112,18 @@ impl Priority {
     fn index(self) -> usize {
         self as usize
     }
+}
+
+/// Whether a `GET` with this query string reads a collection: a watch, a page of a list, or a
+/// list by selector.
+fn is_collection_read(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+        matches!(
+            key,
+            "watch" | "limit" | "continue" | "labelSelector" | "fieldSelector"
+        )
+    })
 }
 
 /// The bucket: `qps` tokens a second, at most `burst` saved up. A `qps` of zero or less means no
@@ -203,7 +228,7 @@ async fn keep_bucket(
     let burst = f64::from(settings.burst.max(1));
     let mut tokens = burst;
     let mut refilled = Instant::now();
-    let mut queues: [VecDeque<Ask>; 4] = Default::default();
+    let mut queues: [VecDeque<Ask>; Priority::ALL.len()] = Default::default();
     let mut open = true;
     loop {
         if queues.iter().all(VecDeque::is_empty) {
@@ -436,6 +461,25 @@ mod tests {
         assert_eq!(of(Method::PUT, &format!("{deploy}/scale")), Priority::Scale);
         assert_eq!(of(Method::GET, &format!("{deploy}/scale")), Priority::Read);
         assert_eq!(of(Method::GET, deploy), Priority::Read);
+        // A watcher's list pages and its watch go ahead of single reads.
+        assert_eq!(
+            of(Method::GET, "/apis/apps/v1/deployments?limit=500"),
+            Priority::Watch
+        );
+        assert_eq!(
+            of(
+                Method::GET,
+                "/apis/apps/v1/deployments?allowWatchBookmarks=true&resourceVersion=7&timeoutSeconds=290&watch=true"
+            ),
+            Priority::Watch
+        );
+        assert_eq!(
+            of(
+                Method::GET,
+                "/apis/batch/v1/jobs?labelSelector=scaledjob.keda.sh%2Fname"
+            ),
+            Priority::Watch
+        );
         assert_eq!(
             of(
                 Method::PUT,
@@ -456,6 +500,21 @@ mod tests {
                 "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/o/status"
             ),
             Priority::Report
+        );
+        // scalerd's finalizer on a ScaledObject: a report; reading the object is a read.
+        assert_eq!(
+            of(
+                Method::PATCH,
+                "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/o"
+            ),
+            Priority::Report
+        );
+        assert_eq!(
+            of(
+                Method::GET,
+                "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/o"
+            ),
+            Priority::Read
         );
         assert_eq!(
             of(Method::GET, "/api/v1/namespaces/shop/secrets/s"),
