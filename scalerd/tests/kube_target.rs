@@ -211,6 +211,25 @@ async fn discovery_is_asked_once_per_kind_for_all_targets() {
     assert_eq!(server.requests("GET", "/apis/apps/v1").len(), 2);
 }
 
+/// Targets of one kind read for the first time together wait for one discovery, instead of
+/// each sending its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_starting_together_share_one_discovery() {
+    let server = FakeApiServer::start().await;
+    for i in 0..50 {
+        server.put_workload(&FakeResource::DEPLOYMENT, "shop", &format!("w{i}"), i);
+    }
+    let targets = targets(&server);
+    let reads = (0..50u32).map(|i| {
+        let target = targets.scale_target("shop", &ScaleTargetRef::deployment(&format!("w{i}")));
+        async move { (i, target.read().await.map(|r| r.current)) }
+    });
+    for (i, current) in futures_util::future::join_all(reads).await {
+        assert_eq!(current.unwrap(), i);
+    }
+    assert_eq!(server.requests("GET", "/apis/apps/v1").len(), 1);
+}
+
 #[tokio::test]
 async fn one_conflict_is_retried_with_the_version_read_again() {
     let server = FakeApiServer::start().await;

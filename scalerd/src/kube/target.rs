@@ -12,6 +12,7 @@ use scalers_core::config::{ScaleTargetRef, ScaledObject};
 use scalers_core::engine::Replicas;
 use scalers_core::target::{ScaleTarget, TargetError};
 use serde_json::json;
+use tokio::sync::OnceCell;
 use tracing::info;
 
 use super::error::{call, call_fenced};
@@ -53,8 +54,11 @@ const READY_OMITTED_WHEN_ZERO: [(&str, &str); 4] = [
 ];
 
 /// Discovery results shared by every target of one client, keyed by `(apiVersion, kind)`.
-/// Only successes are kept, so a CRD installed later is found on the next try.
-type DiscoveryCache = Mutex<HashMap<(String, String), Resolved>>;
+/// Only successes are kept, so a CRD installed later is found on the next try. One discovery
+/// per kind is in flight at a time: the targets of a kind that start together wait for its
+/// answer instead of each sending their own (30,000 of them at once queued 30,000 discoveries
+/// behind the rate limit, and all timed out).
+type DiscoveryCache = Mutex<HashMap<(String, String), Arc<OnceCell<Resolved>>>>;
 
 /// Builds [`KubeScaleTarget`]s that share one client and one discovery cache.
 ///
@@ -325,25 +329,42 @@ impl KubeScaleTarget {
         )
     }
 
-    /// The resource of `apiVersion`/`kind`, from the cache or API discovery.
+    /// The resource of `apiVersion`/`kind`, from the cache or API discovery (one at a time per
+    /// kind; a caller waits at most its timeout for the one in flight).
     async fn resolve(&self) -> Result<Resolved, KubeError> {
         let key = (self.target.api_version.clone(), self.target.kind.clone());
-        if let Some(r) = lock(&self.cache).get(&key) {
+        let cell = lock(&self.cache).entry(key).or_default().clone();
+        if let Some(r) = cell.get() {
             return Ok(r.clone());
         }
+        match tokio::time::timeout(self.timeout, cell.get_or_try_init(|| self.discover())).await {
+            Ok(resolved) => resolved.cloned(),
+            Err(_) => Err(KubeError::Timeout {
+                operation: Box::new(self.discover_operation()),
+                after: Some(self.timeout),
+            }),
+        }
+    }
+
+    fn discover_operation(&self) -> Operation {
+        Operation {
+            verb: "discover",
+            resource: format!("the kinds of {}", self.target.api_version),
+            subresource: None,
+            name: None,
+            namespace: None,
+        }
+    }
+
+    /// The resource of `apiVersion`/`kind`, from API discovery.
+    async fn discover(&self) -> Result<Resolved, KubeError> {
         let unknown = || KubeError::UnknownKind {
             api_version: self.target.api_version.clone(),
             kind: self.target.kind.clone(),
         };
         let gv: GroupVersion = self.target.api_version.parse().map_err(|_| unknown())?;
         let gvk: GroupVersionKind = gv.with_kind(&self.target.kind);
-        let operation = || Operation {
-            verb: "discover",
-            resource: format!("the kinds of {}", self.target.api_version),
-            subresource: None,
-            name: None,
-            namespace: None,
-        };
+        let operation = || self.discover_operation();
         let found =
             tokio::time::timeout(self.timeout, discovery::pinned_kind(&self.client, &gvk)).await;
         let (resource, capabilities) = match found {
@@ -385,7 +406,6 @@ impl KubeScaleTarget {
             resource,
             paths,
         };
-        lock(&self.cache).insert(key, resolved.clone());
         Ok(resolved)
     }
 }
@@ -431,7 +451,9 @@ impl KubeScaleTarget {
     }
 }
 
-fn lock(cache: &DiscoveryCache) -> std::sync::MutexGuard<'_, HashMap<(String, String), Resolved>> {
+fn lock(
+    cache: &DiscoveryCache,
+) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<OnceCell<Resolved>>>> {
     // Entries are inserted whole; a panic elsewhere cannot leave one half-written.
     cache.lock().unwrap_or_else(|e| e.into_inner())
 }
