@@ -115,6 +115,30 @@ async fn next_second() {
     .await;
 }
 
+/// Every read of pods, in any namespace or all.
+fn pod_reads(fake: &FakeApiServer) -> Vec<scalers_testkit::JournalEntry> {
+    let mut reads = fake.requests("GET", "/api/v1/pods");
+    reads.extend(fake.requests("GET", "/api/v1/namespaces/*/pods"));
+    reads.extend(fake.requests("GET", "/api/v1/namespaces/*/pods/*"));
+    reads
+}
+
+/// A Job `job` of scaled job `name` made before scalerd started (its pod template labelled
+/// as scalerd's and KEDA's are), with no status yet.
+fn put_job(fake: &FakeApiServer, name: &str, job: &str) {
+    fake.put_object(
+        &FakeResource::JOB,
+        NS,
+        json!({
+            "metadata": {"name": job, "labels": {LABEL: name}},
+            "spec": {"template": {
+                "metadata": {"labels": {LABEL: name}},
+                "spec": {"containers": [{"name": "w"}], "restartPolicy": "Never"},
+            }},
+        }),
+    );
+}
+
 async fn start(dir: &Dir, fake: &FakeApiServer, text: &str) -> Daemon {
     let config = dir.write("c.yaml", &format!("scaledJobs:\n{text}"));
     Daemon::start(options(&config, fake)).await
@@ -152,6 +176,8 @@ async fn three_items_make_exactly_three_jobs_and_none_once_they_are_taken() {
         .filter(|e| e.is_watch())
         .collect();
     assert_eq!(watches.len(), 1, "{watches:?}");
+    // `default` does not read pending Jobs: no pod is read at all.
+    assert!(pod_reads(&fake).is_empty());
     assert!(
         watches[0]
             .query
@@ -345,16 +371,13 @@ async fn each_strategy_creates_its_own_number_of_jobs() {
         set_list(&redis.client(), &key, 3);
         for i in 0..4 {
             let job = format!("{name}-old{i}");
-            fake.put_object(
-                &FakeResource::JOB,
-                NS,
-                json!({
-                    "metadata": {"name": job, "labels": {LABEL: name}},
-                    "spec": {"template": {"spec": {"containers": [{"name": "w"}], "restartPolicy": "Never"}}},
-                }),
-            );
+            put_job(&fake, &name, &job);
+            // The pods tell `accurate` and `eager` which are pending: 3 run, 1 waits.
             if i < 3 {
                 fake.set_job_state(NS, &job, JobState::Running);
+                fake.put_job_pod(NS, &job, &format!("{job}-p"), "Running", &["Ready"]);
+            } else {
+                fake.put_job_pod(NS, &job, &format!("{job}-p"), "Pending", &[]);
             }
         }
         // A long polling interval: the poll at start is the one looked at. `gradual` keeps
@@ -381,6 +404,80 @@ async fn each_strategy_creates_its_own_number_of_jobs() {
         created.push((decision.created, jobs(&fake, name).len() - 4));
     }
     assert_eq!(created, [(0, 0), (1, 1), (2, 2), (3, 3)]);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_pod_conditions_count_running_but_unready_jobs_as_pending() {
+    // 2 items wait; 2 Jobs of each scaled job run, their pods Running but not Ready; at most
+    // 10, strategy `accurate` (E = maxScale - pending, as maxScale + running - pending <= 10).
+    // Without pendingPodConditions a Running pod ends pending: 2 - 0 = 2 new Jobs, whose pods
+    // do not exist yet (pending), so nothing more: 4 Jobs. With `[Ready]` both are pending:
+    // 2 - 2 = 0, until their pods are Ready; then 2, then nothing more: 4 Jobs.
+    let redis = RedisServer::shared().await;
+    let fake = FakeApiServer::start().await;
+    let dir = Dir::new("scalerd_jobs");
+    let (plain, ready) = (k8s_name("plain"), k8s_name("ready"));
+    let mut text = String::new();
+    for (name, extra) in [(&plain, ""), (&ready, ", pendingPodConditions: [Ready]")] {
+        let key = unique_name(name);
+        set_list(&redis.client(), &key, 2);
+        for i in 0..2 {
+            let job = format!("{name}-old{i}");
+            put_job(&fake, name, &job);
+            fake.set_job_state(NS, &job, JobState::Running);
+            fake.put_job_pod(NS, &job, &format!("{job}-p"), "Running", &["PodScheduled"]);
+        }
+        let spec = format!(
+            "    maxReplicaCount: 10\n    rollout: {{strategy: gradual}}\n    \
+             scalingStrategy: {{strategy: accurate{extra}}}\n"
+        );
+        text.push_str(&scaled_job(name, redis.address(), &key, 1, &spec));
+    }
+    let d = start(&dir, &fake, &text).await;
+    let (plain_key, ready_key) = (format!("{NS}/{plain}"), format!("{NS}/{ready}"));
+
+    until(&d, &plain_key, "2 Jobs created", |s| s.created_total == 2).await;
+    let s = polls(&d, &ready_key, 3).await;
+    assert_eq!((s.created_total, s.running, s.pending), (0, 2, 2), "{s:?}");
+    let decision = s.decision.unwrap();
+    assert_eq!(decision.reason_code, "no-room", "{}", decision.explanation);
+    let s = polls(&d, &plain_key, 3).await;
+    assert_eq!((s.created_total, s.running, s.pending), (2, 4, 2), "{s:?}");
+    assert_eq!(jobs(&fake, &plain).len(), 4);
+    assert_eq!(jobs(&fake, &ready).len(), 2);
+
+    // The pods become Ready: the two Jobs no longer count as pending.
+    for i in 0..2 {
+        let job = format!("{ready}-old{i}");
+        fake.put_job_pod(
+            NS,
+            &job,
+            &format!("{job}-p"),
+            "Running",
+            &["PodScheduled", "Ready"],
+        );
+    }
+    until(&d, &ready_key, "2 Jobs created", |s| s.created_total == 2).await;
+    let s = polls(&d, &ready_key, 3).await;
+    assert_eq!((s.created_total, s.running, s.pending), (2, 4, 2), "{s:?}");
+    assert_eq!(jobs(&fake, &ready).len(), 4);
+
+    // The pods came from one watch of the labelled pods, listed once: no read per poll.
+    let pod_reads = pod_reads(&fake);
+    let (watches, lists): (Vec<_>, Vec<_>) = pod_reads.iter().partition(|e| e.is_watch());
+    assert_eq!(watches.len(), 1, "{pod_reads:?}");
+    assert_eq!(lists.len(), 1, "{pod_reads:?}");
+    for e in &pod_reads {
+        assert_eq!(e.path, "/api/v1/pods", "{e:?}");
+        assert!(
+            e.query
+                .as_deref()
+                .unwrap_or_default()
+                .contains("labelSelector=scaledjob.keda.sh%2Fname"),
+            "{e:?}"
+        );
+    }
     d.stop().await;
 }
 

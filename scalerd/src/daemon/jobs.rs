@@ -8,6 +8,9 @@
 //! 2. every trigger sampled at once, each within the sample timeout;
 //! 3. the Jobs labelled `scaledjob.keda.sh/name=<name>` listed; a failed list creates nothing
 //!    (KEDA counts 0 running Jobs then, which would create Jobs on top of the running ones);
+//!    for `accurate`, `eager` and `pendingPodConditions`, their pods read from the pod watch
+//!    (the pending Jobs, [`scalers_core::job::job_pending`]); pods not listed yet create
+//!    nothing either;
 //! 4. on the first poll after a start or a change of the scaled job, the rollout: with
 //!    strategy `default`, every Job of another template revision is deleted with the
 //!    `propagationPolicy`; with `gradual`, they are left to finish;
@@ -494,7 +497,15 @@ async fn poll(
         jobs = roll_out(ctx, job, jobs, status, &mut memory.unseen_deleted).await;
     }
     let running = jobs.iter().filter(|j| !j.phase.finished()).count();
-    let pending = jobs.iter().filter(|j| j.phase == JobPhase::Pending).count();
+    let pending = match pending_by_pods(ctx, job, &jobs).await {
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            warn!(error = %e, "cannot read the Jobs' pods: none created");
+            status.last_error = Some(e.to_string());
+            return outcome;
+        }
+        None => jobs.iter().filter(|j| j.phase == JobPhase::Pending).count(),
+    };
     let counts = JobCounts {
         running: u32::try_from(running).unwrap_or(u32::MAX),
         pending: u32::try_from(pending).unwrap_or(u32::MAX),
@@ -545,6 +556,36 @@ async fn poll(
     });
     clean_history(ctx, job, &jobs, status, &mut memory.unseen_deleted).await;
     outcome
+}
+
+/// The running Jobs among `jobs` that count as pending by their pods
+/// ([`scalers_core::job::job_pending`]), when `job` reads pods
+/// ([`scalers_core::job::reads_pods`]) and there is a cluster; `None` otherwise (the Jobs'
+/// status tells).
+async fn pending_by_pods(
+    ctx: &JobContext,
+    job: &ScaledJob,
+    jobs: &[ListedJob],
+) -> Option<Result<usize, crate::kube::KubeError>> {
+    let client = ctx.client.as_ref()?;
+    if !scalers_core::job::reads_pods(job) {
+        return None;
+    }
+    let running: Vec<&str> = jobs
+        .iter()
+        .filter(|j| !j.phase.finished())
+        .map(|j| j.name.as_str())
+        .collect();
+    let conditions = &job.scaling_strategy.pending_pod_conditions;
+    Some(client.pods_of(&job.namespace, &running).await.map(|pods| {
+        running
+            .iter()
+            .filter(|name| {
+                let of_job = pods.get(**name).map_or(&[][..], Vec::as_slice);
+                scalers_core::job::job_pending(of_job, conditions)
+            })
+            .count()
+    }))
 }
 
 /// Creates `count` Jobs one by one; returns the names of those created (none in a dry run).
