@@ -482,6 +482,68 @@ async fn pending_pod_conditions_count_running_but_unready_jobs_as_pending() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_kubernetes_secret_is_picked_up_by_a_scaled_job() {
+    // As for scaled objects (tests/safety.rs): the password of the trigger's ACL user comes
+    // from a Secret; it changes on the server, the trigger fails as `unauthorized`, then the
+    // Secret changes and the trigger is rebuilt with it within two polling intervals.
+    let redis = RedisServer::shared().await;
+    let user = unique_name("sj-rot");
+    redis.client().create_user(&user, "old-pw-5");
+    let (name, key) = (k8s_name("rotated"), unique_name("rotated"));
+    set_list(&redis.client(), &key, 1);
+    let fake = FakeApiServer::start().await;
+    fake.put_secret(NS, "redis-creds", &[("password", b"old-pw-5".as_slice())]);
+    let dir = Dir::new("scalerd_jobs");
+    let config = dir.write(
+        "c.yaml",
+        &format!(
+            "authentications:\n  - name: redis-auth\n    namespace: {NS}\n    \
+             secretTargetRef: [{{parameter: password, name: redis-creds, key: password}}]\n\
+             scaledJobs:\n{}",
+            scaled_job(&name, redis.address(), &key, 1, "")
+                .replace(
+                    "metadata: {address",
+                    &format!("authenticationRef: {{name: redis-auth}}\n        metadata: {{username: '{user}', address")
+                )
+        ),
+    );
+    let d = Daemon::start(options(&config, &fake)).await;
+    let sj = format!("{NS}/{name}");
+    until(&d, &sj, "1 Job created", |s| s.created_total == 1).await;
+
+    redis.client().create_user(&user, "new-pw-6");
+    redis.cmd(&["CLIENT", "KILL", "USER", &user]);
+    set_list(&redis.client(), &key, 2);
+    let s = until(&d, &sj, "unauthorized", |s| {
+        s.triggers
+            .first()
+            .is_some_and(|t| t.error_kind.as_deref() == Some("unauthorized"))
+    })
+    .await;
+    assert_eq!(s.created_total, 1, "a failing trigger creates nothing");
+    fake.put_secret(NS, "redis-creds", &[("password", b"new-pw-6".as_slice())]);
+    let fixed = std::time::Instant::now();
+    until(&d, &sj, "answering again", |s| {
+        s.triggers.first().is_some_and(|t| t.value == Some(2.0))
+    })
+    .await;
+    let took = fixed.elapsed();
+    assert!(
+        took <= Duration::from_millis(2500),
+        "answered {took:?} after the new password was in place: more than two polling intervals"
+    );
+    // 2 items, 1 Job running: one more.
+    until(&d, &sj, "2 Jobs created", |s| s.created_total == 2).await;
+    let text = d.metrics().await;
+    assert_eq!(
+        support::metric(&text, "scalers_trigger_rebuilds_total"),
+        Some(1.0)
+    );
+    assert_eq!(jobs(&fake, &name).len(), 2);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_template_rolls_out_by_strategy() {
     let redis = RedisServer::shared().await;
     let fake = FakeApiServer::start().await;

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::daemon::cluster::KEDA_API_VERSION;
+use crate::daemon::credentials::ConfigCredentials;
 use crate::daemon::events::{Event, EventSink};
 use crate::daemon::jobs::{ClusterJob, JobLoops};
 
@@ -49,6 +50,7 @@ pub fn spawn(
     own_namespace: String,
     loops: JobLoops,
     events: Arc<dyn EventSink>,
+    credentials: Arc<ConfigCredentials>,
 ) -> (watch::Sender<bool>, JoinHandle<()>) {
     let (tx, mut notices) = mpsc::unbounded_channel();
     let scopes: Vec<Option<String>> = if namespaces.is_empty() {
@@ -67,6 +69,7 @@ pub fn spawn(
         own_namespace,
         loops,
         events,
+        credentials,
         seen: BTreeMap::new(),
     };
     let task = tokio::spawn(async move {
@@ -94,6 +97,8 @@ struct Source {
     own_namespace: String,
     loops: JobLoops,
     events: Arc<dyn EventSink>,
+    /// Where its config goes, for its triggers' credentials to be read again.
+    credentials: Arc<ConfigCredentials>,
     /// Each known ScaledJob's key and a hash of what it was last validated from.
     seen: BTreeMap<String, u64>,
 }
@@ -107,6 +112,7 @@ impl Source {
                     info!(scaled_job = %key, "ScaledJob deleted: stopping");
                 }
                 self.loops.remove(&key).await;
+                self.credentials.remove_job(&key);
             }
             Notice::Listed(keys, scope) => {
                 let gone: Vec<String> = self
@@ -123,6 +129,7 @@ impl Source {
                 for key in gone {
                     self.seen.remove(&key);
                     self.loops.remove(&key).await;
+                    self.credentials.remove_job(&key);
                 }
             }
         }
@@ -151,15 +158,17 @@ impl Source {
                 &crate::process_env,
             )
             .await
+            .map(|(v, fingerprints)| (v, fingerprints, config))
             .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match validated {
-            Ok((mut v, _)) if v.jobs.len() == 1 => {
+            Ok((mut v, fingerprints, config)) if v.jobs.len() == 1 => {
                 let cluster = ClusterJob {
                     uid: o.metadata.uid.clone().unwrap_or_default(),
                     status: o.data.get("status").cloned().unwrap_or(Value::Null),
                 };
+                self.credentials.merge(config, fingerprints, None);
                 self.loops.upsert(v.jobs.remove(0), Some(cluster)).await;
             }
             Ok(_) => {
