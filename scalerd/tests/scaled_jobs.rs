@@ -835,6 +835,85 @@ async fn cluster_mode_watches_scaled_jobs_owns_their_jobs_and_writes_conditions(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_from_env_parameters_read_the_job_templates_container() {
+    // As KEDA: `addressFromEnv` and `passwordFromEnv` read the environment of the Job
+    // template's container named by envSourceContainerName (a literal with $(VAR), and a
+    // secretKeyRef); the first container's different REDIS_ADDR is not read. scalerd's own
+    // environment has neither variable.
+    let redis = RedisServer::shared().await;
+    let user = unique_name("sj-env");
+    redis.client().create_user(&user, "env-pw-7");
+    let fake = FakeApiServer::start().await;
+    fake.put_secret(
+        NS,
+        "worker-secrets",
+        &[("redis-pw", b"env-pw-7".as_slice())],
+    );
+    let (host, port) = redis.address().rsplit_once(':').unwrap();
+    let (name, missing) = (k8s_name("fromenv"), k8s_name("nocontainer"));
+    let key = unique_name("fromenv");
+    set_list(&redis.client(), &key, 2);
+    let sj = |name: &str, container: &str| {
+        json!({
+            "metadata": {"name": name},
+            "spec": {
+                "pollingInterval": 1,
+                "envSourceContainerName": container,
+                "jobTargetRef": {"template": {"spec": {"containers": [
+                    {"name": "sidecar", "image": "busybox", "env": [{"name": "REDIS_ADDR", "value": "127.0.0.1:1"}]},
+                    {"name": "worker", "image": "busybox", "env": [
+                        {"name": "HOST", "value": host},
+                        {"name": "REDIS_ADDR", "value": format!("$(HOST):{port}")},
+                        {"name": "REDIS_PW", "valueFrom": {"secretKeyRef": {"name": "worker-secrets", "key": "redis-pw"}}},
+                    ]},
+                ]}}},
+                "triggers": [{"type": "redis", "metadata": {
+                    "addressFromEnv": "REDIS_ADDR", "passwordFromEnv": "REDIS_PW",
+                    "username": user, "listName": key, "listLength": "1",
+                }}],
+            },
+        })
+    };
+    fake.put_object(&FakeResource::SCALED_JOB, NS, sj(&name, "worker"));
+    fake.put_object(&FakeResource::SCALED_JOB, NS, sj(&missing, "web"));
+    let mut opts = scalerd::daemon::RunOptions::cluster();
+    opts.admin_addr = "127.0.0.1:0".parse().unwrap();
+    opts.kube_client = Some(support::kube_client(&fake));
+    opts.leader_elect = Some(false);
+    opts.namespace = "scalers".into();
+    let d = Daemon::start(opts).await;
+
+    let s = until(&d, &format!("{NS}/{name}"), "2 Jobs", |s| {
+        s.created_total == 2
+    })
+    .await;
+    assert_eq!(s.triggers[0].value, Some(2.0), "{s:?}");
+    assert_eq!(jobs(&fake, &name).len(), 2);
+    sj_condition_becomes(&fake, &name, "Ready", "True", "ScaledJobReady").await;
+    // The template comes with the ScaledJob: no workload is read for it.
+    assert!(
+        fake.requests("GET", "/apis/batch/v1/namespaces/*/jobs/*")
+            .is_empty()
+    );
+
+    sj_condition_becomes(&fake, &missing, "Ready", "False", "ScaledJobCheckFailed").await;
+    let message = sj_condition(&fake, &missing, "Ready")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        message,
+        format!(
+            "ScaledJob {NS}/{missing}: spec.envSourceContainerName: spec.jobTargetRef.template \
+             has no container \"web\""
+        )
+    );
+    assert!(jobs(&fake, &missing).is_empty());
+    assert!(job_status(&d, &format!("{NS}/{missing}")).await.is_none());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_decides_but_creates_and_deletes_nothing() {
     let redis = RedisServer::shared().await;
     let (name, key) = (k8s_name("dry"), unique_name("dry"));

@@ -5,7 +5,9 @@
 //!
 //! A ScaledJob goes through the path of a scaled job from a file: it is given to the loader as
 //! a KEDA manifest, with the TriggerAuthentications and ClusterTriggerAuthentications its
-//! triggers refer to (read when the ScaledJob changes). An invalid one gets `Ready=False`
+//! triggers refer to (read when the ScaledJob changes), and with the environment of its Job
+//! template's container for `*FromEnv` parameters and `env` sources, as KEDA reads them (the
+//! one named by `envSourceContainerName`, else the first). An invalid one gets `Ready=False`
 //! (`ScaledJobCheckFailed`, with what `scalerd check` prints) and an Event; if it was valid
 //! before, its loop keeps the last valid version. Its Jobs carry an owner reference to it, so
 //! the garbage collector deletes them with it.
@@ -148,6 +150,11 @@ impl Source {
         self.seen.insert(key.clone(), hash);
         let file = format!("ScaledJob {key}");
         let text = self.manifests(&o).await;
+        let env = match self.template_env(&o).await {
+            Ok(env) => Arc::new(env),
+            Err(message) => return self.invalid(&o, &format!("{file}: {message}")).await,
+        };
+        let lookup = |name: &str| env.get(name).cloned();
         let validated = match scalers_core::config::load_str(&text, &file) {
             Ok(config) => crate::daemon::credentials::load_all(
                 &config,
@@ -155,7 +162,7 @@ impl Source {
                 &self.registry,
                 Some(&self.client),
                 &self.own_namespace,
-                &crate::process_env,
+                &lookup,
             )
             .await
             .map(|(v, fingerprints)| (v, fingerprints, config))
@@ -168,7 +175,8 @@ impl Source {
                     uid: o.metadata.uid.clone().unwrap_or_default(),
                     status: o.data.get("status").cloned().unwrap_or(Value::Null),
                 };
-                self.credentials.merge(config, fingerprints, None);
+                self.credentials
+                    .merge(config, fingerprints, Some(env.clone()));
                 self.loops.upsert(v.jobs.remove(0), Some(cluster)).await;
             }
             Ok(_) => {
@@ -176,6 +184,31 @@ impl Source {
                     .await
             }
             Err(message) => self.invalid(&o, &message).await,
+        }
+    }
+
+    /// The environment `*FromEnv` parameters and `env` sources of the ScaledJob's triggers
+    /// read, as KEDA's: the container of its Job template (`spec.jobTargetRef.template`, read
+    /// from the ScaledJob itself) named by `spec.envSourceContainerName`, else the first
+    /// ([`crate::daemon::cluster::container_env`]).
+    ///
+    /// # Errors
+    /// A named container the template does not have, or a ConfigMap or Secret of its
+    /// environment that cannot be read (located in the ScaledJob).
+    async fn template_env(&self, o: &DynamicObject) -> Result<BTreeMap<String, String>, String> {
+        let spec = &o.data["spec"];
+        let ns = o.metadata.namespace.clone().unwrap_or_default();
+        let containers = spec["jobTargetRef"]["template"]["spec"]["containers"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        let wanted = spec["envSourceContainerName"].as_str();
+        match crate::daemon::cluster::container_env(&self.client, &ns, containers, wanted).await {
+            Ok(Some(env)) => Ok(env),
+            Ok(None) => Err(format!(
+                "spec.envSourceContainerName: spec.jobTargetRef.template has no container {:?}",
+                wanted.unwrap_or_default()
+            )),
+            Err(e) => Err(format!("spec.jobTargetRef.template: {e}")),
         }
     }
 
