@@ -482,6 +482,45 @@ async fn pending_pod_conditions_count_running_but_unready_jobs_as_pending() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_that_cannot_be_read_create_no_job_and_say_why() {
+    // Without RBAC on pods, `eager` cannot tell its pending Jobs: no Job, and the 403 is shown.
+    let redis = RedisServer::shared().await;
+    let (name, key) = (k8s_name("nopods"), unique_name("nopods"));
+    set_list(&redis.client(), &key, 2);
+    let fake = FakeApiServer::start().await;
+    fake.inject(Fault::status(403).on("GET", "/api/v1/pods"));
+    let dir = Dir::new("scalerd_jobs");
+    let spec = "    scalingStrategy: {strategy: eager}\n";
+    let d = start(
+        &dir,
+        &fake,
+        &scaled_job(&name, redis.address(), &key, 1, spec),
+    )
+    .await;
+    let sj = format!("{NS}/{name}");
+    let s = until(&d, &sj, "an error", |s| s.last_error.is_some()).await;
+    let error = s.last_error.unwrap();
+    assert!(
+        error.starts_with(
+            "forbidden: cannot watch pods in namespace \"media\" (check the ClusterRole)"
+        ),
+        "{error}"
+    );
+    polls(&d, &sj, 2).await;
+    assert!(jobs(&fake, &name).is_empty());
+    // Granted again: the watch lists the pods (none) and the 2 items get their Jobs.
+    fake.clear_faults();
+    eventually(Duration::from_secs(60), || async {
+        match jobs(&fake, &name).len() {
+            2 => Ok(()),
+            n => Err(format!("{n} Jobs")),
+        }
+    })
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_kubernetes_secret_is_picked_up_by_a_scaled_job() {
     // As for scaled objects (tests/safety.rs): the password of the trigger's ACL user comes
     // from a Secret; it changes on the server, the trigger fails as `unauthorized`, then the

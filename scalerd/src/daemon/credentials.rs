@@ -306,9 +306,11 @@ fn subset(config: &Config, scaled: Scaled<'_>) -> Option<(Config, Vec<Option<usi
                 .iter()
                 .position(|j| j.key() == job.key())?;
             let own: &ScaledJob = &config.scaled_jobs[index];
-            let mut part = Config::default();
-            part.scaled_jobs = vec![own.clone()];
-            part.job_locations = vec![config.job_location(index)];
+            let part = Config {
+                scaled_jobs: vec![own.clone()],
+                job_locations: vec![config.job_location(index)],
+                ..Config::default()
+            };
             (part, own.trigger_host())
         }
     };

@@ -82,6 +82,10 @@ impl Pods {
 pub(super) struct PodWatch {
     pods: Arc<Mutex<Pods>>,
     ready: watch::Receiver<bool>,
+    /// The last failure of the list or watch not yet reported (a 403 without RBAC on pods).
+    failure: Arc<Mutex<Option<kube::Error>>>,
+    /// Counts the failures, to wake a caller waiting for the first list.
+    failures: watch::Receiver<u64>,
 }
 
 impl PodWatch {
@@ -96,6 +100,9 @@ impl PodWatch {
         let pods = Arc::new(Mutex::new(Pods::default()));
         let (ready_tx, ready) = watch::channel(false);
         let shared = pods.clone();
+        let failure = Arc::new(Mutex::new(None));
+        let failed = failure.clone();
+        let (failures_tx, failures) = watch::channel(0u64);
         let stream = watcher(api, config).default_backoff();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
@@ -123,18 +130,34 @@ impl PodWatch {
                             p.metadata.namespace.as_deref().unwrap_or_default(),
                             p.metadata.name.as_deref().unwrap_or_default(),
                         ),
-                    Err(e) => tracing::warn!(error = %e, "pod watch failed; retrying"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pod watch failed; retrying");
+                        if let watcher::Error::InitialListFailed(e)
+                        | watcher::Error::WatchStartFailed(e)
+                        | watcher::Error::WatchFailed(e) = e
+                        {
+                            *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                            failures_tx.send_modify(|n| *n += 1);
+                        }
+                    }
                 }
             }
         });
-        PodWatch { pods, ready }
+        PodWatch {
+            pods,
+            ready,
+            failure,
+            failures,
+        }
     }
 
     /// The pods of each Job in `jobs` (of `namespace`), once the first list is complete
-    /// (waiting at most `timeout` for it).
+    /// (waiting at most `timeout` for it, or for the list or watch to fail).
     ///
     /// # Errors
-    /// [`KubeError::Timeout`] when the first list is not complete within `timeout`.
+    /// While the first list is not complete: the [`KubeError`] of a failed list or watch not
+    /// reported yet (such as [`KubeError::Forbidden`]), else [`KubeError::Timeout`] after
+    /// `timeout`.
     pub(super) async fn pods_of(
         &self,
         namespace: &str,
@@ -142,17 +165,42 @@ impl PodWatch {
         timeout: Duration,
     ) -> Result<HashMap<String, Vec<JobPod>>, KubeError> {
         let mut ready = self.ready.clone();
-        let listed = tokio::time::timeout(timeout, ready.wait_for(|r| *r)).await;
-        if !matches!(listed, Ok(Ok(_))) {
-            return Err(KubeError::Timeout {
-                operation: Box::new(Operation {
-                    verb: "watch",
-                    resource: "pods".to_owned(),
-                    subresource: None,
-                    name: None,
-                    namespace: Some(namespace.to_owned()),
-                }),
-                after: Some(timeout),
+        let mut failures = self.failures.clone();
+        failures.borrow_and_update();
+        let pending_failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        let listed = *ready.borrow()
+            || (!pending_failure
+                && tokio::time::timeout(timeout, async {
+                    tokio::select! {
+                        r = ready.wait_for(|r| *r) => r.is_ok(),
+                        _ = failures.changed() => false,
+                    }
+                })
+                .await
+                .unwrap_or(false));
+        if !listed {
+            let operation = Operation {
+                verb: "watch",
+                resource: "pods".to_owned(),
+                subresource: None,
+                name: None,
+                namespace: Some(namespace.to_owned()),
+            };
+            let failed = self
+                .failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            return Err(match failed {
+                Some(e) => KubeError::from_call(operation, e),
+                None => KubeError::Timeout {
+                    operation: Box::new(operation),
+                    after: Some(timeout),
+                },
             });
         }
         let pods = self.pods.lock().unwrap_or_else(PoisonError::into_inner);
