@@ -583,6 +583,67 @@ async fn a_rotated_kubernetes_secret_is_picked_up_by_a_scaled_job() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_of_a_trigger_authentication_is_picked_up_in_cluster_mode() {
+    // The same for a ScaledJob resource whose TriggerAuthentication reads the Secret.
+    let redis = RedisServer::shared().await;
+    let user = unique_name("sj-rot-c");
+    redis.client().create_user(&user, "old-pw-8");
+    let (name, key) = (k8s_name("rotatedc"), unique_name("rotatedc"));
+    set_list(&redis.client(), &key, 1);
+    let fake = FakeApiServer::start().await;
+    fake.put_secret(NS, "redis-creds", &[("password", b"old-pw-8".as_slice())]);
+    fake.put_object(
+        &FakeResource::TRIGGER_AUTHENTICATION,
+        NS,
+        json!({"metadata": {"name": "redis-auth"}, "spec": {"secretTargetRef": [
+            {"parameter": "password", "name": "redis-creds", "key": "password"},
+        ]}}),
+    );
+    fake.put_object(
+        &FakeResource::SCALED_JOB,
+        NS,
+        json!({
+            "metadata": {"name": name},
+            "spec": {
+                "pollingInterval": 1,
+                "jobTargetRef": {"template": {"spec": {"containers": [{"name": "w", "image": "busybox"}]}}},
+                "triggers": [{
+                    "type": "redis",
+                    "authenticationRef": {"name": "redis-auth"},
+                    "metadata": {"address": redis.address(), "username": user, "listName": key, "listLength": "1"},
+                }],
+            },
+        }),
+    );
+    let mut opts = scalerd::daemon::RunOptions::cluster();
+    opts.admin_addr = "127.0.0.1:0".parse().unwrap();
+    opts.kube_client = Some(support::kube_client(&fake));
+    opts.leader_elect = Some(false);
+    opts.namespace = "scalers".into();
+    let d = Daemon::start(opts).await;
+    let sj = format!("{NS}/{name}");
+    until(&d, &sj, "1 Job created", |s| s.created_total == 1).await;
+
+    redis.client().create_user(&user, "new-pw-9");
+    redis.cmd(&["CLIENT", "KILL", "USER", &user]);
+    set_list(&redis.client(), &key, 2);
+    until(&d, &sj, "unauthorized", |s| {
+        s.triggers
+            .first()
+            .is_some_and(|t| t.error_kind.as_deref() == Some("unauthorized"))
+    })
+    .await;
+    fake.put_secret(NS, "redis-creds", &[("password", b"new-pw-9".as_slice())]);
+    until(&d, &sj, "2 Jobs created", |s| s.created_total == 2).await;
+    let text = d.metrics().await;
+    assert_eq!(
+        support::metric(&text, "scalers_trigger_rebuilds_total"),
+        Some(1.0)
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_template_rolls_out_by_strategy() {
     let redis = RedisServer::shared().await;
     let fake = FakeApiServer::start().await;
