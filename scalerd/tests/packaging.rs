@@ -533,14 +533,21 @@ fn workload(fake: &FakeApiServer, resource: &FakeResource, name: &str) {
 /// A ScaledObject `shop/<name>` on `target` with a redis-list trigger whose credentials come
 /// from authentication `auth` (`kind`: TriggerAuthentication or ClusterTriggerAuthentication).
 /// A ScaledJob on `key` (35 items, 100 per Job: one Job), with credentials from `auth`, that
-/// keeps no succeeded Job.
+/// keeps no succeeded Job; strategy `accurate` with `pendingPodConditions` (which reads the
+/// Jobs' pods) for a TriggerAuthentication.
 fn scaled_job(name: &str, address: &str, key: &str, auth: (&str, &str)) -> Value {
+    let strategy = if auth.0 == "TriggerAuthentication" {
+        json!({"strategy": "accurate", "pendingPodConditions": ["Ready"]})
+    } else {
+        json!({})
+    };
     json!({
         "metadata": {"name": name},
         "spec": {
             "pollingInterval": 1,
             "maxReplicaCount": 1,
             "successfulJobsHistoryLimit": 0,
+            "scalingStrategy": strategy,
             "jobTargetRef": {"template": {"spec": {"containers": [{"name": "w", "image": "busybox"}]}}},
             "triggers": [{
                 "type": "redis",

@@ -115,6 +115,30 @@ async fn next_second() {
     .await;
 }
 
+/// Every read of pods, in any namespace or all.
+fn pod_reads(fake: &FakeApiServer) -> Vec<scalers_testkit::JournalEntry> {
+    let mut reads = fake.requests("GET", "/api/v1/pods");
+    reads.extend(fake.requests("GET", "/api/v1/namespaces/*/pods"));
+    reads.extend(fake.requests("GET", "/api/v1/namespaces/*/pods/*"));
+    reads
+}
+
+/// A Job `job` of scaled job `name` made before scalerd started (its pod template labelled
+/// as scalerd's and KEDA's are), with no status yet.
+fn put_job(fake: &FakeApiServer, name: &str, job: &str) {
+    fake.put_object(
+        &FakeResource::JOB,
+        NS,
+        json!({
+            "metadata": {"name": job, "labels": {LABEL: name}},
+            "spec": {"template": {
+                "metadata": {"labels": {LABEL: name}},
+                "spec": {"containers": [{"name": "w"}], "restartPolicy": "Never"},
+            }},
+        }),
+    );
+}
+
 async fn start(dir: &Dir, fake: &FakeApiServer, text: &str) -> Daemon {
     let config = dir.write("c.yaml", &format!("scaledJobs:\n{text}"));
     Daemon::start(options(&config, fake)).await
@@ -152,6 +176,8 @@ async fn three_items_make_exactly_three_jobs_and_none_once_they_are_taken() {
         .filter(|e| e.is_watch())
         .collect();
     assert_eq!(watches.len(), 1, "{watches:?}");
+    // `default` does not read pending Jobs: no pod is read at all.
+    assert!(pod_reads(&fake).is_empty());
     assert!(
         watches[0]
             .query
@@ -345,16 +371,13 @@ async fn each_strategy_creates_its_own_number_of_jobs() {
         set_list(&redis.client(), &key, 3);
         for i in 0..4 {
             let job = format!("{name}-old{i}");
-            fake.put_object(
-                &FakeResource::JOB,
-                NS,
-                json!({
-                    "metadata": {"name": job, "labels": {LABEL: name}},
-                    "spec": {"template": {"spec": {"containers": [{"name": "w"}], "restartPolicy": "Never"}}},
-                }),
-            );
+            put_job(&fake, &name, &job);
+            // The pods tell `accurate` and `eager` which are pending: 3 run, 1 waits.
             if i < 3 {
                 fake.set_job_state(NS, &job, JobState::Running);
+                fake.put_job_pod(NS, &job, &format!("{job}-p"), "Running", &["Ready"]);
+            } else {
+                fake.put_job_pod(NS, &job, &format!("{job}-p"), "Pending", &[]);
             }
         }
         // A long polling interval: the poll at start is the one looked at. `gradual` keeps
@@ -381,6 +404,242 @@ async fn each_strategy_creates_its_own_number_of_jobs() {
         created.push((decision.created, jobs(&fake, name).len() - 4));
     }
     assert_eq!(created, [(0, 0), (1, 1), (2, 2), (3, 3)]);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_pod_conditions_count_running_but_unready_jobs_as_pending() {
+    // 2 items wait; 2 Jobs of each scaled job run, their pods Running but not Ready; at most
+    // 10, strategy `accurate` (E = maxScale - pending, as maxScale + running - pending <= 10).
+    // Without pendingPodConditions a Running pod ends pending: 2 - 0 = 2 new Jobs, whose pods
+    // do not exist yet (pending), so nothing more: 4 Jobs. With `[Ready]` both are pending:
+    // 2 - 2 = 0, until their pods are Ready; then 2, then nothing more: 4 Jobs.
+    let redis = RedisServer::shared().await;
+    let fake = FakeApiServer::start().await;
+    let dir = Dir::new("scalerd_jobs");
+    let (plain, ready) = (k8s_name("plain"), k8s_name("ready"));
+    let mut text = String::new();
+    for (name, extra) in [(&plain, ""), (&ready, ", pendingPodConditions: [Ready]")] {
+        let key = unique_name(name);
+        set_list(&redis.client(), &key, 2);
+        for i in 0..2 {
+            let job = format!("{name}-old{i}");
+            put_job(&fake, name, &job);
+            fake.set_job_state(NS, &job, JobState::Running);
+            fake.put_job_pod(NS, &job, &format!("{job}-p"), "Running", &["PodScheduled"]);
+        }
+        let spec = format!(
+            "    maxReplicaCount: 10\n    rollout: {{strategy: gradual}}\n    \
+             scalingStrategy: {{strategy: accurate{extra}}}\n"
+        );
+        text.push_str(&scaled_job(name, redis.address(), &key, 1, &spec));
+    }
+    let d = start(&dir, &fake, &text).await;
+    let (plain_key, ready_key) = (format!("{NS}/{plain}"), format!("{NS}/{ready}"));
+
+    until(&d, &plain_key, "2 Jobs created", |s| s.created_total == 2).await;
+    let s = polls(&d, &ready_key, 3).await;
+    assert_eq!((s.created_total, s.running, s.pending), (0, 2, 2), "{s:?}");
+    let decision = s.decision.unwrap();
+    assert_eq!(decision.reason_code, "no-room", "{}", decision.explanation);
+    let s = polls(&d, &plain_key, 3).await;
+    assert_eq!((s.created_total, s.running, s.pending), (2, 4, 2), "{s:?}");
+    assert_eq!(jobs(&fake, &plain).len(), 4);
+    assert_eq!(jobs(&fake, &ready).len(), 2);
+
+    // The pods become Ready: the two Jobs no longer count as pending.
+    for i in 0..2 {
+        let job = format!("{ready}-old{i}");
+        fake.put_job_pod(
+            NS,
+            &job,
+            &format!("{job}-p"),
+            "Running",
+            &["PodScheduled", "Ready"],
+        );
+    }
+    until(&d, &ready_key, "2 Jobs created", |s| s.created_total == 2).await;
+    let s = polls(&d, &ready_key, 3).await;
+    assert_eq!((s.created_total, s.running, s.pending), (2, 4, 2), "{s:?}");
+    assert_eq!(jobs(&fake, &ready).len(), 4);
+
+    // The pods came from one watch of the labelled pods, listed once: no read per poll.
+    let pod_reads = pod_reads(&fake);
+    let (watches, lists): (Vec<_>, Vec<_>) = pod_reads.iter().partition(|e| e.is_watch());
+    assert_eq!(watches.len(), 1, "{pod_reads:?}");
+    assert_eq!(lists.len(), 1, "{pod_reads:?}");
+    for e in &pod_reads {
+        assert_eq!(e.path, "/api/v1/pods", "{e:?}");
+        assert!(
+            e.query
+                .as_deref()
+                .unwrap_or_default()
+                .contains("labelSelector=scaledjob.keda.sh%2Fname"),
+            "{e:?}"
+        );
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_that_cannot_be_read_create_no_job_and_say_why() {
+    // Without RBAC on pods, `eager` cannot tell its pending Jobs: no Job, and the 403 is shown.
+    let redis = RedisServer::shared().await;
+    let (name, key) = (k8s_name("nopods"), unique_name("nopods"));
+    set_list(&redis.client(), &key, 2);
+    let fake = FakeApiServer::start().await;
+    fake.inject(Fault::status(403).on("GET", "/api/v1/pods"));
+    let dir = Dir::new("scalerd_jobs");
+    let spec = "    scalingStrategy: {strategy: eager}\n";
+    let d = start(
+        &dir,
+        &fake,
+        &scaled_job(&name, redis.address(), &key, 1, spec),
+    )
+    .await;
+    let sj = format!("{NS}/{name}");
+    let s = until(&d, &sj, "an error", |s| s.last_error.is_some()).await;
+    let error = s.last_error.unwrap();
+    assert!(
+        error.starts_with(
+            "forbidden: cannot watch pods in namespace \"media\" (check the ClusterRole)"
+        ),
+        "{error}"
+    );
+    polls(&d, &sj, 2).await;
+    assert!(jobs(&fake, &name).is_empty());
+    // Granted again: the watch lists the pods (none) and the 2 items get their Jobs.
+    fake.clear_faults();
+    eventually(Duration::from_secs(60), || async {
+        match jobs(&fake, &name).len() {
+            2 => Ok(()),
+            n => Err(format!("{n} Jobs")),
+        }
+    })
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_kubernetes_secret_is_picked_up_by_a_scaled_job() {
+    // As for scaled objects (tests/safety.rs): the password of the trigger's ACL user comes
+    // from a Secret; it changes on the server, the trigger fails as `unauthorized`, then the
+    // Secret changes and the trigger is rebuilt with it within two polling intervals.
+    let redis = RedisServer::shared().await;
+    let user = unique_name("sj-rot");
+    redis.client().create_user(&user, "old-pw-5");
+    let (name, key) = (k8s_name("rotated"), unique_name("rotated"));
+    set_list(&redis.client(), &key, 1);
+    let fake = FakeApiServer::start().await;
+    fake.put_secret(NS, "redis-creds", &[("password", b"old-pw-5".as_slice())]);
+    let dir = Dir::new("scalerd_jobs");
+    let config = dir.write(
+        "c.yaml",
+        &format!(
+            "authentications:\n  - name: redis-auth\n    namespace: {NS}\n    \
+             secretTargetRef: [{{parameter: password, name: redis-creds, key: password}}]\n\
+             scaledJobs:\n{}",
+            scaled_job(&name, redis.address(), &key, 1, "")
+                .replace(
+                    "metadata: {address",
+                    &format!("authenticationRef: {{name: redis-auth}}\n        metadata: {{username: '{user}', address")
+                )
+        ),
+    );
+    let d = Daemon::start(options(&config, &fake)).await;
+    let sj = format!("{NS}/{name}");
+    until(&d, &sj, "1 Job created", |s| s.created_total == 1).await;
+
+    redis.client().create_user(&user, "new-pw-6");
+    redis.cmd(&["CLIENT", "KILL", "USER", &user]);
+    set_list(&redis.client(), &key, 2);
+    let s = until(&d, &sj, "unauthorized", |s| {
+        s.triggers
+            .first()
+            .is_some_and(|t| t.error_kind.as_deref() == Some("unauthorized"))
+    })
+    .await;
+    assert_eq!(s.created_total, 1, "a failing trigger creates nothing");
+    fake.put_secret(NS, "redis-creds", &[("password", b"new-pw-6".as_slice())]);
+    let fixed = std::time::Instant::now();
+    until(&d, &sj, "answering again", |s| {
+        s.triggers.first().is_some_and(|t| t.value == Some(2.0))
+    })
+    .await;
+    let took = fixed.elapsed();
+    assert!(
+        took <= Duration::from_millis(2500),
+        "answered {took:?} after the new password was in place: more than two polling intervals"
+    );
+    // 2 items, 1 Job running: one more.
+    until(&d, &sj, "2 Jobs created", |s| s.created_total == 2).await;
+    let text = d.metrics().await;
+    assert_eq!(
+        support::metric(&text, "scalers_trigger_rebuilds_total"),
+        Some(1.0)
+    );
+    assert_eq!(jobs(&fake, &name).len(), 2);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_of_a_trigger_authentication_is_picked_up_in_cluster_mode() {
+    // The same for a ScaledJob resource whose TriggerAuthentication reads the Secret.
+    let redis = RedisServer::shared().await;
+    let user = unique_name("sj-rot-c");
+    redis.client().create_user(&user, "old-pw-8");
+    let (name, key) = (k8s_name("rotatedc"), unique_name("rotatedc"));
+    set_list(&redis.client(), &key, 1);
+    let fake = FakeApiServer::start().await;
+    fake.put_secret(NS, "redis-creds", &[("password", b"old-pw-8".as_slice())]);
+    fake.put_object(
+        &FakeResource::TRIGGER_AUTHENTICATION,
+        NS,
+        json!({"metadata": {"name": "redis-auth"}, "spec": {"secretTargetRef": [
+            {"parameter": "password", "name": "redis-creds", "key": "password"},
+        ]}}),
+    );
+    fake.put_object(
+        &FakeResource::SCALED_JOB,
+        NS,
+        json!({
+            "metadata": {"name": name},
+            "spec": {
+                "pollingInterval": 1,
+                "jobTargetRef": {"template": {"spec": {"containers": [{"name": "w", "image": "busybox"}]}}},
+                "triggers": [{
+                    "type": "redis",
+                    "authenticationRef": {"name": "redis-auth"},
+                    "metadata": {"address": redis.address(), "username": user, "listName": key, "listLength": "1"},
+                }],
+            },
+        }),
+    );
+    let mut opts = scalerd::daemon::RunOptions::cluster();
+    opts.admin_addr = "127.0.0.1:0".parse().unwrap();
+    opts.kube_client = Some(support::kube_client(&fake));
+    opts.leader_elect = Some(false);
+    opts.namespace = "scalers".into();
+    let d = Daemon::start(opts).await;
+    let sj = format!("{NS}/{name}");
+    until(&d, &sj, "1 Job created", |s| s.created_total == 1).await;
+
+    redis.client().create_user(&user, "new-pw-9");
+    redis.cmd(&["CLIENT", "KILL", "USER", &user]);
+    set_list(&redis.client(), &key, 2);
+    until(&d, &sj, "unauthorized", |s| {
+        s.triggers
+            .first()
+            .is_some_and(|t| t.error_kind.as_deref() == Some("unauthorized"))
+    })
+    .await;
+    fake.put_secret(NS, "redis-creds", &[("password", b"new-pw-9".as_slice())]);
+    until(&d, &sj, "2 Jobs created", |s| s.created_total == 2).await;
+    let text = d.metrics().await;
+    assert_eq!(
+        support::metric(&text, "scalers_trigger_rebuilds_total"),
+        Some(1.0)
+    );
     d.stop().await;
 }
 
@@ -672,6 +931,85 @@ async fn cluster_mode_watches_scaled_jobs_owns_their_jobs_and_writes_conditions(
         }
     })
     .await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_from_env_parameters_read_the_job_templates_container() {
+    // As KEDA: `addressFromEnv` and `passwordFromEnv` read the environment of the Job
+    // template's container named by envSourceContainerName (a literal with $(VAR), and a
+    // secretKeyRef); the first container's different REDIS_ADDR is not read. scalerd's own
+    // environment has neither variable.
+    let redis = RedisServer::shared().await;
+    let user = unique_name("sj-env");
+    redis.client().create_user(&user, "env-pw-7");
+    let fake = FakeApiServer::start().await;
+    fake.put_secret(
+        NS,
+        "worker-secrets",
+        &[("redis-pw", b"env-pw-7".as_slice())],
+    );
+    let (host, port) = redis.address().rsplit_once(':').unwrap();
+    let (name, missing) = (k8s_name("fromenv"), k8s_name("nocontainer"));
+    let key = unique_name("fromenv");
+    set_list(&redis.client(), &key, 2);
+    let sj = |name: &str, container: &str| {
+        json!({
+            "metadata": {"name": name},
+            "spec": {
+                "pollingInterval": 1,
+                "envSourceContainerName": container,
+                "jobTargetRef": {"template": {"spec": {"containers": [
+                    {"name": "sidecar", "image": "busybox", "env": [{"name": "REDIS_ADDR", "value": "127.0.0.1:1"}]},
+                    {"name": "worker", "image": "busybox", "env": [
+                        {"name": "HOST", "value": host},
+                        {"name": "REDIS_ADDR", "value": format!("$(HOST):{port}")},
+                        {"name": "REDIS_PW", "valueFrom": {"secretKeyRef": {"name": "worker-secrets", "key": "redis-pw"}}},
+                    ]},
+                ]}}},
+                "triggers": [{"type": "redis", "metadata": {
+                    "addressFromEnv": "REDIS_ADDR", "passwordFromEnv": "REDIS_PW",
+                    "username": user, "listName": key, "listLength": "1",
+                }}],
+            },
+        })
+    };
+    fake.put_object(&FakeResource::SCALED_JOB, NS, sj(&name, "worker"));
+    fake.put_object(&FakeResource::SCALED_JOB, NS, sj(&missing, "web"));
+    let mut opts = scalerd::daemon::RunOptions::cluster();
+    opts.admin_addr = "127.0.0.1:0".parse().unwrap();
+    opts.kube_client = Some(support::kube_client(&fake));
+    opts.leader_elect = Some(false);
+    opts.namespace = "scalers".into();
+    let d = Daemon::start(opts).await;
+
+    let s = until(&d, &format!("{NS}/{name}"), "2 Jobs", |s| {
+        s.created_total == 2
+    })
+    .await;
+    assert_eq!(s.triggers[0].value, Some(2.0), "{s:?}");
+    assert_eq!(jobs(&fake, &name).len(), 2);
+    sj_condition_becomes(&fake, &name, "Ready", "True", "ScaledJobReady").await;
+    // The template comes with the ScaledJob: no workload is read for it.
+    assert!(
+        fake.requests("GET", "/apis/batch/v1/namespaces/*/jobs/*")
+            .is_empty()
+    );
+
+    sj_condition_becomes(&fake, &missing, "Ready", "False", "ScaledJobCheckFailed").await;
+    let message = sj_condition(&fake, &missing, "Ready")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        message,
+        format!(
+            "ScaledJob {NS}/{missing}: spec.envSourceContainerName: spec.jobTargetRef.template \
+             has no container \"web\""
+        )
+    );
+    assert!(jobs(&fake, &missing).is_empty());
+    assert!(job_status(&d, &format!("{NS}/{missing}")).await.is_none());
     d.stop().await;
 }
 

@@ -29,6 +29,13 @@
 //!    A negative `E` is 0. When active, `min(scaleTo, E)` Jobs are created (rule `create`);
 //!    inactive, none.
 //!
+//! 5. **Pending** (rule `pending`): among the running Jobs, those none of whose pods has got
+//!    far enough. With `pendingPodConditions`, a Job is pending unless some pod of it has every
+//!    one of those conditions True; without, unless some pod of it is in phase `Running` or
+//!    `Succeeded` ([`job_pending`]). Only `accurate` and `eager` read the pending count, so
+//!    only they (and a scaled job that sets `pendingPodConditions`) need the pods
+//!    ([`reads_pods`]).
+//!
 //! One deliberate difference: KEDA computes from the triggers that answered and skips a
 //! failing one; scalerd creates no Job in a poll where any trigger failed (rule
 //! `trigger-error`), because a failing trigger never reads as zero (or as its last value), and
@@ -67,8 +74,55 @@ pub struct JobCounts {
     /// Jobs with no `Complete` or `Failed` condition.
     pub running: u32,
     /// Among `running`, those none of whose pods runs yet (or, with `pendingPodConditions`,
-    /// none of whose pods has all of them True).
+    /// none of whose pods has all of them True): see [`job_pending`].
     pub pending: u32,
+}
+
+/// One pod of a running Job, as the rule `pending` reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobPod {
+    /// Its `status.phase`: `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
+    pub phase: String,
+    /// The types of its `status.conditions` whose status is `True` (`Ready`, `PodScheduled`).
+    pub true_conditions: Vec<String>,
+}
+
+/// Whether a running Job whose pods are `pods` counts as pending (rule `pending`): with
+/// `pending_pod_conditions` (KEDA's `scalingStrategy.pendingPodConditions`), unless some pod
+/// has every one of them True; without, unless some pod is `Running` or `Succeeded`. A Job
+/// without pods is pending.
+///
+/// ```
+/// use scalers_core::job::{JobPod, job_pending};
+///
+/// let started = JobPod { phase: "Running".into(), true_conditions: vec!["PodScheduled".into()] };
+/// assert!(!job_pending(&[started.clone()], &[]));
+/// assert!(job_pending(&[started], &["Ready".to_owned()]));
+/// assert!(job_pending(&[], &[]));
+/// ```
+pub fn job_pending(pods: &[JobPod], pending_pod_conditions: &[String]) -> bool {
+    if pending_pod_conditions.is_empty() {
+        !pods
+            .iter()
+            .any(|p| p.phase == "Running" || p.phase == "Succeeded")
+    } else {
+        !pods.iter().any(|p| {
+            pending_pod_conditions
+                .iter()
+                .all(|c| p.true_conditions.contains(c))
+        })
+    }
+}
+
+/// Whether the pending count of `job` is read from its Jobs' pods: when its strategy reads
+/// it (`accurate`, `eager`) or it sets `pendingPodConditions`. The other strategies do not
+/// depend on it; their pending count, shown in the status only, comes from the Jobs' status.
+pub fn reads_pods(job: &ScaledJob) -> bool {
+    !job.scaling_strategy.pending_pod_conditions.is_empty()
+        || matches!(
+            job.scaling_strategy.strategy,
+            JobScalingStrategy::Accurate | JobScalingStrategy::Eager
+        )
 }
 
 /// Why a poll creates the Jobs it creates.

@@ -2,7 +2,9 @@
 //! triggers; each case names the rule of `scalers_core::job` it checks.
 
 use scalers_core::config::{JobScalingStrategy, MultipleScalersCalculation, ScaledJob};
-use scalers_core::job::{JobCounts, JobReading, JobReason, decide};
+use scalers_core::job::{
+    JobCounts, JobPod, JobReading, JobReason, decide, job_pending, reads_pods,
+};
 
 /// A scaled job of `max` Jobs at most and `min` at least, with `strategy`.
 fn job(strategy: JobScalingStrategy, min: u32, max: u32) -> ScaledJob {
@@ -217,4 +219,58 @@ fn a_decision_explains_itself() {
         d.explanation,
         "queue 10, maxScale 5; default: 5 - 2 running = 3; create 3"
     );
+}
+
+fn pod(phase: &str, true_conditions: &[&str]) -> JobPod {
+    JobPod {
+        phase: phase.to_owned(),
+        true_conditions: true_conditions.iter().map(|c| (*c).to_owned()).collect(),
+    }
+}
+
+#[test]
+#[rustfmt::skip]
+fn a_running_job_is_pending_until_a_pod_gets_far_enough() {
+    let none: &[String] = &[];
+    let ready = ["Ready".to_owned()];
+    let two = ["Ready".to_owned(), "PodScheduled".to_owned()];
+    // (rule `pending`, pods, pendingPodConditions, pending)
+    let cases: Vec<(Vec<JobPod>, &[String], bool)> = vec![
+        // Without conditions: a pod Running or Succeeded ends it, whatever its conditions.
+        (vec![], none, true),
+        (vec![pod("Pending", &["PodScheduled"])], none, true),
+        (vec![pod("Running", &[])], none, false),
+        (vec![pod("Failed", &[]), pod("Succeeded", &[])], none, false),
+        (vec![pod("Failed", &["Ready"])], none, true),
+        // With conditions: some one pod has all of them True, whatever its phase.
+        (vec![pod("Running", &["PodScheduled"])], &ready, true),
+        (vec![pod("Running", &["Ready"])], &ready, false),
+        (vec![pod("Running", &["Ready"]), pod("Running", &["PodScheduled"])], &two, true),
+        (vec![pod("Running", &["PodScheduled", "Ready"])], &two, false),
+        (vec![], &ready, true),
+    ];
+    for (i, (pods, conditions, pending)) in cases.into_iter().enumerate() {
+        assert_eq!(job_pending(&pods, conditions), pending, "case {i} (rule pending): {pods:?} {conditions:?}");
+    }
+}
+
+#[test]
+fn only_the_strategies_that_read_pending_jobs_need_the_pods() {
+    for (strategy, conditions, reads) in [
+        (Default, false, false),
+        (Custom, false, false),
+        (Accurate, false, true),
+        (Eager, false, true),
+        (Default, true, true),
+    ] {
+        let mut j = job(strategy, 0, 5);
+        if conditions {
+            j.scaling_strategy.pending_pod_conditions = vec!["Ready".into()];
+        }
+        assert_eq!(
+            reads_pods(&j),
+            reads,
+            "{strategy:?}, conditions {conditions}"
+        );
+    }
 }

@@ -83,6 +83,9 @@ cluster mode with watchNamespaces, in those namespaces only (a RoleBinding in ea
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
 {{- with .Values.rbac.extraClusterRules }}
 {{ toYaml . }}
 {{- end }}

@@ -408,6 +408,7 @@ impl App {
             clock: Clock::system(),
             sample_timeout: opts.sample_timeout,
             dry_run: opts.dry_run,
+            credentials: Some(credentials.clone()),
         });
         Ok(App {
             admin: AdminState {
@@ -520,6 +521,7 @@ impl App {
                 opts.namespace.clone(),
                 jobs.clone(),
                 ctx.events.clone(),
+                credentials.clone(),
             )),
             _ => None,
         };

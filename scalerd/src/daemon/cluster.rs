@@ -540,13 +540,12 @@ async fn target_env(
     client: &kube::Client,
     resource: &DynamicObject,
 ) -> Result<BTreeMap<String, String>, String> {
-    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
     let t = &resource.data["spec"]["scaleTargetRef"];
     let api_version = t["apiVersion"].as_str().unwrap_or("apps/v1");
     let kind = t["kind"].as_str().unwrap_or("Deployment");
     let name = t["name"].as_str().unwrap_or_default();
     let ns = resource.metadata.namespace.clone().unwrap_or_default();
-    let mut env = BTreeMap::new();
+    let env = BTreeMap::new();
     let Ok(gv) = api_version.parse::<kube::core::GroupVersion>() else {
         return Ok(env);
     };
@@ -577,18 +576,49 @@ async fn target_env(
     else {
         return Ok(env);
     };
-    let container = match t["envSourceContainerName"].as_str() {
-        Some(wanted) => containers
-            .iter()
-            .find(|c| c["name"] == wanted)
-            .ok_or_else(|| {
-                format!("envSourceContainerName: {kind} {ns}/{name} has no container {wanted:?}")
-            })?,
+    let wanted = t["envSourceContainerName"].as_str();
+    container_env(client, &ns, containers, wanted)
+        .await?
+        .ok_or_else(|| {
+            format!(
+                "envSourceContainerName: {kind} {ns}/{name} has no container {:?}",
+                wanted.unwrap_or_default()
+            )
+        })
+}
+
+/// The environment of one container of a pod template's `containers`, read in namespace
+/// `ns`: the one named `wanted`, else the first (none: an empty environment). `envFrom` first
+/// (ConfigMaps and Secrets, with their `prefix`), then `env` in order, overriding: literal
+/// values (with `$(VAR)` expanded from the variables before, `$$` for a `$`),
+/// `valueFrom.secretKeyRef` and `valueFrom.configMapKeyRef` (a missing key reads as empty, as
+/// in KEDA); `fieldRef` and `resourceFieldRef` are skipped. `Ok(None)` when no container is
+/// named `wanted`.
+///
+/// Scaled objects read their target's template ([`target_env`]), scaled jobs their
+/// `jobTargetRef.template`.
+///
+/// # Errors
+/// A ConfigMap or Secret that is missing and not `optional`, or a failed read.
+pub(crate) async fn container_env(
+    client: &kube::Client,
+    ns: &str,
+    containers: &[Value],
+    wanted: Option<&str>,
+) -> Result<Option<BTreeMap<String, String>>, String> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let mut env = BTreeMap::new();
+    let container = match wanted {
+        Some(wanted) => match containers.iter().find(|c| c["name"] == wanted) {
+            Some(c) => c,
+            None => return Ok(None),
+        },
         None => match containers.first() {
             Some(c) => c,
-            None => return Ok(env),
+            None => return Ok(Some(env)),
         },
     };
+    let ns = ns.to_owned();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let optional = |v: &Value| v["optional"].as_bool().unwrap_or(false);
@@ -659,7 +689,7 @@ async fn target_env(
             env.insert(var.to_owned(), value);
         }
     }
-    Ok(env)
+    Ok(Some(env))
 }
 
 /// The data of Secret `ns/name` (none if it does not exist), values decoded as text.

@@ -5,7 +5,9 @@
 //!
 //! A ScaledJob goes through the path of a scaled job from a file: it is given to the loader as
 //! a KEDA manifest, with the TriggerAuthentications and ClusterTriggerAuthentications its
-//! triggers refer to (read when the ScaledJob changes). An invalid one gets `Ready=False`
+//! triggers refer to (read when the ScaledJob changes), and with the environment of its Job
+//! template's container for `*FromEnv` parameters and `env` sources, as KEDA reads them (the
+//! one named by `envSourceContainerName`, else the first). An invalid one gets `Ready=False`
 //! (`ScaledJobCheckFailed`, with what `scalerd check` prints) and an Event; if it was valid
 //! before, its loop keeps the last valid version. Its Jobs carry an owner reference to it, so
 //! the garbage collector deletes them with it.
@@ -25,6 +27,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::daemon::cluster::KEDA_API_VERSION;
+use crate::daemon::credentials::ConfigCredentials;
 use crate::daemon::events::{Event, EventSink};
 use crate::daemon::jobs::{ClusterJob, JobLoops};
 
@@ -49,6 +52,7 @@ pub fn spawn(
     own_namespace: String,
     loops: JobLoops,
     events: Arc<dyn EventSink>,
+    credentials: Arc<ConfigCredentials>,
 ) -> (watch::Sender<bool>, JoinHandle<()>) {
     let (tx, mut notices) = mpsc::unbounded_channel();
     let scopes: Vec<Option<String>> = if namespaces.is_empty() {
@@ -67,6 +71,7 @@ pub fn spawn(
         own_namespace,
         loops,
         events,
+        credentials,
         seen: BTreeMap::new(),
     };
     let task = tokio::spawn(async move {
@@ -94,6 +99,8 @@ struct Source {
     own_namespace: String,
     loops: JobLoops,
     events: Arc<dyn EventSink>,
+    /// Where its config goes, for its triggers' credentials to be read again.
+    credentials: Arc<ConfigCredentials>,
     /// Each known ScaledJob's key and a hash of what it was last validated from.
     seen: BTreeMap<String, u64>,
 }
@@ -107,6 +114,7 @@ impl Source {
                     info!(scaled_job = %key, "ScaledJob deleted: stopping");
                 }
                 self.loops.remove(&key).await;
+                self.credentials.remove_job(&key);
             }
             Notice::Listed(keys, scope) => {
                 let gone: Vec<String> = self
@@ -123,6 +131,7 @@ impl Source {
                 for key in gone {
                     self.seen.remove(&key);
                     self.loops.remove(&key).await;
+                    self.credentials.remove_job(&key);
                 }
             }
         }
@@ -141,6 +150,11 @@ impl Source {
         self.seen.insert(key.clone(), hash);
         let file = format!("ScaledJob {key}");
         let text = self.manifests(&o).await;
+        let env = match self.template_env(&o).await {
+            Ok(env) => Arc::new(env),
+            Err(message) => return self.invalid(&o, &format!("{file}: {message}")).await,
+        };
+        let lookup = |name: &str| env.get(name).cloned();
         let validated = match scalers_core::config::load_str(&text, &file) {
             Ok(config) => crate::daemon::credentials::load_all(
                 &config,
@@ -148,18 +162,21 @@ impl Source {
                 &self.registry,
                 Some(&self.client),
                 &self.own_namespace,
-                &crate::process_env,
+                &lookup,
             )
             .await
+            .map(|(v, fingerprints)| (v, fingerprints, config))
             .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match validated {
-            Ok((mut v, _)) if v.jobs.len() == 1 => {
+            Ok((mut v, fingerprints, config)) if v.jobs.len() == 1 => {
                 let cluster = ClusterJob {
                     uid: o.metadata.uid.clone().unwrap_or_default(),
                     status: o.data.get("status").cloned().unwrap_or(Value::Null),
                 };
+                self.credentials
+                    .merge(config, fingerprints, Some(env.clone()));
                 self.loops.upsert(v.jobs.remove(0), Some(cluster)).await;
             }
             Ok(_) => {
@@ -167,6 +184,31 @@ impl Source {
                     .await
             }
             Err(message) => self.invalid(&o, &message).await,
+        }
+    }
+
+    /// The environment `*FromEnv` parameters and `env` sources of the ScaledJob's triggers
+    /// read, as KEDA's: the container of its Job template (`spec.jobTargetRef.template`, read
+    /// from the ScaledJob itself) named by `spec.envSourceContainerName`, else the first
+    /// ([`crate::daemon::cluster::container_env`]).
+    ///
+    /// # Errors
+    /// A named container the template does not have, or a ConfigMap or Secret of its
+    /// environment that cannot be read (located in the ScaledJob).
+    async fn template_env(&self, o: &DynamicObject) -> Result<BTreeMap<String, String>, String> {
+        let spec = &o.data["spec"];
+        let ns = o.metadata.namespace.clone().unwrap_or_default();
+        let containers = spec["jobTargetRef"]["template"]["spec"]["containers"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        let wanted = spec["envSourceContainerName"].as_str();
+        match crate::daemon::cluster::container_env(&self.client, &ns, containers, wanted).await {
+            Ok(Some(env)) => Ok(env),
+            Ok(None) => Err(format!(
+                "spec.envSourceContainerName: spec.jobTargetRef.template has no container {:?}",
+                wanted.unwrap_or_default()
+            )),
+            Err(e) => Err(format!("spec.jobTargetRef.template: {e}")),
         }
     }
 

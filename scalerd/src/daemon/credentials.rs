@@ -8,14 +8,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use scalers_core::config::auth::{SecretKeyRef, SecretRead, resolve};
-use scalers_core::config::model::{AuthSource, Config, ScaledObject};
-use scalers_core::config::{
-    Validated, ValidatedObject, validate_all_with_secrets, validate_with_secrets,
-};
+use scalers_core::config::model::{AuthSource, Config, ScaledJob, ScaledObject};
+use scalers_core::config::{Validated, ValidatedObject, validate_all_with_secrets};
 use scalers_core::secret::Secret;
 use scalers_core::trigger::Registry;
 
-use crate::daemon::runner::{Credentials, Rebuilt};
+use crate::daemon::runner::{Credentials, Rebuilt, Scaled};
 use crate::error::Result;
 
 /// The Secret keys read for a config: `(namespace, name, key)` → the value, or why not.
@@ -63,7 +61,7 @@ fn reader<'a>(
     }
 }
 
-/// The fingerprints of each object's trigger credentials (by `namespace/name`, one per
+/// The fingerprints of each object's trigger credentials (by [`Scaled::key`], one per
 /// trigger in order, 0 for a trigger without an authentication), as [`Rebuilt::fingerprints`].
 pub type Fingerprints = HashMap<String, Vec<u64>>;
 
@@ -108,7 +106,18 @@ pub async fn load_all(
     // One read of each authentication (validation just read them all, so they resolve).
     let mut by_auth: HashMap<usize, u64> = HashMap::new();
     let mut fingerprints = Fingerprints::new();
-    for object in &config.scaled_objects {
+    let hosts: Vec<(String, ScaledObject)> = config
+        .scaled_objects
+        .iter()
+        .map(|o| (Scaled::Object(o).key(), o.clone()))
+        .chain(
+            config
+                .scaled_jobs
+                .iter()
+                .map(|j| (Scaled::Job(j).key(), j.trigger_host())),
+        )
+        .collect();
+    for (key, object) in &hosts {
         let mut prints = Vec::with_capacity(object.triggers.len());
         for t in &object.triggers {
             let index = t
@@ -124,7 +133,7 @@ pub async fn load_all(
             };
             prints.push(print);
         }
-        fingerprints.insert(object.key(), prints);
+        fingerprints.insert(key.clone(), prints);
     }
     Ok((objects, fingerprints))
 }
@@ -137,7 +146,7 @@ pub async fn load_all(
 pub struct ConfigCredentials {
     config: Mutex<Arc<Config>>,
     loaded: Mutex<Fingerprints>,
-    /// Cluster mode: the environment of each object's target container (by `namespace/name`);
+    /// Cluster mode: the environment of each object's target container (by [`Scaled::key`]);
     /// objects without one read scalerd's own environment.
     envs: Mutex<HashMap<String, Arc<BTreeMap<String, String>>>>,
     file: String,
@@ -186,23 +195,34 @@ impl ConfigCredentials {
 
     /// Takes the config of one object from the cluster (the object and the authentications it
     /// refers to) into the config held, replacing that object and those authentications.
+    /// The environment `env` belongs to the part's one scaled object, or else its one scaled
+    /// job (whose `*FromEnv` read its Job template's container).
     pub fn merge(
         &self,
         part: Config,
         fingerprints: Fingerprints,
         env: Option<Arc<BTreeMap<String, String>>>,
     ) {
-        if let (Some(env), Some(o)) = (env, part.scaled_objects.first()) {
+        let owner = match (part.scaled_objects.first(), part.scaled_jobs.first()) {
+            (Some(o), _) => Some(Scaled::Object(o).key()),
+            (None, Some(j)) => Some(Scaled::Job(j).key()),
+            (None, None) => None,
+        };
+        if let (Some(env), Some(key)) = (env, owner) {
             self.envs
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(o.key(), env);
+                .insert(key, env);
         }
         let mut held = self.config.lock().unwrap_or_else(PoisonError::into_inner);
         let mut config = (**held).clone();
         for o in part.scaled_objects {
             config.scaled_objects.retain(|x| x.key() != o.key());
             config.scaled_objects.push(o);
+        }
+        for j in part.scaled_jobs {
+            config.scaled_jobs.retain(|x| x.key() != j.key());
+            config.scaled_jobs.push(j);
         }
         for a in part.authentications {
             config.authentications.retain(|x| {
@@ -213,6 +233,7 @@ impl ConfigCredentials {
         // Locations only name places in a file; a config merged from the cluster has none.
         config.locations.clear();
         config.authentication_locations.clear();
+        config.job_locations.clear();
         *held = Arc::new(config);
         drop(held);
         self.loaded
@@ -221,21 +242,39 @@ impl ConfigCredentials {
             .extend(fingerprints);
     }
 
-    /// Forgets an object from the cluster (deleted).
+    /// Forgets a scaled object from the cluster (deleted), by `namespace/name`.
     pub fn remove(&self, key: &str) {
+        self.forget(key, false);
+    }
+
+    /// Forgets a scaled job from the cluster (deleted), by `namespace/name`.
+    pub fn remove_job(&self, key: &str) {
+        self.forget(key, true);
+    }
+
+    fn forget(&self, key: &str, job: bool) {
+        let held_key = if job {
+            Scaled::job_key(key)
+        } else {
+            key.to_owned()
+        };
         self.envs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+            .remove(&held_key);
         let mut held = self.config.lock().unwrap_or_else(PoisonError::into_inner);
         let mut config = (**held).clone();
-        config.scaled_objects.retain(|x| x.key() != key);
+        if job {
+            config.scaled_jobs.retain(|x| x.key() != key);
+        } else {
+            config.scaled_objects.retain(|x| x.key() != key);
+        }
         *held = Arc::new(config);
         drop(held);
         self.loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+            .remove(&held_key);
     }
 
     fn config(&self) -> Arc<Config> {
@@ -246,16 +285,36 @@ impl ConfigCredentials {
     }
 }
 
-/// The part of `config` that `object` needs: the object (with its location) and the
-/// authentications its triggers refer to; the position of each trigger's authentication in it.
-fn subset(config: &Config, object: &ScaledObject) -> Option<(Config, Vec<Option<usize>>)> {
-    let index = config
-        .scaled_objects
-        .iter()
-        .position(|o| o.key() == object.key())?;
-    let own = &config.scaled_objects[index];
-    let mut part = Config::new(vec![own.clone()]);
-    part.locations = vec![config.location(index)];
+/// The part of `config` that `scaled` needs: the object or scaled job (with its location)
+/// and the authentications its triggers refer to; the position of each trigger's
+/// authentication in it.
+fn subset(config: &Config, scaled: Scaled<'_>) -> Option<(Config, Vec<Option<usize>>)> {
+    let (mut part, own) = match scaled {
+        Scaled::Object(object) => {
+            let index = config
+                .scaled_objects
+                .iter()
+                .position(|o| o.key() == object.key())?;
+            let own = &config.scaled_objects[index];
+            let mut part = Config::new(vec![own.clone()]);
+            part.locations = vec![config.location(index)];
+            (part, own.clone())
+        }
+        Scaled::Job(job) => {
+            let index = config
+                .scaled_jobs
+                .iter()
+                .position(|j| j.key() == job.key())?;
+            let own: &ScaledJob = &config.scaled_jobs[index];
+            let part = Config {
+                scaled_jobs: vec![own.clone()],
+                job_locations: vec![config.job_location(index)],
+                ..Config::default()
+            };
+            (part, own.trigger_host())
+        }
+    };
+    let own = &own;
     let mut auths = Vec::new();
     for t in &own.triggers {
         let found = t
@@ -283,16 +342,18 @@ fn subset(config: &Config, object: &ScaledObject) -> Option<(Config, Vec<Option<
 
 #[async_trait]
 impl Credentials for ConfigCredentials {
-    fn loaded(&self, object: &ScaledObject) -> Option<Vec<u64>> {
+    fn loaded(&self, scaled: Scaled<'_>) -> Option<Vec<u64>> {
         self.loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&object.key())
+            .get(&scaled.key())
             .cloned()
     }
 
-    fn rotates(&self, object: &ScaledObject) -> bool {
+    fn rotates(&self, scaled: Scaled<'_>) -> bool {
         let config = self.config();
+        let object = scaled.trigger_host();
+        let object = &object;
         object.triggers.iter().any(|t| {
             t.authentication_ref
                 .as_ref()
@@ -305,10 +366,10 @@ impl Credentials for ConfigCredentials {
         })
     }
 
-    async fn rebuild(&self, object: &ScaledObject) -> std::result::Result<Rebuilt, String> {
+    async fn rebuild(&self, scaled: Scaled<'_>) -> std::result::Result<Rebuilt, String> {
         let config = self.config();
-        let (part, auths) = subset(&config, object)
-            .ok_or_else(|| format!("{} is no longer in the config", object.key()))?;
+        let (part, auths) = subset(&config, scaled)
+            .ok_or_else(|| format!("{} is no longer in the config", scaled.key()))?;
         let read = match &self.client {
             Some(c) => read_secrets(c, &part, &self.own_namespace).await,
             None => SecretValues::new(),
@@ -318,7 +379,7 @@ impl Credentials for ConfigCredentials {
             .envs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&object.key())
+            .get(&scaled.key())
             .cloned();
         let env = |name: &str| match &own_env {
             Some(e) => e.get(name).cloned(),
@@ -341,12 +402,13 @@ impl Credentials for ConfigCredentials {
             };
             fingerprints.push(fingerprint);
         }
-        let mut built = validate_with_secrets(&part, &self.registry, &self.file, &env, &reader)
+        let mut built = validate_all_with_secrets(&part, &self.registry, &self.file, &env, &reader)
             .map_err(|e| e.to_string())?;
-        let triggers = built
-            .pop()
-            .map(|o| o.triggers)
-            .ok_or_else(|| "no object built".to_owned())?;
+        let triggers = match scaled {
+            Scaled::Object(_) => built.objects.pop().map(|o| o.triggers),
+            Scaled::Job(_) => built.jobs.pop().map(|j| j.triggers),
+        }
+        .ok_or_else(|| "nothing built".to_owned())?;
         Ok(Rebuilt {
             triggers,
             fingerprints,

@@ -8,6 +8,9 @@
 //! 2. every trigger sampled at once, each within the sample timeout;
 //! 3. the Jobs labelled `scaledjob.keda.sh/name=<name>` listed; a failed list creates nothing
 //!    (KEDA counts 0 running Jobs then, which would create Jobs on top of the running ones);
+//!    for `accurate`, `eager` and `pendingPodConditions`, their pods read from the pod watch
+//!    (the pending Jobs, [`scalers_core::job::job_pending`]); pods not listed yet create
+//!    nothing either;
 //! 4. on the first poll after a start or a change of the scaled job, the rollout: with
 //!    strategy `default`, every Job of another template revision is deleted with the
 //!    `propagationPolicy`; with `gradual`, they are left to finish;
@@ -35,7 +38,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::daemon::events::{Event, EventSink};
-use crate::daemon::runner::{Clock, sample_one};
+use crate::daemon::runner::{Clock, Credentials, Rotation, Scaled, sample_one};
 use crate::daemon::status::{JobDecisionStatus, JobStatus, LoopState, StatusStore, TriggerStatus};
 use crate::kube::{JobClient, JobPhase, ListedJob};
 
@@ -57,6 +60,9 @@ pub struct JobContext {
     pub sample_timeout: Duration,
     /// Whether writes are only logged.
     pub dry_run: bool,
+    /// Re-reads credentials and rebuilds triggers (rotated passwords), as for scaled objects;
+    /// none: never.
+    pub credentials: Option<Arc<dyn Credentials>>,
 }
 
 impl std::fmt::Debug for JobContext {
@@ -193,9 +199,11 @@ impl JobLoops {
 }
 
 /// What a loop remembers between polls.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Memory {
     created_total: u64,
+    /// When the triggers' credentials are read again (as for scaled objects).
+    rotation: Rotation,
     /// Triggers failing at the last poll (an Event when one starts failing).
     failing: BTreeSet<String>,
     /// Cluster mode: the ScaledJob status last written (or read).
@@ -212,6 +220,17 @@ struct Memory {
 const UNSEEN_FOR: Duration = Duration::from_secs(60);
 
 impl Memory {
+    fn new() -> Self {
+        Memory {
+            created_total: 0,
+            rotation: Rotation::new(tokio::time::Instant::now()),
+            failing: BTreeSet::new(),
+            written: None,
+            unseen_created: BTreeMap::new(),
+            unseen_deleted: BTreeMap::new(),
+        }
+    }
+
     /// `jobs` as listed, corrected by this loop's own writes that the cache has not shown yet.
     fn reconcile(&mut self, jobs: &mut Vec<ListedJob>) {
         let now = tokio::time::Instant::now();
@@ -231,12 +250,16 @@ async fn run(
     mut config: watch::Receiver<Wanted>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut memory = Memory::default();
+    let mut memory = Memory::new();
     let mut rollout_due = true;
     let mut leading = ctx.leading.clone();
     let mut leading_open = true;
+    // The loop's own copy: its triggers may be rebuilt with rotated credentials.
+    let mut wanted = config.borrow_and_update().clone();
     loop {
-        let Wanted { job, cluster } = config.borrow_and_update().clone();
+        // Polls start a `pollingInterval` apart (KEDA's ticker), however long one takes.
+        let started = tokio::time::Instant::now();
+        let Wanted { job, cluster } = &mut wanted;
         if memory.written.is_none() {
             memory.written = cluster.as_ref().map(|c| c.status.clone());
         }
@@ -256,7 +279,7 @@ async fn run(
         } else {
             let outcome = poll(
                 &ctx,
-                &job,
+                job,
                 cluster.as_ref(),
                 &mut memory,
                 rollout_due,
@@ -267,8 +290,9 @@ async fn run(
             status.state = LoopState::Running;
             write_conditions(&ctx, &job.job, cluster.as_ref(), &mut memory, Some(outcome)).await;
             ctx.status.set_job(status);
+            refresh_credentials(&ctx, job, &mut memory.rotation).await;
         }
-        let sleep = tokio::time::sleep(job.job.polling_period());
+        let sleep = tokio::time::sleep_until(started + job.job.polling_period());
         tokio::pin!(sleep);
         loop {
             tokio::select! {
@@ -279,6 +303,8 @@ async fn run(
                     }
                     // KEDA reconciles a changed ScaledJob: the rollout, then a poll at once.
                     rollout_due = true;
+                    wanted = config.borrow_and_update().clone();
+                    memory.rotation.reloaded();
                     break;
                 }
                 changed = leading.changed(), if leading_open => {
@@ -291,6 +317,27 @@ async fn run(
                 () = &mut sleep => break,
             }
         }
+    }
+}
+
+/// Replaces the triggers of `job` whose credentials changed ([`Rotation::rebuilds`]), as the
+/// loops of scaled objects do.
+async fn refresh_credentials(ctx: &JobContext, job: &mut ValidatedJob, rotation: &mut Rotation) {
+    let Some(credentials) = &ctx.credentials else {
+        return;
+    };
+    let rebuilt = rotation
+        .rebuilds(
+            credentials.as_ref(),
+            Scaled::Job(&job.job),
+            &job.triggers,
+            job.job.polling_period(),
+        )
+        .await;
+    for (i, t) in rebuilt {
+        info!(trigger = %t.name, "trigger rebuilt with credentials read again");
+        ctx.metrics.trigger_rebuilds.inc();
+        job.triggers[i] = t;
     }
 }
 
@@ -430,6 +477,7 @@ async fn poll(
     .await;
     let mut readings = Vec::with_capacity(samples.len());
     status.triggers.clear();
+    memory.rotation.unauthorized.clear();
     for (t, (result, latency_ms)) in validated.triggers.iter().zip(samples) {
         let mut ts = TriggerStatus {
             name: t.name.clone(),
@@ -451,6 +499,9 @@ async fn poll(
             }
             Err(e) => {
                 warn!(trigger = %t.name, kind = %e.kind, error = %e.message, "trigger failed");
+                if e.kind == scalers_core::trigger::TriggerErrorKind::Unauthorized {
+                    memory.rotation.unauthorized.insert(t.name.clone());
+                }
                 if memory.failing.insert(t.name.clone()) {
                     ctx.events.emit(
                         &subject,
@@ -494,7 +545,15 @@ async fn poll(
         jobs = roll_out(ctx, job, jobs, status, &mut memory.unseen_deleted).await;
     }
     let running = jobs.iter().filter(|j| !j.phase.finished()).count();
-    let pending = jobs.iter().filter(|j| j.phase == JobPhase::Pending).count();
+    let pending = match pending_by_pods(ctx, job, &jobs).await {
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            warn!(error = %e, "cannot read the Jobs' pods: none created");
+            status.last_error = Some(e.to_string());
+            return outcome;
+        }
+        None => jobs.iter().filter(|j| j.phase == JobPhase::Pending).count(),
+    };
     let counts = JobCounts {
         running: u32::try_from(running).unwrap_or(u32::MAX),
         pending: u32::try_from(pending).unwrap_or(u32::MAX),
@@ -545,6 +604,36 @@ async fn poll(
     });
     clean_history(ctx, job, &jobs, status, &mut memory.unseen_deleted).await;
     outcome
+}
+
+/// The running Jobs among `jobs` that count as pending by their pods
+/// ([`scalers_core::job::job_pending`]), when `job` reads pods
+/// ([`scalers_core::job::reads_pods`]) and there is a cluster; `None` otherwise (the Jobs'
+/// status tells).
+async fn pending_by_pods(
+    ctx: &JobContext,
+    job: &ScaledJob,
+    jobs: &[ListedJob],
+) -> Option<Result<usize, crate::kube::KubeError>> {
+    let client = ctx.client.as_ref()?;
+    if !scalers_core::job::reads_pods(job) {
+        return None;
+    }
+    let running: Vec<&str> = jobs
+        .iter()
+        .filter(|j| !j.phase.finished())
+        .map(|j| j.name.as_str())
+        .collect();
+    let conditions = &job.scaling_strategy.pending_pod_conditions;
+    Some(client.pods_of(&job.namespace, &running).await.map(|pods| {
+        running
+            .iter()
+            .filter(|name| {
+                let of_job = pods.get(**name).map_or(&[][..], Vec::as_slice);
+                scalers_core::job::job_pending(of_job, conditions)
+            })
+            .count()
+    }))
 }
 
 /// Creates `count` Jobs one by one; returns the names of those created (none in a dry run).

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use futures_util::future::join_all;
 use scalers_core::config::ValidatedObject;
-use scalers_core::config::model::ScaledObject;
+use scalers_core::config::model::{ScaledJob, ScaledObject};
 use scalers_core::controller::{Controller, TickOutcome, TickReport};
 use scalers_core::engine::{Decision, Phase, Reason, Replicas};
 use scalers_core::target::{MemoryTarget, ScaleTarget, TargetError, TargetErrorKind};
@@ -94,28 +94,149 @@ const GAIN_SPREAD: Duration = Duration::from_millis(500);
 /// read again, to pick up rotated ones before they fail: once a minute.
 pub const CREDENTIALS_REFRESH: Duration = Duration::from_secs(60);
 
-/// Re-reads the credentials of a scaled object's triggers and builds the triggers again, so
-/// that a rotated password or token is picked up without a reload.
+/// What a loop runs for, whose triggers [`Credentials`] build again: a scaled object or a
+/// scaled job.
+#[derive(Clone, Copy, Debug)]
+pub enum Scaled<'a> {
+    /// A scaled object.
+    Object(&'a ScaledObject),
+    /// A scaled job (its triggers are built for [`ScaledJob::trigger_host`]).
+    Job(&'a ScaledJob),
+}
+
+impl Scaled<'_> {
+    /// The key its credentials are held by: `namespace/name` for a scaled object,
+    /// `ScaledJob namespace/name` for a scaled job (a scaled object and a scaled job may share
+    /// a name).
+    pub fn key(&self) -> String {
+        match self {
+            Scaled::Object(o) => o.key(),
+            Scaled::Job(j) => Scaled::job_key(&j.key()),
+        }
+    }
+
+    /// The key of the scaled job `namespace/name` (`key`), as [`Scaled::key`].
+    pub fn job_key(key: &str) -> String {
+        format!("ScaledJob {key}")
+    }
+
+    /// The scaled object its triggers are built for.
+    pub fn trigger_host(&self) -> ScaledObject {
+        match self {
+            Scaled::Object(o) => (*o).clone(),
+            Scaled::Job(j) => j.trigger_host(),
+        }
+    }
+}
+
+/// Re-reads the credentials of a scaled object's (or scaled job's) triggers and builds the
+/// triggers again, so that a rotated password or token is picked up without a reload.
 ///
-/// The runner calls it for an object when one of its triggers fails as `unauthorized`, and
-/// every [`CREDENTIALS_REFRESH`] for objects whose credentials can change while scalerd runs;
-/// it replaces only the triggers whose credentials changed, keeping the engine's memory and
-/// the other triggers.
+/// The loops call it when one of their triggers fails as `unauthorized`, and every
+/// [`CREDENTIALS_REFRESH`] for objects whose credentials can change while scalerd runs
+/// ([`Rotation`]); they replace only the triggers whose credentials changed, keeping the
+/// engine's memory and the other triggers.
 #[async_trait]
 pub trait Credentials: Send + Sync {
-    /// The fingerprints of the credentials `object`'s triggers were built with when its config
+    /// The fingerprints of the credentials `scaled`'s triggers were built with when its config
     /// was loaded (as [`Rebuilt::fingerprints`]), if known.
-    fn loaded(&self, object: &ScaledObject) -> Option<Vec<u64>>;
+    fn loaded(&self, scaled: Scaled<'_>) -> Option<Vec<u64>>;
 
-    /// Whether some trigger of `object` reads credentials from a source that can change while
+    /// Whether some trigger of `scaled` reads credentials from a source that can change while
     /// scalerd runs (a file, a Kubernetes Secret).
-    fn rotates(&self, object: &ScaledObject) -> bool;
+    fn rotates(&self, scaled: Scaled<'_>) -> bool;
 
-    /// Reads every credential of `object`'s triggers again and builds the triggers with them.
+    /// Reads every credential of `scaled`'s triggers again and builds the triggers with them.
     ///
     /// # Errors
     /// Why the credentials could not be read or the triggers not built (no secret values).
-    async fn rebuild(&self, object: &ScaledObject) -> Result<Rebuilt, String>;
+    async fn rebuild(&self, scaled: Scaled<'_>) -> Result<Rebuilt, String>;
+}
+
+/// When a loop reads its triggers' credentials again, and what it compares them with: one per
+/// loop, of a scaled object or a scaled job.
+#[derive(Debug)]
+pub struct Rotation {
+    /// The triggers whose last sample failed as `unauthorized` (the loop fills it).
+    pub unauthorized: BTreeSet<String>,
+    /// The fingerprints of the triggers' credentials at the last rebuild (none before).
+    fingerprints: Option<Vec<u64>>,
+    /// When the credentials are next read again on the timer.
+    next_refresh: Instant,
+}
+
+impl Rotation {
+    /// A loop started at `born`: its first timed read a [`CREDENTIALS_REFRESH`] later.
+    pub fn new(born: Instant) -> Self {
+        Rotation {
+            unauthorized: BTreeSet::new(),
+            fingerprints: None,
+            next_refresh: born + CREDENTIALS_REFRESH,
+        }
+    }
+
+    /// The triggers were built again from a reloaded config: compare with its credentials.
+    pub fn reloaded(&mut self) {
+        self.fingerprints = None;
+    }
+
+    /// Reads the credentials of `scaled`'s `triggers` (the ones running) again when one failed
+    /// as `unauthorized`, or on the timer for credentials that can change; returns those
+    /// rebuilt whose credentials changed, with their position (see [`Credentials`]). A read
+    /// takes at most `period`, between 1 and 10 seconds; a failed one is logged and returns
+    /// nothing.
+    pub async fn rebuilds(
+        &mut self,
+        credentials: &dyn Credentials,
+        scaled: Scaled<'_>,
+        triggers: &[BuiltTrigger],
+        period: Duration,
+    ) -> Vec<(usize, BuiltTrigger)> {
+        let unauthorized: BTreeSet<String> = self.unauthorized.clone();
+        let now = Instant::now();
+        let due = now >= self.next_refresh;
+        if unauthorized.is_empty() && !due {
+            return Vec::new();
+        }
+        if due {
+            self.next_refresh = now + CREDENTIALS_REFRESH;
+        }
+        if unauthorized.is_empty() && !credentials.rotates(scaled) {
+            return Vec::new();
+        }
+        let limit = period.clamp(Duration::from_secs(1), Duration::from_secs(10));
+        let rebuilt = match tokio::time::timeout(limit, credentials.rebuild(scaled)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot read the triggers' credentials again");
+                return Vec::new();
+            }
+            Err(_) => {
+                warn!(
+                    after_ms = limit.as_millis(),
+                    "cannot read the triggers' credentials again: timed out"
+                );
+                return Vec::new();
+            }
+        };
+        if rebuilt.triggers.len() != triggers.len() {
+            return Vec::new();
+        }
+        let previous = self
+            .fingerprints
+            .replace(rebuilt.fingerprints.clone())
+            .or_else(|| credentials.loaded(scaled));
+        rebuilt
+            .triggers
+            .into_iter()
+            .enumerate()
+            .filter(|(i, t)| match &previous {
+                Some(old) => old.get(*i) != rebuilt.fingerprints.get(*i),
+                // Nothing to compare with: replace what fails for want of valid credentials.
+                None => unauthorized.contains(&t.name),
+            })
+            .collect()
+    }
 }
 
 /// Triggers built again by [`Credentials::rebuild`].
@@ -322,16 +443,12 @@ fn period_of(c: &Controller) -> Duration {
 struct Seen {
     series: ObjectSeries,
     failing: BTreeSet<String>,
-    /// The triggers whose last sample failed as `unauthorized`.
-    unauthorized: BTreeSet<String>,
+    /// When the credentials are read again, and the triggers that failed as `unauthorized`.
+    rotation: Rotation,
     fallback: BTreeSet<String>,
     target_errors: u32,
     /// The reason code of the last decision, whose metric series is the object's current one.
     last_code: Option<&'static str>,
-    /// The fingerprints of the triggers' credentials at the last rebuild (none before).
-    fingerprints: Option<Vec<u64>>,
-    /// When the credentials are next read again on the timer.
-    next_refresh: Instant,
 }
 
 async fn run(
@@ -353,12 +470,10 @@ async fn run(
     let mut seen = Seen {
         series: series_of(&controller),
         failing: BTreeSet::new(),
-        unauthorized: BTreeSet::new(),
+        rotation: Rotation::new(born),
         fallback: BTreeSet::new(),
         target_errors: 0,
         last_code: None,
-        fingerprints: None,
-        next_refresh: born + CREDENTIALS_REFRESH,
     };
     // Sharded: the loop follows whether this replica holds its object's shard.
     let mut leading = match &ctx.shards {
@@ -386,7 +501,7 @@ async fn run(
                     match controller.reconfigure(object.object, object.triggers) {
                         Ok(()) => {
                             // Built with the reload's credentials: compare with those next.
-                            seen.fingerprints = None;
+                            seen.rotation.reloaded();
                             set_wakers(&controller, &inbox);
                             info!("config reloaded");
                         }
@@ -524,9 +639,7 @@ async fn lost_leadership(leading: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Reads the credentials of the loop's triggers again when one failed as `unauthorized`, or
-/// on the timer for credentials that can change; replaces the triggers whose credentials
-/// changed (see [`Credentials`]).
+/// Replaces the loop's triggers whose credentials changed ([`Rotation::rebuilds`]).
 async fn refresh_credentials(
     ctx: &RunContext,
     controller: &mut Controller,
@@ -537,51 +650,13 @@ async fn refresh_credentials(
     let Some(credentials) = &ctx.credentials else {
         return;
     };
-    let unauthorized: BTreeSet<String> = seen.unauthorized.clone();
-    let now = Instant::now();
-    let due = now >= seen.next_refresh;
-    if unauthorized.is_empty() && !due {
-        return;
-    }
-    if due {
-        seen.next_refresh = now + CREDENTIALS_REFRESH;
-    }
-    if unauthorized.is_empty() && !credentials.rotates(controller.object()) {
-        return;
-    }
-    let limit = period.clamp(Duration::from_secs(1), Duration::from_secs(10));
-    let rebuilt = match tokio::time::timeout(limit, credentials.rebuild(controller.object())).await
-    {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            warn!(error = %e, "cannot read the triggers' credentials again");
-            return;
-        }
-        Err(_) => {
-            warn!(
-                after_ms = limit.as_millis(),
-                "cannot read the triggers' credentials again: timed out"
-            );
-            return;
-        }
-    };
-    if rebuilt.triggers.len() != controller.triggers().len() {
-        return;
-    }
-    let previous = seen
-        .fingerprints
-        .replace(rebuilt.fingerprints.clone())
-        .or_else(|| credentials.loaded(controller.object()));
+    let scaled = Scaled::Object(controller.object());
+    let rebuilt = seen
+        .rotation
+        .rebuilds(credentials.as_ref(), scaled, controller.triggers(), period)
+        .await;
     let mut replaced = false;
-    for (i, t) in rebuilt.triggers.into_iter().enumerate() {
-        let changed = match &previous {
-            Some(old) => old.get(i) != rebuilt.fingerprints.get(i),
-            // Nothing to compare with: replace what fails for want of valid credentials.
-            None => unauthorized.contains(&t.name),
-        };
-        if !changed {
-            continue;
-        }
+    for (i, t) in rebuilt {
         let name = t.name.clone();
         match controller.replace_trigger(i, t) {
             Ok(()) => {
@@ -683,7 +758,7 @@ fn publish(
 
     let m = &ctx.metrics;
     let mut failing = BTreeSet::new();
-    seen.unauthorized.clear();
+    seen.rotation.unauthorized.clear();
     for (i, (t, latency)) in report.triggers.iter().zip(latencies).enumerate() {
         seen.series.sampled(m, i, latency / 1000.0);
         match &t.result {
@@ -702,7 +777,7 @@ fn publish(
                     .inc();
                 failing.insert(t.name.clone());
                 if e.kind == TriggerErrorKind::Unauthorized {
-                    seen.unauthorized.insert(t.name.clone());
+                    seen.rotation.unauthorized.insert(t.name.clone());
                 }
                 if !seen.failing.contains(&t.name) {
                     warn!(trigger = %t.name, kind = %e.kind, error = %e, "trigger failed");

@@ -20,6 +20,7 @@ use scalers_core::config::model::{
 };
 
 use super::error::{call, call_fenced};
+use super::job_pods::PodWatch;
 use super::{DEFAULT_REQUEST_TIMEOUT, Fence, KubeError, Operation};
 
 /// `plural.group` of Jobs, for messages.
@@ -30,8 +31,7 @@ const JOBS: &str = "jobs.batch";
 pub enum JobPhase {
     /// No pod of it runs yet.
     Pending,
-    /// A pod of it runs (`status.ready` or `status.active` with a start, see
-    /// [`JobClient::phase`]).
+    /// A pod of it runs or ran (see [`JobClient::phase`]).
     Running,
     /// Its `Complete` condition is True.
     Succeeded,
@@ -73,7 +73,11 @@ pub struct ListedJob {
 /// [`JobClient::list`]; until its first list is complete, [`JobClient::list`] lists through the
 /// API. A scaled job's poll then costs no read at all.
 ///
-/// Needs `list`, `watch`, `create` and `delete` on `jobs.batch`.
+/// The pods of the Jobs, for the pending count, come from another watch, started only when
+/// a scaled job reads them ([`JobClient::pods_of`]).
+///
+/// Needs `list`, `watch`, `create` and `delete` on `jobs.batch`; `list` and `watch` on `pods`
+/// when a scaled job reads them.
 #[derive(Clone)]
 pub struct JobClient {
     client: Client,
@@ -83,6 +87,9 @@ pub struct JobClient {
     namespaces: Arc<Vec<String>>,
     /// One cache per watch: `None` for all namespaces.
     caches: Arc<std::sync::Mutex<std::collections::HashMap<Option<String>, Arc<JobCache>>>>,
+    /// The watches of the Jobs' pods, by scope as `caches`; started by the first scaled job
+    /// that reads pods ([`JobClient::pods_of`]).
+    pods: Arc<std::sync::Mutex<std::collections::HashMap<Option<String>, Arc<PodWatch>>>>,
 }
 
 /// The reflector store of labelled Jobs, and whether its first list is complete.
@@ -106,6 +113,7 @@ impl JobClient {
             timeout: DEFAULT_REQUEST_TIMEOUT,
             namespaces: Arc::default(),
             caches: Arc::default(),
+            pods: Arc::default(),
         }
     }
 
@@ -153,13 +161,47 @@ impl JobClient {
         Some(cache.clone())
     }
 
+    /// The pods of each of `jobs` (Jobs of `namespace`), from the watch of the labelled pods
+    /// that covers `namespace` (a watch of that namespace alone when it is not watched),
+    /// started on first use; the first call waits for its first list, at most the request
+    /// timeout. Needs `list` and `watch` on `pods`.
+    ///
+    /// # Errors
+    /// [`KubeError::Timeout`] when the watch has not listed the pods within the request
+    /// timeout (the watch goes on).
+    pub async fn pods_of(
+        &self,
+        namespace: &str,
+        jobs: &[&str],
+    ) -> Result<std::collections::HashMap<String, Vec<scalers_core::job::JobPod>>, KubeError> {
+        let scope = if self.namespaces.is_empty() {
+            None
+        } else {
+            Some(namespace.to_owned())
+        };
+        let watch = {
+            let mut watches = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+            watches
+                .entry(scope.clone())
+                .or_insert_with(|| Arc::new(PodWatch::start(&self.client, scope.as_deref())))
+                .clone()
+        };
+        watch.pods_of(namespace, jobs, self.timeout).await
+    }
+
     fn api(&self, namespace: &str) -> Api<Job> {
         Api::namespaced(self.client.clone(), namespace)
     }
 
     /// The phase of a Job from its status, as the Job controller writes it: `Complete` or
-    /// `Failed` True finishes it; otherwise a ready pod (`status.ready`), or an active one that
-    /// has started (no `ready` field, older servers), makes it running; else it is pending.
+    /// `Failed` True finishes it; otherwise a ready pod (`status.ready`), a succeeded one
+    /// (`status.succeeded`), or an active one (no `ready` field, older servers) makes it
+    /// running; else it is pending.
+    ///
+    /// This is the pending count of the strategies that do not read it (`default`, `custom`),
+    /// shown in the status only: KEDA's rule reads the pods (one `Running` or `Succeeded`),
+    /// which [`JobClient::pods_of`] gives to those that do. From the Job alone, a pod that
+    /// runs but is not ready yet cannot be told from one that waits.
     pub fn phase(job: &Job) -> JobPhase {
         let Some(status) = &job.status else {
             return JobPhase::Pending;
@@ -176,6 +218,7 @@ impl JobClient {
         } else if holds("Failed") {
             JobPhase::Failed
         } else if status.ready.unwrap_or(0) > 0
+            || status.succeeded.unwrap_or(0) > 0
             || (status.ready.is_none() && status.active.unwrap_or(0) > 0)
         {
             JobPhase::Running

@@ -22,7 +22,8 @@
 //! - [`StatusWriter`]: KEDA's ScaledObject `status`, written through `/status` on change only.
 //! - [`JobClient`]: the `batch/v1` Jobs of scaled jobs, listed by KEDA's label
 //!   `scaledjob.keda.sh/name`, created from the template ([`job_object`]), deleted with a
-//!   propagation policy; writes fenced like the rest.
+//!   propagation policy; writes fenced like the rest; the pods of those Jobs, for the pending
+//!   count, from one watch started when a scaled job reads them ([`JobClient::pods_of`]).
 //! - [`HpaIndex`] and [`hpas_targeting`]: the HPAs that already scale a workload, from one list.
 //!
 //! Every call has a deadline and fails with a [`KubeError`] that names the call and, for RBAC
@@ -34,6 +35,7 @@
 mod client;
 mod error;
 mod hpa;
+mod job_pods;
 mod jobs;
 mod lease;
 mod limit;

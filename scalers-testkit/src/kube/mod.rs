@@ -749,6 +749,72 @@ impl FakeApiServer {
         s.commit(&key, Some(object), mode);
     }
 
+    /// Puts pod `pod` of Job `job` as the Job controller creates it and the kubelet reports
+    /// it (a new version, seen by watches; an existing pod of that name is replaced): the
+    /// labels of the Job's pod template plus `batch.kubernetes.io/job-name`, `job-name`,
+    /// `batch.kubernetes.io/controller-uid` and `controller-uid`, an owner reference to the Job,
+    /// the template's spec, `status.phase` `phase`, and a condition of each type in `conditions`
+    /// with status True (the other pod conditions, `PodScheduled`, `Initialized`,
+    /// `ContainersReady` and `Ready`, False). Returns the pod as stored.
+    ///
+    /// # Panics
+    /// When the Job does not exist.
+    pub fn put_job_pod(
+        &self,
+        namespace: &str,
+        job: &str,
+        pod: &str,
+        phase: &str,
+        conditions: &[&str],
+    ) -> Value {
+        let job_object = self
+            .object(&FakeResource::JOB, namespace, job)
+            .expect("fake API server: put_job_pod on a missing Job");
+        let uid = job_object["metadata"]["uid"].clone();
+        let template = &job_object["spec"]["template"];
+        let mut labels = template["metadata"]["labels"].clone();
+        if !labels.is_object() {
+            labels = json!({});
+        }
+        for key in ["batch.kubernetes.io/job-name", "job-name"] {
+            labels[key] = json!(job);
+        }
+        for key in ["batch.kubernetes.io/controller-uid", "controller-uid"] {
+            labels[key] = uid.clone();
+        }
+        let now = store::now_time();
+        let standard = ["PodScheduled", "Initialized", "ContainersReady", "Ready"];
+        let mut kinds: Vec<&str> = standard.to_vec();
+        kinds.extend(conditions.iter().filter(|c| !standard.contains(c)));
+        let conditions: Vec<Value> = kinds
+            .iter()
+            .map(|kind| {
+                let status = if conditions.contains(kind) {
+                    "True"
+                } else {
+                    "False"
+                };
+                json!({"type": kind, "status": status, "lastTransitionTime": now})
+            })
+            .collect();
+        self.put_object(
+            &FakeResource::POD,
+            namespace,
+            json!({
+                "metadata": {
+                    "name": pod,
+                    "labels": labels,
+                    "ownerReferences": [{
+                        "apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": uid,
+                        "controller": true, "blockOwnerDeletion": true,
+                    }],
+                },
+                "spec": template["spec"].clone(),
+                "status": {"phase": phase, "conditions": conditions},
+            }),
+        )
+    }
+
     fn lock(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
     }

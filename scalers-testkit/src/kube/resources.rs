@@ -47,6 +47,8 @@ impl FakeResource {
         "HorizontalPodAutoscaler",
         "horizontalpodautoscalers",
     );
+    /// Core `v1` Pods, with `/status`.
+    pub const POD: FakeResource = FakeResource::plain("", "v1", "Pod", "pods");
     /// `batch/v1` Jobs, with `/status`.
     pub const JOB: FakeResource = FakeResource::plain("batch", "v1", "Job", "jobs");
     /// KEDA's `keda.sh/v1alpha1` ScaledObjects, with `/status`.
@@ -93,6 +95,7 @@ impl FakeResource {
         FakeResource::LEASE,
         FakeResource::HPA,
         FakeResource::JOB,
+        FakeResource::POD,
         FakeResource::SCALED_OBJECT,
         FakeResource::SCALED_JOB,
         FakeResource::TRIGGER_AUTHENTICATION,
@@ -195,6 +198,7 @@ impl ResourceOptions {
         let with_status = [
             FakeResource::HPA,
             FakeResource::JOB,
+            FakeResource::POD,
             FakeResource::SCALED_OBJECT,
             FakeResource::SCALED_JOB,
             FakeResource::TRIGGER_AUTHENTICATION,

@@ -67,7 +67,8 @@ pub struct ScaledJob {
     )]
     pub failed_jobs_history_limit: u32,
     /// Container of the template whose environment resolves `*FromEnv` parameters (first one
-    /// by default; scalerd reads its own environment, as for scaled objects).
+    /// by default): read so in cluster mode; from a file, scalerd reads its own environment,
+    /// as for scaled objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_source_container_name: Option<String>,
     /// Jobs kept running even with nothing to do; default 0. Above `maxReplicaCount` it is
