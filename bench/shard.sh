@@ -5,8 +5,10 @@
 # server as a process (`fake-apiserver`, N Deployments, Leases served) and a real Redis.
 #
 # Reports, as one JSON line (keys in bench/RESULTS.md):
-#   - per replica over a steady window of D seconds: CPU (cores), RSS (MiB), the shards it holds
-#     and the objects it owns (its `scalers_scaled_object_owner` series);
+#   - the time from the start until the start-up reads ended (no `get` for 5 s: the watches
+#     are listed), then, per replica over a steady window of D seconds: CPU (cores), RSS
+#     (MiB), the shards it holds and the objects it owns (its `scalers_scaled_object_owner`
+#     series);
 #   - the API requests the Leases cost per second (every verb on `leases`, from the fake
 #     server's tally), and all requests per second;
 #   - `kill -9` of the last replica: the time until every one of its shards is held again (from
@@ -103,6 +105,7 @@ start_replica() { # $1: index
   PID[$i]=$!
   PIDS+=(${PID[$i]})
 }
+started_ms=$(now_ms)
 for ((i = 0; i < R; i++)); do start_replica $i; done
 
 # The holder of each shard Lease, one line per shard ("-" when free), from the API server.
@@ -149,6 +152,18 @@ samples() { # samples taken so far by replica $1, from /metrics
 # Every object ticked at least once somewhere, then measure a steady window.
 wait_until 300 bash -c "t=0; for a in ${ADMIN[*]}; do t=\$(( t + \$(curl -s http://127.0.0.1:\$a/metrics | awk '/^scalers_trigger_sample_duration_seconds_count/ {s += \$NF} END {printf \"%d\", s}') )); done; [ \$t -ge $N ]" ||
   { echo "the objects did not all tick" >&2; exit 1; }
+# Steady state: the start-up reads are over (replica counts come from the watches once they are
+# listed; until then reads go to `/scale`). Wait until no `get` is sent for 5 s, at most 300 s.
+gets() { curl -s "$FAKE_ADMIN/tally" | python3 -c '
+import json, sys
+print(sum(v for k, v in json.load(sys.stdin).items() if k.startswith("get ")))'; }
+quiet_since=$(now_ms) last_gets=$(gets) settle_deadline=$(( $(now_ms) + 300000 ))
+while [ $(( $(now_ms) - quiet_since )) -lt 5000 ] && [ "$(now_ms)" -lt "$settle_deadline" ]; do
+  sleep 1
+  g=$(gets)
+  [ "$g" = "$last_gets" ] || { last_gets=$g; quiet_since=$(now_ms); }
+done
+settled_ms=$(( $(now_ms) - started_ms ))
 sleep "$P"
 
 lease_requests() { curl -s "$FAKE_ADMIN/tally" | python3 -c '
@@ -224,7 +239,8 @@ restarted=$(now_ms)
 wait_until 300 balanced $(ids_of "${all[@]}") || { echo "the shards did not balance again" >&2; holders >&2; exit 1; }
 rebalanced_ms=$(( $(now_ms) - restarted ))
 
-printf '{"objects": %d, "replicas": %d, "shards": %d, "polling_s": %d, "lease_timings": "%s", "qps": %s, "window_s": %.1f, "per_replica": [%s], "lease_requests_per_s": %s, "api_requests_per_s": %s, "killed": {"shards": %d, "objects": %d, "owned_again_ms": %d, "ticked_again_ms": %d}, "restart_rebalanced_ms": %d}\n' \
-  "$N" "$R" "$S" "$P" "$TIMINGS" "$QPS" "$(awk -v ms=$elapsed_ms 'BEGIN {printf "%.1f", ms / 1000}')" \
+printf '{"objects": %d, "replicas": %d, "shards": %d, "polling_s": %d, "lease_timings": "%s", "qps": %s, "startup_reads_ended_s": %.1f, "window_s": %.1f, "per_replica": [%s], "lease_requests_per_s": %s, "api_requests_per_s": %s, "killed": {"shards": %d, "objects": %d, "owned_again_ms": %d, "ticked_again_ms": %d}, "restart_rebalanced_ms": %d}\n' \
+  "$N" "$R" "$S" "$P" "$TIMINGS" "$QPS" "$(awk -v ms=$settled_ms 'BEGIN {printf "%.1f", ms / 1000}')" \
+  "$(awk -v ms=$elapsed_ms 'BEGIN {printf "%.1f", ms / 1000}')" \
   "$replicas_json" "$lease_per_s" "$api_per_s" "$orphan_shards" "$orphans" "$owned_again_ms" \
   "$ticked_again_ms" "$rebalanced_ms"

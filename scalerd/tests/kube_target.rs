@@ -221,7 +221,7 @@ async fn targets_starting_together_share_one_discovery() {
     }
     let targets = targets(&server);
     let reads = (0..50u32).map(|i| {
-        let target = targets.scale_target("shop", &ScaleTargetRef::deployment(&format!("w{i}")));
+        let target = targets.scale_target("shop", &ScaleTargetRef::deployment(format!("w{i}")));
         async move { (i, target.read().await.map(|r| r.current)) }
     });
     for (i, current) in futures_util::future::join_all(reads).await {

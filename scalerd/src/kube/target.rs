@@ -58,7 +58,10 @@ const READY_OMITTED_WHEN_ZERO: [(&str, &str); 4] = [
 /// per kind is in flight at a time: the targets of a kind that start together wait for its
 /// answer instead of each sending their own (30,000 of them at once queued 30,000 discoveries
 /// behind the rate limit, and all timed out).
-type DiscoveryCache = Mutex<HashMap<(String, String), Arc<OnceCell<Resolved>>>>;
+type DiscoveryCache = Mutex<DiscoveryMap>;
+
+/// The cells of [`DiscoveryCache`], by `(apiVersion, kind)`.
+type DiscoveryMap = HashMap<(String, String), Arc<OnceCell<Resolved>>>;
 
 /// Builds [`KubeScaleTarget`]s that share one client and one discovery cache.
 ///
@@ -451,9 +454,7 @@ impl KubeScaleTarget {
     }
 }
 
-fn lock(
-    cache: &DiscoveryCache,
-) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<OnceCell<Resolved>>>> {
+fn lock(cache: &DiscoveryCache) -> std::sync::MutexGuard<'_, DiscoveryMap> {
     // Entries are inserted whole; a panic elsewhere cannot leave one half-written.
     cache.lock().unwrap_or_else(|e| e.into_inner())
 }
