@@ -154,10 +154,11 @@ async fn a_standby_samples_nothing_and_a_tick_that_outlives_leadership_is_abando
         LoopState::Standby
     );
 
-    // Leading, with a source that takes 5 s: leadership is lost 2 s into the tick.
+    // Leading, with a source that hangs: the first tick comes within half a second of the
+    // gain and lasts the 1 s sample timeout; leadership is lost 0.9 s after the gain, inside it.
     *queue.hang.lock().unwrap() = Some(Duration::from_secs(5));
     s.leading.send_replace(true);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
     assert_eq!(queue.samples.load(Ordering::SeqCst), 1);
     s.leading.send_replace(false);
     tokio::time::sleep(Duration::from_secs(10)).await;
