@@ -559,3 +559,71 @@ async fn from_env_parameters_read_the_targets_container_environment() {
     assert_eq!(fake.replicas(&DEPLOY, "shop", "wrong"), Some(1));
     daemon.stop().await;
 }
+
+/// `configMapTargetRef`: a TriggerAuthentication reads its ConfigMap keys in the object's
+/// namespace, a ClusterTriggerAuthentication in scalerd's own namespace (`scalers` here); a
+/// missing key is that object's error alone, located at the entry, as a missing
+/// `secretTargetRef` key is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_map_target_refs_read_the_namespace_kedas_rules_name() {
+    let redis = RedisServer::shared().await;
+    let (user, cluster_user) = (unique_name("cm"), unique_name("cmc"));
+    redis.client().create_user(&user, "cm-pw-1");
+    redis.client().create_user(&cluster_user, "cm-pw-2");
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 45);
+    let fake = FakeApiServer::start().await;
+    fake.put_config_map("shop", "redis-conf", &[("user", &user), ("pw", "cm-pw-1")]);
+    fake.put_config_map(
+        "scalers",
+        "redis-conf",
+        &[("user", &cluster_user), ("pw", "cm-pw-2")],
+    );
+    let refs = |pw: &str| {
+        json!({"configMapTargetRef": [
+            {"parameter": "username", "name": "redis-conf", "key": "user"},
+            {"parameter": "password", "name": "redis-conf", "key": pw},
+        ]})
+    };
+    fake.put_object(
+        &FakeResource::TRIGGER_AUTHENTICATION,
+        "shop",
+        json!({"metadata": {"name": "cm-auth"}, "spec": refs("pw")}),
+    );
+    fake.put_object(
+        &FakeResource::TRIGGER_AUTHENTICATION,
+        "shop",
+        json!({"metadata": {"name": "cm-bad"}, "spec": refs("nope")}),
+    );
+    fake.put_object(
+        &FakeResource::CLUSTER_TRIGGER_AUTHENTICATION,
+        "",
+        json!({"metadata": {"name": "cm-cluster"}, "spec": refs("pw")}),
+    );
+    let with_auth = |name: &str, auth: Value| {
+        let mut o = scaled_object(name, redis, &key, json!({}));
+        o["spec"]["triggers"][0]["authenticationRef"] = auth;
+        o
+    };
+    for (name, auth) in [
+        ("cm-ns", json!({"name": "cm-auth"})),
+        (
+            "cm-cluster",
+            json!({"name": "cm-cluster", "kind": "ClusterTriggerAuthentication"}),
+        ),
+        ("cm-missing", json!({"name": "cm-bad"})),
+    ] {
+        fake.put_workload(&DEPLOY, "shop", name, 1);
+        fake.put_object(&SO, "shop", with_auth(name, auth));
+    }
+    let daemon = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "cm-ns", 5, Duration::from_secs(20)).await;
+    replicas_become(&fake, "cm-cluster", 5, Duration::from_secs(20)).await;
+    let s = condition_becomes(&fake, "cm-missing", "Ready", "False").await;
+    assert_eq!(
+        condition(&s, "Ready")["message"],
+        "ScaledObject shop/cm-missing: documents[1].spec.configMapTargetRef[1]: cannot read key \"nope\" of ConfigMap \"redis-conf\" in namespace \"shop\": config map \"redis-conf\" in namespace \"shop\" has no key \"nope\" (keys: pw, user)"
+    );
+    assert_eq!(fake.replicas(&DEPLOY, "shop", "cm-missing"), Some(1));
+    daemon.stop().await;
+}

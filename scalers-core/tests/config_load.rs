@@ -1238,6 +1238,8 @@ authentications:
         name: redis
         key: password
       - {parameter: username, name: redis, key: user}
+    configMapTargetRef:
+      - {parameter: host, name: redis-conf, key: host}
     env:
       - {parameter: address, name: REDIS_ADDRESS, containerName: ignored}
     file:
@@ -1271,6 +1273,13 @@ fn own_format_authentications() {
                 vec![
                     secret_param("password", "redis", "password"),
                     secret_param("username", "redis", "user"),
+                    AuthParameter {
+                        parameter: "host".to_owned(),
+                        source: AuthSource::ConfigMap {
+                            name: "redis-conf".to_owned(),
+                            key: "host".to_owned(),
+                        },
+                    },
                     env_param("address", "REDIS_ADDRESS"),
                     file_param("ca", "/etc/redis/ca.pem"),
                 ],
@@ -1297,10 +1306,11 @@ fn own_format_authentications() {
         "ClusterTriggerAuthentication"
     );
     assert_eq!(
-        (0..4).map(|i| auth.parameter_path(i)).collect::<Vec<_>>(),
+        (0..5).map(|i| auth.parameter_path(i)).collect::<Vec<_>>(),
         [
             "secretTargetRef[0]",
             "secretTargetRef[1]",
+            "configMapTargetRef[0]",
             "env[0]",
             "file[0]"
         ]
@@ -1423,7 +1433,7 @@ fn both_formats_give_the_same_authentications() {
 
 #[test]
 fn unsupported_authentication_sources() {
-    let supported = "not supported by scalerd; supported sources: secretTargetRef, env, file";
+    let supported = "not supported by scalerd; supported sources: secretTargetRef, configMapTargetRef, env, file";
     assert_eq!(
         errors(&format!(
             "{}authentications:\n  - name: a\n    hashiCorpVault: {{address: http://vault}}\n    \
@@ -1433,7 +1443,6 @@ fn unsupported_authentication_sources() {
         [
             format!("app.yaml: authentications[0].hashiCorpVault: {supported}"),
             format!("app.yaml: authentications[0].podIdentity: {supported}"),
-            format!("app.yaml: authentications[0].configMapTargetRef: {supported}"),
         ]
     );
     let mut text = String::from(
@@ -1446,7 +1455,6 @@ fn unsupported_authentication_sources() {
         "azureKeyVault",
         "gcpSecretManager",
         "awsSecretManager",
-        "configMapTargetRef",
         "boundServiceAccountToken",
         "oauth2",
         "filePath",
@@ -1461,7 +1469,6 @@ fn unsupported_authentication_sources() {
         "azureKeyVault",
         "gcpSecretManager",
         "awsSecretManager",
-        "configMapTargetRef",
         "boundServiceAccountToken",
         "oauth2",
         "filePath",
@@ -1478,7 +1485,7 @@ fn authentication_unknown_fields() {
     assert_error(
         &with("{name: a, secrets: []}"),
         "app.yaml: authentications[0].secrets: unknown field; \
-         expected one of name, namespace, kind, secretTargetRef, env, file",
+         expected one of name, namespace, kind, secretTargetRef, configMapTargetRef, env, file",
     );
     assert_error(
         &with("{name: a, secretTargetRefs: []}"),

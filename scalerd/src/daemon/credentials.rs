@@ -1,5 +1,6 @@
 //! Reading the credentials of a config's authentications, at load time and again while running
-//! (rotated passwords): [`load_config`] validates a config with its Kubernetes Secrets read,
+//! (rotated passwords): [`load_config`] validates a config with its Kubernetes Secrets and
+//! ConfigMaps read,
 //! [`ConfigCredentials`] rebuilds one object's triggers with their credentials read again.
 
 use std::collections::{BTreeMap, HashMap};
@@ -7,7 +8,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use scalers_core::config::auth::{SecretKeyRef, SecretRead, resolve};
+use scalers_core::config::auth::{KeyObject, SecretKeyRef, SecretRead, resolve};
 use scalers_core::config::model::{AuthSource, Config, ScaledObject};
 use scalers_core::config::{
     Validated, ValidatedObject, validate_all_with_secrets, validate_with_secrets,
@@ -18,26 +19,35 @@ use scalers_core::trigger::Registry;
 use crate::daemon::runner::{Credentials, Rebuilt};
 use crate::error::Result;
 
-/// The Secret keys read for a config: `(namespace, name, key)` → the value, or why not.
-type SecretValues = BTreeMap<(String, String, String), std::result::Result<Secret, String>>;
+/// The Secret and ConfigMap keys read for a config: `(object, namespace, name, key)` → the
+/// value, or why not.
+type SecretValues =
+    BTreeMap<(KeyObject, String, String, String), std::result::Result<Secret, String>>;
 
-/// Reads every Secret key that `config`'s authentications name, once each, through `client`;
-/// cluster-wide authentications read from `own_namespace`.
+/// Reads every Secret and ConfigMap key that `config`'s authentications name, once each,
+/// through `client`; cluster-wide authentications (and those of scalerd's own format without
+/// a namespace) read from `own_namespace`.
 async fn read_secrets(client: &kube::Client, config: &Config, own_namespace: &str) -> SecretValues {
     let mut read = SecretValues::new();
     for auth in &config.authentications {
         let ns = auth.namespace.as_deref().unwrap_or(own_namespace);
         for p in &auth.parameters {
-            if let AuthSource::Secret { name, key } = &p.source {
-                let k = (ns.to_owned(), name.clone(), key.clone());
-                if read.contains_key(&k) {
-                    continue;
-                }
-                let value = crate::kube::read_secret_key(client, ns, name, key)
-                    .await
-                    .map_err(|e| e.to_string());
-                read.insert(k, value);
+            let (object, name, key) = match &p.source {
+                AuthSource::Secret { name, key } => (KeyObject::Secret, name, key),
+                AuthSource::ConfigMap { name, key } => (KeyObject::ConfigMap, name, key),
+                _ => continue,
+            };
+            let k = (object, ns.to_owned(), name.clone(), key.clone());
+            if read.contains_key(&k) {
+                continue;
             }
+            let value = match object {
+                KeyObject::Secret => crate::kube::read_secret_key(client, ns, name, key).await,
+                KeyObject::ConfigMap => {
+                    crate::kube::read_config_map_key(client, ns, name, key).await
+                }
+            };
+            read.insert(k, value.map_err(|e| e.to_string()));
         }
     }
     read
@@ -55,7 +65,8 @@ fn reader<'a>(
             return Ok(SecretRead::Offline);
         }
         let ns = r.namespace.unwrap_or(own_namespace);
-        match read.get(&(ns.to_owned(), r.name.to_owned(), r.key.to_owned())) {
+        let at = (r.object, ns.to_owned(), r.name.to_owned(), r.key.to_owned());
+        match read.get(&at) {
             Some(Ok(secret)) => Ok(SecretRead::Found(secret.clone())),
             Some(Err(e)) => Err(e.clone()),
             None => Err("not read".to_owned()),
