@@ -482,11 +482,12 @@ async fn the_walk_through_goes_1_4_5_1_with_a_restart_that_changes_nothing() {
     daemon.stop().await;
 }
 
-/// Credentials as KEDA resolves them in the cluster: `*FromEnv` parameters and a
-/// TriggerAuthentication's `env` source read the environment of the target's container
-/// (`envFrom` a ConfigMap, a literal with `$(VAR)` expansion, `secretKeyRef`,
-/// `configMapKeyRef`), not scalerd's own; a missing `envSourceContainerName` container is the
-/// object's error alone.
+/// Credentials as KEDA resolves them in the cluster: `*FromEnv` parameters read the
+/// environment of the target's `envSourceContainerName` container (`envFrom` a ConfigMap, a
+/// literal with `$(VAR)` expansion, `secretKeyRef`, `configMapKeyRef`), not scalerd's own; a
+/// TriggerAuthentication's `env` source reads its `containerName`, else the first container
+/// (not `envSourceContainerName`, as KEDA does); a missing container is the object's error
+/// alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_env_parameters_read_the_targets_container_environment() {
     let redis = RedisServer::shared().await;
@@ -511,7 +512,10 @@ async fn from_env_parameters_read_the_targets_container_environment() {
                 "template": {
                     "metadata": {"labels": {"app": name}},
                     "spec": {"containers": [
-                        {"name": "sidecar", "env": [{"name": "REDIS_ADDR", "value": "nowhere:1"}]},
+                        {"name": "sidecar", "env": [
+                            {"name": "REDIS_ADDR", "value": "nowhere:1"},
+                            {"name": "SIDECAR_USER", "value": user},
+                        ]},
                         {"name": "app",
                          "envFrom": [{"configMapRef": {"name": "redis-conf"}}],
                          "env": [
@@ -524,14 +528,30 @@ async fn from_env_parameters_read_the_targets_container_environment() {
             },
         })
     };
-    fake.put_object(&DEPLOY, "shop", template("envy"));
-    fake.put_object(&DEPLOY, "shop", template("wrong"));
-    fake.put_object(
-        &FakeResource::TRIGGER_AUTHENTICATION,
-        "shop",
-        json!({"metadata": {"name": "redis-auth"}, "spec": {"env": [{"parameter": "username", "name": "REDIS_USER"}]}}),
-    );
-    let object = |name: &str, container: &str| {
+    for name in ["envy", "wrong", "first", "nocontainer"] {
+        fake.put_object(&DEPLOY, "shop", template(name));
+    }
+    for (auth, env) in [
+        (
+            "redis-auth",
+            json!({"parameter": "username", "name": "REDIS_USER", "containerName": "app"}),
+        ),
+        (
+            "first-auth",
+            json!({"parameter": "username", "name": "SIDECAR_USER"}),
+        ),
+        (
+            "web-auth",
+            json!({"parameter": "username", "name": "REDIS_USER", "containerName": "web"}),
+        ),
+    ] {
+        fake.put_object(
+            &FakeResource::TRIGGER_AUTHENTICATION,
+            "shop",
+            json!({"metadata": {"name": auth}, "spec": {"env": [env]}}),
+        );
+    }
+    let object = |name: &str, container: &str, auth: &str| {
         json!({
             "metadata": {"name": name},
             "spec": {
@@ -541,22 +561,33 @@ async fn from_env_parameters_read_the_targets_container_environment() {
                 "triggers": [{
                     "type": "redis",
                     "name": "jobs",
-                    "authenticationRef": {"name": "redis-auth"},
+                    "authenticationRef": {"name": auth},
                     "metadata": {"addressFromEnv": "REDIS_ADDR", "passwordFromEnv": "REDIS_PW", "listName": key, "listLength": "10"},
                 }],
             },
         })
     };
-    fake.put_object(&SO, "shop", object("envy", "app"));
-    fake.put_object(&SO, "shop", object("wrong", "web"));
+    fake.put_object(&SO, "shop", object("envy", "app", "redis-auth"));
+    fake.put_object(&SO, "shop", object("wrong", "web", "redis-auth"));
+    fake.put_object(&SO, "shop", object("first", "app", "first-auth"));
+    fake.put_object(&SO, "shop", object("nocontainer", "app", "web-auth"));
     let daemon = Daemon::start(options(&fake)).await;
     replicas_become(&fake, "envy", 5, Duration::from_secs(20)).await;
+    // SIDECAR_USER is only in the first container: the `env` source read it there.
+    replicas_become(&fake, "first", 5, Duration::from_secs(20)).await;
     let s = condition_becomes(&fake, "wrong", "Ready", "False").await;
     assert_eq!(
         condition(&s, "Ready")["message"],
         "ScaledObject shop/wrong: spec.scaleTargetRef: envSourceContainerName: Deployment shop/wrong has no container \"web\""
     );
-    assert_eq!(fake.replicas(&DEPLOY, "shop", "wrong"), Some(1));
+    let s = condition_becomes(&fake, "nocontainer", "Ready", "False").await;
+    assert_eq!(
+        condition(&s, "Ready")["message"],
+        "ScaledObject shop/nocontainer: documents[1].spec.env[0]: containerName: Deployment shop/nocontainer has no container \"web\""
+    );
+    for name in ["wrong", "nocontainer"] {
+        assert_eq!(fake.replicas(&DEPLOY, "shop", name), Some(1));
+    }
     daemon.stop().await;
 }
 

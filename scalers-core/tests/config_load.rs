@@ -1191,6 +1191,7 @@ fn env_param(parameter: &str, name: &str) -> AuthParameter {
         parameter: parameter.to_owned(),
         source: AuthSource::Env {
             name: name.to_owned(),
+            container: None,
         },
     }
 }
@@ -1241,7 +1242,7 @@ authentications:
     configMapTargetRef:
       - {parameter: host, name: redis-conf, key: host}
     env:
-      - {parameter: address, name: REDIS_ADDRESS, containerName: ignored}
+      - {parameter: address, name: REDIS_ADDRESS, containerName: app}
     file:
       - {parameter: ca, path: /etc/redis/ca.pem}
   - name: everywhere
@@ -1280,7 +1281,13 @@ fn own_format_authentications() {
                             key: "host".to_owned(),
                         },
                     },
-                    env_param("address", "REDIS_ADDRESS"),
+                    AuthParameter {
+                        parameter: "address".to_owned(),
+                        source: AuthSource::Env {
+                            name: "REDIS_ADDRESS".to_owned(),
+                            container: Some("app".to_owned()),
+                        },
+                    },
                     file_param("ca", "/etc/redis/ca.pem"),
                 ],
             ),
@@ -1392,7 +1399,13 @@ fn keda_authentication_manifests() {
                 vec![
                     secret_param("sasl", "kafka-secrets", "sasl"),
                     secret_param("password", "kafka-secrets", "password"),
-                    env_param("username", "KAFKA_USER"),
+                    AuthParameter {
+                        parameter: "username".to_owned(),
+                        source: AuthSource::Env {
+                            name: "KAFKA_USER".to_owned(),
+                            container: Some("app".to_owned()),
+                        },
+                    },
                 ],
             ),
             // Kubernetes ignores the namespace of a cluster-scoped object; so does scalerd.

@@ -18,13 +18,13 @@ use kube::core::GroupVersionKind;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use scalers_core::config::ValidatedObject;
-use scalers_core::config::model::Config;
+use scalers_core::config::model::{AuthSource, Config};
 use scalers_core::trigger::Registry;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::daemon::credentials::Fingerprints;
+use crate::daemon::credentials::{Fingerprints, TargetEnv};
 
 /// The API group and version of KEDA's resources.
 pub const KEDA_API_VERSION: &str = "keda.sh/v1alpha1";
@@ -42,9 +42,9 @@ pub enum ClusterChange {
         config: Box<Config>,
         /// The fingerprints of its credentials.
         fingerprints: Fingerprints,
-        /// The environment of its target's container, which `*FromEnv` parameters and `env`
+        /// The environment of its target's containers, which `*FromEnv` parameters and `env`
         /// sources read.
-        env: Arc<BTreeMap<String, String>>,
+        env: Arc<TargetEnv>,
     },
     /// The object is new or changed, and invalid: what `scalerd check` would print.
     Invalid {
@@ -394,18 +394,27 @@ impl ClusterSource {
             Ok(c) => c,
             Err(e) => return invalid(e.to_string()),
         };
-        let env = match target_env(&self.client, &resource).await {
+        // The containers the authentications' `env` sources name (`""`: the first).
+        let wanted: BTreeSet<String> = config
+            .authentications
+            .iter()
+            .flat_map(|a| &a.parameters)
+            .filter_map(|p| match &p.source {
+                AuthSource::Env { container, .. } => Some(container.clone().unwrap_or_default()),
+                _ => None,
+            })
+            .collect();
+        let env = match target_env(&self.client, &resource, &wanted).await {
             Ok(env) => Arc::new(env),
             Err(e) => return invalid(format!("{file}: spec.scaleTargetRef: {e}")),
         };
-        let lookup = |name: &str| env.get(name).cloned();
-        let loaded = crate::daemon::credentials::load_config(
+        let loaded = crate::daemon::credentials::load_config_for_target(
             &config,
             &file,
             &self.registry,
-            Some(&self.client),
+            &self.client,
             &self.own_namespace,
-            &lookup,
+            &env,
         )
         .await;
         match loaded {
@@ -524,14 +533,16 @@ fn watch(
 /// How long reading a target's environment may take, per call.
 const ENV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The environment of the container of `resource`'s target that KEDA reads `*FromEnv`
-/// parameters and `env` sources from: the one named by `scaleTargetRef.envSourceContainerName`,
-/// else the first of the pod template. `envFrom` first (ConfigMaps and Secrets, with their
-/// `prefix`), then `env` in order, overriding: literal values (with `$(VAR)` expanded from the
-/// variables before, `$$` for a `$`), `valueFrom.secretKeyRef` and `valueFrom.configMapKeyRef`
-/// read in the object's namespace (a missing key reads as empty, as in KEDA); `fieldRef` and
-/// `resourceFieldRef` are skipped. A target that cannot be found has no environment (its loop
-/// reports the missing target).
+/// The environments of `resource`'s target's containers that KEDA reads: for `*FromEnv`
+/// parameters, the container named by `scaleTargetRef.envSourceContainerName`, else the first
+/// of the pod template ([`TargetEnv::main`]); for TriggerAuthentication `env` sources, the
+/// containers in `wanted` (by name, `""` for the first; [`TargetEnv::containers`]). Each is
+/// `envFrom` first (ConfigMaps and Secrets, with their `prefix`), then `env` in order,
+/// overriding: literal values (with `$(VAR)` expanded from the variables before, `$$` for a
+/// `$`), `valueFrom.secretKeyRef` and `valueFrom.configMapKeyRef` read in the object's
+/// namespace (a missing key reads as empty, as in KEDA); `fieldRef` and `resourceFieldRef` are
+/// skipped. A target that cannot be found has no environment (its loop reports the missing
+/// target).
 ///
 /// # Errors
 /// A named container that the template does not have, a ConfigMap or Secret that is missing
@@ -539,16 +550,20 @@ const ENV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 async fn target_env(
     client: &kube::Client,
     resource: &DynamicObject,
-) -> Result<BTreeMap<String, String>, String> {
+    wanted: &BTreeSet<String>,
+) -> Result<TargetEnv, String> {
     use k8s_openapi::api::core::v1::{ConfigMap, Secret};
     let t = &resource.data["spec"]["scaleTargetRef"];
     let api_version = t["apiVersion"].as_str().unwrap_or("apps/v1");
     let kind = t["kind"].as_str().unwrap_or("Deployment");
     let name = t["name"].as_str().unwrap_or_default();
     let ns = resource.metadata.namespace.clone().unwrap_or_default();
-    let mut env = BTreeMap::new();
+    let mut out = TargetEnv {
+        target: format!("{kind} {ns}/{name}"),
+        ..TargetEnv::default()
+    };
     let Ok(gv) = api_version.parse::<kube::core::GroupVersion>() else {
-        return Ok(env);
+        return Ok(out);
     };
     let found = tokio::time::timeout(
         ENV_TIMEOUT,
@@ -556,12 +571,12 @@ async fn target_env(
     )
     .await;
     let Ok(Ok((api_resource, _))) = found else {
-        return Ok(env);
+        return Ok(out);
     };
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &api_resource);
     let workload = match tokio::time::timeout(ENV_TIMEOUT, api.get_opt(name)).await {
         Ok(Ok(Some(w))) => w,
-        Ok(Ok(None)) => return Ok(env),
+        Ok(Ok(None)) => return Ok(out),
         Ok(Err(e)) => {
             return Err(format!(
                 "cannot read {kind} {ns}/{name} for its environment: {e}"
@@ -575,37 +590,61 @@ async fn target_env(
     };
     let Some(containers) = workload.data["spec"]["template"]["spec"]["containers"].as_array()
     else {
-        return Ok(env);
-    };
-    let container = match t["envSourceContainerName"].as_str() {
-        Some(wanted) => containers
-            .iter()
-            .find(|c| c["name"] == wanted)
-            .ok_or_else(|| {
-                format!("envSourceContainerName: {kind} {ns}/{name} has no container {wanted:?}")
-            })?,
-        None => match containers.first() {
-            Some(c) => c,
-            None => return Ok(env),
-        },
+        return Ok(out);
     };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let main =
+        match t["envSourceContainerName"].as_str() {
+            Some(wanted) => Some(containers.iter().find(|c| c["name"] == wanted).ok_or_else(
+                || {
+                    format!(
+                        "envSourceContainerName: {kind} {ns}/{name} has no container {wanted:?}"
+                    )
+                },
+            )?),
+            None => containers.first(),
+        };
+    if let Some(c) = main {
+        out.main = container_env(&secrets, &maps, &ns, c).await?;
+    }
+    out.first = containers
+        .first()
+        .and_then(|c| c["name"].as_str())
+        .map(str::to_owned);
+    for w in wanted {
+        let c = if w.is_empty() {
+            containers.first()
+        } else {
+            containers.iter().find(|c| c["name"] == w.as_str())
+        };
+        if let Some(c) = c {
+            let env = container_env(&secrets, &maps, &ns, c).await?;
+            out.containers.insert(w.clone(), env);
+        }
+    }
+    Ok(out)
+}
+
+/// The environment of one container of a pod template (see [`target_env`]).
+async fn container_env(
+    secrets: &Api<k8s_openapi::api::core::v1::Secret>,
+    maps: &Api<k8s_openapi::api::core::v1::ConfigMap>,
+    ns: &str,
+    container: &Value,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut env = BTreeMap::new();
     let optional = |v: &Value| v["optional"].as_bool().unwrap_or(false);
     for from in container["envFrom"].as_array().into_iter().flatten() {
         let prefix = from["prefix"].as_str().unwrap_or_default();
         let (data, what, r) = if let Some(n) = from["configMapRef"]["name"].as_str() {
             (
-                config_map(&maps, &ns, n).await?,
+                config_map(maps, ns, n).await?,
                 "ConfigMap",
                 &from["configMapRef"],
             )
         } else if let Some(n) = from["secretRef"]["name"].as_str() {
-            (
-                secret(&secrets, &ns, n).await?,
-                "Secret",
-                &from["secretRef"],
-            )
+            (secret(secrets, ns, n).await?, "Secret", &from["secretRef"])
         } else {
             continue;
         };
@@ -632,7 +671,7 @@ async fn target_env(
             Some(expand(v, &env))
         } else if let Some(r) = e["valueFrom"].get("secretKeyRef") {
             let n = r["name"].as_str().unwrap_or_default().to_owned();
-            match secret(&secrets, &ns, &n).await? {
+            match secret(secrets, ns, &n).await? {
                 Some(data) => Some(
                     data.get(r["key"].as_str().unwrap_or_default())
                         .cloned()
@@ -643,7 +682,7 @@ async fn target_env(
             }
         } else if let Some(r) = e["valueFrom"].get("configMapKeyRef") {
             let n = r["name"].as_str().unwrap_or_default().to_owned();
-            match config_map(&maps, &ns, &n).await? {
+            match config_map(maps, ns, &n).await? {
                 Some(data) => Some(
                     data.get(r["key"].as_str().unwrap_or_default())
                         .cloned()

@@ -41,11 +41,10 @@ async fn read_secrets(client: &kube::Client, config: &Config, own_namespace: &st
             if read.contains_key(&k) {
                 continue;
             }
-            let value = match object {
-                KeyObject::Secret => crate::kube::read_secret_key(client, ns, name, key).await,
-                KeyObject::ConfigMap => {
-                    crate::kube::read_config_map_key(client, ns, name, key).await
-                }
+            let value = if object == KeyObject::ConfigMap {
+                crate::kube::read_config_map_key(client, ns, name, key).await
+            } else {
+                crate::kube::read_secret_key(client, ns, name, key).await
             };
             read.insert(k, value.map_err(|e| e.to_string()));
         }
@@ -53,14 +52,64 @@ async fn read_secrets(client: &kube::Client, config: &Config, own_namespace: &st
     read
 }
 
+/// The environments of a scale target's containers (cluster mode), which `*FromEnv`
+/// parameters and TriggerAuthentication `env` sources read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetEnv {
+    /// The target as errors name it: `Deployment shop/orders`.
+    pub target: String,
+    /// What `*FromEnv` parameters read: the environment of the container named by
+    /// `envSourceContainerName`, else of the first.
+    pub main: BTreeMap<String, String>,
+    /// The environments of the containers that `env` sources name (`containerName`), by
+    /// name, `""` for the first container; a container the pod template lacks is absent.
+    pub containers: BTreeMap<String, BTreeMap<String, String>>,
+    /// The name of the pod template's first container (none: no pod template was found).
+    pub first: Option<String>,
+}
+
+impl TargetEnv {
+    /// Variable `var` of container `container` (`""`: the first), as an `env` source reads it.
+    ///
+    /// # Errors
+    /// Without such a container, or without such a variable in it (names only, no value).
+    pub fn read(&self, container: &str, var: &str) -> std::result::Result<Secret, String> {
+        let Some(env) = self.containers.get(container) else {
+            return Err(match (&self.first, container) {
+                (None, _) => format!("{} has no pod template to read {var} from", self.target),
+                (Some(_), "") => format!("{} has no container", self.target),
+                (Some(_), c) => format!("containerName: {} has no container {c:?}", self.target),
+            });
+        };
+        let shown = if container.is_empty() {
+            self.first.as_deref().unwrap_or_default()
+        } else {
+            container
+        };
+        env.get(var).map(Secret::new).ok_or_else(|| {
+            format!(
+                "container {shown:?} of {} has no variable {var}",
+                self.target
+            )
+        })
+    }
+}
+
 /// The secret reader over values read by [`read_secrets`]; offline placeholders without a
-/// cluster.
+/// cluster; with a `target`, `env` sources read its containers.
 fn reader<'a>(
     read: &'a SecretValues,
     online: bool,
     own_namespace: &'a str,
+    target: Option<&'a TargetEnv>,
 ) -> impl Fn(&SecretKeyRef<'_>) -> std::result::Result<SecretRead, String> + 'a {
     move |r: &SecretKeyRef<'_>| {
+        if r.object == KeyObject::Container {
+            return match target {
+                Some(t) => t.read(r.name, r.key).map(SecretRead::Found),
+                None => Ok(SecretRead::Offline),
+            };
+        }
         if !online {
             return Ok(SecretRead::Offline);
         }
@@ -98,6 +147,33 @@ pub async fn load_config(
     Ok((validated.objects, fingerprints))
 }
 
+/// Like [`load_config`], for an object from the cluster: `*FromEnv` parameters and `env`
+/// sources read the environment of its `target`'s containers.
+///
+/// # Errors
+/// As [`load_config`].
+pub async fn load_config_for_target(
+    config: &Config,
+    file: &str,
+    registry: &Registry,
+    client: &kube::Client,
+    own_namespace: &str,
+    target: &TargetEnv,
+) -> Result<(Vec<ValidatedObject>, Fingerprints)> {
+    let env = |name: &str| target.main.get(name).cloned();
+    let (validated, fingerprints) = load_with(
+        config,
+        file,
+        registry,
+        Some(client),
+        own_namespace,
+        &env,
+        Some(target),
+    )
+    .await?;
+    Ok((validated.objects, fingerprints))
+}
+
 /// Like [`load_config`], with the scaled jobs as well as the scaled objects.
 ///
 /// # Errors
@@ -110,11 +186,24 @@ pub async fn load_all(
     own_namespace: &str,
     env: scalers_core::trigger::EnvLookup<'_>,
 ) -> Result<(Validated, Fingerprints)> {
+    load_with(config, file, registry, client, own_namespace, env, None).await
+}
+
+/// [`load_all`], `env` sources reading `target`'s containers when there is one.
+async fn load_with(
+    config: &Config,
+    file: &str,
+    registry: &Registry,
+    client: Option<&kube::Client>,
+    own_namespace: &str,
+    env: scalers_core::trigger::EnvLookup<'_>,
+    target: Option<&TargetEnv>,
+) -> Result<(Validated, Fingerprints)> {
     let read = match client {
         Some(c) => read_secrets(c, config, own_namespace).await,
         None => SecretValues::new(),
     };
-    let reader = reader(&read, client.is_some(), own_namespace);
+    let reader = reader(&read, client.is_some(), own_namespace, target);
     let objects = validate_all_with_secrets(config, registry, file, env, &reader)?;
     // One read of each authentication (validation just read them all, so they resolve).
     let mut by_auth: HashMap<usize, u64> = HashMap::new();
@@ -150,7 +239,7 @@ pub struct ConfigCredentials {
     loaded: Mutex<Fingerprints>,
     /// Cluster mode: the environment of each object's target container (by `namespace/name`);
     /// objects without one read scalerd's own environment.
-    envs: Mutex<HashMap<String, Arc<BTreeMap<String, String>>>>,
+    envs: Mutex<HashMap<String, Arc<TargetEnv>>>,
     file: String,
     registry: Arc<Registry>,
     client: Option<kube::Client>,
@@ -197,12 +286,7 @@ impl ConfigCredentials {
 
     /// Takes the config of one object from the cluster (the object and the authentications it
     /// refers to) into the config held, replacing that object and those authentications.
-    pub fn merge(
-        &self,
-        part: Config,
-        fingerprints: Fingerprints,
-        env: Option<Arc<BTreeMap<String, String>>>,
-    ) {
+    pub fn merge(&self, part: Config, fingerprints: Fingerprints, env: Option<Arc<TargetEnv>>) {
         if let (Some(env), Some(o)) = (env, part.scaled_objects.first()) {
             self.envs
                 .lock()
@@ -324,15 +408,20 @@ impl Credentials for ConfigCredentials {
             Some(c) => read_secrets(c, &part, &self.own_namespace).await,
             None => SecretValues::new(),
         };
-        let reader = reader(&read, self.client.is_some(), &self.own_namespace);
         let own_env = self
             .envs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&object.key())
             .cloned();
+        let reader = reader(
+            &read,
+            self.client.is_some(),
+            &self.own_namespace,
+            own_env.as_deref(),
+        );
         let env = |name: &str| match &own_env {
-            Some(e) => e.get(name).cloned(),
+            Some(e) => e.main.get(name).cloned(),
             None => crate::process_env(name),
         };
         let mut fingerprints = Vec::with_capacity(auths.len());

@@ -34,6 +34,11 @@ pub enum KeyObject {
     Secret,
     /// A ConfigMap (`configMapTargetRef`).
     ConfigMap,
+    /// A container of the scale target's pod template, whose environment an `env` source
+    /// reads in cluster mode: [`SecretKeyRef::name`] is the container's name (empty: the
+    /// first container) and [`SecretKeyRef::key`] the variable. A reader without targets
+    /// answers [`SecretRead::Offline`], and the variable is read through the `env` lookup.
+    Container,
 }
 
 impl KeyObject {
@@ -42,6 +47,7 @@ impl KeyObject {
         match self {
             KeyObject::Secret => "Secret",
             KeyObject::ConfigMap => "ConfigMap",
+            KeyObject::Container => "container",
         }
     }
 }
@@ -76,7 +82,10 @@ pub enum SecretRead {
 ///
 /// `Err` carries why the key could not be read (the object or the key does not exist, access
 /// was denied, …), without any value; it is reported at the `secretTargetRef` or
-/// `configMapTargetRef` entry.
+/// `configMapTargetRef` entry. For an `env` source it is asked first about the variable in
+/// its container ([`KeyObject::Container`]); a reader that serves no scale targets (file mode,
+/// `scalerd check`) answers [`SecretRead::Offline`] there, and the variable is read through the
+/// `env` lookup.
 pub type SecretReader<'a> = &'a dyn Fn(&SecretKeyRef<'_>) -> Result<SecretRead, String>;
 
 /// The [`SecretReader`] of a process without a cluster: every Secret and ConfigMap is
@@ -118,8 +127,10 @@ impl AuthValues {
     }
 }
 
-/// Reads every parameter of `auth`: environment variables through `env`, files from disk and
-/// Secret and ConfigMap keys through `secrets`.
+/// Reads every parameter of `auth`: environment variables through `secrets` (a container of
+/// the scale target, [`KeyObject::Container`]) or, where it answers
+/// [`SecretRead::Offline`], through `env`; files from disk; Secret and ConfigMap keys through
+/// `secrets`.
 ///
 /// Reading a file is I/O, as loading the config file is: this runs while a config is loaded,
 /// never while scaling. A file's content loses its trailing newlines (`\n` or `\r\n`), as
@@ -156,12 +167,24 @@ pub fn resolve(
     for (index, parameter) in auth.parameters.iter().enumerate() {
         let path = auth.parameter_path(index);
         let value = match &parameter.source {
-            AuthSource::Env { name } => env(name).map(Secret::new).ok_or_else(|| {
-                ConfigError::new(
-                    format!("{path}.name"),
-                    format!("environment variable {name} is not set"),
-                )
-            }),
+            AuthSource::Env { name, container } => {
+                let reference = SecretKeyRef {
+                    object: KeyObject::Container,
+                    namespace: auth.namespace.as_deref(),
+                    name: container.as_deref().unwrap_or_default(),
+                    key: name,
+                };
+                match secrets(&reference) {
+                    Ok(SecretRead::Found(value)) => Ok(value),
+                    Ok(SecretRead::Offline) => env(name).map(Secret::new).ok_or_else(|| {
+                        ConfigError::new(
+                            format!("{path}.name"),
+                            format!("environment variable {name} is not set"),
+                        )
+                    }),
+                    Err(why) => Err(ConfigError::new(path, why)),
+                }
+            }
             AuthSource::File { path: file } => {
                 read_file(file).map_err(|why| ConfigError::new(format!("{path}.path"), why))
             }

@@ -57,9 +57,10 @@
 //!         authenticationRef: {name: redis-auth}
 //! ```
 //!
-//! KEDA reads an `env` source from a container of the scale target; scalerd does not run inside
-//! the workload and reads its own environment instead (`containerName` is accepted and
-//! ignored). KEDA's other sources (`podIdentity`, `hashiCorpVault`, `azureKeyVault`,
+//! KEDA reads an `env` source from a container of the scale target (`containerName`, else the
+//! first); so does scalerd in cluster mode, while objects from a file read scalerd's own
+//! environment, since scalerd does not run inside the workload (`containerName` is kept and
+//! then not used). KEDA's other sources (`podIdentity`, `hashiCorpVault`, `azureKeyVault`,
 //! `gcpSecretManager`, `awsSecretManager`, `boundServiceAccountToken`, `oauth2`, `filePath`)
 //! are refused with a message naming the supported ones. Error paths
 //! start at `authentications`, such as `authentications[0].secretTargetRef[1].key`.
@@ -823,8 +824,9 @@ impl Decoder {
                     key: map_key.clone(),
                 },
                 ("secretTargetRef" | "configMapTargetRef", None) => continue,
-                ("env", _) => AuthSource::Env {
+                ("env", container) => AuthSource::Env {
                     name: first.clone(),
+                    container: container.cloned(),
                 },
                 _ => AuthSource::File {
                     path: first.clone(),

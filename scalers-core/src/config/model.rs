@@ -738,11 +738,16 @@ pub struct AuthParameter {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum AuthSource {
-    /// An environment variable of the scalerd process (`env`). KEDA reads the variable from a
-    /// container of the scale target; scalerd runs outside the workload and reads its own.
+    /// An environment variable (`env`). In cluster mode, of a container of the scale
+    /// target's pod template, as KEDA reads it: the one named `containerName`, else the first
+    /// (not `envSourceContainerName`). Objects from a file read scalerd's own environment,
+    /// since scalerd runs outside the workload (`containerName` is then not used).
     Env {
         /// The variable's name.
         name: String,
+        /// The container it is read from (`containerName`); `None`: the first.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
     },
     /// The content of a file, such as a mounted Secret key, without its trailing newline
     /// (`file`, a scalerd extension).

@@ -407,7 +407,8 @@ struct EnvSource {
     parameter: String,
     /// The variable's name.
     name: String,
-    /// Accepted for KEDA compatibility and ignored.
+    /// The container KEDA reads the variable from; kept, and not used: objects from a file
+    /// read scalerd's own environment.
     container_name: Option<String>,
 }
 
