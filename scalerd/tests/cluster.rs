@@ -658,3 +658,121 @@ async fn config_map_target_refs_read_the_namespace_kedas_rules_name() {
     assert_eq!(fake.replicas(&DEPLOY, "shop", "cm-missing"), Some(1));
     daemon.stop().await;
 }
+
+/// A change of a ConfigMap that credentials come from (`configMapTargetRef`, or a
+/// `configMapKeyRef` in the target's pod template), or of the pod template itself, rebuilds the
+/// triggers that read it, and only those: each failing trigger recovers once its source is
+/// fixed, a healthy object is never rebuilt, and while the pod template is unchanged (the
+/// workload watch says so) its Deployment is not read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_map_or_pod_template_rebuilds_only_the_triggers_that_read_it() {
+    let redis = RedisServer::shared().await;
+    let user = unique_name("rot");
+    redis.client().create_user(&user, "right-pw");
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 45);
+    let fake = FakeApiServer::start().await;
+    fake.put_config_map("shop", "creds", &[("user", &user), ("pw", "wrong-pw")]);
+    fake.put_config_map("shop", "env-creds", &[("pw", "wrong-pw")]);
+    fake.put_object(
+        &FakeResource::TRIGGER_AUTHENTICATION,
+        "shop",
+        json!({"metadata": {"name": "cm-pw"}, "spec": {"configMapTargetRef": [
+            {"parameter": "username", "name": "creds", "key": "user"},
+            {"parameter": "password", "name": "creds", "key": "pw"},
+        ]}}),
+    );
+    let deployment = |name: &str, pw: Value| {
+        json!({
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "env": [
+                        {"name": "REDIS_USER", "value": user},
+                        pw,
+                    ]}]},
+                },
+            },
+        })
+    };
+    let from_map = json!({"name": "REDIS_PW", "valueFrom": {"configMapKeyRef": {"name": "env-creds", "key": "pw"}}});
+    fake.put_object(&DEPLOY, "shop", deployment("by-env", from_map));
+    fake.put_object(
+        &DEPLOY,
+        "shop",
+        deployment(
+            "by-template",
+            json!({"name": "REDIS_PW", "value": "wrong-pw"}),
+        ),
+    );
+    fake.put_workload(&DEPLOY, "shop", "by-ref", 1);
+    fake.put_workload(&DEPLOY, "shop", "steady", 1);
+    let mut by_ref = scaled_object("by-ref", redis, &key, json!({}));
+    by_ref["spec"]["triggers"][0]["authenticationRef"] = json!({"name": "cm-pw"});
+    fake.put_object(&SO, "shop", by_ref);
+    for name in ["by-env", "by-template"] {
+        let mut o = scaled_object(name, redis, &key, json!({}));
+        let metadata = &mut o["spec"]["triggers"][0]["metadata"];
+        metadata["usernameFromEnv"] = json!("REDIS_USER");
+        metadata["passwordFromEnv"] = json!("REDIS_PW");
+        fake.put_object(&SO, "shop", o);
+    }
+    fake.put_object(&SO, "shop", scaled_object("steady", redis, &key, json!({})));
+    let daemon = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "steady", 5, Duration::from_secs(20)).await;
+    // Wrong passwords: the three fail (and hold their count), each tick reading its
+    // credentials again as `unauthorized` asks.
+    for name in ["by-ref", "by-env", "by-template"] {
+        eventually(Duration::from_secs(10), || async {
+            let s = status(&fake, name);
+            if s["health"]["jobs"]["status"] == "Failing" {
+                Ok(())
+            } else {
+                Err(format!("{name}: {s}"))
+            }
+        })
+        .await;
+        assert_eq!(fake.replicas(&DEPLOY, "shop", name), Some(1));
+    }
+    let reads = |name: &str| {
+        fake.requests(
+            "GET",
+            &format!("/apis/apps/v1/namespaces/shop/deployments/{name}"),
+        )
+        .len()
+    };
+    let by_env_reads = reads("by-env");
+    let by_template_reads = reads("by-template");
+    fake.put_config_map("shop", "creds", &[("user", &user), ("pw", "right-pw")]);
+    fake.put_config_map("shop", "env-creds", &[("pw", "right-pw")]);
+    fake.put_object(
+        &DEPLOY,
+        "shop",
+        deployment(
+            "by-template",
+            json!({"name": "REDIS_PW", "value": "right-pw"}),
+        ),
+    );
+    for name in ["by-ref", "by-env", "by-template"] {
+        replicas_become(&fake, name, 5, Duration::from_secs(20)).await;
+    }
+    // One rebuild per fixed trigger; none of the healthy object.
+    let text = daemon.metrics().await;
+    assert_eq!(
+        support::metric(&text, "scalers_trigger_rebuilds_total"),
+        Some(3.0)
+    );
+    assert_eq!(
+        reads("by-env"),
+        by_env_reads,
+        "an unchanged pod template is not read again"
+    );
+    assert!(
+        reads("by-template") > by_template_reads,
+        "a changed pod template is read again"
+    );
+    daemon.stop().await;
+}

@@ -352,6 +352,7 @@ impl App {
             None => (Arc::new(MemoryTargets), Arc::new(LogSink)),
             Some(c) => {
                 let kube = KubeTargets::new(c.clone()).with_watches(opts.watch_namespaces.clone());
+                credentials.set_targets(kube.clone());
                 let targets = Arc::new(ClusterTargets {
                     kube,
                     fence: fence.clone(),

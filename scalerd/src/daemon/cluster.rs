@@ -404,7 +404,9 @@ impl ClusterSource {
                 _ => None,
             })
             .collect();
-        let env = match target_env(&self.client, &resource, &wanted).await {
+        let ns = resource.metadata.namespace.clone().unwrap_or_default();
+        let t = &resource.data["spec"]["scaleTargetRef"];
+        let env = match target_env(&self.client, &ns, t, &wanted, None).await {
             Ok(env) => Arc::new(env),
             Err(e) => return invalid(format!("{file}: spec.scaleTargetRef: {e}")),
         };
@@ -547,53 +549,40 @@ const ENV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// # Errors
 /// A named container that the template does not have, a ConfigMap or Secret that is missing
 /// and not `optional`, or a failed read.
-async fn target_env(
+pub(crate) async fn target_env(
     client: &kube::Client,
-    resource: &DynamicObject,
+    ns: &str,
+    t: &Value,
     wanted: &BTreeSet<String>,
+    known: Option<(&TargetEnv, u64)>,
 ) -> Result<TargetEnv, String> {
     use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-    let t = &resource.data["spec"]["scaleTargetRef"];
-    let api_version = t["apiVersion"].as_str().unwrap_or("apps/v1");
     let kind = t["kind"].as_str().unwrap_or("Deployment");
     let name = t["name"].as_str().unwrap_or_default();
-    let ns = resource.metadata.namespace.clone().unwrap_or_default();
     let mut out = TargetEnv {
         target: format!("{kind} {ns}/{name}"),
+        namespace: ns.to_owned(),
+        target_ref: t.clone(),
+        wanted: wanted.clone(),
         ..TargetEnv::default()
     };
-    let Ok(gv) = api_version.parse::<kube::core::GroupVersion>() else {
-        return Ok(out);
-    };
-    let found = tokio::time::timeout(
-        ENV_TIMEOUT,
-        kube::discovery::pinned_kind(client, &gv.with_kind(kind)),
-    )
-    .await;
-    let Ok(Ok((api_resource, _))) = found else {
-        return Ok(out);
-    };
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &api_resource);
-    let workload = match tokio::time::timeout(ENV_TIMEOUT, api.get_opt(name)).await {
-        Ok(Ok(Some(w))) => w,
-        Ok(Ok(None)) => return Ok(out),
-        Ok(Err(e)) => {
-            return Err(format!(
-                "cannot read {kind} {ns}/{name} for its environment: {e}"
-            ));
+    // The workload watch saw the same containers as last time: no need to read them again.
+    match known {
+        Some((k, hash)) if k.template_hash == Some(hash) && k.target_ref == *t => {
+            out.template = k.template.clone();
+            out.template_hash = k.template_hash;
         }
-        Err(_) => {
-            return Err(format!(
-                "cannot read {kind} {ns}/{name} for its environment: timed out"
-            ));
-        }
-    };
-    let Some(containers) = workload.data["spec"]["template"]["spec"]["containers"].as_array()
-    else {
-        return Ok(out);
-    };
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+        _ => match target_containers(client, ns, t).await? {
+            Some((containers, hash)) => {
+                out.template = containers;
+                out.template_hash = Some(hash);
+            }
+            None => return Ok(out),
+        },
+    }
+    let containers = &out.template;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let main =
         match t["envSourceContainerName"].as_str() {
             Some(wanted) => Some(containers.iter().find(|c| c["name"] == wanted).ok_or_else(
@@ -605,10 +594,12 @@ async fn target_env(
             )?),
             None => containers.first(),
         };
-    if let Some(c) = main {
-        out.main = container_env(&secrets, &maps, &ns, c).await?;
-    }
-    out.first = containers
+    let mut envs = BTreeMap::new();
+    let main_env = match main {
+        Some(c) => container_env(&secrets, &maps, ns, c).await?,
+        None => BTreeMap::new(),
+    };
+    let first = containers
         .first()
         .and_then(|c| c["name"].as_str())
         .map(str::to_owned);
@@ -619,11 +610,56 @@ async fn target_env(
             containers.iter().find(|c| c["name"] == w.as_str())
         };
         if let Some(c) = c {
-            let env = container_env(&secrets, &maps, &ns, c).await?;
-            out.containers.insert(w.clone(), env);
+            envs.insert(w.clone(), container_env(&secrets, &maps, ns, c).await?);
         }
     }
+    out.main = main_env;
+    out.containers = envs;
+    out.first = first;
     Ok(out)
+}
+
+/// The containers of the pod template of workload `t` in `ns`, and their
+/// [`containers_hash`](crate::kube::containers_hash); none when the target cannot be found or
+/// has no pod template.
+async fn target_containers(
+    client: &kube::Client,
+    ns: &str,
+    t: &Value,
+) -> Result<Option<(Vec<Value>, u64)>, String> {
+    let api_version = t["apiVersion"].as_str().unwrap_or("apps/v1");
+    let kind = t["kind"].as_str().unwrap_or("Deployment");
+    let name = t["name"].as_str().unwrap_or_default();
+    let Ok(gv) = api_version.parse::<kube::core::GroupVersion>() else {
+        return Ok(None);
+    };
+    let found = tokio::time::timeout(
+        ENV_TIMEOUT,
+        kube::discovery::pinned_kind(client, &gv.with_kind(kind)),
+    )
+    .await;
+    let Ok(Ok((api_resource, _))) = found else {
+        return Ok(None);
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &api_resource);
+    let workload = match tokio::time::timeout(ENV_TIMEOUT, api.get_opt(name)).await {
+        Ok(Ok(Some(w))) => w,
+        Ok(Ok(None)) => return Ok(None),
+        Ok(Err(e)) => {
+            return Err(format!(
+                "cannot read {kind} {ns}/{name} for its environment: {e}"
+            ));
+        }
+        Err(_) => {
+            return Err(format!(
+                "cannot read {kind} {ns}/{name} for its environment: timed out"
+            ));
+        }
+    };
+    let hash = crate::kube::containers_hash(&workload.data);
+    Ok(workload.data["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .map(|c| (c.clone(), hash)))
 }
 
 /// The environment of one container of a pod template (see [`target_env`]).

@@ -66,6 +66,17 @@ pub struct TargetEnv {
     pub containers: BTreeMap<String, BTreeMap<String, String>>,
     /// The name of the pod template's first container (none: no pod template was found).
     pub first: Option<String>,
+    /// The target's namespace.
+    pub namespace: String,
+    /// The object's `scaleTargetRef`, as the API serves it.
+    pub target_ref: serde_json::Value,
+    /// The containers read for `env` sources (the keys `containers` may have).
+    pub wanted: std::collections::BTreeSet<String>,
+    /// The pod template's containers, as last read (to compute the environments again
+    /// without reading the workload while its containers are unchanged).
+    pub template: Vec<serde_json::Value>,
+    /// Their [`crate::kube::containers_hash`] (none: not read).
+    pub template_hash: Option<u64>,
 }
 
 impl TargetEnv {
@@ -222,7 +233,7 @@ async fn load_with(
                         .map_or(0, |v| fingerprint(v.values()))
                 }),
             };
-            prints.push(print);
+            prints.push(with_env(print, t, env));
         }
         fingerprints.insert(object.key(), prints);
     }
@@ -244,6 +255,8 @@ pub struct ConfigCredentials {
     registry: Arc<Registry>,
     client: Option<kube::Client>,
     own_namespace: String,
+    /// The targets, whose workload watches tell whether a pod template's containers changed.
+    targets: std::sync::OnceLock<crate::kube::KubeTargets>,
 }
 
 impl std::fmt::Debug for ConfigCredentials {
@@ -274,7 +287,15 @@ impl ConfigCredentials {
             registry,
             client,
             own_namespace,
+            targets: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives the targets whose workload watches tell, on a rebuild, whether a target's pod
+    /// template containers changed (then they are read again; else only the ConfigMaps and
+    /// Secrets their environment refers to).
+    pub fn set_targets(&self, targets: crate::kube::KubeTargets) {
+        let _ = self.targets.set(targets);
     }
 
     /// Takes the config of a successful reload, and the fingerprints its triggers were built
@@ -387,6 +408,21 @@ impl Credentials for ConfigCredentials {
     }
 
     fn rotates(&self, object: &ScaledObject) -> bool {
+        let from_target = self
+            .envs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&object.key());
+        // In cluster mode `*FromEnv` parameters and `env` sources read the target's pod
+        // template, which can change too.
+        if from_target
+            && object
+                .triggers
+                .iter()
+                .any(|t| t.authentication_ref.is_some() || reads_env(t))
+        {
+            return true;
+        }
         let config = self.config();
         object.triggers.iter().any(|t| {
             t.authentication_ref
@@ -408,12 +444,23 @@ impl Credentials for ConfigCredentials {
             Some(c) => read_secrets(c, &part, &self.own_namespace).await,
             None => SecretValues::new(),
         };
-        let own_env = self
+        let mut own_env = self
             .envs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&object.key())
             .cloned();
+        if let (Some(known), Some(client)) = (&own_env, &self.client) {
+            let fresh = self.read_target_env(client, object, known).await?;
+            if fresh != **known {
+                let fresh = Arc::new(fresh);
+                self.envs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(object.key(), fresh.clone());
+                own_env = Some(fresh);
+            }
+        }
         let reader = reader(
             &read,
             self.client.is_some(),
@@ -425,7 +472,7 @@ impl Credentials for ConfigCredentials {
             None => crate::process_env(name),
         };
         let mut fingerprints = Vec::with_capacity(auths.len());
-        for auth in &auths {
+        for (auth, trigger) in auths.iter().zip(&part.scaled_objects[0].triggers) {
             let fingerprint = match auth {
                 None => 0,
                 Some(i) => {
@@ -439,7 +486,7 @@ impl Credentials for ConfigCredentials {
                     fingerprint(values.values())
                 }
             };
-            fingerprints.push(fingerprint);
+            fingerprints.push(with_env(fingerprint, trigger, &env));
         }
         let mut built = validate_with_secrets(&part, &self.registry, &self.file, &env, &reader)
             .map_err(|e| e.to_string())?;
@@ -452,6 +499,65 @@ impl Credentials for ConfigCredentials {
             fingerprints,
         })
     }
+}
+
+impl ConfigCredentials {
+    /// The environment of `object`'s target read again (cluster mode): its pod template's
+    /// containers are read only when the workload watch does not say they are unchanged;
+    /// the ConfigMaps and Secrets they refer to are read again.
+    async fn read_target_env(
+        &self,
+        client: &kube::Client,
+        object: &ScaledObject,
+        known: &TargetEnv,
+    ) -> std::result::Result<TargetEnv, String> {
+        let hash = match self.targets.get() {
+            Some(t) => {
+                t.scale_target(&object.namespace, &object.scale_target_ref)
+                    .containers_hash()
+                    .await
+            }
+            None => None,
+        };
+        crate::daemon::cluster::target_env(
+            client,
+            &known.namespace,
+            &known.target_ref,
+            &known.wanted,
+            hash.map(|h| (known, h)),
+        )
+        .await
+        .map_err(|e| format!("spec.scaleTargetRef: {e}"))
+    }
+}
+
+/// Whether a trigger reads a `*FromEnv` parameter.
+fn reads_env(trigger: &scalers_core::config::model::TriggerSpec) -> bool {
+    trigger.metadata.keys().any(|k| k.ends_with("FromEnv"))
+}
+
+/// `print` (a trigger's authentication fingerprint) with the values of the `*FromEnv`
+/// parameters it reads mixed in, so that a changed variable counts as changed credentials;
+/// `print` itself for a trigger without any.
+fn with_env(
+    print: u64,
+    trigger: &scalers_core::config::model::TriggerSpec,
+    env: scalers_core::trigger::EnvLookup<'_>,
+) -> u64 {
+    if !reads_env(trigger) {
+        return print;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    print.hash(&mut h);
+    for (k, v) in trigger
+        .metadata
+        .iter()
+        .filter(|(k, _)| k.ends_with("FromEnv"))
+    {
+        k.hash(&mut h);
+        env(v).hash(&mut h);
+    }
+    h.finish()
 }
 
 /// A hash of credential values, to tell whether they changed; never shown.

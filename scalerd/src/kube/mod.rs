@@ -73,6 +73,7 @@ pub use status::{
 };
 pub use target::{CONFLICT_ATTEMPTS, KubeScaleTarget, KubeTargets};
 pub use workloads::WorkloadWatches;
+pub(crate) use workloads::containers_hash;
 
 /// How long one API call may take unless configured otherwise: 10 s.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
