@@ -776,3 +776,81 @@ async fn a_changed_config_map_or_pod_template_rebuilds_only_the_triggers_that_re
     );
     daemon.stop().await;
 }
+
+/// Editing `scaleTargetRef` releases the old target as a deletion does (back to
+/// `originalReplicaCount` with `restoreToOriginalReplicaCount: true`, else kept), then scales
+/// the new one, whose kind and count the status then describes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_scale_target_ref_releases_the_old_target_like_a_deletion() {
+    const STS: FakeResource = FakeResource::STATEFUL_SET;
+    let redis = RedisServer::shared().await;
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 45);
+    let fake = FakeApiServer::start().await;
+    for name in ["old-restored", "old-kept"] {
+        fake.put_workload(&DEPLOY, "shop", name, 2);
+    }
+    for name in ["new-restored", "new-kept"] {
+        fake.put_workload(&STS, "shop", name, 3);
+    }
+    let restore = json!({"advanced": {"restoreToOriginalReplicaCount": true}});
+    let object = |name: &str, target: &str, extra: &Value| {
+        let mut o = scaled_object(name, redis, &key, extra.clone());
+        o["spec"]["scaleTargetRef"] = json!({"name": target});
+        o
+    };
+    fake.put_object(&SO, "shop", object("restored", "old-restored", &restore));
+    fake.put_object(&SO, "shop", object("kept", "old-kept", &json!({})));
+    let daemon = Daemon::start(options(&fake)).await;
+    for (so, target) in [("restored", "old-restored"), ("kept", "old-kept")] {
+        replicas_become(&fake, target, 5, Duration::from_secs(20)).await;
+        eventually(Duration::from_secs(10), || async {
+            let original = status(&fake, so)["originalReplicaCount"].clone();
+            if original == 2 {
+                Ok(())
+            } else {
+                Err(format!("{so}: originalReplicaCount {original}"))
+            }
+        })
+        .await;
+    }
+
+    let writes_before = |name: &str| fake.scale_writes(&DEPLOY, "shop", name);
+    let (restored_writes, kept_writes) = (writes_before("old-restored"), writes_before("old-kept"));
+    // An update as `kubectl apply` sends it: the status (and the finalizer) stay.
+    for (so, target) in [("restored", "new-restored"), ("kept", "new-kept")] {
+        let mut o = fake.object(&SO, "shop", so).unwrap();
+        o["spec"]["scaleTargetRef"] =
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": target});
+        fake.put_object(&SO, "shop", o);
+    }
+    for (so, target) in [("restored", "new-restored"), ("kept", "new-kept")] {
+        eventually(Duration::from_secs(20), || async {
+            let s = status(&fake, so);
+            let replicas = fake.replicas(&STS, "shop", target);
+            if replicas == Some(5) && s["scaleTargetKind"] == "apps/v1.StatefulSet" {
+                Ok(s)
+            } else {
+                Err(format!("{so}: {target} at {replicas:?}, status {s}"))
+            }
+        })
+        .await;
+        let s = status(&fake, so);
+        assert_eq!(s["originalReplicaCount"], 3, "{so}: the new target's count");
+        assert_eq!(
+            s["scaleTargetGVKR"],
+            json!({"group": "apps", "version": "v1", "kind": "StatefulSet", "resource": "statefulsets"})
+        );
+    }
+    assert_eq!(fake.replicas(&DEPLOY, "shop", "old-restored"), Some(2));
+    assert_eq!(fake.replicas(&DEPLOY, "shop", "old-kept"), Some(5));
+    // The old targets are no longer written.
+    let mut restored_then = restored_writes;
+    restored_then.push(2);
+    assert_eq!(
+        fake.scale_writes(&DEPLOY, "shop", "old-restored"),
+        restored_then
+    );
+    assert_eq!(fake.scale_writes(&DEPLOY, "shop", "old-kept"), kept_writes);
+    daemon.stop().await;
+}
