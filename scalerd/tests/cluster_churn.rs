@@ -4,10 +4,14 @@
 //! testkit's fake API server while, for 60 s, objects are created, edited, paused, unpaused and
 //! deleted in random order. At the end: no crash, exactly one loop per live object and none for
 //! a deleted one, every live object's status right, no object stuck in deletion, and, with the
-//! same objects back, the process's memory not far from its level before the churn. RSS under
-//! glibc's allocator moves in steps (runs of this test measured +5 % to +19 %), so the bound
-//! asserted is a gross one (+50 %, which a leak of the loops or of the objects would exceed); the
-//! figures are printed and recorded in bench/RESULTS.md.
+//! same objects back, the process's resident memory (VmRSS) within 10 % of its level before
+//! the churn; then a second round of the same churn adds less than 10 % again (what a leak
+//! would add each round).
+//!
+//! The process runs with `MALLOC_ARENA_MAX=2`, as the image sets it: with glibc's default of
+//! 8 arenas per core, memory freed by the churn's threads stays in their arenas (measured
+//! +18 % over the level before, and +0.1 % more after a second round: retained, not leaked);
+//! with 2 arenas, +5 % to +7 % and +0.4 % to +1.4 %. The figures are printed and recorded in bench/RESULTS.md.
 
 mod support;
 
@@ -195,6 +199,8 @@ async fn a_minute_of_churn_over_a_thousand_objects_leaves_one_loop_per_live_obje
         .args(["--admin-addr", &format!("127.0.0.1:{port}")])
         .args(["--lease-namespace", "scalers", "--kube-api-qps", "0"])
         .env("RUST_LOG", "warn")
+        // As the image sets it (see the module's docs).
+        .env("MALLOC_ARENA_MAX", "2")
         .env_remove("KUBERNETES_SERVICE_HOST")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -269,7 +275,7 @@ async fn a_minute_of_churn_over_a_thousand_objects_leaves_one_loop_per_live_obje
         "churn: {ops} + {ops2} operations; RSS {before} KiB before, {after} KiB after one round, {again} KiB after two"
     );
     assert!(
-        after * 2 <= before * 3,
+        after * 10 <= before * 11,
         "RSS {before} KiB before the churn, {after} KiB after"
     );
     assert!(
