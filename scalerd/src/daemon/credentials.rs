@@ -75,7 +75,7 @@ pub struct TargetEnv {
     /// The pod template's containers, as last read (to compute the environments again
     /// without reading the workload while its containers are unchanged).
     pub template: Vec<serde_json::Value>,
-    /// Their [`crate::kube::containers_hash`] (none: not read).
+    /// A hash of them, as the workload watch computes it (none: not read).
     pub template_hash: Option<u64>,
 }
 
