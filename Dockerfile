@@ -35,6 +35,10 @@ RUN sh deploy/image-rootfs.sh target/release/scalerd /rootfs
 FROM scratch
 COPY --from=build /rootfs/ /
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+# Two glibc malloc arenas instead of 8 per core: memory that a burst of object churn freed is
+# reused instead of staying in per-thread arenas (scalerd/tests/cluster_churn.rs: +5 % to +7 % RSS after
+# a minute of churn over 1,000 objects instead of +18 %, the issue's bound being 10 %).
+ENV MALLOC_ARENA_MAX=2
 USER 65532:65532
 EXPOSE 9102
 ENTRYPOINT ["/usr/local/bin/scalerd"]

@@ -482,11 +482,12 @@ async fn the_walk_through_goes_1_4_5_1_with_a_restart_that_changes_nothing() {
     daemon.stop().await;
 }
 
-/// Credentials as KEDA resolves them in the cluster: `*FromEnv` parameters and a
-/// TriggerAuthentication's `env` source read the environment of the target's container
-/// (`envFrom` a ConfigMap, a literal with `$(VAR)` expansion, `secretKeyRef`,
-/// `configMapKeyRef`), not scalerd's own; a missing `envSourceContainerName` container is the
-/// object's error alone.
+/// Credentials as KEDA resolves them in the cluster: `*FromEnv` parameters read the
+/// environment of the target's `envSourceContainerName` container (`envFrom` a ConfigMap, a
+/// literal with `$(VAR)` expansion, `secretKeyRef`, `configMapKeyRef`), not scalerd's own; a
+/// TriggerAuthentication's `env` source reads its `containerName`, else the first container
+/// (not `envSourceContainerName`, as KEDA does); a missing container is the object's error
+/// alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_env_parameters_read_the_targets_container_environment() {
     let redis = RedisServer::shared().await;
@@ -511,7 +512,10 @@ async fn from_env_parameters_read_the_targets_container_environment() {
                 "template": {
                     "metadata": {"labels": {"app": name}},
                     "spec": {"containers": [
-                        {"name": "sidecar", "env": [{"name": "REDIS_ADDR", "value": "nowhere:1"}]},
+                        {"name": "sidecar", "env": [
+                            {"name": "REDIS_ADDR", "value": "nowhere:1"},
+                            {"name": "SIDECAR_USER", "value": user},
+                        ]},
                         {"name": "app",
                          "envFrom": [{"configMapRef": {"name": "redis-conf"}}],
                          "env": [
@@ -524,14 +528,30 @@ async fn from_env_parameters_read_the_targets_container_environment() {
             },
         })
     };
-    fake.put_object(&DEPLOY, "shop", template("envy"));
-    fake.put_object(&DEPLOY, "shop", template("wrong"));
-    fake.put_object(
-        &FakeResource::TRIGGER_AUTHENTICATION,
-        "shop",
-        json!({"metadata": {"name": "redis-auth"}, "spec": {"env": [{"parameter": "username", "name": "REDIS_USER"}]}}),
-    );
-    let object = |name: &str, container: &str| {
+    for name in ["envy", "wrong", "first", "nocontainer"] {
+        fake.put_object(&DEPLOY, "shop", template(name));
+    }
+    for (auth, env) in [
+        (
+            "redis-auth",
+            json!({"parameter": "username", "name": "REDIS_USER", "containerName": "app"}),
+        ),
+        (
+            "first-auth",
+            json!({"parameter": "username", "name": "SIDECAR_USER"}),
+        ),
+        (
+            "web-auth",
+            json!({"parameter": "username", "name": "REDIS_USER", "containerName": "web"}),
+        ),
+    ] {
+        fake.put_object(
+            &FakeResource::TRIGGER_AUTHENTICATION,
+            "shop",
+            json!({"metadata": {"name": auth}, "spec": {"env": [env]}}),
+        );
+    }
+    let object = |name: &str, container: &str, auth: &str| {
         json!({
             "metadata": {"name": name},
             "spec": {
@@ -541,21 +561,296 @@ async fn from_env_parameters_read_the_targets_container_environment() {
                 "triggers": [{
                     "type": "redis",
                     "name": "jobs",
-                    "authenticationRef": {"name": "redis-auth"},
+                    "authenticationRef": {"name": auth},
                     "metadata": {"addressFromEnv": "REDIS_ADDR", "passwordFromEnv": "REDIS_PW", "listName": key, "listLength": "10"},
                 }],
             },
         })
     };
-    fake.put_object(&SO, "shop", object("envy", "app"));
-    fake.put_object(&SO, "shop", object("wrong", "web"));
+    fake.put_object(&SO, "shop", object("envy", "app", "redis-auth"));
+    fake.put_object(&SO, "shop", object("wrong", "web", "redis-auth"));
+    fake.put_object(&SO, "shop", object("first", "app", "first-auth"));
+    fake.put_object(&SO, "shop", object("nocontainer", "app", "web-auth"));
     let daemon = Daemon::start(options(&fake)).await;
     replicas_become(&fake, "envy", 5, Duration::from_secs(20)).await;
+    // SIDECAR_USER is only in the first container: the `env` source read it there.
+    replicas_become(&fake, "first", 5, Duration::from_secs(20)).await;
     let s = condition_becomes(&fake, "wrong", "Ready", "False").await;
     assert_eq!(
         condition(&s, "Ready")["message"],
         "ScaledObject shop/wrong: spec.scaleTargetRef: envSourceContainerName: Deployment shop/wrong has no container \"web\""
     );
-    assert_eq!(fake.replicas(&DEPLOY, "shop", "wrong"), Some(1));
+    let s = condition_becomes(&fake, "nocontainer", "Ready", "False").await;
+    assert_eq!(
+        condition(&s, "Ready")["message"],
+        "ScaledObject shop/nocontainer: documents[1].spec.env[0]: containerName: Deployment shop/nocontainer has no container \"web\""
+    );
+    for name in ["wrong", "nocontainer"] {
+        assert_eq!(fake.replicas(&DEPLOY, "shop", name), Some(1));
+    }
+    daemon.stop().await;
+}
+
+/// `configMapTargetRef`: a TriggerAuthentication reads its ConfigMap keys in the object's
+/// namespace, a ClusterTriggerAuthentication in scalerd's own namespace (`scalers` here); a
+/// missing key is that object's error alone, located at the entry, as a missing
+/// `secretTargetRef` key is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_map_target_refs_read_the_namespace_kedas_rules_name() {
+    let redis = RedisServer::shared().await;
+    let (user, cluster_user) = (unique_name("cm"), unique_name("cmc"));
+    redis.client().create_user(&user, "cm-pw-1");
+    redis.client().create_user(&cluster_user, "cm-pw-2");
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 45);
+    let fake = FakeApiServer::start().await;
+    fake.put_config_map("shop", "redis-conf", &[("user", &user), ("pw", "cm-pw-1")]);
+    fake.put_config_map(
+        "scalers",
+        "redis-conf",
+        &[("user", &cluster_user), ("pw", "cm-pw-2")],
+    );
+    let refs = |pw: &str| {
+        json!({"configMapTargetRef": [
+            {"parameter": "username", "name": "redis-conf", "key": "user"},
+            {"parameter": "password", "name": "redis-conf", "key": pw},
+        ]})
+    };
+    fake.put_object(
+        &FakeResource::TRIGGER_AUTHENTICATION,
+        "shop",
+        json!({"metadata": {"name": "cm-auth"}, "spec": refs("pw")}),
+    );
+    fake.put_object(
+        &FakeResource::TRIGGER_AUTHENTICATION,
+        "shop",
+        json!({"metadata": {"name": "cm-bad"}, "spec": refs("nope")}),
+    );
+    fake.put_object(
+        &FakeResource::CLUSTER_TRIGGER_AUTHENTICATION,
+        "",
+        json!({"metadata": {"name": "cm-cluster"}, "spec": refs("pw")}),
+    );
+    let with_auth = |name: &str, auth: Value| {
+        let mut o = scaled_object(name, redis, &key, json!({}));
+        o["spec"]["triggers"][0]["authenticationRef"] = auth;
+        o
+    };
+    for (name, auth) in [
+        ("cm-ns", json!({"name": "cm-auth"})),
+        (
+            "cm-cluster",
+            json!({"name": "cm-cluster", "kind": "ClusterTriggerAuthentication"}),
+        ),
+        ("cm-missing", json!({"name": "cm-bad"})),
+    ] {
+        fake.put_workload(&DEPLOY, "shop", name, 1);
+        fake.put_object(&SO, "shop", with_auth(name, auth));
+    }
+    let daemon = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "cm-ns", 5, Duration::from_secs(20)).await;
+    replicas_become(&fake, "cm-cluster", 5, Duration::from_secs(20)).await;
+    let s = condition_becomes(&fake, "cm-missing", "Ready", "False").await;
+    assert_eq!(
+        condition(&s, "Ready")["message"],
+        "ScaledObject shop/cm-missing: documents[1].spec.configMapTargetRef[1]: cannot read key \"nope\" of ConfigMap \"redis-conf\" in namespace \"shop\": config map \"redis-conf\" in namespace \"shop\" has no key \"nope\" (keys: pw, user)"
+    );
+    assert_eq!(fake.replicas(&DEPLOY, "shop", "cm-missing"), Some(1));
+    daemon.stop().await;
+}
+
+/// A change of a ConfigMap that credentials come from (`configMapTargetRef`, or a
+/// `configMapKeyRef` in the target's pod template), or of the pod template itself, rebuilds the
+/// triggers that read it, and only those: each failing trigger recovers once its source is
+/// fixed, a healthy object is never rebuilt, and while the pod template is unchanged (the
+/// workload watch says so) its Deployment is not read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_map_or_pod_template_rebuilds_only_the_triggers_that_read_it() {
+    let redis = RedisServer::shared().await;
+    let user = unique_name("rot");
+    redis.client().create_user(&user, "right-pw");
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 45);
+    let fake = FakeApiServer::start().await;
+    fake.put_config_map("shop", "creds", &[("user", &user), ("pw", "wrong-pw")]);
+    fake.put_config_map("shop", "env-creds", &[("pw", "wrong-pw")]);
+    fake.put_object(
+        &FakeResource::TRIGGER_AUTHENTICATION,
+        "shop",
+        json!({"metadata": {"name": "cm-pw"}, "spec": {"configMapTargetRef": [
+            {"parameter": "username", "name": "creds", "key": "user"},
+            {"parameter": "password", "name": "creds", "key": "pw"},
+        ]}}),
+    );
+    let deployment = |name: &str, pw: Value| {
+        json!({
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "env": [
+                        {"name": "REDIS_USER", "value": user},
+                        pw,
+                    ]}]},
+                },
+            },
+        })
+    };
+    let from_map = json!({"name": "REDIS_PW", "valueFrom": {"configMapKeyRef": {"name": "env-creds", "key": "pw"}}});
+    fake.put_object(&DEPLOY, "shop", deployment("by-env", from_map));
+    fake.put_object(
+        &DEPLOY,
+        "shop",
+        deployment(
+            "by-template",
+            json!({"name": "REDIS_PW", "value": "wrong-pw"}),
+        ),
+    );
+    fake.put_workload(&DEPLOY, "shop", "by-ref", 1);
+    fake.put_workload(&DEPLOY, "shop", "steady", 1);
+    let mut by_ref = scaled_object("by-ref", redis, &key, json!({}));
+    by_ref["spec"]["triggers"][0]["authenticationRef"] = json!({"name": "cm-pw"});
+    fake.put_object(&SO, "shop", by_ref);
+    for name in ["by-env", "by-template"] {
+        let mut o = scaled_object(name, redis, &key, json!({}));
+        let metadata = &mut o["spec"]["triggers"][0]["metadata"];
+        metadata["usernameFromEnv"] = json!("REDIS_USER");
+        metadata["passwordFromEnv"] = json!("REDIS_PW");
+        fake.put_object(&SO, "shop", o);
+    }
+    fake.put_object(&SO, "shop", scaled_object("steady", redis, &key, json!({})));
+    let daemon = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "steady", 5, Duration::from_secs(20)).await;
+    // Wrong passwords: the three fail (and hold their count), each tick reading its
+    // credentials again as `unauthorized` asks.
+    for name in ["by-ref", "by-env", "by-template"] {
+        eventually(Duration::from_secs(10), || async {
+            let s = status(&fake, name);
+            if s["health"]["jobs"]["status"] == "Failing" {
+                Ok(())
+            } else {
+                Err(format!("{name}: {s}"))
+            }
+        })
+        .await;
+        assert_eq!(fake.replicas(&DEPLOY, "shop", name), Some(1));
+    }
+    let reads = |name: &str| {
+        fake.requests(
+            "GET",
+            &format!("/apis/apps/v1/namespaces/shop/deployments/{name}"),
+        )
+        .len()
+    };
+    let by_env_reads = reads("by-env");
+    let by_template_reads = reads("by-template");
+    fake.put_config_map("shop", "creds", &[("user", &user), ("pw", "right-pw")]);
+    fake.put_config_map("shop", "env-creds", &[("pw", "right-pw")]);
+    fake.put_object(
+        &DEPLOY,
+        "shop",
+        deployment(
+            "by-template",
+            json!({"name": "REDIS_PW", "value": "right-pw"}),
+        ),
+    );
+    for name in ["by-ref", "by-env", "by-template"] {
+        replicas_become(&fake, name, 5, Duration::from_secs(20)).await;
+    }
+    // One rebuild per fixed trigger; none of the healthy object.
+    let text = daemon.metrics().await;
+    assert_eq!(
+        support::metric(&text, "scalers_trigger_rebuilds_total"),
+        Some(3.0)
+    );
+    assert_eq!(
+        reads("by-env"),
+        by_env_reads,
+        "an unchanged pod template is not read again"
+    );
+    assert!(
+        reads("by-template") > by_template_reads,
+        "a changed pod template is read again"
+    );
+    daemon.stop().await;
+}
+
+/// Editing `scaleTargetRef` releases the old target as a deletion does (back to
+/// `originalReplicaCount` with `restoreToOriginalReplicaCount: true`, else kept), then scales
+/// the new one, whose kind and count the status then describes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_scale_target_ref_releases_the_old_target_like_a_deletion() {
+    const STS: FakeResource = FakeResource::STATEFUL_SET;
+    let redis = RedisServer::shared().await;
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 45);
+    let fake = FakeApiServer::start().await;
+    for name in ["old-restored", "old-kept"] {
+        fake.put_workload(&DEPLOY, "shop", name, 2);
+    }
+    for name in ["new-restored", "new-kept"] {
+        fake.put_workload(&STS, "shop", name, 3);
+    }
+    let restore = json!({"advanced": {"restoreToOriginalReplicaCount": true}});
+    let object = |name: &str, target: &str, extra: &Value| {
+        let mut o = scaled_object(name, redis, &key, extra.clone());
+        o["spec"]["scaleTargetRef"] = json!({"name": target});
+        o
+    };
+    fake.put_object(&SO, "shop", object("restored", "old-restored", &restore));
+    fake.put_object(&SO, "shop", object("kept", "old-kept", &json!({})));
+    let daemon = Daemon::start(options(&fake)).await;
+    for (so, target) in [("restored", "old-restored"), ("kept", "old-kept")] {
+        replicas_become(&fake, target, 5, Duration::from_secs(20)).await;
+        eventually(Duration::from_secs(10), || async {
+            let original = status(&fake, so)["originalReplicaCount"].clone();
+            if original == 2 {
+                Ok(())
+            } else {
+                Err(format!("{so}: originalReplicaCount {original}"))
+            }
+        })
+        .await;
+    }
+
+    let writes_before = |name: &str| fake.scale_writes(&DEPLOY, "shop", name);
+    let (restored_writes, kept_writes) = (writes_before("old-restored"), writes_before("old-kept"));
+    // An update as `kubectl apply` sends it: the status (and the finalizer) stay.
+    for (so, target) in [("restored", "new-restored"), ("kept", "new-kept")] {
+        let mut o = fake.object(&SO, "shop", so).unwrap();
+        o["spec"]["scaleTargetRef"] =
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": target});
+        fake.put_object(&SO, "shop", o);
+    }
+    for (so, target) in [("restored", "new-restored"), ("kept", "new-kept")] {
+        eventually(Duration::from_secs(20), || async {
+            let s = status(&fake, so);
+            let replicas = fake.replicas(&STS, "shop", target);
+            if replicas == Some(5) && s["scaleTargetKind"] == "apps/v1.StatefulSet" {
+                Ok(s)
+            } else {
+                Err(format!("{so}: {target} at {replicas:?}, status {s}"))
+            }
+        })
+        .await;
+        let s = status(&fake, so);
+        assert_eq!(s["originalReplicaCount"], 3, "{so}: the new target's count");
+        assert_eq!(
+            s["scaleTargetGVKR"],
+            json!({"group": "apps", "version": "v1", "kind": "StatefulSet", "resource": "statefulsets"})
+        );
+    }
+    assert_eq!(fake.replicas(&DEPLOY, "shop", "old-restored"), Some(2));
+    assert_eq!(fake.replicas(&DEPLOY, "shop", "old-kept"), Some(5));
+    // The old targets are no longer written.
+    let mut restored_then = restored_writes;
+    restored_then.push(2);
+    assert_eq!(
+        fake.scale_writes(&DEPLOY, "shop", "old-restored"),
+        restored_then
+    );
+    assert_eq!(fake.scale_writes(&DEPLOY, "shop", "old-kept"), kept_writes);
     daemon.stop().await;
 }

@@ -244,6 +244,52 @@ async fn a_missing_secret_key_is_a_config_error_naming_it() {
     assert!(matches!(err, scalerd::Error::Config(_)));
 }
 
+/// File mode reads `configMapTargetRef` as it reads `secretTargetRef`: through the API, from
+/// the authentication's namespace, or scalerd's own (`--lease-namespace`) for one without; a
+/// missing key is a config error naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_map_keys_are_read_like_secret_keys_in_file_mode() {
+    let fake = FakeApiServer::start().await;
+    fake.put_config_map("shop", "prom-conf", &[("other", "x")]);
+    fake.put_config_map("scalers", "prom-conf", &[("token", "t0ken")]);
+    let dir = Dir::new("scalerd_kube");
+    let text = |namespace: &str| {
+        format!(
+            "authentications:\n  - name: prom\n{namespace}    configMapTargetRef: [{{parameter: bearerToken, name: prom-conf, key: token}}]\nscaledObjects:\n  - name: orders\n    namespace: shop\n    scaleTargetRef: {{name: orders}}\n    triggers:\n      - type: prometheus\n        authenticationRef: {{name: prom}}\n        metadata: {{serverAddress: 'http://p:9090', query: q, threshold: '10', authModes: bearer}}\n"
+        )
+    };
+    let options = |config: &std::path::Path| {
+        let mut opts = RunOptions::new(config.to_path_buf());
+        opts.admin_addr = "127.0.0.1:0".parse().unwrap();
+        opts.kube_client = Some(fake.client());
+        opts.leader_elect = Some(false);
+        opts.namespace = "scalers".into();
+        opts
+    };
+    let missing = dir.write("missing.yaml", &text("    namespace: shop\n"));
+    let err = App::build(options(&missing), scalerd::builtin_registry())
+        .await
+        .unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "{}: authentications[0].configMapTargetRef[0]: cannot read key \"token\" of ConfigMap \"prom-conf\" in namespace \"shop\": config map \"prom-conf\" in namespace \"shop\" has no key \"token\" (keys: other)",
+            missing.display()
+        )),
+        "{shown}"
+    );
+    assert!(matches!(err, scalerd::Error::Config(_)));
+    // Without a namespace the authentication reads scalerd's own, where the key is.
+    let own = dir.write("own.yaml", &text(""));
+    let app = App::build(options(&own), scalerd::builtin_registry()).await;
+    assert!(app.is_ok(), "{:?}", app.err());
+    assert_eq!(
+        fake.requests("GET", "/api/v1/namespaces/scalers/configmaps/prom-conf")
+            .len(),
+        1
+    );
+}
+
 // ---------------------------------------------------------------- two daemons, processes
 
 /// A `scalerd run` process, killed on drop.

@@ -152,6 +152,7 @@ authentications:
     namespace: shop
     kind: TriggerAuthentication
     secretTargetRef: [{parameter: password, name: redis, key: password}]
+    configMapTargetRef: [{parameter: address, name: redis-conf, key: address}]
     env: [{parameter: username, name: PATH, containerName: app}]
   - name: shared
     kind: ClusterTriggerAuthentication

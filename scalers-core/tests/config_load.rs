@@ -1191,6 +1191,7 @@ fn env_param(parameter: &str, name: &str) -> AuthParameter {
         parameter: parameter.to_owned(),
         source: AuthSource::Env {
             name: name.to_owned(),
+            container: None,
         },
     }
 }
@@ -1238,8 +1239,10 @@ authentications:
         name: redis
         key: password
       - {parameter: username, name: redis, key: user}
+    configMapTargetRef:
+      - {parameter: host, name: redis-conf, key: host}
     env:
-      - {parameter: address, name: REDIS_ADDRESS, containerName: ignored}
+      - {parameter: address, name: REDIS_ADDRESS, containerName: app}
     file:
       - {parameter: ca, path: /etc/redis/ca.pem}
   - name: everywhere
@@ -1271,7 +1274,20 @@ fn own_format_authentications() {
                 vec![
                     secret_param("password", "redis", "password"),
                     secret_param("username", "redis", "user"),
-                    env_param("address", "REDIS_ADDRESS"),
+                    AuthParameter {
+                        parameter: "host".to_owned(),
+                        source: AuthSource::ConfigMap {
+                            name: "redis-conf".to_owned(),
+                            key: "host".to_owned(),
+                        },
+                    },
+                    AuthParameter {
+                        parameter: "address".to_owned(),
+                        source: AuthSource::Env {
+                            name: "REDIS_ADDRESS".to_owned(),
+                            container: Some("app".to_owned()),
+                        },
+                    },
                     file_param("ca", "/etc/redis/ca.pem"),
                 ],
             ),
@@ -1297,10 +1313,11 @@ fn own_format_authentications() {
         "ClusterTriggerAuthentication"
     );
     assert_eq!(
-        (0..4).map(|i| auth.parameter_path(i)).collect::<Vec<_>>(),
+        (0..5).map(|i| auth.parameter_path(i)).collect::<Vec<_>>(),
         [
             "secretTargetRef[0]",
             "secretTargetRef[1]",
+            "configMapTargetRef[0]",
             "env[0]",
             "file[0]"
         ]
@@ -1382,7 +1399,13 @@ fn keda_authentication_manifests() {
                 vec![
                     secret_param("sasl", "kafka-secrets", "sasl"),
                     secret_param("password", "kafka-secrets", "password"),
-                    env_param("username", "KAFKA_USER"),
+                    AuthParameter {
+                        parameter: "username".to_owned(),
+                        source: AuthSource::Env {
+                            name: "KAFKA_USER".to_owned(),
+                            container: Some("app".to_owned()),
+                        },
+                    },
                 ],
             ),
             // Kubernetes ignores the namespace of a cluster-scoped object; so does scalerd.
@@ -1423,7 +1446,7 @@ fn both_formats_give_the_same_authentications() {
 
 #[test]
 fn unsupported_authentication_sources() {
-    let supported = "not supported by scalerd; supported sources: secretTargetRef, env, file";
+    let supported = "not supported by scalerd; supported sources: secretTargetRef, configMapTargetRef, env, file";
     assert_eq!(
         errors(&format!(
             "{}authentications:\n  - name: a\n    hashiCorpVault: {{address: http://vault}}\n    \
@@ -1433,7 +1456,6 @@ fn unsupported_authentication_sources() {
         [
             format!("app.yaml: authentications[0].hashiCorpVault: {supported}"),
             format!("app.yaml: authentications[0].podIdentity: {supported}"),
-            format!("app.yaml: authentications[0].configMapTargetRef: {supported}"),
         ]
     );
     let mut text = String::from(
@@ -1446,7 +1468,6 @@ fn unsupported_authentication_sources() {
         "azureKeyVault",
         "gcpSecretManager",
         "awsSecretManager",
-        "configMapTargetRef",
         "boundServiceAccountToken",
         "oauth2",
         "filePath",
@@ -1461,7 +1482,6 @@ fn unsupported_authentication_sources() {
         "azureKeyVault",
         "gcpSecretManager",
         "awsSecretManager",
-        "configMapTargetRef",
         "boundServiceAccountToken",
         "oauth2",
         "filePath",
@@ -1478,7 +1498,7 @@ fn authentication_unknown_fields() {
     assert_error(
         &with("{name: a, secrets: []}"),
         "app.yaml: authentications[0].secrets: unknown field; \
-         expected one of name, namespace, kind, secretTargetRef, env, file",
+         expected one of name, namespace, kind, secretTargetRef, configMapTargetRef, env, file",
     );
     assert_error(
         &with("{name: a, secretTargetRefs: []}"),

@@ -774,6 +774,7 @@ fn configs_built_in_code_validate_their_authentications() {
         parameter: "value".to_owned(),
         source: AuthSource::Env {
             name: "QUEUE_VALUE".to_owned(),
+            container: None,
         },
     });
     config.authentications.push(creds);
@@ -783,6 +784,7 @@ fn configs_built_in_code_validate_their_authentications() {
     assert_eq!(sample.value, 12.0);
     config.authentications[0].parameters[0].source = AuthSource::Env {
         name: "UNSET".to_owned(),
+        container: None,
     };
     let errors = validate_with_secrets(&config, &auth_registry(), "code", &env, &offline_secrets)
         .unwrap_err();

@@ -352,6 +352,7 @@ impl App {
             None => (Arc::new(MemoryTargets), Arc::new(LogSink)),
             Some(c) => {
                 let kube = KubeTargets::new(c.clone()).with_watches(opts.watch_namespaces.clone());
+                credentials.set_targets(kube.clone());
                 let targets = Arc::new(ClusterTargets {
                     kube,
                     fence: fence.clone(),
@@ -654,6 +655,25 @@ impl Started {
                     statuses.found(&key, &resource.data["status"]);
                 }
                 self.credentials.merge(*config, fingerprints, Some(env));
+                // An edited `scaleTargetRef`: the old target is released as on deletion.
+                let moved = self
+                    .running
+                    .get(&key)
+                    .filter(|r| r.target_ref != object.object.scale_target_ref)
+                    .map(|r| r.target_ref.clone());
+                if let (Some(old), Some(statuses)) = (moved, &ctx.statuses) {
+                    if let Some(r) = self.running.remove(&key) {
+                        info!(scaled_object = %key, "target changed: releasing the old one");
+                        r.handle.stop().await;
+                    }
+                    let mut previous = object_of(&resource);
+                    previous.scale_target_ref = old;
+                    if ctx.shards.as_ref().is_none_or(|s| s.holds(&key)) {
+                        self.restore_original(&key, &resource, &previous, statuses)
+                            .await;
+                    }
+                    statuses.retarget(&key);
+                }
                 upsert(ctx, self.targets.as_ref(), &mut self.running, *object).await;
             }
             ClusterChange::Invalid {
@@ -698,33 +718,47 @@ impl Started {
         }
     }
 
-    /// The end of a deleted ScaledObject: with `advanced.restoreToOriginalReplicaCount`, its
-    /// target goes back to `status.originalReplicaCount`; then scalerd's finalizer comes off.
+    /// The end of a deleted ScaledObject: its target is released
+    /// ([`Started::restore_original`]); then scalerd's finalizer comes off.
     async fn finalize(
         &self,
         key: &str,
         resource: &kube::api::DynamicObject,
         statuses: &StatusWriter,
     ) {
+        self.restore_original(key, resource, &object_of(resource), statuses)
+            .await;
+        if let Err(e) = statuses.release(resource).await {
+            warn!(scaled_object = %key, error = %e, "cannot remove the finalizer");
+        }
+    }
+
+    /// Releases the target of `object` (deleted, or no longer its target since
+    /// `scaleTargetRef` was edited): with `advanced.restoreToOriginalReplicaCount` in
+    /// `resource`'s spec it goes back to `originalReplicaCount` (as written or served, the
+    /// count it had when the object took it); without it, it keeps its count.
+    async fn restore_original(
+        &self,
+        key: &str,
+        resource: &kube::api::DynamicObject,
+        object: &ScaledObject,
+        statuses: &StatusWriter,
+    ) {
         let restore = resource.data["spec"]["advanced"]["restoreToOriginalReplicaCount"]
             .as_bool()
             .unwrap_or(false);
-        let original = resource.data["status"]["originalReplicaCount"]
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok());
-        if let (true, Some(n)) = (restore, original) {
-            let target = self.targets.target(&object_of(resource));
-            match target.set_replicas(n).await {
-                Ok(()) => {
-                    info!(scaled_object = %key, to = n, "deleted: original replica count restored")
-                }
-                Err(e) => {
-                    warn!(scaled_object = %key, error = %e, "deleted: cannot restore the original replica count")
-                }
+        let original = statuses.original_replicas(key);
+        let (true, Some(n)) = (restore, original) else {
+            return;
+        };
+        let t = &object.scale_target_ref;
+        match self.targets.target(object).set_replicas(n).await {
+            Ok(()) => {
+                info!(scaled_object = %key, target = %format!("{}/{}", t.kind, t.name), to = n, "released: original replica count restored")
             }
-        }
-        if let Err(e) = statuses.release(resource).await {
-            warn!(scaled_object = %key, error = %e, "cannot remove the finalizer");
+            Err(e) => {
+                warn!(scaled_object = %key, error = %e, "released: cannot restore the original replica count")
+            }
         }
     }
 

@@ -18,13 +18,13 @@ use kube::core::GroupVersionKind;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use scalers_core::config::ValidatedObject;
-use scalers_core::config::model::Config;
+use scalers_core::config::model::{AuthSource, Config};
 use scalers_core::trigger::Registry;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::daemon::credentials::Fingerprints;
+use crate::daemon::credentials::{Fingerprints, TargetEnv};
 
 /// The API group and version of KEDA's resources.
 pub const KEDA_API_VERSION: &str = "keda.sh/v1alpha1";
@@ -42,9 +42,9 @@ pub enum ClusterChange {
         config: Box<Config>,
         /// The fingerprints of its credentials.
         fingerprints: Fingerprints,
-        /// The environment of its target's container, which `*FromEnv` parameters and `env`
+        /// The environment of its target's containers, which `*FromEnv` parameters and `env`
         /// sources read.
-        env: Arc<BTreeMap<String, String>>,
+        env: Arc<TargetEnv>,
     },
     /// The object is new or changed, and invalid: what `scalerd check` would print.
     Invalid {
@@ -394,18 +394,20 @@ impl ClusterSource {
             Ok(c) => c,
             Err(e) => return invalid(e.to_string()),
         };
-        let env = match target_env(&self.client, &resource).await {
+        let wanted = env_containers(&config);
+        let ns = resource.metadata.namespace.clone().unwrap_or_default();
+        let t = &resource.data["spec"]["scaleTargetRef"];
+        let env = match target_env(&self.client, &ns, t, &wanted, None).await {
             Ok(env) => Arc::new(env),
             Err(e) => return invalid(format!("{file}: spec.scaleTargetRef: {e}")),
         };
-        let lookup = |name: &str| env.get(name).cloned();
-        let loaded = crate::daemon::credentials::load_config(
+        let loaded = crate::daemon::credentials::load_config_for_target(
             &config,
             &file,
             &self.registry,
-            Some(&self.client),
+            &self.client,
             &self.own_namespace,
-            &lookup,
+            &env,
         )
         .await;
         match loaded {
@@ -524,30 +526,136 @@ fn watch(
 /// How long reading a target's environment may take, per call.
 const ENV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The environment of the container of `resource`'s target that KEDA reads `*FromEnv`
-/// parameters and `env` sources from: the one named by `scaleTargetRef.envSourceContainerName`,
-/// else the first of the pod template. `envFrom` first (ConfigMaps and Secrets, with their
-/// `prefix`), then `env` in order, overriding: literal values (with `$(VAR)` expanded from the
-/// variables before, `$$` for a `$`), `valueFrom.secretKeyRef` and `valueFrom.configMapKeyRef`
-/// read in the object's namespace (a missing key reads as empty, as in KEDA); `fieldRef` and
-/// `resourceFieldRef` are skipped. A target that cannot be found has no environment (its loop
-/// reports the missing target).
+/// The environments of `resource`'s target's containers that KEDA reads: for `*FromEnv`
+/// parameters, the container named by `scaleTargetRef.envSourceContainerName`, else the first
+/// of the pod template ([`TargetEnv::main`]); for TriggerAuthentication `env` sources, the
+/// containers in `wanted` (by name, `""` for the first; [`TargetEnv::containers`]). Each is
+/// `envFrom` first (ConfigMaps and Secrets, with their `prefix`), then `env` in order,
+/// overriding: literal values (with `$(VAR)` expanded from the variables before, `$$` for a
+/// `$`), `valueFrom.secretKeyRef` and `valueFrom.configMapKeyRef` read in the object's
+/// namespace (a missing key reads as empty, as in KEDA); `fieldRef` and `resourceFieldRef` are
+/// skipped. A target that cannot be found has no environment (its loop reports the missing
+/// target).
 ///
 /// # Errors
 /// A named container that the template does not have, a ConfigMap or Secret that is missing
 /// and not `optional`, or a failed read.
-async fn target_env(
+pub(crate) async fn target_env(
     client: &kube::Client,
-    resource: &DynamicObject,
-) -> Result<BTreeMap<String, String>, String> {
-    let t = &resource.data["spec"]["scaleTargetRef"];
+    ns: &str,
+    t: &Value,
+    wanted: &BTreeSet<String>,
+    known: Option<(&TargetEnv, u64)>,
+) -> Result<TargetEnv, String> {
+    let kind = t["kind"].as_str().unwrap_or("Deployment");
+    let name = t["name"].as_str().unwrap_or_default();
+    let mut out = TargetEnv {
+        target: format!("{kind} {ns}/{name}"),
+        namespace: ns.to_owned(),
+        target_ref: t.clone(),
+        wanted: wanted.clone(),
+        ..TargetEnv::default()
+    };
+    // The workload watch saw the same containers as last time: no need to read them again.
+    match known {
+        Some((k, hash)) if k.template_hash == Some(hash) && k.target_ref == *t => {
+            out.template = k.template.clone();
+            out.template_hash = k.template_hash;
+        }
+        _ => match target_containers(client, ns, t).await? {
+            Some((containers, hash)) => {
+                out.template = containers;
+                out.template_hash = Some(hash);
+            }
+            None => return Ok(out),
+        },
+    }
+    let main = t["envSourceContainerName"].as_str();
+    if !fill_env(client, &mut out, main).await? {
+        return Err(format!(
+            "envSourceContainerName: {kind} {ns}/{name} has no container {:?}",
+            main.unwrap_or_default()
+        ));
+    }
+    Ok(out)
+}
+
+/// Fills `out`'s environments from its pod template's containers (`out.template`), read in
+/// `out.namespace`: [`TargetEnv::main`] from the container named `main`, else the first, and
+/// [`TargetEnv::containers`] for the containers in `out.wanted`. Scaled objects read their
+/// target's template ([`target_env`]), scaled jobs their own `jobTargetRef.template`.
+/// `Ok(false)` when the template has no container named `main`.
+///
+/// # Errors
+/// A ConfigMap or Secret that is missing and not `optional`, or a failed read.
+pub(crate) async fn fill_env(
+    client: &kube::Client,
+    out: &mut TargetEnv,
+    main: Option<&str>,
+) -> Result<bool, String> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let ns = out.namespace.as_str();
+    let containers = &out.template;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let main = match main {
+        Some(wanted) => match containers.iter().find(|c| c["name"] == wanted) {
+            Some(c) => Some(c),
+            None => return Ok(false),
+        },
+        None => containers.first(),
+    };
+    let mut envs = BTreeMap::new();
+    let main_env = match main {
+        Some(c) => container_env(&secrets, &maps, ns, c).await?,
+        None => BTreeMap::new(),
+    };
+    let first = containers
+        .first()
+        .and_then(|c| c["name"].as_str())
+        .map(str::to_owned);
+    for w in &out.wanted {
+        let c = if w.is_empty() {
+            containers.first()
+        } else {
+            containers.iter().find(|c| c["name"] == w.as_str())
+        };
+        if let Some(c) = c {
+            envs.insert(w.clone(), container_env(&secrets, &maps, ns, c).await?);
+        }
+    }
+    out.main = main_env;
+    out.containers = envs;
+    out.first = first;
+    Ok(true)
+}
+
+/// The containers the `env` sources of `config`'s authentications name (`""`: the first).
+pub(crate) fn env_containers(config: &Config) -> BTreeSet<String> {
+    config
+        .authentications
+        .iter()
+        .flat_map(|a| &a.parameters)
+        .filter_map(|p| match &p.source {
+            AuthSource::Env { container, .. } => Some(container.clone().unwrap_or_default()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The containers of the pod template of workload `t` in `ns`, and their
+/// [`containers_hash`](crate::kube::containers_hash); none when the target cannot be found or
+/// has no pod template.
+async fn target_containers(
+    client: &kube::Client,
+    ns: &str,
+    t: &Value,
+) -> Result<Option<(Vec<Value>, u64)>, String> {
     let api_version = t["apiVersion"].as_str().unwrap_or("apps/v1");
     let kind = t["kind"].as_str().unwrap_or("Deployment");
     let name = t["name"].as_str().unwrap_or_default();
-    let ns = resource.metadata.namespace.clone().unwrap_or_default();
-    let env = BTreeMap::new();
     let Ok(gv) = api_version.parse::<kube::core::GroupVersion>() else {
-        return Ok(env);
+        return Ok(None);
     };
     let found = tokio::time::timeout(
         ENV_TIMEOUT,
@@ -555,12 +663,12 @@ async fn target_env(
     )
     .await;
     let Ok(Ok((api_resource, _))) = found else {
-        return Ok(env);
+        return Ok(None);
     };
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &api_resource);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &api_resource);
     let workload = match tokio::time::timeout(ENV_TIMEOUT, api.get_opt(name)).await {
         Ok(Ok(Some(w))) => w,
-        Ok(Ok(None)) => return Ok(env),
+        Ok(Ok(None)) => return Ok(None),
         Ok(Err(e)) => {
             return Err(format!(
                 "cannot read {kind} {ns}/{name} for its environment: {e}"
@@ -572,70 +680,31 @@ async fn target_env(
             ));
         }
     };
-    let Some(containers) = workload.data["spec"]["template"]["spec"]["containers"].as_array()
-    else {
-        return Ok(env);
-    };
-    let wanted = t["envSourceContainerName"].as_str();
-    container_env(client, &ns, containers, wanted)
-        .await?
-        .ok_or_else(|| {
-            format!(
-                "envSourceContainerName: {kind} {ns}/{name} has no container {:?}",
-                wanted.unwrap_or_default()
-            )
-        })
+    let hash = crate::kube::containers_hash(&workload.data);
+    Ok(workload.data["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .map(|c| (c.clone(), hash)))
 }
 
-/// The environment of one container of a pod template's `containers`, read in namespace
-/// `ns`: the one named `wanted`, else the first (none: an empty environment). `envFrom` first
-/// (ConfigMaps and Secrets, with their `prefix`), then `env` in order, overriding: literal
-/// values (with `$(VAR)` expanded from the variables before, `$$` for a `$`),
-/// `valueFrom.secretKeyRef` and `valueFrom.configMapKeyRef` (a missing key reads as empty, as
-/// in KEDA); `fieldRef` and `resourceFieldRef` are skipped. `Ok(None)` when no container is
-/// named `wanted`.
-///
-/// Scaled objects read their target's template ([`target_env`]), scaled jobs their
-/// `jobTargetRef.template`.
-///
-/// # Errors
-/// A ConfigMap or Secret that is missing and not `optional`, or a failed read.
-pub(crate) async fn container_env(
-    client: &kube::Client,
+/// The environment of one container of a pod template (see [`target_env`]).
+async fn container_env(
+    secrets: &Api<k8s_openapi::api::core::v1::Secret>,
+    maps: &Api<k8s_openapi::api::core::v1::ConfigMap>,
     ns: &str,
-    containers: &[Value],
-    wanted: Option<&str>,
-) -> Result<Option<BTreeMap<String, String>>, String> {
-    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    container: &Value,
+) -> Result<BTreeMap<String, String>, String> {
     let mut env = BTreeMap::new();
-    let container = match wanted {
-        Some(wanted) => match containers.iter().find(|c| c["name"] == wanted) {
-            Some(c) => c,
-            None => return Ok(None),
-        },
-        None => match containers.first() {
-            Some(c) => c,
-            None => return Ok(Some(env)),
-        },
-    };
-    let ns = ns.to_owned();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let optional = |v: &Value| v["optional"].as_bool().unwrap_or(false);
     for from in container["envFrom"].as_array().into_iter().flatten() {
         let prefix = from["prefix"].as_str().unwrap_or_default();
         let (data, what, r) = if let Some(n) = from["configMapRef"]["name"].as_str() {
             (
-                config_map(&maps, &ns, n).await?,
+                config_map(maps, ns, n).await?,
                 "ConfigMap",
                 &from["configMapRef"],
             )
         } else if let Some(n) = from["secretRef"]["name"].as_str() {
-            (
-                secret(&secrets, &ns, n).await?,
-                "Secret",
-                &from["secretRef"],
-            )
+            (secret(secrets, ns, n).await?, "Secret", &from["secretRef"])
         } else {
             continue;
         };
@@ -662,7 +731,7 @@ pub(crate) async fn container_env(
             Some(expand(v, &env))
         } else if let Some(r) = e["valueFrom"].get("secretKeyRef") {
             let n = r["name"].as_str().unwrap_or_default().to_owned();
-            match secret(&secrets, &ns, &n).await? {
+            match secret(secrets, ns, &n).await? {
                 Some(data) => Some(
                     data.get(r["key"].as_str().unwrap_or_default())
                         .cloned()
@@ -673,7 +742,7 @@ pub(crate) async fn container_env(
             }
         } else if let Some(r) = e["valueFrom"].get("configMapKeyRef") {
             let n = r["name"].as_str().unwrap_or_default().to_owned();
-            match config_map(&maps, &ns, &n).await? {
+            match config_map(maps, ns, &n).await? {
                 Some(data) => Some(
                     data.get(r["key"].as_str().unwrap_or_default())
                         .cloned()
@@ -689,7 +758,7 @@ pub(crate) async fn container_env(
             env.insert(var.to_owned(), value);
         }
     }
-    Ok(Some(env))
+    Ok(env)
 }
 
 /// The data of Secret `ns/name` (none if it does not exist), values decoded as text.

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::daemon::cluster::KEDA_API_VERSION;
-use crate::daemon::credentials::ConfigCredentials;
+use crate::daemon::credentials::{ConfigCredentials, TargetEnv};
 use crate::daemon::events::{Event, EventSink};
 use crate::daemon::jobs::{ClusterJob, JobLoops};
 
@@ -150,25 +150,26 @@ impl Source {
         self.seen.insert(key.clone(), hash);
         let file = format!("ScaledJob {key}");
         let text = self.manifests(&o).await;
-        let env = match self.template_env(&o).await {
+        let config = match scalers_core::config::load_str(&text, &file) {
+            Ok(config) => config,
+            Err(e) => return self.invalid(&o, &e.to_string()).await,
+        };
+        let wanted = crate::daemon::cluster::env_containers(&config);
+        let env = match self.template_env(&o, wanted).await {
             Ok(env) => Arc::new(env),
             Err(message) => return self.invalid(&o, &format!("{file}: {message}")).await,
         };
-        let lookup = |name: &str| env.get(name).cloned();
-        let validated = match scalers_core::config::load_str(&text, &file) {
-            Ok(config) => crate::daemon::credentials::load_all(
-                &config,
-                &file,
-                &self.registry,
-                Some(&self.client),
-                &self.own_namespace,
-                &lookup,
-            )
-            .await
-            .map(|(v, fingerprints)| (v, fingerprints, config))
-            .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let validated = crate::daemon::credentials::load_all_for_target(
+            &config,
+            &file,
+            &self.registry,
+            &self.client,
+            &self.own_namespace,
+            &env,
+        )
+        .await
+        .map(|(v, fingerprints)| (v, fingerprints, config))
+        .map_err(|e| e.to_string());
         match validated {
             Ok((mut v, fingerprints, config)) if v.jobs.len() == 1 => {
                 let cluster = ClusterJob {
@@ -187,26 +188,37 @@ impl Source {
         }
     }
 
-    /// The environment `*FromEnv` parameters and `env` sources of the ScaledJob's triggers
-    /// read, as KEDA's: the container of its Job template (`spec.jobTargetRef.template`, read
-    /// from the ScaledJob itself) named by `spec.envSourceContainerName`, else the first
-    /// ([`crate::daemon::cluster::container_env`]).
+    /// The environments the ScaledJob's triggers read, as KEDA's, from the containers of its
+    /// Job template (`spec.jobTargetRef.template`, read from the ScaledJob itself): `*FromEnv`
+    /// parameters the one named by `spec.envSourceContainerName`, else the first; `env`
+    /// sources the `wanted` ones (their `containerName`, else the first)
+    /// ([`crate::daemon::cluster::fill_env`]).
     ///
     /// # Errors
     /// A named container the template does not have, or a ConfigMap or Secret of its
     /// environment that cannot be read (located in the ScaledJob).
-    async fn template_env(&self, o: &DynamicObject) -> Result<BTreeMap<String, String>, String> {
+    async fn template_env(
+        &self,
+        o: &DynamicObject,
+        wanted: std::collections::BTreeSet<String>,
+    ) -> Result<TargetEnv, String> {
         let spec = &o.data["spec"];
-        let ns = o.metadata.namespace.clone().unwrap_or_default();
-        let containers = spec["jobTargetRef"]["template"]["spec"]["containers"]
-            .as_array()
-            .map_or(&[][..], Vec::as_slice);
-        let wanted = spec["envSourceContainerName"].as_str();
-        match crate::daemon::cluster::container_env(&self.client, &ns, containers, wanted).await {
-            Ok(Some(env)) => Ok(env),
-            Ok(None) => Err(format!(
+        let mut env = TargetEnv {
+            target: "spec.jobTargetRef.template".to_owned(),
+            namespace: o.metadata.namespace.clone().unwrap_or_default(),
+            wanted,
+            template: spec["jobTargetRef"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+            ..TargetEnv::default()
+        };
+        let main = spec["envSourceContainerName"].as_str();
+        match crate::daemon::cluster::fill_env(&self.client, &mut env, main).await {
+            Ok(true) => Ok(env),
+            Ok(false) => Err(format!(
                 "spec.envSourceContainerName: spec.jobTargetRef.template has no container {:?}",
-                wanted.unwrap_or_default()
+                main.unwrap_or_default()
             )),
             Err(e) => Err(format!("spec.jobTargetRef.template: {e}")),
         }

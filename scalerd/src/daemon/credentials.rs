@@ -1,5 +1,6 @@
 //! Reading the credentials of a config's authentications, at load time and again while running
-//! (rotated passwords): [`load_config`] validates a config with its Kubernetes Secrets read,
+//! (rotated passwords): [`load_config`] validates a config with its Kubernetes Secrets and
+//! ConfigMaps read,
 //! [`ConfigCredentials`] rebuilds one object's triggers with their credentials read again.
 
 use std::collections::{BTreeMap, HashMap};
@@ -7,7 +8,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use scalers_core::config::auth::{SecretKeyRef, SecretRead, resolve};
+use scalers_core::config::auth::{KeyObject, SecretKeyRef, SecretRead, resolve};
 use scalers_core::config::model::{AuthSource, Config, ScaledJob, ScaledObject};
 use scalers_core::config::{Validated, ValidatedObject, validate_all_with_secrets};
 use scalers_core::secret::Secret;
@@ -16,44 +17,114 @@ use scalers_core::trigger::Registry;
 use crate::daemon::runner::{Credentials, Rebuilt, Scaled};
 use crate::error::Result;
 
-/// The Secret keys read for a config: `(namespace, name, key)` → the value, or why not.
-type SecretValues = BTreeMap<(String, String, String), std::result::Result<Secret, String>>;
+/// The Secret and ConfigMap keys read for a config: `(object, namespace, name, key)` → the
+/// value, or why not.
+type SecretValues =
+    BTreeMap<(KeyObject, String, String, String), std::result::Result<Secret, String>>;
 
-/// Reads every Secret key that `config`'s authentications name, once each, through `client`;
-/// cluster-wide authentications read from `own_namespace`.
+/// Reads every Secret and ConfigMap key that `config`'s authentications name, once each,
+/// through `client`; cluster-wide authentications (and those of scalerd's own format without
+/// a namespace) read from `own_namespace`.
 async fn read_secrets(client: &kube::Client, config: &Config, own_namespace: &str) -> SecretValues {
     let mut read = SecretValues::new();
     for auth in &config.authentications {
         let ns = auth.namespace.as_deref().unwrap_or(own_namespace);
         for p in &auth.parameters {
-            if let AuthSource::Secret { name, key } = &p.source {
-                let k = (ns.to_owned(), name.clone(), key.clone());
-                if read.contains_key(&k) {
-                    continue;
-                }
-                let value = crate::kube::read_secret_key(client, ns, name, key)
-                    .await
-                    .map_err(|e| e.to_string());
-                read.insert(k, value);
+            let (object, name, key) = match &p.source {
+                AuthSource::Secret { name, key } => (KeyObject::Secret, name, key),
+                AuthSource::ConfigMap { name, key } => (KeyObject::ConfigMap, name, key),
+                _ => continue,
+            };
+            let k = (object, ns.to_owned(), name.clone(), key.clone());
+            if read.contains_key(&k) {
+                continue;
             }
+            let value = if object == KeyObject::ConfigMap {
+                crate::kube::read_config_map_key(client, ns, name, key).await
+            } else {
+                crate::kube::read_secret_key(client, ns, name, key).await
+            };
+            read.insert(k, value.map_err(|e| e.to_string()));
         }
     }
     read
 }
 
+/// The environments of a scale target's containers (cluster mode), which `*FromEnv`
+/// parameters and TriggerAuthentication `env` sources read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetEnv {
+    /// The target as errors name it: `Deployment shop/orders`.
+    pub target: String,
+    /// What `*FromEnv` parameters read: the environment of the container named by
+    /// `envSourceContainerName`, else of the first.
+    pub main: BTreeMap<String, String>,
+    /// The environments of the containers that `env` sources name (`containerName`), by
+    /// name, `""` for the first container; a container the pod template lacks is absent.
+    pub containers: BTreeMap<String, BTreeMap<String, String>>,
+    /// The name of the pod template's first container (none: no pod template was found).
+    pub first: Option<String>,
+    /// The target's namespace.
+    pub namespace: String,
+    /// The object's `scaleTargetRef`, as the API serves it.
+    pub target_ref: serde_json::Value,
+    /// The containers read for `env` sources (the keys `containers` may have).
+    pub wanted: std::collections::BTreeSet<String>,
+    /// The pod template's containers, as last read (to compute the environments again
+    /// without reading the workload while its containers are unchanged).
+    pub template: Vec<serde_json::Value>,
+    /// A hash of them, as the workload watch computes it (none: not read).
+    pub template_hash: Option<u64>,
+}
+
+impl TargetEnv {
+    /// Variable `var` of container `container` (`""`: the first), as an `env` source reads it.
+    ///
+    /// # Errors
+    /// Without such a container, or without such a variable in it (names only, no value).
+    pub fn read(&self, container: &str, var: &str) -> std::result::Result<Secret, String> {
+        let Some(env) = self.containers.get(container) else {
+            return Err(match (&self.first, container) {
+                (None, _) => format!("{} has no pod template to read {var} from", self.target),
+                (Some(_), "") => format!("{} has no container", self.target),
+                (Some(_), c) => format!("containerName: {} has no container {c:?}", self.target),
+            });
+        };
+        let shown = if container.is_empty() {
+            self.first.as_deref().unwrap_or_default()
+        } else {
+            container
+        };
+        env.get(var).map(Secret::new).ok_or_else(|| {
+            format!(
+                "container {shown:?} of {} has no variable {var}",
+                self.target
+            )
+        })
+    }
+}
+
 /// The secret reader over values read by [`read_secrets`]; offline placeholders without a
-/// cluster.
+/// cluster; with a `target`, `env` sources read its containers.
 fn reader<'a>(
     read: &'a SecretValues,
     online: bool,
     own_namespace: &'a str,
+    target: Option<&'a TargetEnv>,
 ) -> impl Fn(&SecretKeyRef<'_>) -> std::result::Result<SecretRead, String> + 'a {
     move |r: &SecretKeyRef<'_>| {
+        if r.object == KeyObject::Container {
+            return match target {
+                Some(t) => t.read(r.name, r.key).map(SecretRead::Found),
+                None => Ok(SecretRead::Offline),
+            };
+        }
         if !online {
             return Ok(SecretRead::Offline);
         }
         let ns = r.namespace.unwrap_or(own_namespace);
-        match read.get(&(ns.to_owned(), r.name.to_owned(), r.key.to_owned())) {
+        let at = (r.object, ns.to_owned(), r.name.to_owned(), r.key.to_owned());
+        match read.get(&at) {
             Some(Ok(secret)) => Ok(SecretRead::Found(secret.clone())),
             Some(Err(e)) => Err(e.clone()),
             None => Err("not read".to_owned()),
@@ -85,6 +156,50 @@ pub async fn load_config(
     Ok((validated.objects, fingerprints))
 }
 
+/// Like [`load_config`], for an object from the cluster: `*FromEnv` parameters and `env`
+/// sources read the environment of its `target`'s containers.
+///
+/// # Errors
+/// As [`load_config`].
+pub async fn load_config_for_target(
+    config: &Config,
+    file: &str,
+    registry: &Registry,
+    client: &kube::Client,
+    own_namespace: &str,
+    target: &TargetEnv,
+) -> Result<(Vec<ValidatedObject>, Fingerprints)> {
+    let (validated, fingerprints) =
+        load_all_for_target(config, file, registry, client, own_namespace, target).await?;
+    Ok((validated.objects, fingerprints))
+}
+
+/// Like [`load_config_for_target`], with the scaled jobs as well as the scaled objects (a
+/// scaled job's `target` is its Job template).
+///
+/// # Errors
+/// As [`load_config`].
+pub async fn load_all_for_target(
+    config: &Config,
+    file: &str,
+    registry: &Registry,
+    client: &kube::Client,
+    own_namespace: &str,
+    target: &TargetEnv,
+) -> Result<(Validated, Fingerprints)> {
+    let env = |name: &str| target.main.get(name).cloned();
+    load_with(
+        config,
+        file,
+        registry,
+        Some(client),
+        own_namespace,
+        &env,
+        Some(target),
+    )
+    .await
+}
+
 /// Like [`load_config`], with the scaled jobs as well as the scaled objects.
 ///
 /// # Errors
@@ -97,11 +212,24 @@ pub async fn load_all(
     own_namespace: &str,
     env: scalers_core::trigger::EnvLookup<'_>,
 ) -> Result<(Validated, Fingerprints)> {
+    load_with(config, file, registry, client, own_namespace, env, None).await
+}
+
+/// [`load_all`], `env` sources reading `target`'s containers when there is one.
+async fn load_with(
+    config: &Config,
+    file: &str,
+    registry: &Registry,
+    client: Option<&kube::Client>,
+    own_namespace: &str,
+    env: scalers_core::trigger::EnvLookup<'_>,
+    target: Option<&TargetEnv>,
+) -> Result<(Validated, Fingerprints)> {
     let read = match client {
         Some(c) => read_secrets(c, config, own_namespace).await,
         None => SecretValues::new(),
     };
-    let reader = reader(&read, client.is_some(), own_namespace);
+    let reader = reader(&read, client.is_some(), own_namespace, target);
     let objects = validate_all_with_secrets(config, registry, file, env, &reader)?;
     // One read of each authentication (validation just read them all, so they resolve).
     let mut by_auth: HashMap<usize, u64> = HashMap::new();
@@ -131,7 +259,7 @@ pub async fn load_all(
                         .map_or(0, |v| fingerprint(v.values()))
                 }),
             };
-            prints.push(print);
+            prints.push(with_env(print, t, env));
         }
         fingerprints.insert(key.clone(), prints);
     }
@@ -148,11 +276,16 @@ pub struct ConfigCredentials {
     loaded: Mutex<Fingerprints>,
     /// Cluster mode: the environment of each object's target container (by [`Scaled::key`]);
     /// objects without one read scalerd's own environment.
-    envs: Mutex<HashMap<String, Arc<BTreeMap<String, String>>>>,
+    envs: Mutex<HashMap<String, Arc<TargetEnv>>>,
+    /// Cluster mode: the config of each object (the object and its authentications), by
+    /// `namespace/name`.
+    parts: Mutex<HashMap<String, Arc<Config>>>,
     file: String,
     registry: Arc<Registry>,
     client: Option<kube::Client>,
     own_namespace: String,
+    /// The targets, whose workload watches tell whether a pod template's containers changed.
+    targets: std::sync::OnceLock<crate::kube::KubeTargets>,
 }
 
 impl std::fmt::Debug for ConfigCredentials {
@@ -179,11 +312,20 @@ impl ConfigCredentials {
             config: Mutex::new(Arc::new(config)),
             loaded: Mutex::new(fingerprints),
             envs: Mutex::new(HashMap::new()),
+            parts: Mutex::new(HashMap::new()),
             file,
             registry,
             client,
             own_namespace,
+            targets: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives the targets whose workload watches tell, on a rebuild, whether a target's pod
+    /// template containers changed (then they are read again; else only the ConfigMaps and
+    /// Secrets their environment refers to).
+    pub fn set_targets(&self, targets: crate::kube::KubeTargets) {
+        let _ = self.targets.set(targets);
     }
 
     /// Takes the config of a successful reload, and the fingerprints its triggers were built
@@ -194,48 +336,32 @@ impl ConfigCredentials {
     }
 
     /// Takes the config of one object from the cluster (the object and the authentications it
-    /// refers to) into the config held, replacing that object and those authentications.
-    /// The environment `env` belongs to the part's one scaled object, or else its one scaled
-    /// job (whose `*FromEnv` read its Job template's container).
-    pub fn merge(
-        &self,
-        part: Config,
-        fingerprints: Fingerprints,
-        env: Option<Arc<BTreeMap<String, String>>>,
-    ) {
-        let owner = match (part.scaled_objects.first(), part.scaled_jobs.first()) {
-            (Some(o), _) => Some(Scaled::Object(o).key()),
-            (None, Some(j)) => Some(Scaled::Job(j).key()),
-            (None, None) => None,
+    /// refers to), replacing what was held for it: the part's one scaled object, or else its
+    /// one scaled job (whose `*FromEnv` and `env` sources read its Job template's containers).
+    ///
+    /// Each object from the cluster keeps a config of its own: merging them into one made each
+    /// change copy every object's (at 1,000 objects under churn, megabytes per change).
+    pub fn merge(&self, part: Config, fingerprints: Fingerprints, env: Option<Arc<TargetEnv>>) {
+        let key = match (part.scaled_objects.first(), part.scaled_jobs.first()) {
+            (Some(o), _) => Scaled::Object(o).key(),
+            (None, Some(j)) => Scaled::Job(j).key(),
+            (None, None) => return,
         };
-        if let (Some(env), Some(key)) = (env, owner) {
+        if let Some(env) = env {
             self.envs
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(key, env);
+                .insert(key.clone(), env);
         }
-        let mut held = self.config.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut config = (**held).clone();
-        for o in part.scaled_objects {
-            config.scaled_objects.retain(|x| x.key() != o.key());
-            config.scaled_objects.push(o);
-        }
-        for j in part.scaled_jobs {
-            config.scaled_jobs.retain(|x| x.key() != j.key());
-            config.scaled_jobs.push(j);
-        }
-        for a in part.authentications {
-            config.authentications.retain(|x| {
-                !(x.name == a.name && x.kind() == a.kind() && x.namespace == a.namespace)
-            });
-            config.authentications.push(a);
-        }
-        // Locations only name places in a file; a config merged from the cluster has none.
-        config.locations.clear();
-        config.authentication_locations.clear();
-        config.job_locations.clear();
-        *held = Arc::new(config);
-        drop(held);
+        let mut part = part;
+        // Locations only name places in a file; a config from the cluster has none.
+        part.locations.clear();
+        part.authentication_locations.clear();
+        part.job_locations.clear();
+        self.parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, Arc::new(part));
         self.loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -262,26 +388,30 @@ impl ConfigCredentials {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&held_key);
-        let mut held = self.config.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut config = (**held).clone();
-        if job {
-            config.scaled_jobs.retain(|x| x.key() != key);
-        } else {
-            config.scaled_objects.retain(|x| x.key() != key);
-        }
-        *held = Arc::new(config);
-        drop(held);
+        self.parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&held_key);
         self.loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&held_key);
     }
 
-    fn config(&self) -> Arc<Config> {
-        self.config
+    /// The config `scaled` was loaded from: its own for one from the cluster, else the file's.
+    fn config_of(&self, scaled: Scaled<'_>) -> Arc<Config> {
+        let own = self
+            .parts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .get(&scaled.key())
+            .cloned();
+        own.unwrap_or_else(|| {
+            self.config
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        })
     }
 }
 
@@ -351,9 +481,24 @@ impl Credentials for ConfigCredentials {
     }
 
     fn rotates(&self, scaled: Scaled<'_>) -> bool {
-        let config = self.config();
         let object = scaled.trigger_host();
         let object = &object;
+        let from_target = self
+            .envs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&scaled.key());
+        // In cluster mode `*FromEnv` parameters and `env` sources read the target's pod
+        // template (a scaled job's Job template), whose references can change too.
+        if from_target
+            && object
+                .triggers
+                .iter()
+                .any(|t| t.authentication_ref.is_some() || reads_env(t))
+        {
+            return true;
+        }
+        let config = self.config_of(scaled);
         object.triggers.iter().any(|t| {
             t.authentication_ref
                 .as_ref()
@@ -367,26 +512,44 @@ impl Credentials for ConfigCredentials {
     }
 
     async fn rebuild(&self, scaled: Scaled<'_>) -> std::result::Result<Rebuilt, String> {
-        let config = self.config();
+        let config = self.config_of(scaled);
         let (part, auths) = subset(&config, scaled)
             .ok_or_else(|| format!("{} is no longer in the config", scaled.key()))?;
+        let object = scaled.trigger_host();
+        let object = &object;
         let read = match &self.client {
             Some(c) => read_secrets(c, &part, &self.own_namespace).await,
             None => SecretValues::new(),
         };
-        let reader = reader(&read, self.client.is_some(), &self.own_namespace);
-        let own_env = self
+        let mut own_env = self
             .envs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&scaled.key())
             .cloned();
+        if let (Some(known), Some(client)) = (&own_env, &self.client) {
+            let fresh = self.read_target_env(client, scaled, object, known).await?;
+            if fresh != **known {
+                let fresh = Arc::new(fresh);
+                self.envs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(scaled.key(), fresh.clone());
+                own_env = Some(fresh);
+            }
+        }
+        let reader = reader(
+            &read,
+            self.client.is_some(),
+            &self.own_namespace,
+            own_env.as_deref(),
+        );
         let env = |name: &str| match &own_env {
-            Some(e) => e.get(name).cloned(),
+            Some(e) => e.main.get(name).cloned(),
             None => crate::process_env(name),
         };
         let mut fingerprints = Vec::with_capacity(auths.len());
-        for auth in &auths {
+        for (auth, trigger) in auths.iter().zip(&object.triggers) {
             let fingerprint = match auth {
                 None => 0,
                 Some(i) => {
@@ -400,7 +563,7 @@ impl Credentials for ConfigCredentials {
                     fingerprint(values.values())
                 }
             };
-            fingerprints.push(fingerprint);
+            fingerprints.push(with_env(fingerprint, trigger, &env));
         }
         let mut built = validate_all_with_secrets(&part, &self.registry, &self.file, &env, &reader)
             .map_err(|e| e.to_string())?;
@@ -414,6 +577,79 @@ impl Credentials for ConfigCredentials {
             fingerprints,
         })
     }
+}
+
+impl ConfigCredentials {
+    /// The environment of `object`'s target read again (cluster mode): its pod template's
+    /// containers are read only when the workload watch does not say they are unchanged (a
+    /// scaled job's Job template is part of the ScaledJob: a change of it comes as a new
+    /// version); the ConfigMaps and Secrets they refer to are read again.
+    async fn read_target_env(
+        &self,
+        client: &kube::Client,
+        scaled: Scaled<'_>,
+        object: &ScaledObject,
+        known: &TargetEnv,
+    ) -> std::result::Result<TargetEnv, String> {
+        if let Scaled::Job(job) = scaled {
+            let mut fresh = known.clone();
+            let main = job.env_source_container_name.as_deref();
+            return match crate::daemon::cluster::fill_env(client, &mut fresh, main).await {
+                Ok(true) => Ok(fresh),
+                Ok(false) => Err(format!(
+                    "spec.envSourceContainerName: spec.jobTargetRef.template has no container {:?}",
+                    main.unwrap_or_default()
+                )),
+                Err(e) => Err(format!("spec.jobTargetRef.template: {e}")),
+            };
+        }
+        let hash = match self.targets.get() {
+            Some(t) => {
+                t.scale_target(&object.namespace, &object.scale_target_ref)
+                    .containers_hash()
+                    .await
+            }
+            None => None,
+        };
+        crate::daemon::cluster::target_env(
+            client,
+            &known.namespace,
+            &known.target_ref,
+            &known.wanted,
+            hash.map(|h| (known, h)),
+        )
+        .await
+        .map_err(|e| format!("spec.scaleTargetRef: {e}"))
+    }
+}
+
+/// Whether a trigger reads a `*FromEnv` parameter.
+fn reads_env(trigger: &scalers_core::config::model::TriggerSpec) -> bool {
+    trigger.metadata.keys().any(|k| k.ends_with("FromEnv"))
+}
+
+/// `print` (a trigger's authentication fingerprint) with the values of the `*FromEnv`
+/// parameters it reads mixed in, so that a changed variable counts as changed credentials;
+/// `print` itself for a trigger without any.
+fn with_env(
+    print: u64,
+    trigger: &scalers_core::config::model::TriggerSpec,
+    env: scalers_core::trigger::EnvLookup<'_>,
+) -> u64 {
+    if !reads_env(trigger) {
+        return print;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    print.hash(&mut h);
+    for (k, v) in trigger
+        .metadata
+        .iter()
+        .filter(|(k, _)| k.ends_with("FromEnv"))
+    {
+        k.hash(&mut h);
+        env(v).hash(&mut h);
+    }
+    h.finish()
 }
 
 /// A hash of credential values, to tell whether they changed; never shown.

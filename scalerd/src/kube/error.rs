@@ -214,6 +214,18 @@ pub enum KubeError {
         /// The keys it has (names only, never values).
         keys: Vec<String>,
     },
+    /// The ConfigMap exists but has no such key (in `data` nor `binaryData`).
+    #[error("config map {name:?} in namespace {namespace:?} has no key {key:?} (keys: {})", .keys.join(", "))]
+    ConfigMapKeyMissing {
+        /// The ConfigMap's namespace.
+        namespace: String,
+        /// The ConfigMap's name.
+        name: String,
+        /// The key asked for.
+        key: String,
+        /// The keys it has (names only, never values).
+        keys: Vec<String>,
+    },
     /// A scaled job's `jobTargetRef` does not read as a `batch/v1` `JobSpec`.
     #[error("scaled job {scaled_job:?}: jobTargetRef is not a Job spec: {message}")]
     JobTemplate {
@@ -228,6 +240,16 @@ pub enum KubeError {
         /// The Secret's namespace.
         namespace: String,
         /// The Secret's name.
+        name: String,
+        /// The key.
+        key: String,
+    },
+    /// The ConfigMap's `binaryData` value is not UTF-8 text.
+    #[error("config map {name:?} in namespace {namespace:?}: key {key:?} is not valid UTF-8")]
+    ConfigMapNotUtf8 {
+        /// The ConfigMap's namespace.
+        namespace: String,
+        /// The ConfigMap's name.
         name: String,
         /// The key.
         key: String,

@@ -18,7 +18,8 @@
 //!   shard's Lease ([`shard_of`], [`Fence::for_object`]).
 //! - [`RateLimit`] and [`client_with_rate_limit`]: the client-side rate limit on every call
 //!   (`--kube-api-qps`, `--kube-api-burst`), Lease renewals and `/scale` writes first.
-//! - [`read_secret_key`]: one key of a Secret, for `authentications`.
+//! - [`read_secret_key`], [`read_config_map_key`]: one key of a Secret or a ConfigMap, for
+//!   `authentications`.
 //! - [`StatusWriter`]: KEDA's ScaledObject `status`, written through `/status` on change only.
 //! - [`JobClient`]: the `batch/v1` Jobs of scaled jobs, listed by KEDA's label
 //!   `scaledjob.keda.sh/name`, created from the template ([`job_object`]), deleted with a
@@ -63,7 +64,7 @@ pub use limit::{
 pub use recorder::{
     EventKind, EventRecorder, REPORTING_CONTROLLER, Regarding, ScalerEvent, reason,
 };
-pub use secrets::read_secret_key;
+pub use secrets::{read_config_map_key, read_secret_key};
 pub use shards::{
     DEFAULT_SHARDS, SHARD_ROLE_LABEL, SHARD_SET_LABEL, ShardElector, ShardView, member_lease_name,
     shard_lease_name, shard_of,
@@ -74,6 +75,7 @@ pub use status::{
 };
 pub use target::{CONFLICT_ATTEMPTS, KubeScaleTarget, KubeTargets};
 pub use workloads::WorkloadWatches;
+pub(crate) use workloads::containers_hash;
 
 /// How long one API call may take unless configured otherwise: 10 s.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

@@ -205,6 +205,11 @@ struct Entry {
     pending: Option<ObjectReport>,
     /// The status last written (or found).
     written: Value,
+    /// Set by [`StatusWriter::retarget`]: the `originalReplicaCount` known is the old
+    /// target's, and the next report's is taken instead.
+    retargeted: bool,
+    /// The new target's `originalReplicaCount`, from the first report after a retarget.
+    original: Option<u32>,
 }
 
 /// Writes ScaledObject statuses on change, from a task of its own. Clones share it.
@@ -290,7 +295,12 @@ impl StatusWriter {
                 .entries
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            entries.entry(key.to_owned()).or_default().pending = Some(report);
+            let e = entries.entry(key.to_owned()).or_default();
+            if e.retargeted && report.original_replicas.is_some() {
+                e.retargeted = false;
+                e.original = report.original_replicas;
+            }
+            e.pending = Some(report);
         }
         self.inner.wake.notify_one();
     }
@@ -328,6 +338,20 @@ impl StatusWriter {
         )
         .await?;
         Ok(())
+    }
+
+    /// Tells that the object `key` now scales another target (its `scaleTargetRef` was
+    /// edited): its `originalReplicaCount` becomes the new target's count, taken from the
+    /// next report, instead of the old target's kept in its status.
+    pub fn retarget(&self, key: &str) {
+        let mut entries = self
+            .inner
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let e = entries.entry(key.to_owned()).or_default();
+        e.retargeted = true;
+        e.original = None;
     }
 
     /// Forgets an object (deleted).
@@ -369,7 +393,8 @@ impl StatusWriter {
             .max()
     }
 
-    /// `originalReplicaCount` as written here or, failing that, as served.
+    /// `originalReplicaCount` as written here or, failing that, as served; after
+    /// [`StatusWriter::retarget`], none until a report gives the new target's.
     pub fn original_replicas(&self, key: &str) -> Option<u32> {
         let count = |s: &Value| {
             s["originalReplicaCount"]
@@ -382,7 +407,11 @@ impl StatusWriter {
                 .entries
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            entries.get(key).and_then(|e| count(&e.written))
+            match entries.get(key) {
+                Some(e) if e.retargeted => return None,
+                Some(e) => e.original.or_else(|| count(&e.written)),
+                None => None,
+            }
         };
         written.or_else(|| {
             self.inner

@@ -246,6 +246,19 @@ impl KubeScaleTarget {
         })
     }
 
+    /// A hash of the workload's pod template containers from the workload watch, to tell
+    /// whether their environment changed without reading the workload; `None` without a
+    /// watch that can answer now (then the caller reads the workload).
+    pub async fn containers_hash(&self) -> Option<u64> {
+        let resolved = self.resolve().await.ok()?;
+        self.watches.as_ref()?.containers(
+            &resolved.resource,
+            resolved.paths.as_ref(),
+            &self.namespace,
+            &self.target.name,
+        )
+    }
+
     /// Sets `spec.replicas` through `/scale`.
     ///
     /// # Errors

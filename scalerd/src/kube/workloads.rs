@@ -61,6 +61,20 @@ struct Counts {
     spec: Option<u32>,
     status: Option<u32>,
     ready: Option<u32>,
+    /// [`containers_hash`] of the object: tells a change of its pod template's containers
+    /// (their environment) without keeping them.
+    containers: u64,
+}
+
+/// A hash of `spec.template.spec.containers` of a workload (as the API serves it), to tell
+/// whether the containers, and so the environment `*FromEnv` parameters read, changed.
+pub(crate) fn containers_hash(object: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    object["spec"]["template"]["spec"]["containers"]
+        .to_string()
+        .hash(&mut h);
+    h.finish()
 }
 
 impl Counts {
@@ -77,6 +91,7 @@ impl Counts {
             ready: object["status"]["readyReplicas"]
                 .as_u64()
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            containers: containers_hash(object),
         }
     }
 
@@ -378,6 +393,31 @@ impl WorkloadWatches {
         }
         let counts = s.counts.get(&(namespace.to_owned(), name.to_owned()))?;
         Some(counts.replicas(ready_omitted_when_zero))
+    }
+
+    /// The [`containers_hash`] of `namespace/name` of `resource` from its watch, without
+    /// waiting and without starting one; `None` when the watch cannot answer (not started,
+    /// not in sync, or it has not seen the workload).
+    pub(super) fn containers(
+        &self,
+        resource: &ApiResource,
+        paths: Option<&ReplicaPaths>,
+        namespace: &str,
+        name: &str,
+    ) -> Option<u64> {
+        let scope = self.scope(namespace)?;
+        let key = (resource.group.clone(), resource.plural.clone(), scope);
+        let mut kind = self.lock().get(&key).cloned()?;
+        if kind.lock().forbidden {
+            kind = self.watch_of(resource, paths, namespace)?;
+        }
+        let s = kind.lock();
+        if !s.synced || s.unwatchable {
+            return None;
+        }
+        s.counts
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|c| c.containers)
     }
 
     /// Records a successful write of `spec.replicas`, so that the next read sees it before

@@ -1,9 +1,9 @@
-//! Reading the values of an [`Authentication`]: environment variables, files and Kubernetes
-//! Secrets.
+//! Reading the values of an [`Authentication`]: environment variables, files and keys of
+//! Kubernetes Secrets and ConfigMaps.
 //!
 //! [`resolve`] turns an authentication into its parameter values ([`AuthValues`]). Environment
-//! variables and files are read here; Kubernetes Secrets are read by the caller's
-//! [`SecretReader`], since scalers-core has no network: scalerd's daemon passes one that asks
+//! variables and files are read here; Kubernetes Secrets and ConfigMaps are read by the
+//! caller's [`SecretReader`], since scalers-core has no network: scalerd's daemon passes one that asks
 //! the Kubernetes API, and `scalerd check` and `scalerd simulate`, which run without a cluster,
 //! pass [`offline_secrets`].
 //!
@@ -27,16 +27,44 @@ use crate::error::ConfigError;
 use crate::secret::Secret;
 use crate::trigger::EnvLookup;
 
-/// A key of a Kubernetes Secret, as a `secretTargetRef` entry names it.
+/// Which kind of Kubernetes object a [`SecretKeyRef`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyObject {
+    /// A Secret (`secretTargetRef`).
+    Secret,
+    /// A ConfigMap (`configMapTargetRef`).
+    ConfigMap,
+    /// A container of the scale target's pod template, whose environment an `env` source
+    /// reads in cluster mode: [`SecretKeyRef::name`] is the container's name (empty: the
+    /// first container) and [`SecretKeyRef::key`] the variable. A reader without targets
+    /// answers [`SecretRead::Offline`], and the variable is read through the `env` lookup.
+    Container,
+}
+
+impl KeyObject {
+    /// `Secret` or `ConfigMap`, as Kubernetes names the kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            KeyObject::Secret => "Secret",
+            KeyObject::ConfigMap => "ConfigMap",
+            KeyObject::Container => "container",
+        }
+    }
+}
+
+/// A key of a Kubernetes Secret or ConfigMap, as a `secretTargetRef` or `configMapTargetRef`
+/// entry names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SecretKeyRef<'a> {
-    /// The authentication's namespace; `None` for a cluster-wide authentication, whose Secrets
-    /// live in scalerd's own namespace (as KEDA reads ClusterTriggerAuthentication Secrets from
-    /// its own namespace).
+    /// Whether it is a key of a Secret or of a ConfigMap.
+    pub object: KeyObject,
+    /// The authentication's namespace; `None` for a cluster-wide authentication, whose
+    /// Secrets and ConfigMaps live in scalerd's own namespace (as KEDA reads a
+    /// ClusterTriggerAuthentication's from its own namespace).
     pub namespace: Option<&'a str>,
-    /// The Secret's name.
+    /// The Secret's or ConfigMap's name.
     pub name: &'a str,
-    /// The key inside the Secret's data.
+    /// The key inside its data.
     pub key: &'a str,
 }
 
@@ -50,13 +78,17 @@ pub enum SecretRead {
     Offline,
 }
 
-/// Reads one key of a Kubernetes Secret.
+/// Reads one key of a Kubernetes Secret or ConfigMap.
 ///
-/// `Err` carries why the key could not be read (the Secret or the key does not exist, access
-/// was denied, …), without any value; it is reported at the `secretTargetRef` entry.
+/// `Err` carries why the key could not be read (the object or the key does not exist, access
+/// was denied, …), without any value; it is reported at the `secretTargetRef` or
+/// `configMapTargetRef` entry. For an `env` source it is asked first about the variable in
+/// its container ([`KeyObject::Container`]); a reader that serves no scale targets (file mode,
+/// `scalerd check`) answers [`SecretRead::Offline`] there, and the variable is read through the
+/// `env` lookup.
 pub type SecretReader<'a> = &'a dyn Fn(&SecretKeyRef<'_>) -> Result<SecretRead, String>;
 
-/// The [`SecretReader`] of a process without a cluster: every Secret is
+/// The [`SecretReader`] of a process without a cluster: every Secret and ConfigMap is
 /// [`SecretRead::Offline`].
 ///
 /// # Errors
@@ -80,7 +112,7 @@ impl AuthValues {
         &self.values
     }
 
-    /// Parameters whose Kubernetes Secret could not be read offline.
+    /// Parameters whose Kubernetes Secret or ConfigMap could not be read offline.
     pub fn offline(&self) -> &BTreeSet<String> {
         &self.offline
     }
@@ -95,8 +127,10 @@ impl AuthValues {
     }
 }
 
-/// Reads every parameter of `auth`: environment variables through `env`, files from disk and
-/// Secret keys through `secrets`.
+/// Reads every parameter of `auth`: environment variables through `secrets` (a container of
+/// the scale target, [`KeyObject::Container`]) or, where it answers
+/// [`SecretRead::Offline`], through `env`; files from disk; Secret and ConfigMap keys through
+/// `secrets`.
 ///
 /// Reading a file is I/O, as loading the config file is: this runs while a config is loaded,
 /// never while scaling. A file's content loses its trailing newlines (`\n` or `\r\n`), as
@@ -121,7 +155,8 @@ impl AuthValues {
 /// Every parameter that could not be read, with paths relative to the authentication's spec
 /// fields: `env[0].name: environment variable REDIS_PASSWORD is not set`,
 /// `file[0].path: cannot read /x: No such file or directory`, or
-/// `secretTargetRef[1]: cannot read key "password" of Secret "redis" in namespace "shop": …`.
+/// `secretTargetRef[1]: cannot read key "password" of Secret "redis" in namespace "shop": …`
+/// (`configMapTargetRef[0]: cannot read key "host" of ConfigMap "redis-conf" …` likewise).
 pub fn resolve(
     auth: &Authentication,
     env: EnvLookup<'_>,
@@ -132,17 +167,34 @@ pub fn resolve(
     for (index, parameter) in auth.parameters.iter().enumerate() {
         let path = auth.parameter_path(index);
         let value = match &parameter.source {
-            AuthSource::Env { name } => env(name).map(Secret::new).ok_or_else(|| {
-                ConfigError::new(
-                    format!("{path}.name"),
-                    format!("environment variable {name} is not set"),
-                )
-            }),
+            AuthSource::Env { name, container } => {
+                let reference = SecretKeyRef {
+                    object: KeyObject::Container,
+                    namespace: auth.namespace.as_deref(),
+                    name: container.as_deref().unwrap_or_default(),
+                    key: name,
+                };
+                match secrets(&reference) {
+                    Ok(SecretRead::Found(value)) => Ok(value),
+                    Ok(SecretRead::Offline) => env(name).map(Secret::new).ok_or_else(|| {
+                        ConfigError::new(
+                            format!("{path}.name"),
+                            format!("environment variable {name} is not set"),
+                        )
+                    }),
+                    Err(why) => Err(ConfigError::new(path, why)),
+                }
+            }
             AuthSource::File { path: file } => {
                 read_file(file).map_err(|why| ConfigError::new(format!("{path}.path"), why))
             }
-            AuthSource::Secret { name, key } => {
+            AuthSource::Secret { name, key } | AuthSource::ConfigMap { name, key } => {
+                let object = match &parameter.source {
+                    AuthSource::ConfigMap { .. } => KeyObject::ConfigMap,
+                    _ => KeyObject::Secret,
+                };
                 let reference = SecretKeyRef {
+                    object,
                     namespace: auth.namespace.as_deref(),
                     name,
                     key,
@@ -161,7 +213,10 @@ pub fn resolve(
                         };
                         Err(ConfigError::new(
                             path,
-                            format!("cannot read key {key:?} of Secret {name:?}{place}: {why}"),
+                            format!(
+                                "cannot read key {key:?} of {} {name:?}{place}: {why}",
+                                object.kind()
+                            ),
                         ))
                     }
                 }

@@ -41,6 +41,8 @@
 //!     namespace: shop
 //!     secretTargetRef:            # keys of Kubernetes Secrets, read through the API
 //!       - {parameter: password, name: redis, key: password}
+//!     configMapTargetRef:         # keys of Kubernetes ConfigMaps, read through the API
+//!       - {parameter: host, name: redis-conf, key: host}
 //!     env:                        # variables of scalerd's own process environment
 //!       - {parameter: username, name: REDIS_USER}
 //!     file:                       # file contents, trailing newline trimmed (scalerd extension)
@@ -55,12 +57,19 @@
 //!         authenticationRef: {name: redis-auth}
 //! ```
 //!
-//! KEDA reads an `env` source from a container of the scale target; scalerd does not run inside
-//! the workload and reads its own environment instead (`containerName` is accepted and
-//! ignored). KEDA's other sources (`podIdentity`, `hashiCorpVault`, `azureKeyVault`,
-//! `gcpSecretManager`, `awsSecretManager`, `configMapTargetRef`, `boundServiceAccountToken`,
-//! `oauth2`, `filePath`) are refused with a message naming the supported ones. Error paths
+//! KEDA reads an `env` source from a container of the scale target (`containerName`, else the
+//! first); so does scalerd in cluster mode, while objects from a file read scalerd's own
+//! environment, since scalerd does not run inside the workload (`containerName` is kept and
+//! then not used). KEDA's other sources (`podIdentity`, `hashiCorpVault`, `azureKeyVault`,
+//! `gcpSecretManager`, `awsSecretManager`, `boundServiceAccountToken`, `oauth2`, `filePath`)
+//! are refused with a message naming the supported ones. Error paths
 //! start at `authentications`, such as `authentications[0].secretTargetRef[1].key`.
+//!
+//! `secretTargetRef` and `configMapTargetRef` keys are read the same way, through the
+//! Kubernetes API: from the authentication's namespace, or from scalerd's own namespace for an
+//! authentication without one (a ClusterTriggerAuthentication, or an entry of scalerd's own
+//! format written without a namespace). A missing object or key is an error at its entry
+//! (KEDA would read an empty value); without a cluster (`scalerd check`) they are not read.
 //!
 //! # KEDA manifests
 //!
@@ -77,7 +86,7 @@
 //! `apiVersion`) define authentications: `metadata.name` (required), `metadata.namespace` (for
 //! a TriggerAuthentication, default `default`; ignored on a ClusterTriggerAuthentication, as
 //! Kubernetes does for cluster-scoped objects) and a `spec` with the sources above
-//! (`secretTargetRef`, `env`, and the extension `file`). A file needs at least one
+//! (`secretTargetRef`, `configMapTargetRef`, `env`, and the extension `file`). A file needs at least one
 //! ScaledObject or ScaledJob. Documents of other kinds are errors.
 //!
 //! A document of kind `List` (`apiVersion: v1`, what `kubectl get scaledobjects,triggerauthentications
@@ -279,7 +288,7 @@ const AUTH_REF_FIELDS: &[&str] = &["name", "kind"];
 /// Keys of an authentication of scalerd's own format that are not sources.
 const OWN_AUTH_FIELDS: &[&str] = &["name", "namespace", "kind"];
 /// The authentication sources scalerd reads.
-const AUTH_SOURCES: &[&str] = &["secretTargetRef", "env", "file"];
+const AUTH_SOURCES: &[&str] = &["secretTargetRef", "configMapTargetRef", "env", "file"];
 /// KEDA's authentication sources that scalerd does not read.
 const UNSUPPORTED_AUTH_SOURCES: &[&str] = &[
     "podIdentity",
@@ -287,13 +296,12 @@ const UNSUPPORTED_AUTH_SOURCES: &[&str] = &[
     "azureKeyVault",
     "gcpSecretManager",
     "awsSecretManager",
-    "configMapTargetRef",
     "boundServiceAccountToken",
     "oauth2",
     "filePath",
 ];
-/// Keys of a `secretTargetRef` entry, all required.
-const SECRET_REF_FIELDS: &[&str] = &["parameter", "name", "key"];
+/// Keys of a `secretTargetRef` or `configMapTargetRef` entry, all required.
+const KEY_REF_FIELDS: &[&str] = &["parameter", "name", "key"];
 /// Keys of an `env` entry; the first two are required.
 const ENV_FIELDS: &[&str] = &["parameter", "name", "containerName"];
 /// Keys of a `file` entry, all required.
@@ -786,7 +794,7 @@ impl Decoder {
         path: &str,
     ) {
         let (known, required) = match key {
-            "secretTargetRef" => (SECRET_REF_FIELDS, SECRET_REF_FIELDS),
+            "secretTargetRef" | "configMapTargetRef" => (KEY_REF_FIELDS, KEY_REF_FIELDS),
             "env" => (ENV_FIELDS, &ENV_FIELDS[..2]),
             "file" => (FILE_FIELDS, FILE_FIELDS),
             _ => {
@@ -811,9 +819,14 @@ impl Decoder {
                     name: first.clone(),
                     key: secret_key.clone(),
                 },
-                ("secretTargetRef", None) => continue,
-                ("env", _) => AuthSource::Env {
+                ("configMapTargetRef", Some(map_key)) => AuthSource::ConfigMap {
                     name: first.clone(),
+                    key: map_key.clone(),
+                },
+                ("secretTargetRef" | "configMapTargetRef", None) => continue,
+                ("env", container) => AuthSource::Env {
+                    name: first.clone(),
+                    container: container.cloned(),
                 },
                 _ => AuthSource::File {
                     path: first.clone(),

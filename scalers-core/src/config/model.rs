@@ -684,8 +684,8 @@ pub struct Authentication {
     pub namespace: Option<String>,
     /// Whether it is a ClusterTriggerAuthentication (then `namespace` is `None`).
     pub cluster: bool,
-    /// The parameters it provides, in file order: the `secretTargetRef`, `env` and `file`
-    /// lists, each in its own order.
+    /// The parameters it provides, in file order: the `secretTargetRef`, `configMapTargetRef`,
+    /// `env` and `file` lists, each in its own order.
     pub parameters: Vec<AuthParameter>,
 }
 
@@ -710,7 +710,7 @@ impl Authentication {
     }
 
     /// The path of parameter `index` relative to the authentication: its source list and its
-    /// position there (`secretTargetRef[1]`, `env[0]`, `file[0]`).
+    /// position there (`secretTargetRef[1]`, `configMapTargetRef[0]`, `env[0]`, `file[0]`).
     ///
     /// Parameters of one source keep their list order in [`Authentication::parameters`], so
     /// the position is the number of earlier parameters with the same source.
@@ -738,11 +738,16 @@ pub struct AuthParameter {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum AuthSource {
-    /// An environment variable of the scalerd process (`env`). KEDA reads the variable from a
-    /// container of the scale target; scalerd runs outside the workload and reads its own.
+    /// An environment variable (`env`). In cluster mode, of a container of the scale
+    /// target's pod template, as KEDA reads it: the one named `containerName`, else the first
+    /// (not `envSourceContainerName`). Objects from a file read scalerd's own environment,
+    /// since scalerd runs outside the workload (`containerName` is then not used).
     Env {
         /// The variable's name.
         name: String,
+        /// The container it is read from (`containerName`); `None`: the first.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
     },
     /// The content of a file, such as a mounted Secret key, without its trailing newline
     /// (`file`, a scalerd extension).
@@ -759,15 +764,26 @@ pub enum AuthSource {
         /// The key inside the Secret's data.
         key: String,
     },
+    /// A key of a Kubernetes ConfigMap (`configMapTargetRef`), read through the Kubernetes API
+    /// from the same namespace as a `secretTargetRef` (the authentication's; scalerd's own for
+    /// a cluster-wide one).
+    ConfigMap {
+        /// The ConfigMap's name.
+        name: String,
+        /// The key inside the ConfigMap's `data` (or `binaryData`).
+        key: String,
+    },
 }
 
 impl AuthSource {
-    /// The config field listing sources of this kind: `env`, `file` or `secretTargetRef`.
+    /// The config field listing sources of this kind: `env`, `file`, `secretTargetRef` or
+    /// `configMapTargetRef`.
     pub fn field(&self) -> &'static str {
         match self {
             AuthSource::Env { .. } => "env",
             AuthSource::File { .. } => "file",
             AuthSource::Secret { .. } => "secretTargetRef",
+            AuthSource::ConfigMap { .. } => "configMapTargetRef",
         }
     }
 }

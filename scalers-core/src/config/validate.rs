@@ -643,9 +643,11 @@ fn check_authentications(config: &Config, file: &str) -> (Vec<ConfigError>, BTre
                 parameters.insert(name, path.clone());
             }
             let sources = match &parameter.source {
-                AuthSource::Env { name } => vec![("name", name)],
+                AuthSource::Env { name, .. } => vec![("name", name)],
                 AuthSource::File { path } => vec![("path", path)],
-                AuthSource::Secret { name, key } => vec![("name", name), ("key", key)],
+                AuthSource::Secret { name, key } | AuthSource::ConfigMap { name, key } => {
+                    vec![("name", name), ("key", key)]
+                }
             };
             for (field, value) in sources {
                 if value.is_empty() {

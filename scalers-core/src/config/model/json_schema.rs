@@ -8,7 +8,8 @@
 //! - trigger `metadata` values may be strings, numbers or booleans, kept as text;
 //! - `scalingModifiers.target` and `activationTarget` may be numbers or strings holding one,
 //!   and `tolerance` a number or a Kubernetes quantity such as `"50m"`;
-//! - authentications are written in KEDA's shape (`secretTargetRef`, `env`, `file` lists), not
+//! - authentications are written in KEDA's shape (`secretTargetRef`, `configMapTargetRef`,
+//!   `env`, `file` lists), not
 //!   as the model's resolved [`Authentication`](super::Authentication);
 //! - each field of a scaled object or an authentication says where KEDA keeps it.
 //!
@@ -73,6 +74,11 @@ const KEDA_LOCATIONS: &[(&str, &str, &str)] = &[
         "Authentication",
         "secretTargetRef",
         "`spec.secretTargetRef`",
+    ),
+    (
+        "Authentication",
+        "configMapTargetRef",
+        "`spec.configMapTargetRef`",
     ),
     ("Authentication", "env", "`spec.env`"),
     ("Authentication", "file", "none: a scalerd extension"),
@@ -346,6 +352,9 @@ pub(super) struct OwnAuthentication {
     /// Keys of Kubernetes Secrets, read through the Kubernetes API from the authentication's
     /// namespace (from scalerd's own namespace for a cluster-wide one).
     secret_target_ref: Option<Vec<SecretKeySource>>,
+    /// Keys of Kubernetes ConfigMaps, read through the Kubernetes API from the same namespace
+    /// as `secretTargetRef`.
+    config_map_target_ref: Option<Vec<ConfigMapKeySource>>,
     /// Variables of scalerd's own process environment. KEDA reads them from a container of
     /// the scale target; scalerd runs outside the workload and reads its own.
     env: Option<Vec<EnvSource>>,
@@ -376,6 +385,19 @@ struct SecretKeySource {
     key: String,
 }
 
+/// A trigger parameter read from a key of a Kubernetes ConfigMap.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "only the schema of this type is used")]
+struct ConfigMapKeySource {
+    /// The trigger parameter it sets, such as `host`.
+    parameter: String,
+    /// The ConfigMap's name.
+    name: String,
+    /// The key inside the ConfigMap's data.
+    key: String,
+}
+
 /// A trigger parameter read from an environment variable of the scalerd process.
 #[derive(JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields)]
@@ -385,7 +407,8 @@ struct EnvSource {
     parameter: String,
     /// The variable's name.
     name: String,
-    /// Accepted for KEDA compatibility and ignored.
+    /// The container KEDA reads the variable from; kept, and not used: objects from a file
+    /// read scalerd's own environment.
     container_name: Option<String>,
 }
 
