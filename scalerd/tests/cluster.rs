@@ -132,6 +132,34 @@ async fn a_scaled_object_in_the_cluster_scales_and_gets_kedas_status_written_on_
     daemon.stop().await;
 }
 
+/// Objects whose triggers read no environment (no `*FromEnv` parameter, no `env` source)
+/// start without a read of their target: one discovery of the kind and the watches, no `get`
+/// of any Deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_that_read_no_environment_start_without_reading_their_targets() {
+    let redis = RedisServer::shared().await;
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 35);
+    let fake = FakeApiServer::start().await;
+    let names: Vec<String> = (0..20).map(|i| format!("quiet{i}")).collect();
+    for name in &names {
+        fake.put_workload(&DEPLOY, "shop", name, 1);
+        fake.put_object(&SO, "shop", scaled_object(name, redis, &key, json!({})));
+    }
+    let daemon = Daemon::start(options(&fake)).await;
+    for name in &names {
+        replicas_become(&fake, name, 4, Duration::from_secs(30)).await;
+    }
+    let gets: Vec<String> = fake
+        .requests("GET", "/apis/apps/v1/namespaces/shop/deployments/**")
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert!(gets.is_empty(), "{gets:?}");
+    assert_eq!(fake.requests("GET", "/apis/apps/v1").len(), 1);
+    daemon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_object_gets_ready_false_with_checks_message_and_the_others_keep_scaling() {
     let redis = RedisServer::shared().await;

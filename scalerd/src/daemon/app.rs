@@ -654,7 +654,7 @@ impl Started {
                 if let Some(statuses) = &ctx.statuses {
                     statuses.found(&key, &resource.data["status"]);
                 }
-                self.credentials.merge(*config, fingerprints, Some(env));
+                self.credentials.merge(*config, fingerprints, env);
                 // An edited `scaleTargetRef`: the old target is released as on deletion.
                 let moved = self
                     .running

@@ -43,8 +43,8 @@ pub enum ClusterChange {
         /// The fingerprints of its credentials.
         fingerprints: Fingerprints,
         /// The environment of its target's containers, which `*FromEnv` parameters and `env`
-        /// sources read.
-        env: Arc<TargetEnv>,
+        /// sources read; none when its triggers read neither (the target is then not read).
+        env: Option<Arc<TargetEnv>>,
     },
     /// The object is new or changed, and invalid: what `scalerd check` would print.
     Invalid {
@@ -395,21 +395,49 @@ impl ClusterSource {
             Err(e) => return invalid(e.to_string()),
         };
         let wanted = env_containers(&config);
-        let ns = resource.metadata.namespace.clone().unwrap_or_default();
-        let t = &resource.data["spec"]["scaleTargetRef"];
-        let env = match target_env(&self.client, &ns, t, &wanted, None).await {
-            Ok(env) => Arc::new(env),
-            Err(e) => return invalid(format!("{file}: spec.scaleTargetRef: {e}")),
+        // The target's pod template is read only for objects that read its environment: at
+        // start, reading it for every object cost a discovery and a GET each (10,000 objects:
+        // 20,000 requests before the last loop started, within the rate limit).
+        let reads_env = !wanted.is_empty()
+            || config
+                .scaled_objects
+                .iter()
+                .flat_map(|o| &o.triggers)
+                .any(crate::daemon::credentials::reads_env);
+        let env = if reads_env {
+            let ns = resource.metadata.namespace.clone().unwrap_or_default();
+            let t = &resource.data["spec"]["scaleTargetRef"];
+            match target_env(&self.client, &ns, t, &wanted, None).await {
+                Ok(env) => Some(Arc::new(env)),
+                Err(e) => return invalid(format!("{file}: spec.scaleTargetRef: {e}")),
+            }
+        } else {
+            None
         };
-        let loaded = crate::daemon::credentials::load_config_for_target(
-            &config,
-            &file,
-            &self.registry,
-            &self.client,
-            &self.own_namespace,
-            &env,
-        )
-        .await;
+        let loaded = match &env {
+            Some(env) => {
+                crate::daemon::credentials::load_config_for_target(
+                    &config,
+                    &file,
+                    &self.registry,
+                    &self.client,
+                    &self.own_namespace,
+                    env,
+                )
+                .await
+            }
+            None => {
+                crate::daemon::credentials::load_config(
+                    &config,
+                    &file,
+                    &self.registry,
+                    Some(&self.client),
+                    &self.own_namespace,
+                    &|_| None,
+                )
+                .await
+            }
+        };
         match loaded {
             Ok((mut objects, fingerprints)) if objects.len() == 1 => ClusterChange::Apply {
                 object: Box::new(objects.remove(0)),

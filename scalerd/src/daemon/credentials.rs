@@ -347,11 +347,12 @@ impl ConfigCredentials {
             (None, Some(j)) => Scaled::Job(j).key(),
             (None, None) => return,
         };
-        if let Some(env) = env {
-            self.envs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key.clone(), env);
+        {
+            let mut envs = self.envs.lock().unwrap_or_else(PoisonError::into_inner);
+            match env {
+                Some(env) => envs.insert(key.clone(), env),
+                None => envs.remove(&key),
+            };
         }
         let mut part = part;
         // Locations only name places in a file; a config from the cluster has none.
@@ -624,7 +625,7 @@ impl ConfigCredentials {
 }
 
 /// Whether a trigger reads a `*FromEnv` parameter.
-fn reads_env(trigger: &scalers_core::config::model::TriggerSpec) -> bool {
+pub(crate) fn reads_env(trigger: &scalers_core::config::model::TriggerSpec) -> bool {
     trigger.metadata.keys().any(|k| k.ends_with("FromEnv"))
 }
 
