@@ -209,7 +209,7 @@ fn the_arguments_each_configuration_renders_parse_as_scalerd_run() {
             "default" => {
                 assert_eq!((config, watch_namespace), (None, vec![]));
                 assert_eq!(leader_elect, Some(true));
-                assert_eq!(kube_api_qps, 0.0);
+                assert_eq!(kube_api_qps, 50.0);
             }
             "cluster-two-namespaces" => {
                 assert_eq!(config, None);
