@@ -309,6 +309,59 @@ async fn deletions_and_watch_faults_neither_lose_nor_double_a_loop() {
     daemon.stop().await;
 }
 
+/// The API server unreachable for 30 s: every object keeps its loop with its last known spec
+/// meanwhile; an object created and one edited during the outage are picked up once it is
+/// back (the watches list again), and nothing is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_seconds_without_the_api_server_lose_and_double_nothing() {
+    let redis = RedisServer::shared().await;
+    let key = unique_name("jobs");
+    set_list(&redis.client(), &key, 25);
+    let fake = FakeApiServer::start().await;
+    for name in ["one", "two"] {
+        fake.put_workload(&DEPLOY, "shop", name, 1);
+        fake.put_object(&SO, "shop", scaled_object(name, redis, &key, json!({})));
+    }
+    let daemon = Daemon::start(options(&fake)).await;
+    replicas_become(&fake, "one", 3, Duration::from_secs(20)).await;
+    replicas_become(&fake, "two", 3, Duration::from_secs(20)).await;
+
+    fake.unreachable_for(Duration::from_secs(30));
+    let outage = Instant::now();
+    // Meanwhile the cluster changes: a new object, and `two` edited to at least 5 replicas.
+    fake.put_workload(&DEPLOY, "shop", "three", 1);
+    fake.put_object(&SO, "shop", scaled_object("three", redis, &key, json!({})));
+    let mut two = fake.object(&SO, "shop", "two").expect("two");
+    two["spec"]["minReplicaCount"] = json!(5);
+    fake.put_object(&SO, "shop", two);
+    // Halfway through, both loops are still there, as they were.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let keys = |s: scalerd::daemon::status::Status| {
+        s.objects
+            .into_iter()
+            .map(|o| o.scaled_object)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(daemon.status().await), ["shop/one", "shop/two"]);
+
+    // Back: the new object is scaled, the edit applies; nothing was written twice.
+    replicas_become(&fake, "three", 3, Duration::from_secs(90)).await;
+    replicas_become(&fake, "two", 5, Duration::from_secs(90)).await;
+    assert!(outage.elapsed() >= Duration::from_secs(30));
+    assert_eq!(
+        keys(daemon.status().await),
+        ["shop/one", "shop/three", "shop/two"]
+    );
+    assert_eq!(
+        fake.scale_writes(&DEPLOY, "shop", "one"),
+        [3],
+        "no doubled loop"
+    );
+    assert_eq!(fake.scale_writes(&DEPLOY, "shop", "two"), [3, 5]);
+    assert_eq!(fake.scale_writes(&DEPLOY, "shop", "three"), [3]);
+    daemon.stop().await;
+}
+
 fn finalizers(fake: &FakeApiServer, name: &str) -> Vec<String> {
     fake.object(&SO, "shop", name)
         .and_then(|o| {
