@@ -95,16 +95,32 @@ impl fmt::Display for TriggerErrorKind {
 }
 
 /// A failed sample: its kind and a message free of credentials.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
+///
+/// # The plugin's error
+///
+/// A trigger crate with an error type of its own converts it with
+/// [`TriggerError::from_plugin`] (usually inside `impl From<Error> for TriggerError`). The
+/// conversion keeps that error whole in [`source`](TriggerError::source): an embedding program
+/// gets it back with [`TriggerError::downcast_ref`] (or by downcasting the field), for example
+/// `e.downcast_ref::<scalers_prometheus::Error>()`, and matches on its variants.
+///
+/// The message is then the plugin error's `Display`, so the chain is printed once: the
+/// [`std::error::Error::source`] of such a trigger error is the plugin error's own source (the
+/// transport or decoding error underneath), never the plugin error itself, whose text would
+/// repeat the message. A printer that walks the chain (`message: cause: cause …`) therefore shows
+/// the same line whether or not the plugin error is kept. A cause attached with
+/// [`TriggerError::with_source`] is not described by the message and is the chain's next link.
+#[derive(Debug)]
 pub struct TriggerError {
     /// What kind of failure.
     pub kind: TriggerErrorKind,
     /// What happened, without credentials or query strings.
     pub message: String,
-    /// The underlying error, if any.
-    #[source]
+    /// The plugin's own error (from [`TriggerError::from_plugin`]) or the underlying cause (from
+    /// [`TriggerError::with_source`]), if any.
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// Whether `source` is the error `message` was taken from.
+    from_plugin: bool,
 }
 
 impl TriggerError {
@@ -114,13 +130,69 @@ impl TriggerError {
             kind,
             message: message.into(),
             source: None,
+            from_plugin: false,
         }
     }
 
-    /// The same failure with an underlying cause attached.
+    /// A failure of that kind whose message is the plugin's `error`, kept as
+    /// [`source`](TriggerError::source) for [`TriggerError::downcast_ref`]. The error must not
+    /// carry credentials in its text (it becomes the message) nor in its causes.
+    pub fn from_plugin(
+        kind: TriggerErrorKind,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        TriggerError {
+            from_plugin: true,
+            ..TriggerError::new(kind, error.to_string()).with_source(error)
+        }
+    }
+
+    /// The same failure with an underlying cause attached, the next link of the chain after the
+    /// message.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
+        self.from_plugin = false;
         self
+    }
+
+    /// The plugin's error, if this failure was converted from one
+    /// ([`TriggerError::from_plugin`]) of type `E`.
+    ///
+    /// ```
+    /// use scalers_core::trigger::{TriggerError, TriggerErrorKind};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("queue {0} is gone")]
+    /// struct MyError(String);
+    ///
+    /// let e = TriggerError::from_plugin(TriggerErrorKind::BadResponse, MyError("jobs".into()));
+    /// assert_eq!(e.to_string(), "queue jobs is gone");
+    /// assert_eq!(e.downcast_ref::<MyError>().map(|m| m.0.as_str()), Some("jobs"));
+    /// // The message is not repeated by the chain.
+    /// assert!(std::error::Error::source(&e).is_none());
+    /// ```
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.source
+            .as_deref()
+            .filter(|_| self.from_plugin)?
+            .downcast_ref()
+    }
+}
+
+impl fmt::Display for TriggerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TriggerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let source = self.source.as_deref()?;
+        if self.from_plugin {
+            source.source()
+        } else {
+            Some(source)
+        }
     }
 }
 

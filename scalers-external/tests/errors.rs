@@ -33,6 +33,24 @@ async fn a_scaler_that_is_not_there_is_unavailable() {
 }
 
 #[tokio::test]
+async fn the_crate_error_is_kept_for_downcasting() {
+    let address = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let built = build("external", &[("scalerAddress", &address)]).unwrap();
+    let e = built.trigger.sample().await.unwrap_err();
+    let Some(scalers_external::Error::Unavailable { source, .. }) =
+        e.downcast_ref::<scalers_external::Error>()
+    else {
+        panic!("not this crate's Unavailable error: {e:?}");
+    };
+    assert_eq!(source.code(), Code::Unavailable);
+    // The chain goes on with tonic's status, not with the message again.
+    assert_eq!(e.source().unwrap().to_string(), source.to_string());
+}
+
+#[tokio::test]
 async fn a_grpc_error_is_a_bad_response_naming_the_code() {
     let scaler = FakeScaler::start().await;
     let address = scaler.address();

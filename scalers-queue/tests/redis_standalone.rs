@@ -499,6 +499,25 @@ async fn refused_port_is_unavailable() {
 }
 
 #[tokio::test]
+async fn the_crate_error_is_kept_for_downcasting_and_printed_once() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let address = format!("127.0.0.1:{port}");
+    let t = trigger("redis", &[("address", &address), ("listName", "jobs")]);
+    let e = t.trigger.sample().await.unwrap_err();
+    match e.downcast_ref::<scalers_queue::redis::Error>() {
+        Some(scalers_queue::redis::Error::Unavailable { source, .. }) => {
+            let next = std::error::Error::source(&e).expect("the client error");
+            assert!(next.is::<redis::RedisError>(), "{next:?}");
+            assert_eq!(next.to_string(), source.to_string());
+        }
+        other => panic!("not this crate's Unavailable error: {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn silent_server_times_out_within_three_seconds() {
     // Accepts connections and never answers.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
