@@ -117,6 +117,10 @@ pub fn build_trigger(
         .collect();
     let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     registry
-        .build(&object, 0, &auth, &lookup)
+        .build(
+            scalers_core::trigger::BuildContext::new(&object, 0)
+                .with_auth(&auth)
+                .with_env(&lookup),
+        )
         .map_err(|errors| errors.into_iter().map(|e| (e.path, e.message)).collect())
 }

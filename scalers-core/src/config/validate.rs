@@ -13,7 +13,7 @@ use crate::config::model::{
 use crate::error::{ConfigError, ConfigErrors};
 use crate::formula::Formula;
 use crate::secret::Secret;
-use crate::trigger::{BuiltTrigger, EnvLookup, Registry};
+use crate::trigger::{BuildContext, BuiltTrigger, EnvLookup, Registry};
 
 /// Longest HPA policy period, in seconds.
 const MAX_POLICY_PERIOD_SECONDS: u32 = 1800;
@@ -347,7 +347,12 @@ fn build_triggers(
             },
         };
         let built = match auth(object, j, auth_index) {
-            TriggerAuth::Values(values) => registry.build_with_warnings(object, j, &values, env),
+            TriggerAuth::Values(values) => registry.build_with_warnings(BuildContext {
+                object,
+                index: j,
+                auth: &values,
+                env,
+            }),
             TriggerAuth::Resolved(values) => build_with(registry, object, j, values, env),
             TriggerAuth::Unreadable => continue,
         };
@@ -488,20 +493,30 @@ fn build_with(
     env: EnvLookup<'_>,
 ) -> Result<(BuiltTrigger, Vec<ConfigError>), Vec<ConfigError>> {
     if values.offline().is_empty() {
-        return registry.build_with_warnings(object, index, values.values(), env);
+        return registry.build_with_warnings(BuildContext {
+            object,
+            index,
+            auth: values.values(),
+            env,
+        });
     }
     // A blank value counts as absent (KEDA's rule, applied by `Params`), so the build with
     // empty stand-ins is also the build without them.
     let empty = values.with_placeholders("");
-    if let Ok(trigger) = registry.build_with_warnings(object, index, &empty, env) {
-        return Ok(trigger);
-    }
-    let errors = match registry.build_with_warnings(
+    if let Ok(trigger) = registry.build_with_warnings(BuildContext {
         object,
         index,
-        &values.with_placeholders(TEXT_PLACEHOLDER),
+        auth: &empty,
         env,
-    ) {
+    }) {
+        return Ok(trigger);
+    }
+    let errors = match registry.build_with_warnings(BuildContext {
+        object,
+        index,
+        auth: &values.with_placeholders(TEXT_PLACEHOLDER),
+        env,
+    }) {
         Ok(trigger) => return Ok(trigger),
         Err(errors) => errors,
     };
