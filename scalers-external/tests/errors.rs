@@ -8,15 +8,13 @@ use std::time::Duration;
 
 use common::{FakeScaler, build};
 use scalers_core::trigger::TriggerErrorKind;
+use scalers_testkit::refused_address;
 use tonic::Code;
 
 #[tokio::test]
 async fn a_scaler_that_is_not_there_is_unavailable() {
     // a port that was free a moment ago: connecting is refused
-    let address = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().to_string()
-    };
+    let address = refused_address();
     let built = build("external", &[("scalerAddress", &address)]).unwrap();
     let e = built.trigger.sample().await.unwrap_err();
     assert_eq!(e.kind, TriggerErrorKind::Unavailable);
@@ -34,10 +32,7 @@ async fn a_scaler_that_is_not_there_is_unavailable() {
 
 #[tokio::test]
 async fn the_crate_error_is_kept_for_downcasting() {
-    let address = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().to_string()
-    };
+    let address = refused_address();
     let built = build("external", &[("scalerAddress", &address)]).unwrap();
     let e = built.trigger.sample().await.unwrap_err();
     let Some(scalers_external::Error::Unavailable { source, .. }) =
