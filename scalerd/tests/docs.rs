@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use scalers_core::config::model::{ScaledObject, TriggerSpec};
+use scalers_core::trigger::BuildContext;
 use scalers_testkit::{RedisOptions, RedisServer, unique_name};
 
 fn root() -> PathBuf {
@@ -212,7 +213,7 @@ fn required_parameters(registry: &scalers_core::trigger::Registry, kind: &str) -
         spec.metadata = metadata.clone();
         let mut object = ScaledObject::new("docs", "docs");
         object.triggers.push(spec);
-        let Err(errors) = registry.build(&object, 0, &BTreeMap::new(), &|_| None) else {
+        let Err(errors) = registry.build(BuildContext::new(&object, 0)) else {
             break;
         };
         let missing: Vec<String> = errors

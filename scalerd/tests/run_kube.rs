@@ -4,16 +4,15 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use scalerd::daemon::status::Status;
 use scalerd::daemon::{App, RunOptions};
 use scalers_testkit::{
     FakeApiServer, FakeResource, Fault, PrometheusServices, eventually, unique_name,
 };
-use support::{Daemon, Dir};
+use support::{Daemon, Dir, ScalerdProcess as Process, kubeconfig};
 
 const DEPLOY: FakeResource = FakeResource::DEPLOYMENT;
 
@@ -292,58 +291,37 @@ async fn config_map_keys_are_read_like_secret_keys_in_file_mode() {
 
 // ---------------------------------------------------------------- two daemons, processes
 
-/// A `scalerd run` process, killed on drop.
-struct Process {
-    child: Child,
-    admin: String,
-    identity: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_daemon(config: &PathBuf, kubeconfig: &PathBuf, identity: &str) -> Process {
-    let admin = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_scalerd"))
-        .args(["run", "--config"])
-        .arg(config)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args([
-            "--admin-addr",
-            &admin,
-            "--leader-elect",
-            "--lease-namespace",
-            "scalers",
-        ])
-        .args(["--identity", identity, "--lease-timings", "3", "2", "0.2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("scalerd starts");
-    Process {
-        child,
-        admin: format!("http://{admin}"),
-        identity: identity.to_owned(),
-    }
+/// A `scalerd run` process of `config` electing a leader through the fake API server.
+fn spawn_daemon(dir: &Dir, config: &Path, kubeconfig: &Path, identity: &str) -> Process {
+    let (config, kubeconfig) = (config.as_os_str(), kubeconfig.as_os_str());
+    Process::spawn(
+        dir,
+        identity,
+        "warn",
+        [
+            "--config".as_ref(),
+            config,
+            "--kubeconfig".as_ref(),
+            kubeconfig,
+            "--leader-elect".as_ref(),
+        ]
+        .into_iter()
+        .chain(
+            [
+                "--lease-namespace",
+                "scalers",
+                "--lease-timings",
+                "3",
+                "2",
+                "0.2",
+            ]
+            .map(OsStr::new),
+        ),
+    )
 }
 
 async fn leader(p: &Process) -> Option<bool> {
-    let r = reqwest::get(format!("{}/status", p.admin)).await.ok()?;
-    let s: Status = serde_json::from_slice(&r.bytes().await.ok()?).ok()?;
-    Some(s.leader)
+    p.status().await.map(|s| s.leader)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,15 +338,9 @@ async fn two_daemons_elect_one_writer_and_the_standby_takes_over() {
             object("orders", "orders", prom.prometheus_url(), &m)
         ),
     );
-    let kubeconfig = dir.write(
-        "kubeconfig",
-        &format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: '{}'}}}}]\ncontexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\ncurrent-context: fake\nusers: [{{name: fake, user: {{}}}}]\n",
-            fake.url()
-        ),
-    );
-    let a = spawn_daemon(&config, &kubeconfig, "daemon-a");
-    let b = spawn_daemon(&config, &kubeconfig, "daemon-b");
+    let kubeconfig = kubeconfig(&dir, &fake);
+    let a = spawn_daemon(&dir, &config, &kubeconfig, "daemon-a");
+    let b = spawn_daemon(&dir, &config, &kubeconfig, "daemon-b");
 
     // exactly one leads, and it scales: ceil(25 / 10) = 3
     let (first, second) = eventually(Duration::from_secs(30), || async {

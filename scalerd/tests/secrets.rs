@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use scalerd::daemon::status::Status;
@@ -15,7 +15,7 @@ use scalers_testkit::{
     FakeApiServer, FakeResource, HttpStub, RedisOptions, RedisServer, eventually, refused_url,
     unique_name,
 };
-use support::{Dir, base64, free_port, get, k8s_name, kubeconfig};
+use support::{Dir, ScalerdProcess, base64, free_port, get, k8s_name, kubeconfig};
 
 /// Distinctive values: what is searched for is the random tail, so that even part of a value
 /// would be found.
@@ -59,24 +59,13 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
-/// A `scalerd run` process, killed on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The environment every scalerd process of this test gets.
-fn with_env(mut c: Command) -> Command {
+fn with_env(c: &mut Command) -> &mut Command {
     c.env("RUST_LOG", "trace")
         .env("SCALERS_TEST_REDIS_PASSWORD", REDIS_PASSWORD)
         .env("SCALERS_TEST_KAFKA_USER", "scalers")
         .env("SCALERS_TEST_KAFKA_PASSWORD", KAFKA_PASSWORD)
-        .env_remove("KUBERNETES_SERVICE_HOST");
-    c
+        .env_remove("KUBERNETES_SERVICE_HOST")
 }
 
 fn text(o: &Output) -> String {
@@ -144,19 +133,14 @@ async fn secrets_never_show_while_their_sources_fail() {
         ),
     );
     let kubeconfig = kubeconfig(&dir, &fake);
-    let log = dir.path("stderr.log");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let admin = format!("http://{addr}");
-    let mut command = with_env(Command::new(env!("CARGO_BIN_EXE_scalerd")));
-    command
-        .args(["run", "--leader-elect", "false", "--admin-addr", &addr])
-        .arg("--config")
-        .arg(&config)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let mut process = Process(command.spawn().expect("scalerd starts"));
+    let mut process = ScalerdProcess::spawn_with(&dir, "secrets", "trace", |c| {
+        with_env(c)
+            .args(["--leader-elect", "false", "--config"])
+            .arg(&config)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig);
+    });
+    let admin = process.admin.clone();
 
     // Every trigger fails, as intended, and says so.
     let expected = [
@@ -228,18 +212,14 @@ async fn secrets_never_show_while_their_sources_fail() {
     assert!(metrics_text.contains("scalers_trigger_errors_total"));
 
     // A clean stop, so that every log line is out.
-    let term = Command::new("kill")
-        .args(["-TERM", &process.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    process.signal("TERM");
     let exit = eventually(Duration::from_secs(20), || {
-        let exited = process.0.try_wait().unwrap();
+        let exited = process.child.try_wait().unwrap();
         async move { exited }
     })
     .await;
     assert_eq!(exit.code(), Some(0));
-    let logs = std::fs::read_to_string(&log).unwrap();
+    let logs = process.log();
     assert!(logs.contains("TRACE"), "trace level is on");
     assert_eq!(
         logs.matches("trigger failed").count(),
@@ -265,9 +245,12 @@ async fn secrets_never_show_while_their_sources_fail() {
 
     // `check` and `probe` on the same config, with the same environment.
     let run = |args: &[&str]| {
-        let mut c = with_env(Command::new(env!("CARGO_BIN_EXE_scalerd")));
-        c.args(args).arg("--config").arg(&config);
-        c.output().expect("scalerd runs")
+        with_env(&mut Command::new(env!("CARGO_BIN_EXE_scalerd")))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("scalerd runs")
     };
     let check = run(&["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));

@@ -3,30 +3,11 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use scalerd::daemon::status::Status;
 use scalers_testkit::{RedisServer, eventually, unique_name};
-use support::{Dir, free_port, get, k8s_name, metric, set_list};
-
-/// A `scalerd run` process, killed on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{name}"), child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{name}");
-}
+use support::{Dir, ScalerdProcess as Process, get, k8s_name, metric, set_list};
 
 fn config(name: &str, address: &str, key: &str, max: u32) -> String {
     format!(
@@ -63,23 +44,13 @@ async fn sighup_reloads_the_config_and_an_invalid_file_is_refused() {
     let name = k8s_name("worker");
     let dir = Dir::new("sighup");
     let path = dir.write("scalerd.yaml", &config(&name, redis.address(), &key, 10));
-    let log = dir.path("stderr.log");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let admin = format!("http://{addr}");
-    let child = Command::new(env!("CARGO_BIN_EXE_scalerd"))
-        .args(["run", "--dry-run", "--config-watch-interval", "0"])
-        .arg("--config")
-        .arg(&path)
-        .args(["--admin-addr", &addr])
-        // No cluster: in-memory workloads.
-        .env("KUBECONFIG", dir.path("no-kubeconfig"))
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("scalerd starts");
-    let mut process = Process(child);
+    let mut process = Process::spawn_with(&dir, "sighup", "info", |c| {
+        c.args(["--dry-run", "--config-watch-interval", "0", "--config"])
+            .arg(&path)
+            // No cluster: in-memory workloads.
+            .env("KUBECONFIG", dir.path("no-kubeconfig"));
+    });
+    let admin = process.admin.clone();
 
     // 0 → 1 (activation) → 4 = ceil(35 / 10)
     let s = until(&admin, "4 replicas", |s| {
@@ -99,7 +70,7 @@ async fn sighup_reloads_the_config_and_an_invalid_file_is_refused() {
     assert_eq!(s.last_reload, None);
     assert_eq!(s.objects[0].desired_replicas, Some(4));
 
-    signal(&process.0, "HUP");
+    process.signal("HUP");
     let s = until(&admin, "a reload", |s| s.last_reload.is_some()).await;
     let reload = s.last_reload.unwrap();
     assert!(reload.ok, "{reload:?}");
@@ -118,7 +89,7 @@ async fn sighup_reloads_the_config_and_an_invalid_file_is_refused() {
         "scalerd.yaml",
         "scaledObjects:\n  - name: x\n    maxReplicaCount: -1\n",
     );
-    signal(&process.0, "HUP");
+    process.signal("HUP");
     let s = until(&admin, "a refused reload", |s| {
         s.last_reload.as_ref().is_some_and(|r| !r.ok)
     })
@@ -145,14 +116,14 @@ async fn sighup_reloads_the_config_and_an_invalid_file_is_refused() {
     );
 
     // SIGTERM: a clean exit.
-    signal(&process.0, "TERM");
+    process.signal("TERM");
     let code = eventually(Duration::from_secs(15), || {
-        let exited = process.0.try_wait().unwrap();
+        let exited = process.child.try_wait().unwrap();
         async move { exited }
     })
     .await;
     assert_eq!(code.code(), Some(0));
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = process.log();
     assert_eq!(
         text.matches("SIGHUP: reloading the config").count(),
         2,
@@ -184,21 +155,13 @@ async fn a_sighup_while_starting_is_not_fatal() {
             stub.url()
         ),
     );
-    let addr = format!("127.0.0.1:{}", free_port());
-    let admin = format!("http://{addr}");
-    let child = Command::new(env!("CARGO_BIN_EXE_scalerd"))
-        .args(["run", "--dry-run", "--config-watch-interval", "0"])
-        .arg("--config")
-        .arg(&path)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--admin-addr", &addr])
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("scalerd starts");
-    let mut process = Process(child);
+    let mut process = Process::spawn_with(&dir, "sighup-starting", "warn", |c| {
+        c.args(["--dry-run", "--config-watch-interval", "0", "--config"])
+            .arg(&path)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig);
+    });
+    let admin = process.admin.clone();
 
     // It is asking the API server for its version: SIGHUP now.
     eventually(Duration::from_secs(10), || {
@@ -206,8 +169,8 @@ async fn a_sighup_while_starting_is_not_fatal() {
         async move { (n > 0).then_some(()) }
     })
     .await;
-    signal(&process.0, "HUP");
-    assert_eq!(process.0.try_wait().unwrap(), None);
+    process.signal("HUP");
+    assert_eq!(process.child.try_wait().unwrap(), None);
 
     // It starts, and reloads the (same) config for the signal it got while starting.
     let s = until(&admin, "running after the SIGHUP", |s| {
@@ -215,5 +178,5 @@ async fn a_sighup_while_starting_is_not_fatal() {
     })
     .await;
     assert!(s.last_reload.unwrap().ok);
-    assert_eq!(process.0.try_wait().unwrap(), None, "still running");
+    assert_eq!(process.child.try_wait().unwrap(), None, "still running");
 }

@@ -95,16 +95,32 @@ impl fmt::Display for TriggerErrorKind {
 }
 
 /// A failed sample: its kind and a message free of credentials.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
+///
+/// # The plugin's error
+///
+/// A trigger crate with an error type of its own converts it with
+/// [`TriggerError::from_plugin`] (usually inside `impl From<Error> for TriggerError`). The
+/// conversion keeps that error whole in [`source`](TriggerError::source): an embedding program
+/// gets it back with [`TriggerError::downcast_ref`] (or by downcasting the field), for example
+/// `e.downcast_ref::<scalers_prometheus::Error>()`, and matches on its variants.
+///
+/// The message is then the plugin error's `Display`, so the chain is printed once: the
+/// [`std::error::Error::source`] of such a trigger error is the plugin error's own source (the
+/// transport or decoding error underneath), never the plugin error itself, whose text would
+/// repeat the message. A printer that walks the chain (`message: cause: cause …`) therefore shows
+/// the same line whether or not the plugin error is kept. A cause attached with
+/// [`TriggerError::with_source`] is not described by the message and is the chain's next link.
+#[derive(Debug)]
 pub struct TriggerError {
     /// What kind of failure.
     pub kind: TriggerErrorKind,
     /// What happened, without credentials or query strings.
     pub message: String,
-    /// The underlying error, if any.
-    #[source]
+    /// The plugin's own error (from [`TriggerError::from_plugin`]) or the underlying cause (from
+    /// [`TriggerError::with_source`]), if any.
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// Whether `source` is the error `message` was taken from.
+    from_plugin: bool,
 }
 
 impl TriggerError {
@@ -114,13 +130,69 @@ impl TriggerError {
             kind,
             message: message.into(),
             source: None,
+            from_plugin: false,
         }
     }
 
-    /// The same failure with an underlying cause attached.
+    /// A failure of that kind whose message is the plugin's `error`, kept as
+    /// [`source`](TriggerError::source) for [`TriggerError::downcast_ref`]. The error must not
+    /// carry credentials in its text (it becomes the message) nor in its causes.
+    pub fn from_plugin(
+        kind: TriggerErrorKind,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        TriggerError {
+            from_plugin: true,
+            ..TriggerError::new(kind, error.to_string()).with_source(error)
+        }
+    }
+
+    /// The same failure with an underlying cause attached, the next link of the chain after the
+    /// message.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
+        self.from_plugin = false;
         self
+    }
+
+    /// The plugin's error, if this failure was converted from one
+    /// ([`TriggerError::from_plugin`]) of type `E`.
+    ///
+    /// ```
+    /// use scalers_core::trigger::{TriggerError, TriggerErrorKind};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("queue {0} is gone")]
+    /// struct MyError(String);
+    ///
+    /// let e = TriggerError::from_plugin(TriggerErrorKind::BadResponse, MyError("jobs".into()));
+    /// assert_eq!(e.to_string(), "queue jobs is gone");
+    /// assert_eq!(e.downcast_ref::<MyError>().map(|m| m.0.as_str()), Some("jobs"));
+    /// // The message is not repeated by the chain.
+    /// assert!(std::error::Error::source(&e).is_none());
+    /// ```
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.source
+            .as_deref()
+            .filter(|_| self.from_plugin)?
+            .downcast_ref()
+    }
+}
+
+impl fmt::Display for TriggerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TriggerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let source = self.source.as_deref()?;
+        if self.from_plugin {
+            source.source()
+        } else {
+            Some(source)
+        }
     }
 }
 
@@ -610,6 +682,90 @@ impl fmt::Debug for BuiltTrigger {
     }
 }
 
+/// What building one trigger reads besides the registry: the object, which of its triggers, the
+/// authentication values resolved for it and the environment for `*FromEnv` parameters.
+///
+/// Building stays pure: the caller resolves `TriggerAuthentication` references and Secrets
+/// beforehand, and the environment is a lookup, so `scalerd check` builds exactly what the daemon
+/// builds. The fields are public for callers that have everything at hand; [`BuildContext::new`]
+/// starts with no authentication values and an empty environment.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use scalers_core::config::model::{ScaledObject, TriggerSpec};
+/// use scalers_core::secret::Secret;
+/// use scalers_core::trigger::{BuildContext, Registry};
+///
+/// let mut object = ScaledObject::new("api", "api");
+/// object.triggers.push(TriggerSpec::new("mystery"));
+/// let auth = BTreeMap::from([("token".to_owned(), Secret::new("s3cret"))]);
+/// let context = BuildContext::new(&object, 0)
+///     .with_auth(&auth)
+///     .with_env(&|var| std::env::var(var).ok());
+/// let errors = Registry::new().build(context).unwrap_err();
+/// assert_eq!(errors[0].path, "type");
+/// ```
+#[derive(Clone, Copy)]
+pub struct BuildContext<'a> {
+    /// The object whose trigger is built.
+    pub object: &'a ScaledObject,
+    /// Which of `object.triggers` to build.
+    pub index: usize,
+    /// The trigger's authentication parameters, resolved (from `authenticationRef` or inline
+    /// values), by parameter name.
+    pub auth: &'a BTreeMap<String, Secret>,
+    /// Where `*FromEnv` parameters are looked up.
+    pub env: EnvLookup<'a>,
+}
+
+/// No authentication values, for [`BuildContext::new`].
+static NO_AUTH: BTreeMap<String, Secret> = BTreeMap::new();
+
+/// An environment without variables, for [`BuildContext::new`].
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+impl<'a> BuildContext<'a> {
+    /// Trigger `index` of `object`, without authentication values, in an empty environment.
+    pub fn new(object: &'a ScaledObject, index: usize) -> Self {
+        BuildContext {
+            object,
+            index,
+            auth: &NO_AUTH,
+            env: &no_env,
+        }
+    }
+
+    /// The same build with these resolved authentication parameters.
+    pub fn with_auth(self, auth: &'a BTreeMap<String, Secret>) -> Self {
+        BuildContext { auth, ..self }
+    }
+
+    /// The same build with this environment lookup.
+    pub fn with_env(self, env: EnvLookup<'a>) -> Self {
+        BuildContext { env, ..self }
+    }
+
+    /// The trigger being built (`object.triggers[index]`).
+    ///
+    /// # Panics
+    /// If `index` is out of range.
+    pub fn spec(&self) -> &'a TriggerSpec {
+        &self.object.triggers[self.index]
+    }
+}
+
+impl fmt::Debug for BuildContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BuildContext")
+            .field("object", &self.object.name)
+            .field("index", &self.index)
+            .field("auth", &self.auth.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
@@ -634,18 +790,12 @@ impl Registry {
         self.builders.contains_key(name)
     }
 
-    /// Builds trigger `index` of `object`.
+    /// Builds trigger [`index`](BuildContext::index) of the context's object.
     ///
     /// # Errors
     /// Every problem found, with paths relative to the trigger (`metadata.threshold`).
-    pub fn build(
-        &self,
-        object: &ScaledObject,
-        index: usize,
-        auth: &BTreeMap<String, Secret>,
-        env: EnvLookup<'_>,
-    ) -> Result<BuiltTrigger, Vec<ConfigError>> {
-        self.build_with_warnings(object, index, auth, env)
+    pub fn build(&self, context: BuildContext<'_>) -> Result<BuiltTrigger, Vec<ConfigError>> {
+        self.build_with_warnings(context)
             .map(|(trigger, _)| trigger)
     }
 
@@ -656,12 +806,12 @@ impl Registry {
     /// As [`Registry::build`].
     pub fn build_with_warnings(
         &self,
-        object: &ScaledObject,
-        index: usize,
-        auth: &BTreeMap<String, Secret>,
-        env: EnvLookup<'_>,
+        context: BuildContext<'_>,
     ) -> Result<(BuiltTrigger, Vec<ConfigError>), Vec<ConfigError>> {
-        let spec = &object.triggers[index];
+        let BuildContext {
+            object, auth, env, ..
+        } = context;
+        let spec = context.spec();
         let Some(build) = self.builders.get(&spec.trigger_type) else {
             let known = self.types().collect::<Vec<_>>().join(", ");
             return Err(vec![ConfigError::new(
@@ -715,7 +865,11 @@ impl Registry {
         let mut errors = Vec::new();
         for i in 0..object.triggers.len() {
             let params = auth(i);
-            match self.build(object, i, &params, env) {
+            match self.build(
+                BuildContext::new(object, i)
+                    .with_auth(&params)
+                    .with_env(env),
+            ) {
                 Ok(t) => built.push(t),
                 Err(es) => errors.extend(
                     es.into_iter()

@@ -33,7 +33,32 @@ impl Error {
 }
 
 impl From<Error> for TriggerError {
+    /// Keeps `e` whole as the trigger error's source, for
+    /// [`TriggerError::downcast_ref`]; the message is its text.
     fn from(e: Error) -> Self {
-        TriggerError::new(e.kind(), e.to_string())
+        TriggerError::from_plugin(e.kind(), e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crate_error_is_kept_for_downcasting() {
+        let e = TriggerError::from(Error::NoOccurrence {
+            which: "start",
+            expression: "0 0 30 2 *".to_owned(),
+            now: "2026-02-01T00:00:00Z".to_owned(),
+        });
+        assert_eq!(
+            e.message,
+            "start \"0 0 30 2 *\" has no occurrence after 2026-02-01T00:00:00Z"
+        );
+        let Some(Error::NoOccurrence { which, .. }) = e.downcast_ref::<Error>() else {
+            panic!("not this crate's error: {e:?}");
+        };
+        assert_eq!(*which, "start");
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

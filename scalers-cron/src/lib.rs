@@ -34,11 +34,10 @@
 //!
 //! # Examples
 //! ```
-//! use std::collections::BTreeMap;
 //! use std::sync::Arc;
 //! use std::time::{Duration, SystemTime};
 //! use scalers_core::config::model::{ScaledObject, TriggerSpec};
-//! use scalers_core::trigger::Registry;
+//! use scalers_core::trigger::{BuildContext, Registry};
 //!
 //! // Mondays to Fridays, 08:00 to 18:00 in Berlin: 5 replicas.
 //! let mut spec = TriggerSpec::new("cron");
@@ -59,7 +58,7 @@
 //! scalers_cron::register_with_clock(&mut registry, Arc::new(move || wednesday_ten));
 //!
 //! let built = registry
-//!     .build(&object, 0, &BTreeMap::new(), &|_| None)
+//!     .build(BuildContext::new(&object, 0))
 //!     .expect("valid trigger");
 //! # block_on(async {
 //! let sample = built.trigger.sample().await.expect("a sample");

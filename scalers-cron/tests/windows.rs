@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use jiff::Timestamp;
 use scalers_core::config::model::{MetricType, ScaledObject, TriggerSpec};
-use scalers_core::trigger::{MetricTarget, Registry, Sample};
+use scalers_core::trigger::{BuildContext, MetricTarget, Registry, Sample};
 use scalers_cron::{CronConfig, CronTrigger, SystemClock, Window};
 
 /// A trigger built from metadata, through `CronConfig::from_params` as a registry would.
@@ -246,9 +246,7 @@ async fn samples_read_the_injected_clock_each_time() {
     spec.metric_type = MetricType::Value;
     let mut object = ScaledObject::new("app", "app");
     object.triggers.push(spec);
-    let built = registry
-        .build(&object, 0, &BTreeMap::new(), &|_| None)
-        .unwrap();
+    let built = registry.build(BuildContext::new(&object, 0)).unwrap();
     assert_eq!(built.trigger.target().metric_type, MetricType::Value);
 
     let mut seen = Vec::new();

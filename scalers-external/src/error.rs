@@ -138,15 +138,10 @@ impl Error {
 }
 
 impl From<Error> for TriggerError {
+    /// Keeps `e` whole as the trigger error's source, for
+    /// [`TriggerError::downcast_ref`]; the message is its text.
     fn from(e: Error) -> Self {
-        let kind = e.kind();
-        let failure = TriggerError::new(kind, e.to_string());
-        // The cause becomes the trigger error's source; our own text is already the message.
-        match e {
-            Error::Tls { source, .. } => failure.with_source(source),
-            Error::Unavailable { source, .. } => failure.with_source(*source),
-            _ => failure,
-        }
+        TriggerError::from_plugin(e.kind(), e)
     }
 }
 

@@ -8,15 +8,13 @@ use std::time::Duration;
 
 use common::{FakeScaler, build};
 use scalers_core::trigger::TriggerErrorKind;
+use scalers_testkit::refused_address;
 use tonic::Code;
 
 #[tokio::test]
 async fn a_scaler_that_is_not_there_is_unavailable() {
     // a port that was free a moment ago: connecting is refused
-    let address = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().to_string()
-    };
+    let address = refused_address();
     let built = build("external", &[("scalerAddress", &address)]).unwrap();
     let e = built.trigger.sample().await.unwrap_err();
     assert_eq!(e.kind, TriggerErrorKind::Unavailable);
@@ -30,6 +28,21 @@ async fn a_scaler_that_is_not_there_is_unavailable() {
         source.starts_with("code: 'The service is currently unavailable'"),
         "{source}"
     );
+}
+
+#[tokio::test]
+async fn the_crate_error_is_kept_for_downcasting() {
+    let address = refused_address();
+    let built = build("external", &[("scalerAddress", &address)]).unwrap();
+    let e = built.trigger.sample().await.unwrap_err();
+    let Some(scalers_external::Error::Unavailable { source, .. }) =
+        e.downcast_ref::<scalers_external::Error>()
+    else {
+        panic!("not this crate's Unavailable error: {e:?}");
+    };
+    assert_eq!(source.code(), Code::Unavailable);
+    // The chain goes on with tonic's status, not with the message again.
+    assert_eq!(e.source().unwrap().to_string(), source.to_string());
 }
 
 #[tokio::test]

@@ -281,18 +281,9 @@ impl Error {
 }
 
 impl From<Error> for TriggerError {
+    /// Keeps `e` whole as the trigger error's source, for
+    /// [`TriggerError::downcast_ref`]; the message is its text.
     fn from(e: Error) -> Self {
-        let kind = e.kind();
-        let message = e.to_string();
-        let failure = TriggerError::new(kind, message);
-        // The cause becomes the trigger error's source; our own text is already the message.
-        match e {
-            Error::Client { source, .. }
-            | Error::Connect { source, .. }
-            | Error::Timeout { source, .. }
-            | Error::Request { source, .. } => failure.with_source(source),
-            Error::Decode { source, .. } => failure.with_source(source),
-            _ => failure,
-        }
+        TriggerError::from_plugin(e.kind(), e)
     }
 }

@@ -77,9 +77,8 @@
 //!
 //! # Examples
 //! ```no_run
-//! use std::collections::BTreeMap;
 //! use scalers_core::config::model::{ScaledObject, TriggerSpec};
-//! use scalers_core::trigger::Registry;
+//! use scalers_core::trigger::{BuildContext, Registry};
 //!
 //! # async fn demo() {
 //! let mut registry = Registry::new();
@@ -112,7 +111,7 @@
 //!
 //! for index in 0..object.triggers.len() {
 //!     let built = registry
-//!         .build(&object, index, &BTreeMap::new(), &|var| std::env::var(var).ok())
+//!         .build(BuildContext::new(&object, index).with_env(&|var| std::env::var(var).ok()))
 //!         .expect("valid trigger");
 //!     match built.trigger.sample().await {
 //!         Ok(sample) => println!("value {} (active: {})", sample.value, sample.active),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{build, build_in, config, errors, registry};
 use scalers_core::config::model::MetricType;
-use scalers_core::trigger::MetricTarget;
+use scalers_core::trigger::{BuildContext, MetricTarget};
 use scalers_prometheus::{ClientPool, Credentials};
 
 const BASE: [(&str, &str); 3] = [
@@ -55,7 +55,7 @@ fn target_follows_threshold_activation_and_metric_type() {
     let registry = registry(&ClientPool::new());
     let no_env = |_: &str| None;
     let built = registry
-        .build(&object, 0, &Default::default(), &no_env)
+        .build(BuildContext::new(&object, 0).with_env(&no_env))
         .unwrap();
     assert_eq!(
         built.trigger.target(),

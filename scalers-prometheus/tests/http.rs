@@ -340,6 +340,25 @@ async fn connection_refused_is_unavailable() {
 }
 
 #[tokio::test]
+async fn the_crate_error_is_kept_for_downcasting_and_printed_once() {
+    let server = refused_url();
+    let t = trigger(&base(&server, &[]));
+    let e = t.trigger.sample().await.unwrap_err();
+    let Some(scalers_prometheus::Error::Connect {
+        endpoint: at,
+        source,
+    }) = e.downcast_ref::<scalers_prometheus::Error>()
+    else {
+        panic!("not this crate's Connect error: {e:?}");
+    };
+    assert_eq!(*at, endpoint(&server));
+    // The chain goes on from the crate error's own cause: the message is not repeated.
+    let next = e.source().expect("the transport error");
+    assert!(next.is::<reqwest::Error>(), "{next:?}");
+    assert_eq!(next.to_string(), source.to_string());
+}
+
+#[tokio::test]
 async fn non_2xx_answers_are_bad_responses_without_their_body() {
     let stub = HttpStub::respond(502, "text/html", "<h1>GET /api/v1/query?x</h1>").await;
     let server = stub.url();
@@ -410,7 +429,7 @@ async fn malformed_json_is_a_bad_response() {
             ),
             "{body}"
         );
-        let cause = e.source.as_ref().expect("the JSON error as source");
+        let cause = std::error::Error::source(&e).expect("the JSON error as source");
         assert!(cause.is::<serde_json::Error>(), "{cause:?}");
     }
 }

@@ -169,7 +169,11 @@ async fn a_body_that_is_not_json_is_a_bad_response() {
             format!("{url}: malformed response").as_str()
         )
     );
-    assert!(e.source.as_ref().unwrap().is::<serde_json::Error>());
+    assert!(
+        std::error::Error::source(&e)
+            .unwrap()
+            .is::<serde_json::Error>()
+    );
 }
 
 #[tokio::test]

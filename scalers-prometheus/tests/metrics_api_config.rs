@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{build_kind_in, errors, object_of, registry};
 use scalers_core::config::model::MetricType;
 use scalers_core::secret::Secret;
-use scalers_core::trigger::{MetricTarget, Params};
+use scalers_core::trigger::{BuildContext, MetricTarget, Params};
 use scalers_prometheus::{
     ApiKey, ClientPool, Credentials, MetricsApiConfig, MetricsApiTrigger, ValueLocation,
 };
@@ -103,7 +103,7 @@ fn options_are_parsed_and_the_target_follows_them() {
     let mut object = object_of("metrics-api", &with(&[("activationTargetValue", "2")]));
     object.triggers[0].metric_type = MetricType::Value;
     let built = registry(&ClientPool::new())
-        .build(&object, 0, &BTreeMap::new(), &|_| None)
+        .build(BuildContext::new(&object, 0))
         .unwrap();
     assert_eq!(
         built.trigger.target(),

@@ -65,6 +65,27 @@ async fn no_broker_listening_is_unavailable_not_zero() {
 }
 
 #[tokio::test]
+async fn the_crate_error_is_kept_for_downcasting() {
+    let address = refused_address();
+    let t = concrete(
+        &[("bootstrapServers", &address), ("consumerGroup", "workers")],
+        TIMEOUT,
+    );
+    let e = t.sample().await.unwrap_err();
+    match e.downcast_ref::<scalers_queue::kafka::Error>() {
+        Some(scalers_queue::kafka::Error::Request {
+            servers, operation, ..
+        }) => assert_eq!(
+            (servers.as_str(), operation.as_str()),
+            (address.as_str(), "fetch metadata")
+        ),
+        other => panic!("not this crate's Request error: {other:?}"),
+    }
+    // A librdkafka code is part of the message, not a cause: the chain ends there.
+    assert!(std::error::Error::source(&e).is_none());
+}
+
+#[tokio::test]
 async fn a_broker_that_never_answers_is_a_failure_within_the_timeout() {
     // Accepts connections (the kernel does, from the backlog) and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use redis_common::{build_in, errors, registry};
 use scalers_core::config::model::MetricType;
 use scalers_core::secret::Secret;
-use scalers_core::trigger::{MetricTarget, Params};
+use scalers_core::trigger::{BuildContext, MetricTarget, Params};
 use scalers_queue::redis::{
     Address, Connection, ListConfig, RedisPool, StreamConfig, StreamMode, Topology, TopologyKind,
 };
@@ -129,7 +129,7 @@ fn target_follows_list_length_activation_and_metric_type() {
     object.triggers[0].metric_type = MetricType::Value;
     let no_env = |_: &str| None;
     let built = registry(&RedisPool::new())
-        .build(&object, 0, &BTreeMap::new(), &no_env)
+        .build(BuildContext::new(&object, 0).with_env(&no_env))
         .unwrap();
     assert_eq!(
         built.trigger.target(),

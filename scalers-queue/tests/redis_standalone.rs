@@ -9,7 +9,7 @@ use std::time::Duration;
 use redis_common::{build_in, failure, registry, sample, trigger};
 use scalers_core::trigger::TriggerErrorKind;
 use scalers_queue::redis::RedisPool;
-use scalers_testkit::{RedisOptions, RedisServer, eventually, unique_name};
+use scalers_testkit::{RedisOptions, RedisServer, eventually, refused_address, unique_name};
 
 #[tokio::test]
 async fn list_length_follows_the_key_type() {
@@ -483,11 +483,7 @@ async fn killed_server_fails_as_unavailable_then_recovers() {
 
 #[tokio::test]
 async fn refused_port_is_unavailable() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let address = format!("127.0.0.1:{port}");
+    let address = refused_address();
     let t = trigger("redis", &[("address", &address), ("listName", "jobs")]);
     assert_eq!(
         failure(&t).await,
@@ -496,6 +492,21 @@ async fn refused_port_is_unavailable() {
             format!("redis {address}: cannot connect")
         )
     );
+}
+
+#[tokio::test]
+async fn the_crate_error_is_kept_for_downcasting_and_printed_once() {
+    let address = refused_address();
+    let t = trigger("redis", &[("address", &address), ("listName", "jobs")]);
+    let e = t.trigger.sample().await.unwrap_err();
+    match e.downcast_ref::<scalers_queue::redis::Error>() {
+        Some(scalers_queue::redis::Error::Unavailable { source, .. }) => {
+            let next = std::error::Error::source(&e).expect("the client error");
+            assert!(next.is::<redis::RedisError>(), "{next:?}");
+            assert_eq!(next.to_string(), source.to_string());
+        }
+        other => panic!("not this crate's Unavailable error: {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -390,16 +390,23 @@ async fn read_request<S: AsyncRead + Unpin>(
     })
 }
 
-/// An `http://127.0.0.1:<port>` URL where nothing listens, so connecting is refused.
+/// An `http://127.0.0.1:<port>` URL where nothing listens, so connecting is refused; see
+/// [`refused_address`].
+///
+/// # Panics
+/// When no loopback port can be bound.
+pub fn refused_url() -> String {
+    format!("http://{}", refused_address())
+}
+
+/// A `127.0.0.1:<port>` address where nothing listens, so connecting is refused.
 ///
 /// The port was free a moment ago; another process could take it in between, which is
 /// unlikely enough on loopback for tests.
 ///
 /// # Panics
 /// When no loopback port can be bound.
-pub fn refused_url() -> String {
+pub fn refused_address() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    let addr = listener.local_addr().expect("local address");
-    drop(listener);
-    format!("http://{addr}")
+    listener.local_addr().expect("local address").to_string()
 }

@@ -10,7 +10,8 @@
 //!   binary from the Debian packages `prometheus` and `prometheus-pushgateway`; with
 //!   [`PrometheusServices::push_metric`] and [`PrometheusServices::wait_for_query`].
 //! - [`HttpStub`]: a tiny real HTTP server recording requests and answering a fixed response,
-//!   or never answering; [`refused_url`] for connection-refused tests.
+//!   or never answering; [`refused_url`] and [`refused_address`] for connection-refused
+//!   tests.
 //! - [`KafkaBroker`]: a Kafka-protocol broker (tansu) from `.ci/run`
 //!   (`SCALERS_TEST_KAFKA_BOOTSTRAP`) or started once per test binary (installed by
 //!   `.ci/tansu.sh`), or a test's own that it can stop and restart; with helpers that create
@@ -49,7 +50,7 @@ pub use self::kube::{
     StatusMode, path_matches,
 };
 pub use eventually::{Attempt, eventually};
-pub use http_stub::{HttpStub, RecordedRequest, StubTls, refused_url};
+pub use http_stub::{HttpStub, RecordedRequest, StubTls, refused_address, refused_url};
 pub use kafka::{KAFKA_BOOTSTRAP_ENV, KafkaBroker, TANSU_BIN_ENV};
 pub use prometheus::{PROMETHEUS_URL_ENV, PUSHGATEWAY_URL_ENV, PrometheusServices};
 pub use redis::{
@@ -117,6 +118,10 @@ pub fn build_trigger(
         .collect();
     let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     registry
-        .build(&object, 0, &auth, &lookup)
+        .build(
+            scalers_core::trigger::BuildContext::new(&object, 0)
+                .with_auth(&auth)
+                .with_env(&lookup),
+        )
         .map_err(|errors| errors.into_iter().map(|e| (e.path, e.message)).collect())
 }

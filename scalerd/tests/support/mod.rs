@@ -278,11 +278,25 @@ impl ScalerdProcess {
         I: IntoIterator<Item = A>,
         A: AsRef<std::ffi::OsStr>,
     {
+        Self::spawn_with(dir, identity, log_filter, |c| {
+            c.args(args);
+        })
+    }
+
+    /// Like [`ScalerdProcess::spawn`], with `configure` giving the arguments after `run …` and
+    /// any environment variables.
+    pub(crate) fn spawn_with(
+        dir: &Dir,
+        identity: &str,
+        log_filter: &str,
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> Self {
         let admin = format!("127.0.0.1:{}", free_port());
         let log = dir.path(&format!("{identity}.log"));
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_scalerd"))
-            .args(["run", "--admin-addr", &admin, "--identity", identity])
-            .args(args)
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_scalerd"));
+        command.args(["run", "--admin-addr", &admin, "--identity", identity]);
+        configure(&mut command);
+        let child = command
             .env("RUST_LOG", log_filter)
             .env_remove("KUBERNETES_SERVICE_HOST")
             .stdout(std::process::Stdio::null())
@@ -309,6 +323,15 @@ impl ScalerdProcess {
             .await
             .expect("/metrics");
         r.text().await.expect("/metrics body")
+    }
+
+    /// Sends it signal `name` (`HUP`, `TERM`) with `kill`.
+    pub(crate) fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name}");
     }
 
     /// Its log so far.

@@ -13,7 +13,7 @@ use crate::config::model::{
 use crate::error::{ConfigError, ConfigErrors};
 use crate::formula::Formula;
 use crate::secret::Secret;
-use crate::trigger::{BuiltTrigger, EnvLookup, Registry};
+use crate::trigger::{BuildContext, BuiltTrigger, EnvLookup, Registry};
 
 /// Longest HPA policy period, in seconds.
 const MAX_POLICY_PERIOD_SECONDS: u32 = 1800;
@@ -239,8 +239,8 @@ fn check_all(
         let loc = config.location(i);
         let mut errs = check_object(object);
         if let Some(first) = names.insert((&object.namespace, &object.name), i) {
-            errs.push(ConfigError::new(
-                "@name",
+            errs.push(ObjectError::Metadata(
+                MetadataField::Name,
                 format!(
                     "duplicate scaled object {:?}: already defined by the object at {}",
                     object.key(),
@@ -252,13 +252,13 @@ fn check_all(
         if let Some(first) =
             targets.insert((&object.namespace, &t.api_version, &t.kind, &t.name), i)
         {
-            errs.push(ConfigError::new(
+            errs.push(ObjectError::Spec(ConfigError::new(
                 "scaleTargetRef.name",
                 format!(
                     "{} {}/{} is already scaled by {:?}; one scaled object per workload",
                     t.kind, object.namespace, t.name, config.scaled_objects[first].name
                 ),
-            ));
+            )));
         }
         let (triggers, warnings) = build_triggers(
             config, registry, object, &loc.spec, file, env, auth, &mut errs,
@@ -278,8 +278,8 @@ fn check_all(
         let loc = config.job_location(i);
         let mut errs = check_job(job);
         if let Some(first) = job_names.insert((&job.namespace, &job.name), i) {
-            errs.push(ConfigError::new(
-                "@name",
+            errs.push(ObjectError::Metadata(
+                MetadataField::Name,
                 format!(
                     "duplicate scaled job {:?}: already defined by the scaled job at {}",
                     job.key(),
@@ -307,14 +307,49 @@ fn check_all(
     }
 }
 
-/// `e` (a path relative to the spec, or to the metadata when it starts with `@`) located in
-/// the file.
-fn locate(e: ConfigError, loc: &crate::config::model::Location, file: &str) -> ConfigError {
-    match e.path.strip_prefix('@') {
-        Some(rest) => ConfigError::new(rest, e.message)
+/// A problem found in one scaled object or job, before it is located in its file.
+#[derive(Debug)]
+enum ObjectError {
+    /// At a path relative to the object's spec (`maxReplicaCount`, `triggers[0].type`).
+    Spec(ConfigError),
+    /// About one of the fields located with the object's name (under `metadata` in KEDA's
+    /// manifests, beside the spec in scalerd's own format), with this message.
+    Metadata(MetadataField, String),
+}
+
+impl From<ConfigError> for ObjectError {
+    fn from(e: ConfigError) -> Self {
+        ObjectError::Spec(e)
+    }
+}
+
+/// A field located with the object's name rather than in its spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MetadataField {
+    /// The object's name (empty, or the same as another object's).
+    Name,
+    /// `pausedReplicaCount` (from the `autoscaling.keda.sh/paused-replicas` annotation in KEDA's
+    /// manifests).
+    PausedReplicaCount,
+}
+
+impl MetadataField {
+    /// The field's name in the document.
+    fn as_str(self) -> &'static str {
+        match self {
+            MetadataField::Name => "name",
+            MetadataField::PausedReplicaCount => "pausedReplicaCount",
+        }
+    }
+}
+
+/// `e` located in the file: under the object's spec or its metadata.
+fn locate(e: ObjectError, loc: &crate::config::model::Location, file: &str) -> ConfigError {
+    match e {
+        ObjectError::Metadata(field, message) => ConfigError::new(field.as_str(), message)
             .under(&loc.metadata)
             .in_file(file),
-        None => e.under(&loc.spec).in_file(file),
+        ObjectError::Spec(e) => e.under(&loc.spec).in_file(file),
     }
 }
 
@@ -330,7 +365,7 @@ fn build_triggers(
     file: &str,
     env: EnvLookup<'_>,
     auth: &TriggerAuthFn<'_, '_>,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Vec<ObjectError>,
 ) -> (Vec<BuiltTrigger>, Vec<ConfigError>) {
     let mut triggers = Vec::with_capacity(object.triggers.len());
     let mut warnings = Vec::new();
@@ -341,13 +376,18 @@ fn build_triggers(
             Some(reference) => match find_authentication(config, object, reference) {
                 Ok(index) => Some(index),
                 Err(e) => {
-                    errs.push(e.under(&at));
+                    errs.push(e.under(&at).into());
                     continue;
                 }
             },
         };
         let built = match auth(object, j, auth_index) {
-            TriggerAuth::Values(values) => registry.build_with_warnings(object, j, &values, env),
+            TriggerAuth::Values(values) => registry.build_with_warnings(BuildContext {
+                object,
+                index: j,
+                auth: &values,
+                env,
+            }),
             TriggerAuth::Resolved(values) => build_with(registry, object, j, values, env),
             TriggerAuth::Unreadable => continue,
         };
@@ -360,7 +400,7 @@ fn build_triggers(
                         .map(|w| w.under(&at).under(spec_prefix).in_file(file)),
                 );
             }
-            Err(es) => errs.extend(es.into_iter().map(|e| e.under(&at))),
+            Err(es) => errs.extend(es.into_iter().map(|e| e.under(&at).into())),
         }
     }
     (triggers, warnings)
@@ -369,14 +409,16 @@ fn build_triggers(
 /// The restart policies a Job's pod template may have (Kubernetes refuses `Always`).
 const JOB_RESTART_POLICIES: [&str; 2] = ["Never", "OnFailure"];
 
-/// The checks of a scaled job that need no registry; paths relative to its spec (`@`: to its
-/// metadata).
-fn check_job(job: &ScaledJob) -> Vec<ConfigError> {
+/// The checks of a scaled job that need no registry.
+fn check_job(job: &ScaledJob) -> Vec<ObjectError> {
     let mut e = Vec::new();
-    let mut err = |path: &str, msg: String| e.push(ConfigError::new(path, msg));
     if job.name.is_empty() {
-        err("@name", "must not be empty".into());
+        e.push(ObjectError::Metadata(
+            MetadataField::Name,
+            "must not be empty".into(),
+        ));
     }
+    let mut err = |path: &str, msg: String| e.push(ConfigError::new(path, msg).into());
     if job.polling_interval == 0 {
         err("pollingInterval", "must be at least 1 second, got 0".into());
     }
@@ -488,20 +530,30 @@ fn build_with(
     env: EnvLookup<'_>,
 ) -> Result<(BuiltTrigger, Vec<ConfigError>), Vec<ConfigError>> {
     if values.offline().is_empty() {
-        return registry.build_with_warnings(object, index, values.values(), env);
+        return registry.build_with_warnings(BuildContext {
+            object,
+            index,
+            auth: values.values(),
+            env,
+        });
     }
     // A blank value counts as absent (KEDA's rule, applied by `Params`), so the build with
     // empty stand-ins is also the build without them.
     let empty = values.with_placeholders("");
-    if let Ok(trigger) = registry.build_with_warnings(object, index, &empty, env) {
-        return Ok(trigger);
-    }
-    let errors = match registry.build_with_warnings(
+    if let Ok(trigger) = registry.build_with_warnings(BuildContext {
         object,
         index,
-        &values.with_placeholders(TEXT_PLACEHOLDER),
+        auth: &empty,
         env,
-    ) {
+    }) {
+        return Ok(trigger);
+    }
+    let errors = match registry.build_with_warnings(BuildContext {
+        object,
+        index,
+        auth: &values.with_placeholders(TEXT_PLACEHOLDER),
+        env,
+    }) {
         Ok(trigger) => return Ok(trigger),
         Err(errors) => errors,
     };
@@ -664,14 +716,16 @@ fn check_authentications(config: &Config, file: &str) -> (Vec<ConfigError>, BTre
     (errors, invalid)
 }
 
-/// The checks that need no registry; paths relative to the object's spec (`@` marks a path
-/// relative to its metadata).
-fn check_object(o: &ScaledObject) -> Vec<ConfigError> {
+/// The checks of a scaled object that need no registry.
+fn check_object(o: &ScaledObject) -> Vec<ObjectError> {
     let mut e = Vec::new();
-    let mut err = |path: &str, msg: String| e.push(ConfigError::new(path, msg));
     if o.name.is_empty() {
-        err("@name", "must not be empty".into());
+        e.push(ObjectError::Metadata(
+            MetadataField::Name,
+            "must not be empty".into(),
+        ));
     }
+    let mut err = |path: &str, msg: String| e.push(ConfigError::new(path, msg).into());
     if o.scale_target_ref.name.is_empty() {
         err("scaleTargetRef.name", "must not be empty".into());
     }
@@ -705,14 +759,15 @@ fn check_object(o: &ScaledObject) -> Vec<ConfigError> {
         && p > o.max_replica_count
     {
         // KEDA allows it; a pinned count above the maximum is almost always a typo.
-        err(
-            "@pausedReplicaCount",
+        e.push(ObjectError::Metadata(
+            MetadataField::PausedReplicaCount,
             format!(
                 "must not exceed maxReplicaCount ({}), got {p}",
                 o.max_replica_count
             ),
-        );
+        ));
     }
+    let mut err = |path: &str, msg: String| e.push(ConfigError::new(path, msg).into());
     if o.triggers.is_empty() {
         err("triggers", "at least one trigger is required".into());
     }

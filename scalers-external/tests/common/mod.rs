@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::Stream;
 use scalers_core::config::model::{ScaledObject, TriggerSpec};
 use scalers_core::secret::Secret;
-use scalers_core::trigger::{BuiltTrigger, Registry};
+use scalers_core::trigger::{BuildContext, BuiltTrigger, Registry};
 use scalers_external::proto::external_scaler_server::{ExternalScaler, ExternalScalerServer};
 use scalers_external::proto::{
     GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, MetricSpec,
@@ -462,7 +462,11 @@ pub(crate) fn build_in(
     let env = pairs(env);
     let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     registry
-        .build(object, 0, &auth, &lookup)
+        .build(
+            BuildContext::new(object, 0)
+                .with_auth(&auth)
+                .with_env(&lookup),
+        )
         .map_err(|errors| errors.into_iter().map(|e| e.to_string()).collect())
 }
 

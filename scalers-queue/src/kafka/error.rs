@@ -151,14 +151,9 @@ pub(crate) fn error_code(e: &KafkaError) -> RDKafkaErrorCode {
 }
 
 impl From<Error> for TriggerError {
+    /// Keeps `e` whole as the trigger error's source, for
+    /// [`TriggerError::downcast_ref`]; the message is its text.
     fn from(e: Error) -> Self {
-        let kind = e.kind();
-        let message = e.to_string();
-        let failure = TriggerError::new(kind, message);
-        match e {
-            Error::Client { source, .. } => failure.with_source(source),
-            Error::Task { source, .. } => failure.with_source(source),
-            _ => failure,
-        }
+        TriggerError::from_plugin(e.kind(), e)
     }
 }

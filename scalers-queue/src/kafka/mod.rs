@@ -61,9 +61,8 @@
 //!
 //! # Examples
 //! ```no_run
-//! use std::collections::BTreeMap;
 //! use scalers_core::config::model::{ScaledObject, TriggerSpec};
-//! use scalers_core::trigger::Registry;
+//! use scalers_core::trigger::{BuildContext, Registry};
 //!
 //! # async fn demo() {
 //! let mut registry = Registry::new();
@@ -82,7 +81,7 @@
 //! object.triggers.push(spec);
 //!
 //! let built = registry
-//!     .build(&object, 0, &BTreeMap::new(), &|var| std::env::var(var).ok())
+//!     .build(BuildContext::new(&object, 0).with_env(&|var| std::env::var(var).ok()))
 //!     .expect("valid trigger");
 //! match built.trigger.sample().await {
 //!     Ok(sample) => println!("lag {} (active: {})", sample.value, sample.active),

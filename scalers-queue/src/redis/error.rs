@@ -170,14 +170,10 @@ impl Error {
 }
 
 impl From<Error> for TriggerError {
+    /// Keeps `e` whole as the trigger error's source, for
+    /// [`TriggerError::downcast_ref`]; the message is its text.
     fn from(e: Error) -> Self {
-        let failure = TriggerError::new(e.kind(), e.to_string());
-        match e {
-            Error::Unavailable { source, .. } | Error::NoMaster { source, .. } => {
-                failure.with_source(source)
-            }
-            _ => failure,
-        }
+        TriggerError::from_plugin(e.kind(), e)
     }
 }
 
