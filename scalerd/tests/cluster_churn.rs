@@ -16,28 +16,18 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use scalerd::daemon::status::Status;
 use scalers_testkit::{FakeApiServer, FakeResource, RedisServer, eventually, unique_name};
 use serde_json::{Value, json};
-use support::{Dir, free_port, kubeconfig, set_list};
+use support::{Dir, ScalerdProcess, kubeconfig, set_list};
 use tokio::time::Instant;
 
 const SO: FakeResource = FakeResource::SCALED_OBJECT;
 const OBJECTS: usize = 1000;
 const POOL: usize = 1200;
 const CHURN: Duration = Duration::from_secs(60);
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Resident memory of `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -191,23 +181,15 @@ async fn a_minute_of_churn_over_a_thousand_objects_leaves_one_loop_per_live_obje
     }
     let dir = Dir::new("churn");
     let kubeconfig = kubeconfig(&dir, &fake);
-    let port = free_port();
-    let admin = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_scalerd"))
-        .args(["run", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .args(["--admin-addr", &format!("127.0.0.1:{port}")])
-        .args(["--lease-namespace", "scalers", "--kube-api-qps", "0"])
-        .env("RUST_LOG", "warn")
-        // As the image sets it (see the module's docs).
-        .env("MALLOC_ARENA_MAX", "2")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("scalerd starts");
-    let pid = child.id();
-    let mut process = Process(child);
+    let mut process = ScalerdProcess::spawn_with(&dir, "churn", "warn", |c| {
+        c.arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--lease-namespace", "scalers", "--kube-api-qps", "0"])
+            // As the image sets it (see the module's docs).
+            .env("MALLOC_ARENA_MAX", "2");
+    });
+    let pid = process.child.id();
+    let admin = process.admin.clone();
     loops_match(&admin, &fake, Duration::from_secs(60)).await;
     // Let every loop tick once (its first tick comes within a second) before measuring.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -216,7 +198,7 @@ async fn a_minute_of_churn_over_a_thousand_objects_leaves_one_loop_per_live_obje
     let ops = churn(&fake, redis, &key).await;
     assert!(ops >= 2500, "{ops} operations");
     assert!(
-        process.0.try_wait().unwrap().is_none(),
+        process.child.try_wait().unwrap().is_none(),
         "scalerd exited during the churn"
     );
     loops_match(&admin, &fake, Duration::from_secs(60)).await;
