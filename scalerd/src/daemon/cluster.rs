@@ -414,30 +414,16 @@ impl ClusterSource {
         } else {
             None
         };
-        let loaded = match &env {
-            Some(env) => {
-                crate::daemon::credentials::load_config_for_target(
-                    &config,
-                    &file,
-                    &self.registry,
-                    &self.client,
-                    &self.own_namespace,
-                    env,
-                )
-                .await
-            }
-            None => {
-                crate::daemon::credentials::load_config(
-                    &config,
-                    &file,
-                    &self.registry,
-                    Some(&self.client),
-                    &self.own_namespace,
-                    &|_| None,
-                )
-                .await
-            }
-        };
+        let loaded = crate::daemon::credentials::load_cluster(
+            &config,
+            &file,
+            &self.registry,
+            &self.client,
+            &self.own_namespace,
+            env.as_deref(),
+        )
+        .await
+        .map(|(validated, fingerprints)| (validated.objects, fingerprints));
         match loaded {
             Ok((mut objects, fingerprints)) if objects.len() == 1 => ClusterChange::Apply {
                 object: Box::new(objects.remove(0)),

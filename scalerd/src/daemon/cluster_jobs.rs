@@ -159,13 +159,13 @@ impl Source {
             Ok(env) => Arc::new(env),
             Err(message) => return self.invalid(&o, &format!("{file}: {message}")).await,
         };
-        let validated = crate::daemon::credentials::load_all_for_target(
+        let validated = crate::daemon::credentials::load_cluster(
             &config,
             &file,
             &self.registry,
             &self.client,
             &self.own_namespace,
-            &env,
+            Some(&env),
         )
         .await
         .map(|(v, fingerprints)| (v, fingerprints, config))

@@ -1,5 +1,5 @@
 //! Reading the credentials of a config's authentications, at load time and again while running
-//! (rotated passwords): [`load_config`] validates a config with its Kubernetes Secrets and
+//! (rotated passwords): [`load_all`] validates a config with its Kubernetes Secrets and
 //! ConfigMaps read,
 //! [`ConfigCredentials`] rebuilds one object's triggers with their credentials read again.
 
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use scalers_core::config::auth::{KeyObject, SecretKeyRef, SecretRead, resolve};
 use scalers_core::config::model::{AuthSource, Config, ScaledJob, ScaledObject};
-use scalers_core::config::{Validated, ValidatedObject, validate_all_with_secrets};
+use scalers_core::config::{Validated, validate_all_with_secrets};
 use scalers_core::secret::Secret;
 use scalers_core::trigger::Registry;
 
@@ -138,72 +138,11 @@ pub type Fingerprints = HashMap<String, Vec<u64>>;
 
 /// Validates `config` (read from `file`) and builds its triggers, reading the Kubernetes
 /// Secrets its authentications name through `client` (offline placeholders without one) and
-/// `*FromEnv` parameters and `env` sources through `env`; the objects, and the fingerprints of
-/// the credentials they were built with.
+/// `*FromEnv` parameters and `env` sources through `env`; the scaled objects and scaled jobs,
+/// and the fingerprints of the credentials they were built with.
 ///
 /// # Errors
 /// [`crate::Error::Config`] with every problem found.
-pub async fn load_config(
-    config: &Config,
-    file: &str,
-    registry: &Registry,
-    client: Option<&kube::Client>,
-    own_namespace: &str,
-    env: scalers_core::trigger::EnvLookup<'_>,
-) -> Result<(Vec<ValidatedObject>, Fingerprints)> {
-    let (validated, fingerprints) =
-        load_all(config, file, registry, client, own_namespace, env).await?;
-    Ok((validated.objects, fingerprints))
-}
-
-/// Like [`load_config`], for an object from the cluster: `*FromEnv` parameters and `env`
-/// sources read the environment of its `target`'s containers.
-///
-/// # Errors
-/// As [`load_config`].
-pub async fn load_config_for_target(
-    config: &Config,
-    file: &str,
-    registry: &Registry,
-    client: &kube::Client,
-    own_namespace: &str,
-    target: &TargetEnv,
-) -> Result<(Vec<ValidatedObject>, Fingerprints)> {
-    let (validated, fingerprints) =
-        load_all_for_target(config, file, registry, client, own_namespace, target).await?;
-    Ok((validated.objects, fingerprints))
-}
-
-/// Like [`load_config_for_target`], with the scaled jobs as well as the scaled objects (a
-/// scaled job's `target` is its Job template).
-///
-/// # Errors
-/// As [`load_config`].
-pub async fn load_all_for_target(
-    config: &Config,
-    file: &str,
-    registry: &Registry,
-    client: &kube::Client,
-    own_namespace: &str,
-    target: &TargetEnv,
-) -> Result<(Validated, Fingerprints)> {
-    let env = |name: &str| target.main.get(name).cloned();
-    load_with(
-        config,
-        file,
-        registry,
-        Some(client),
-        own_namespace,
-        &env,
-        Some(target),
-    )
-    .await
-}
-
-/// Like [`load_config`], with the scaled jobs as well as the scaled objects.
-///
-/// # Errors
-/// As [`load_config`].
 pub async fn load_all(
     config: &Config,
     file: &str,
@@ -213,6 +152,33 @@ pub async fn load_all(
     env: scalers_core::trigger::EnvLookup<'_>,
 ) -> Result<(Validated, Fingerprints)> {
     load_with(config, file, registry, client, own_namespace, env, None).await
+}
+
+/// Like [`load_all`], for an object or scaled job from the cluster: `*FromEnv` parameters and
+/// `env` sources read the environment of `target`'s containers (a scaled object's target, a
+/// scaled job's Job template); without a target, there is no environment to read.
+///
+/// # Errors
+/// As [`load_all`].
+pub async fn load_cluster(
+    config: &Config,
+    file: &str,
+    registry: &Registry,
+    client: &kube::Client,
+    own_namespace: &str,
+    target: Option<&TargetEnv>,
+) -> Result<(Validated, Fingerprints)> {
+    let env = |name: &str| target.and_then(|t| t.main.get(name).cloned());
+    load_with(
+        config,
+        file,
+        registry,
+        Some(client),
+        own_namespace,
+        &env,
+        target,
+    )
+    .await
 }
 
 /// [`load_all`], `env` sources reading `target`'s containers when there is one.

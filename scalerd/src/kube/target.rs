@@ -284,15 +284,7 @@ impl KubeScaleTarget {
             .await;
             match written {
                 Ok(_) => {
-                    if let Some(watches) = &self.watches {
-                        watches.wrote(
-                            &resolved.resource,
-                            resolved.paths.as_ref(),
-                            &self.namespace,
-                            name,
-                            replicas,
-                        );
-                    }
+                    self.remember_write(&resolved, replicas);
                     return Ok(());
                 }
                 Err(KubeError::Conflict {
@@ -314,15 +306,7 @@ impl KubeScaleTarget {
                     .await?;
                     let now = scale.spec.and_then(|s| s.replicas);
                     if now == i32::try_from(replicas).ok() {
-                        if let Some(watches) = &self.watches {
-                            watches.wrote(
-                                &resolved.resource,
-                                resolved.paths.as_ref(),
-                                &self.namespace,
-                                name,
-                                replicas,
-                            );
-                        }
+                        self.remember_write(&resolved, replicas);
                         return Ok(());
                     }
                     patch["metadata"] = json!({"resourceVersion": scale.metadata.resource_version});
@@ -427,6 +411,20 @@ impl KubeScaleTarget {
 }
 
 impl KubeScaleTarget {
+    /// Tells the workload watch (if any) the count just written, so that the next tick sees it
+    /// before the watch delivers it.
+    fn remember_write(&self, resolved: &Resolved, replicas: u32) {
+        if let Some(watches) = &self.watches {
+            watches.wrote(
+                &resolved.resource,
+                resolved.paths.as_ref(),
+                &self.namespace,
+                &self.target.name,
+                replicas,
+            );
+        }
+    }
+
     /// The replica paths of a custom resource's `scale` subresource, from its
     /// CustomResourceDefinition; `None` when it cannot be read (then the kind is read through
     /// `/scale`, as without watches).
