@@ -104,7 +104,7 @@ pub enum Scaled<'a> {
     Job(&'a ScaledJob),
 }
 
-impl Scaled<'_> {
+impl<'a> Scaled<'a> {
     /// The key its credentials are held by: `namespace/name` for a scaled object,
     /// `ScaledJob namespace/name` for a scaled job (a scaled object and a scaled job may share
     /// a name).
@@ -122,9 +122,14 @@ impl Scaled<'_> {
 
     /// The scaled object its triggers are built for.
     pub fn trigger_host(&self) -> ScaledObject {
-        match self {
-            Scaled::Object(o) => (*o).clone(),
-            Scaled::Job(j) => j.trigger_host(),
+        self.host().into_owned()
+    }
+
+    /// [`Scaled::trigger_host`], borrowed for a scaled object.
+    pub fn host(&self) -> std::borrow::Cow<'a, ScaledObject> {
+        match *self {
+            Scaled::Object(o) => std::borrow::Cow::Borrowed(o),
+            Scaled::Job(j) => std::borrow::Cow::Owned(j.trigger_host()),
         }
     }
 }
@@ -132,9 +137,9 @@ impl Scaled<'_> {
 /// Re-reads the credentials of a scaled object's (or scaled job's) triggers and builds the
 /// triggers again, so that a rotated password or token is picked up without a reload.
 ///
-/// The loops call it when one of their triggers fails as `unauthorized`, and every
-/// [`CREDENTIALS_REFRESH`] for objects whose credentials can change while scalerd runs
-/// ([`Rotation`]); they replace only the triggers whose credentials changed, keeping the
+/// For objects whose credentials can change while scalerd runs ([`Credentials::rotates`]),
+/// the loops call it when one of their triggers fails as `unauthorized`, and every
+/// [`CREDENTIALS_REFRESH`] ([`Rotation`]); they replace only the triggers whose credentials changed, keeping the
 /// engine's memory and the other triggers.
 #[async_trait]
 pub trait Credentials: Send + Sync {
@@ -180,8 +185,9 @@ impl Rotation {
         self.fingerprints = None;
     }
 
-    /// Reads the credentials of `scaled`'s `triggers` (the ones running) again when one failed
-    /// as `unauthorized`, or on the timer for credentials that can change; returns those
+    /// Reads the credentials of `scaled`'s `triggers` (the ones running) again, when they can
+    /// change ([`Credentials::rotates`]), and one failed as `unauthorized` or the timer is
+    /// due; returns those
     /// rebuilt whose credentials changed, with their position (see [`Credentials`]). A read
     /// takes at most `period`, between 1 and 10 seconds; a failed one is logged and returns
     /// nothing.
@@ -201,7 +207,8 @@ impl Rotation {
         if due {
             self.next_refresh = now + CREDENTIALS_REFRESH;
         }
-        if unauthorized.is_empty() && !credentials.rotates(scaled) {
+        // Credentials that cannot change read the same again, whatever failed.
+        if !credentials.rotates(scaled) {
             return Vec::new();
         }
         let limit = period.clamp(Duration::from_secs(1), Duration::from_secs(10));
