@@ -256,6 +256,7 @@ async fn run(
     let mut leading_open = true;
     // The loop's own copy: its triggers may be rebuilt with rotated credentials.
     let mut wanted = config.borrow_and_update().clone();
+    let writer = ctx.status.job_writer(&wanted.job.job.key());
     loop {
         // Polls start a `pollingInterval` apart (KEDA's ticker), however long one takes.
         let started = tokio::time::Instant::now();
@@ -263,19 +264,15 @@ async fn run(
         if memory.written.is_none() {
             memory.written = cluster.as_ref().map(|c| c.status.clone());
         }
-        let key = job.job.key();
-        let mut status = ctx.status.job(&key).unwrap_or_else(|| JobStatus {
-            scaled_job: key.clone(),
-            ..JobStatus::default()
-        });
+        let mut status = writer.get();
         status.paused = job.job.paused;
         if job.job.paused {
             status.state = LoopState::Running;
             write_conditions(&ctx, &job.job, cluster.as_ref(), &mut memory, None).await;
-            ctx.status.set_job(status);
+            writer.set(status);
         } else if !*leading.borrow() {
             status.state = LoopState::Standby;
-            ctx.status.set_job(status);
+            writer.set(status);
         } else {
             let outcome = poll(
                 &ctx,
@@ -289,7 +286,7 @@ async fn run(
             rollout_due = false;
             status.state = LoopState::Running;
             write_conditions(&ctx, &job.job, cluster.as_ref(), &mut memory, Some(outcome)).await;
-            ctx.status.set_job(status);
+            writer.set(status);
             refresh_credentials(&ctx, job, &mut memory.rotation).await;
         }
         let sleep = tokio::time::sleep_until(started + job.job.polling_period());
