@@ -38,6 +38,7 @@ mod eventually;
 mod http_stub;
 mod kafka;
 mod kube;
+mod process;
 mod prometheus;
 mod redis;
 mod system_roots;
