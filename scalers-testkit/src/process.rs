@@ -19,8 +19,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -67,19 +66,11 @@ fn tell_watchdog(line: &str) {
     }
 }
 
-/// A fresh directory `scalers-testkit-<kind>-…` under the system temp dir, removed by the
-/// watchdog when the test process exits.
+/// A fresh directory `scalers-testkit-<kind>_<pid>_<time>_<n>` (see
+/// [`unique_name`](crate::unique_name)) under the system temp dir, removed by the watchdog when
+/// the test process exits.
 pub(crate) fn temp_dir(kind: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "scalers-testkit-{kind}-{}-{nanos}-{n}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("scalers-testkit-{}", crate::unique_name(kind)));
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     tell_watchdog(&format!("dir {}", dir.display()));
     dir
@@ -152,16 +143,6 @@ pub(crate) struct ServiceProcess {
     hint: String,
     /// The process, while it runs.
     child: Option<Child>,
-}
-
-impl fmt::Debug for ServiceProcess {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServiceProcess")
-            .field("program", &self.program)
-            .field("log", &self.log)
-            .field("pid", &self.child.as_ref().map(Child::id))
-            .finish()
-    }
 }
 
 impl ServiceProcess {
