@@ -38,11 +38,7 @@ fn errors(metadata: &[(&str, &str)]) -> Vec<(String, String)> {
     }
 }
 
-fn expected(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(p, m)| ((*p).to_owned(), (*m).to_owned()))
-        .collect()
-}
+use scalers_testkit::pairs as expected;
 
 #[test]
 fn a_valid_trigger_builds() {

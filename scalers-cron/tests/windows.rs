@@ -1,7 +1,6 @@
 //! Whether a `cron` trigger is active at given instants: table tests of windows during the day,
 //! across midnight, across daylight saving changes, and a clock that moves between samples.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -12,23 +11,14 @@ use scalers_cron::{CronConfig, CronTrigger, SystemClock, Window};
 
 /// A trigger built from metadata, through `CronConfig::from_params` as a registry would.
 fn trigger(timezone: &str, start: &str, end: &str, replicas: &str) -> CronTrigger {
-    let mut spec = TriggerSpec::new("cron");
-    for (k, v) in [
+    let metadata = [
         ("timezone", timezone),
         ("start", start),
         ("end", end),
         ("desiredReplicas", replicas),
-    ] {
-        spec.metadata.insert(k.to_owned(), v.to_owned());
-    }
-    let mut object = ScaledObject::new("app", "app");
-    object.triggers.push(spec);
-    let auth = BTreeMap::new();
-    let no_env = |_: &str| None;
-    let mut params =
-        scalers_core::trigger::Params::new(&object.triggers[0], &object, &auth, &no_env);
-    let config = CronConfig::from_params(&mut params)
-        .unwrap_or_else(|_| panic!("invalid config: {:?}", params.errors()));
+    ];
+    let config = scalers_testkit::read_params("cron", &metadata, &[], &[], CronConfig::from_params)
+        .unwrap_or_else(|errors| panic!("invalid config: {errors:?}"));
     CronTrigger::new(config, Arc::new(SystemClock))
 }
 
@@ -269,4 +259,30 @@ async fn samples_read_the_injected_clock_each_time() {
             ("2026-01-14T09:00:00Z", 0.0, false),
         ]
     );
+}
+
+#[tokio::test]
+async fn the_trigger_meets_the_trigger_rules_in_and_out_of_its_window() {
+    for (instant, expected) in [
+        ("2026-01-14T08:30:00Z", Sample::new(6.0, 0.0)),
+        ("2026-01-14T09:30:00Z", Sample::new(0.0, 0.0)),
+    ] {
+        let now = at(instant);
+        let mut registry = Registry::new();
+        scalers_cron::register_with_clock(&mut registry, Arc::new(move || now));
+        let metadata = [
+            ("timezone", "UTC"),
+            ("start", "0 8 * * *"),
+            ("end", "0 9 * * *"),
+            ("desiredReplicas", "6"),
+        ];
+        let case = scalers_testkit::TriggerCase::new("cron", &metadata);
+        assert_eq!(
+            scalers_testkit::run_and_assert_trigger_compliance(&registry, &case)
+                .await
+                .unwrap(),
+            expected,
+            "at {instant}"
+        );
+    }
 }

@@ -144,11 +144,7 @@ fn parsed_config() {
             ("timeout", "1500"),
         ],
     );
-    let auth = [("caCert", pem("ca.pem"))];
-    let auth: std::collections::BTreeMap<_, _> = auth
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), scalers_core::secret::Secret::new(v)))
-        .collect();
+    let auth = scalers_testkit::auth_params(&[("caCert", &pem("ca.pem"))]);
     let env = |_: &str| None;
     let mut p = Params::new(&o.triggers[0], &o, &auth, &env);
     let config = ExternalConfig::from_params(&mut p, Mode::Push).unwrap();

@@ -305,3 +305,21 @@ async fn embedders_build_triggers_themselves_and_read_typed_errors() {
     );
     assert_eq!(e.kind(), TriggerErrorKind::BadResponse);
 }
+
+#[tokio::test]
+async fn both_types_meet_the_trigger_rules() {
+    let scaler = FakeScaler::start().await;
+    scaler.set_values(vec![value(25, 0.0)]);
+    scaler.set_active(true);
+    let registry = registry(&ChannelPool::new());
+    let address = scaler.address();
+    let metadata = [("scalerAddress", address.as_str()), ("queue", "orders")];
+    for trigger_type in ["external", "external-push"] {
+        let case = scalers_testkit::TriggerCase::new(trigger_type, &metadata);
+        let sample = scalers_testkit::run_and_assert_trigger_compliance(&registry, &case)
+            .await
+            .unwrap();
+        // 25 against a target of 10 per replica: 2.5 replicas
+        assert_eq!((sample.value, sample.active), (2.5, true), "{trigger_type}");
+    }
+}

@@ -5,10 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{build, build_in, config, errors, registry};
+use common::{build, build_in, config, registry};
 use scalers_core::config::model::MetricType;
 use scalers_core::trigger::{BuildContext, MetricTarget};
 use scalers_prometheus::{ClientPool, Credentials};
+use scalers_testkit::pairs as errors;
 
 const BASE: [(&str, &str); 3] = [
     ("serverAddress", "http://prometheus.invalid:9090"),
@@ -50,7 +51,10 @@ fn defaults_are_keda_defaults() {
 
 #[test]
 fn target_follows_threshold_activation_and_metric_type() {
-    let mut object = common::object(&with(&[("activationThreshold", "-2.5")]));
+    let mut object = scalers_testkit::object_with_trigger(
+        "prometheus",
+        &with(&[("activationThreshold", "-2.5")]),
+    );
     object.triggers[0].metric_type = MetricType::Value;
     let registry = registry(&ClientPool::new());
     let no_env = |_: &str| None;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{build_in, concrete, endpoint, failure, registry, trigger};
 use scalers_core::trigger::{Sample, TriggerError, TriggerErrorKind};
 use scalers_prometheus::ClientPool;
-use scalers_testkit::{HttpStub, refused_url};
+use scalers_testkit::{HttpStub, TriggerCase, refused_url, run_and_assert_trigger_compliance};
 
 const ONE_ELEMENT: &str = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"queue":"orders"},"value":[1700000000.5,"42"]}]}}"#;
 
@@ -473,12 +473,26 @@ async fn credentials_never_appear_in_errors() {
                 ],
             ),
         ];
+        let secrets = [
+            "s3cret-ui",
+            "s3cret-tok",
+            "s3cret-cust",
+            "s3cret-hdr",
+            "s3cret-qp",
+            "s3cret-pw",
+        ];
         for metadata in &configs {
-            let t = trigger(metadata);
-            let e = t.trigger.sample().await.unwrap_err();
+            let case = secrets.into_iter().fold(
+                TriggerCase::new("prometheus", metadata),
+                TriggerCase::secret,
+            );
+            let e = run_and_assert_trigger_compliance(&registry(&ClientPool::new()), &case)
+                .await
+                .unwrap_err();
             let shown = everything_shown(&e);
             assert!(!shown.contains("s3cret"), "{shown}");
             assert!(!shown.contains("token="), "{shown}");
+            let t = trigger(metadata);
             let shown = format!("{t:?}");
             assert!(!shown.contains("s3cret"), "{shown}");
         }

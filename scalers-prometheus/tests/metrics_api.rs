@@ -7,10 +7,12 @@ mod common;
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
-use common::{build_kind_in, failure, registry};
+use common::{failure, registry};
 use scalers_core::trigger::{BuiltTrigger, Sample, TriggerError, TriggerErrorKind};
 use scalers_prometheus::ClientPool;
-use scalers_testkit::{HttpStub, StubTls, refused_url};
+use scalers_testkit::{
+    HttpStub, StubTls, TriggerCase, refused_url, run_and_assert_trigger_compliance,
+};
 
 const STATS: &str = r#"{
   "components": {"worker": {"tasks": 12, "ready": true, "note": null, "shards": [4, 5]}},
@@ -40,7 +42,7 @@ fn base<'a>(
 
 /// Builds a `metrics-api` trigger with authentication parameters.
 fn build_with_auth(metadata: &[(&str, &str)], auth: &[(&str, &str)]) -> BuiltTrigger {
-    build_kind_in(
+    scalers_testkit::build_trigger(
         &registry(&ClientPool::new()),
         "metrics-api",
         metadata,
@@ -395,20 +397,23 @@ async fn credentials_never_appear_in_errors() {
     let failing = HttpStub::respond(401, "text/plain", "bad key s3cret-body").await;
     let with_userinfo =
         failing.url().replace("http://", "http://user:s3cret-ui@") + "/stats?token=s3cret-qs";
-    let t = build_with_auth(
-        &base(
-            &with_userinfo,
-            "tasks",
-            &[("authMode", "apiKey,bearer,custom"), ("method", "header")],
-        ),
-        &[
+    let metadata = base(
+        &with_userinfo,
+        "tasks",
+        &[("authMode", "apiKey,bearer,custom"), ("method", "header")],
+    );
+    let case = TriggerCase::new("metrics-api", &metadata)
+        .auth(&[
             ("apiKey", "s3cret-key"),
             ("token", "s3cret-tok"),
             ("customAuthHeader", "X-Custom"),
             ("customAuthValue", "s3cret-cust"),
-        ],
-    );
-    let e = t.trigger.sample().await.unwrap_err();
+        ])
+        .secret("s3cret-ui")
+        .secret("s3cret-qs");
+    let e = run_and_assert_trigger_compliance(&registry(&ClientPool::new()), &case)
+        .await
+        .unwrap_err();
     assert_eq!(
         failure(&e),
         (
@@ -436,8 +441,9 @@ async fn shares_clients_with_prometheus_triggers_of_the_same_server() {
         ("threshold", "1"),
     ];
     prom_meta.extend_from_slice(&bearer);
-    let prom = build_kind_in(&registry, "prometheus", &prom_meta, &[], &[]).unwrap();
-    let api = build_kind_in(
+    let prom =
+        scalers_testkit::build_trigger(&registry, "prometheus", &prom_meta, &[], &[]).unwrap();
+    let api = scalers_testkit::build_trigger(
         &registry,
         "metrics-api",
         &base(&url, "tasks", &bearer),

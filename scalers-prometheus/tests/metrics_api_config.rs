@@ -3,16 +3,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{build_kind_in, errors, object_of, registry};
+use common::registry;
 use scalers_core::config::model::MetricType;
-use scalers_core::secret::Secret;
-use scalers_core::trigger::{BuildContext, MetricTarget, Params};
+use scalers_core::trigger::{BuildContext, MetricTarget};
 use scalers_prometheus::{
     ApiKey, ClientPool, Credentials, MetricsApiConfig, MetricsApiTrigger, ValueLocation,
 };
+use scalers_testkit::pairs as errors;
 
 const BASE: [(&str, &str); 3] = [
     ("url", "http://app.invalid:8080/stats"),
@@ -31,27 +30,17 @@ fn config(
     metadata: &[(&str, &str)],
     auth: &[(&str, &str)],
 ) -> Result<MetricsApiConfig, Vec<(String, String)>> {
-    let object = object_of("metrics-api", metadata);
-    let auth: BTreeMap<String, Secret> = auth
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), Secret::new(*v)))
-        .collect();
-    let no_env = |_: &str| None;
-    let mut params = Params::new(&object.triggers[0], &object, &auth, &no_env);
-    let config = MetricsApiConfig::from_params(&mut params);
-    let errors: Vec<_> = params
-        .take_errors()
-        .into_iter()
-        .map(|e| (e.path, e.message))
-        .collect();
-    match config {
-        Ok(config) if errors.is_empty() => Ok(config),
-        _ => Err(errors),
-    }
+    scalers_testkit::read_params(
+        "metrics-api",
+        metadata,
+        auth,
+        &[],
+        MetricsApiConfig::from_params,
+    )
 }
 
 fn build_errors(metadata: &[(&str, &str)], auth: &[(&str, &str)]) -> Vec<(String, String)> {
-    match build_kind_in(
+    match scalers_testkit::build_trigger(
         &registry(&ClientPool::new()),
         "metrics-api",
         metadata,
@@ -100,7 +89,10 @@ fn options_are_parsed_and_the_target_follows_them() {
     assert!(c.unsafe_ssl);
     assert_eq!(c.timeout, Duration::from_millis(250));
 
-    let mut object = object_of("metrics-api", &with(&[("activationTargetValue", "2")]));
+    let mut object = scalers_testkit::object_with_trigger(
+        "metrics-api",
+        &with(&[("activationTargetValue", "2")]),
+    );
     object.triggers[0].metric_type = MetricType::Value;
     let built = registry(&ClientPool::new())
         .build(BuildContext::new(&object, 0))

@@ -3,9 +3,12 @@
 
 mod common;
 
-use common::{endpoint, failure, trigger};
+use common::{endpoint, failure, registry, trigger};
 use scalers_core::trigger::{Sample, TriggerErrorKind};
-use scalers_testkit::{PrometheusServices, unique_name};
+use scalers_prometheus::ClientPool;
+use scalers_testkit::{
+    PrometheusServices, TriggerCase, run_and_assert_trigger_compliance, unique_name,
+};
 
 /// Metadata for `query` against the shared Prometheus, plus `extra`.
 fn metadata<'a>(
@@ -33,9 +36,12 @@ async fn vector_with_one_element_gives_its_value_and_activity() {
     let query = format!("queue_depth{{queue=\"{queue}\"}}");
     services.wait_for_query(&query, 42.0).await;
 
-    let active = trigger(&metadata(services, &query, &[]));
+    let active = metadata(services, &query, &[]);
+    let case = TriggerCase::new("prometheus", &active);
     assert_eq!(
-        active.trigger.sample().await.unwrap(),
+        run_and_assert_trigger_compliance(&registry(&ClientPool::new()), &case)
+            .await
+            .unwrap(),
         Sample {
             value: 42.0,
             active: true,

@@ -5,7 +5,7 @@ mod kafka_common;
 
 use std::time::Duration;
 
-use kafka_common::{build_in, config, errors, registry};
+use kafka_common::{build_in, config, registry};
 use scalers_core::config::model::MetricType;
 use scalers_core::secret::Secret;
 use scalers_core::trigger::MetricTarget;
@@ -13,6 +13,7 @@ use scalers_queue::kafka::{
     ClientIdentity, ClientPool, DEFAULT_TIMEOUT, KafkaConfig, LagRules, OffsetResetPolicy,
     PartitionCap, PartitionLimitation, Sasl, Security, Tls, UserPassword,
 };
+use scalers_testkit::pairs as errors;
 
 const BASE: [(&str, &str); 2] = [
     ("bootstrapServers", "kafka:9092"),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use kafka_common::{Fixture, build_in, concrete, fill, registry, sample, trigger};
 use scalers_core::trigger::{Trigger, TriggerErrorKind};
 use scalers_queue::kafka::{ClientPool, KafkaTrigger, Lag, PartitionOffsets};
-use scalers_testkit::{KafkaBroker, unique_name};
+use scalers_testkit::{KafkaBroker, TriggerCase, run_and_assert_trigger_compliance, unique_name};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -57,10 +57,14 @@ async fn committed_partitions_lag_by_log_end_minus_committed() {
         }
     );
     // Active iff the lag is greater than activationLagThreshold; the value does not change.
+    let registry = registry(&ClientPool::new());
     for (activation, active) in [("0", true), ("2", true), ("3", false), ("10", false)] {
-        let t = trigger(&f.metadata(&[("activationLagThreshold", activation)]));
+        let metadata = f.metadata(&[("activationLagThreshold", activation)]);
+        let case = TriggerCase::new("kafka", &metadata);
         assert_eq!(
-            t.trigger.sample().await.unwrap(),
+            run_and_assert_trigger_compliance(&registry, &case)
+                .await
+                .unwrap(),
             sample(3.0, active),
             "activationLagThreshold {activation}"
         );
@@ -124,12 +128,15 @@ async fn a_topic_that_does_not_exist_is_a_bad_response_not_zero() {
     let broker = KafkaBroker::shared().await;
     let topic = unique_name("missing");
     let group = unique_name("group");
-    let t = trigger(&[
+    let metadata = [
         ("bootstrapServers", broker.bootstrap()),
         ("consumerGroup", &group),
         ("topic", &topic),
-    ]);
-    let e = t.trigger.sample().await.unwrap_err();
+    ];
+    let case = TriggerCase::new("kafka", &metadata);
+    let e = run_and_assert_trigger_compliance(&registry(&ClientPool::new()), &case)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, TriggerErrorKind::BadResponse);
     assert_eq!(
         e.message,

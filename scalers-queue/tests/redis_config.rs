@@ -4,15 +4,14 @@
 
 mod redis_common;
 
-use std::collections::BTreeMap;
-
-use redis_common::{build_in, errors, registry};
+use redis_common::{build_in, registry};
 use scalers_core::config::model::MetricType;
 use scalers_core::secret::Secret;
 use scalers_core::trigger::{BuildContext, MetricTarget, Params};
 use scalers_queue::redis::{
     Address, Connection, ListConfig, RedisPool, StreamConfig, StreamMode, Topology, TopologyKind,
 };
+use scalers_testkit::pairs as errors;
 
 fn kind_of(trigger_type: &str) -> TopologyKind {
     if trigger_type.starts_with("redis-cluster") {
@@ -31,23 +30,9 @@ fn parse<T>(
     auth: &[(&str, &str)],
     parse: impl FnOnce(&mut Params<'_>, TopologyKind, &str) -> Result<T, scalers_core::trigger::Invalid>,
 ) -> Result<T, Vec<(String, String)>> {
-    let object = redis_common::object(trigger_type, metadata);
-    let auth: BTreeMap<String, Secret> = auth
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), Secret::new(*v)))
-        .collect();
-    let no_env = |_: &str| None;
-    let mut params = Params::new(&object.triggers[0], &object, &auth, &no_env);
-    let parsed = parse(&mut params, kind_of(trigger_type), trigger_type);
-    let errors: Vec<_> = params
-        .take_errors()
-        .into_iter()
-        .map(|e| (e.path, e.message))
-        .collect();
-    match parsed {
-        Ok(v) if errors.is_empty() => Ok(v),
-        _ => Err(errors),
-    }
+    scalers_testkit::read_params(trigger_type, metadata, auth, &[], |p| {
+        parse(p, kind_of(trigger_type), trigger_type)
+    })
 }
 
 fn list(
@@ -117,7 +102,7 @@ fn list_defaults_are_keda_defaults() {
 
 #[test]
 fn target_follows_list_length_activation_and_metric_type() {
-    let mut object = redis_common::object(
+    let mut object = scalers_testkit::object_with_trigger(
         "redis",
         &[
             ("address", "redis.invalid:6379"),

@@ -6,10 +6,14 @@ mod redis_common;
 
 use std::time::Duration;
 
-use redis_common::{build_in, failure, registry, sample, trigger};
+use redis_common::{
+    build_in, compliant_failure, compliant_sample, failure, registry, sample, trigger,
+};
 use scalers_core::trigger::TriggerErrorKind;
 use scalers_queue::redis::RedisPool;
-use scalers_testkit::{RedisOptions, RedisServer, eventually, refused_address, unique_name};
+use scalers_testkit::{
+    RedisOptions, RedisServer, TriggerCase, eventually, refused_address, unique_name,
+};
 
 #[tokio::test]
 async fn list_length_follows_the_key_type() {
@@ -25,9 +29,15 @@ async fn list_length_follows_the_key_type() {
     server.cmd(&[
         "HSET", &hash, "f1", "1", "f2", "2", "f3", "3", "f4", "4", "f5", "5", "f6", "6",
     ]);
+    let registry = registry(&RedisPool::new());
     for (key, expected) in [(&list, 3.0), (&set, 2.0), (&zset, 4.0), (&hash, 6.0)] {
-        let t = trigger("redis", &[("address", addr), ("listName", key)]);
-        assert_eq!(sample(&t).await, (expected, true), "{key}");
+        let metadata = [("address", addr), ("listName", key.as_str())];
+        let case = TriggerCase::new("redis", &metadata);
+        assert_eq!(
+            compliant_sample(&registry, &case).await,
+            (expected, true),
+            "{key}"
+        );
     }
     let missing = trigger(
         "redis",
@@ -120,11 +130,11 @@ async fn stream_length_mode_counts_entries() {
     for i in 0..3 {
         server.cmd(&["XADD", &stream, "*", "n", &i.to_string()]);
     }
-    let t = trigger(
-        "redis-streams",
-        &[("address", server.address()), ("stream", &stream)],
-    );
-    assert_eq!(sample(&t).await, (3.0, true));
+    let metadata = [("address", server.address()), ("stream", stream.as_str())];
+    let case = TriggerCase::new("redis-streams", &metadata);
+    let registry = registry(&RedisPool::new());
+    assert_eq!(compliant_sample(&registry, &case).await, (3.0, true));
+    let t = trigger("redis-streams", &metadata);
     assert_eq!(t.trigger.target().value, 5.0);
     let missing = trigger(
         "redis-streams",
@@ -329,18 +339,11 @@ async fn default_user_password_and_its_failure() {
     server.cmd(&["RPUSH", &list, "a"]);
     let registry = registry(&RedisPool::new());
     let meta = [("address", server.address()), ("listName", list.as_str())];
-    let ok = build_in(
-        &registry,
-        "redis",
-        &meta,
-        &[("password", "default-pw")],
-        &[],
-    )
-    .unwrap();
-    assert_eq!(sample(&ok).await, (1.0, true));
-    let wrong = build_in(&registry, "redis", &meta, &[("password", "wrong-pw")], &[]).unwrap();
+    let ok = TriggerCase::new("redis", &meta).auth(&[("password", "default-pw")]);
+    assert_eq!(compliant_sample(&registry, &ok).await, (1.0, true));
+    let wrong = TriggerCase::new("redis", &meta).auth(&[("password", "wrong-pw")]);
     assert_eq!(
-        failure(&wrong).await,
+        compliant_failure(&registry, &wrong).await,
         (
             TriggerErrorKind::Unauthorized,
             format!(

@@ -1,12 +1,11 @@
 //! A Kafka-protocol broker (tansu) for tests: from `.ci/run`, or started by the testkit; with
 //! helpers that create topics, produce records and commit consumer-group offsets.
 
-use std::fs;
-use std::io::{ErrorKind, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -17,6 +16,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
 use crate::eventually;
+use crate::process::{ServiceProcess, free_ports, temp_dir};
 
 /// Env var with the bootstrap address (`127.0.0.1:19092`) of the broker `.ci/run` started.
 pub const KAFKA_BOOTSTRAP_ENV: &str = "SCALERS_TEST_KAFKA_BOOTSTRAP";
@@ -62,25 +62,13 @@ impl std::fmt::Debug for KafkaBroker {
 }
 
 struct Started {
-    binary: PathBuf,
     addr: SocketAddr,
-    log: PathBuf,
     /// Whether the broker requires SASL authentication.
     authentication: bool,
-    /// The broker, while it runs.
-    child: Option<Child>,
-    _watchdog: Child,
-    /// Closing this (at process exit) tells the watchdog to kill the broker.
-    watchdog_stdin: ChildStdin,
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    /// The broker.
+    process: ServiceProcess,
+    /// Whether it runs (not [stopped](KafkaBroker::stop)).
+    running: bool,
 }
 
 impl KafkaBroker {
@@ -128,45 +116,19 @@ impl KafkaBroker {
 
     async fn launch(authentication: bool) -> KafkaBroker {
         let binary = tansu_binary();
-        let dir = temp_dir();
-        let mut watchdog = Command::new("sh")
-            .arg("-c")
-            // Collect PIDs until stdin closes (the test process is gone), then clean up.
-            .arg(
-                r#"dir=$1; pids=; while read -r pid; do pids="$pids $pid"; done
-                   kill -KILL $pids 2>/dev/null
-                   rm -rf "$dir" 2>/dev/null || { sleep 1; rm -rf "$dir"; }"#,
-            )
-            .arg("scalers-testkit-watchdog")
-            .arg(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the watchdog shell (sh)");
-        let watchdog_stdin = watchdog.stdin.take().expect("watchdog stdin");
-        let mut started = Started {
-            binary,
-            addr: free_addr(),
-            log: dir.join("tansu.log"),
-            authentication,
-            child: None,
-            _watchdog: watchdog,
-            watchdog_stdin,
-        };
+        let log = temp_dir("tansu").join("tansu.log");
         // The free port may be taken between our probe and tansu's bind (tansu then panics with
         // AddrInUse): try a few ports.
         let mut attempts = 0;
-        loop {
+        let started = loop {
             attempts += 1;
+            let mut started = Started::new(&binary, &log, authentication);
             match started.launch().await {
-                Ok(()) => break,
-                Err(log) if attempts < 3 && log.contains("AddrInUse") => {
-                    started.addr = free_addr();
-                }
+                Ok(()) => break started,
+                Err(log) if attempts < 3 && log.contains("AddrInUse") => {}
                 Err(log) => panic!("tansu on {} did not start; its log:\n{log}", started.addr),
             }
-        }
+        };
         KafkaBroker {
             bootstrap: started.addr.to_string(),
             started: Some(Mutex::new(started)),
@@ -192,10 +154,8 @@ impl KafkaBroker {
     /// When this broker was not started by [`KafkaBroker::start`].
     pub async fn stop(&self) {
         let mut started = self.own().await;
-        if let Some(mut child) = started.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        started.process.kill();
+        started.running = false;
     }
 
     /// Starts the stopped broker again on the same port, with empty storage.
@@ -204,7 +164,7 @@ impl KafkaBroker {
     /// When this broker was not started by [`KafkaBroker::start`], or does not start.
     pub async fn restart(&self) {
         let mut started = self.own().await;
-        assert!(started.child.is_none(), "restart: the broker is running");
+        assert!(!started.running, "restart: the broker is running");
         if let Err(log) = started.launch().await {
             panic!("tansu on {} did not restart; its log:\n{log}", started.addr);
         }
@@ -339,72 +299,62 @@ impl KafkaBroker {
 }
 
 impl Started {
-    /// Starts tansu on `self.addr` and waits until it accepts connections. `Err` carries the log
-    /// of a broker that exited.
-    async fn launch(&mut self) -> Result<(), String> {
-        let out = fs::File::create(&self.log)
-            .unwrap_or_else(|e| panic!("create {}: {e}", self.log.display()));
-        let err = out.try_clone().expect("clone the log file handle");
-        let url = format!("tcp://{}", self.addr);
-        let mut child = Command::new(&self.binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-            ])
-            .arg(&url)
-            .args(["--storage-engine", "memory://tansu/"])
-            .args(self.authentication.then_some("--authentication"))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", self.binary.display()));
-        writeln!(self.watchdog_stdin, "{}", child.id()).expect("hand the PID to the watchdog");
-        let addr = self.addr;
-        let deadline = std::time::Instant::now() + READY_DEADLINE;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = fs::read_to_string(&self.log).unwrap_or_default();
-                return Err(format!("exited with {status}\n{log}"));
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                break;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let log = fs::read_to_string(&self.log).unwrap_or_default();
-                return Err(format!("no connection within {READY_DEADLINE:?}\n{log}"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    /// tansu `binary` on a free port, logging to `log`, not started yet.
+    fn new(binary: &Path, log: &Path, authentication: bool) -> Started {
+        let [port] = free_ports();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let url = format!("tcp://{addr}");
+        let mut args = vec![
+            "broker".to_owned(),
+            "--listener-url".to_owned(),
+            url.clone(),
+            "--advertised-listener-url".to_owned(),
+            url,
+            "--storage-engine".to_owned(),
+            "memory://tansu/".to_owned(),
+        ];
+        if authentication {
+            args.push("--authentication".to_owned());
         }
+        let hint = format!("{} not found; run `bash .ci/tansu.sh`", binary.display());
+        Started {
+            addr,
+            authentication,
+            process: ServiceProcess::new(binary, args, log.to_owned(), hint),
+            running: false,
+        }
+    }
+
+    /// Starts tansu on `self.addr` and waits until it accepts connections and answers a
+    /// metadata request. `Err` carries what happened and the log.
+    async fn launch(&mut self) -> Result<(), String> {
+        let addr = self.addr;
+        let authentication = self.authentication;
         // Another process could hold the port (tansu then panics with AddrInUse, maybe just
-        // after our probe connected to that other process): make sure ours is alive and serving
-        // (an authenticating broker answers no unauthenticated metadata request).
-        let answered = if self.authentication {
-            Ok(())
-        } else {
+        // after our probe connected to that other process): the launcher checks ours is alive
+        // after the probe, and the probe asks for metadata (an authenticating broker answers no
+        // unauthenticated metadata request, so for it a connection is enough).
+        let probe = || async move {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                .map_err(|e| format!("connect: {e}"))?;
+            if authentication {
+                return Ok(());
+            }
             let consumer = metadata_consumer(&addr.to_string());
             tokio::task::spawn_blocking(move || {
                 consumer
                     .fetch_metadata(None, CALL_TIMEOUT)
                     .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| format!("no metadata answer: {e}"))
             })
             .await
             .expect("the metadata task")
         };
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = fs::read_to_string(&self.log).unwrap_or_default();
-            return Err(format!("exited with {status}\n{log}"));
-        }
-        if let Err(e) = answered {
-            let _ = child.kill();
-            let log = fs::read_to_string(&self.log).unwrap_or_default();
-            return Err(format!("no metadata answer: {e}\n{log}"));
-        }
-        self.child = Some(child);
+        self.process
+            .start(READY_DEADLINE, probe)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.running = true;
         Ok(())
     }
 }
@@ -457,24 +407,4 @@ fn tansu_binary() -> PathBuf {
         );
     }
     path
-}
-
-/// A free loopback address (free when probed; see the AddrInUse retry).
-fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("free port");
-    listener.local_addr().expect("local address")
-}
-
-/// A fresh directory under the system temp dir (removed by the watchdog).
-fn temp_dir() -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "scalers-testkit-tansu-{}-{nanos}",
-        std::process::id()
-    ));
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    dir
 }

@@ -31,6 +31,12 @@
 //! - [`run_with_system_roots`] and [`child_var`]: a test run again in a child process whose
 //!   system trusted roots it chooses (`SSL_CERT_FILE`), for the rule that a trigger's `ca` adds
 //!   to the system roots.
+//! - [`run_and_assert_trigger_compliance`]: builds a [`TriggerCase`] through a real
+//!   `Registry`, samples it and asserts the rules every trigger type meets (targets fixed at
+//!   build time, finite values, typed failures whose text and chain never show a credential);
+//!   every trigger crate's live tests call it. With it, the helpers trigger tests build from
+//!   `(name, value)` pairs with: [`object_with_trigger`], [`build_trigger`],
+//!   [`build_object_trigger`], [`read_params`], [`auth_params`], [`pairs`].
 //! - [`unique_name`]: names for metrics, jobs and keys that no other test uses, since tests run
 //!   in parallel against shared services.
 
@@ -38,9 +44,11 @@ mod eventually;
 mod http_stub;
 mod kafka;
 mod kube;
+mod process;
 mod prometheus;
 mod redis;
 mod system_roots;
+mod trigger;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -58,6 +66,10 @@ pub use redis::{
     RedisCluster, RedisOptions, RedisSentinel, RedisServer, RedisTls, Resp,
 };
 pub use system_roots::{child_var, run_with_system_roots};
+pub use trigger::{
+    TriggerCase, auth_params, build_object_trigger, build_trigger, object_with_trigger, pairs,
+    read_params, run_and_assert_trigger_compliance,
+};
 
 /// `<prefix>_<pid>_<time>_<n>`: a name (valid as a Prometheus metric, label value, job name or
 /// key) that no other test, in this process or another, uses.
@@ -76,52 +88,4 @@ pub fn unique_name(prefix: &str) -> String {
         .unwrap_or_default()
         .as_micros();
     format!("{prefix}_{}_{micros}_{n}", std::process::id())
-}
-
-/// A scaled object `app` (namespace `default`, target Deployment `app`) with one trigger of
-/// type `trigger_type` and this metadata: how trigger tests build triggers the way scalerd does,
-/// through a `Registry`.
-pub fn object_with_trigger(
-    trigger_type: &str,
-    metadata: &[(&str, &str)],
-) -> scalers_core::config::model::ScaledObject {
-    let mut spec = scalers_core::config::model::TriggerSpec::new(trigger_type);
-    for (k, v) in metadata {
-        spec.metadata.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let mut object = scalers_core::config::model::ScaledObject::new("app", "app");
-    object.triggers.push(spec);
-    object
-}
-
-/// Builds a trigger of type `trigger_type` through `registry`, as scalerd does: on
-/// [`object_with_trigger`], with these authentication parameters and this environment (for
-/// `*FromEnv`). Errors come back as `(path, message)` pairs, for exact comparisons.
-///
-/// # Errors
-/// The registry's build errors.
-pub fn build_trigger(
-    registry: &scalers_core::trigger::Registry,
-    trigger_type: &str,
-    metadata: &[(&str, &str)],
-    auth: &[(&str, &str)],
-    env: &[(&str, &str)],
-) -> Result<scalers_core::trigger::BuiltTrigger, Vec<(String, String)>> {
-    let object = object_with_trigger(trigger_type, metadata);
-    let auth: std::collections::BTreeMap<String, scalers_core::secret::Secret> = auth
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), scalers_core::secret::Secret::new(*v)))
-        .collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    registry
-        .build(
-            scalers_core::trigger::BuildContext::new(&object, 0)
-                .with_auth(&auth)
-                .with_env(&lookup),
-        )
-        .map_err(|errors| errors.into_iter().map(|e| (e.path, e.message)).collect())
 }

@@ -1,15 +1,13 @@
 //! Prometheus and Pushgateway for tests: from `.ci/run`, or started once per test binary.
 
 use std::fs;
-use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
 use crate::eventually;
+use crate::process::{ServiceProcess, free_ports, temp_dir};
 
 /// Env var with the Prometheus base URL started by `.ci/run`.
 pub const PROMETHEUS_URL_ENV: &str = "SCALERS_TEST_PROMETHEUS_URL";
@@ -35,15 +33,16 @@ static SHARED: OnceCell<PrometheusServices> = OnceCell::const_new();
 /// normally, on panic, or killed by SIGKILL, as a nextest timeout does — the kernel closes the
 /// pipe, the watchdog reads end-of-file, kills the services and removes the temp dir. A `static`
 /// is never dropped, so a `Drop` guard could not do this; `PR_SET_PDEATHSIG` would need
-/// `unsafe`; a fixed `timeout` would leave them running long after a short test.
+/// `unsafe`; a fixed `timeout` would leave them running long after a short test. (One watchdog
+/// serves every service the testkit starts: Redis, tansu and these.)
 ///
 /// Each test owns its metric names and Pushgateway job names (see
 /// [`unique_name`](crate::unique_name)), so tests share the services and run in parallel.
 pub struct PrometheusServices {
     prometheus_url: String,
     pushgateway_url: String,
-    /// The started processes and the watchdog's stdin; kept for the life of the process.
-    _started: Option<Mutex<Started>>,
+    /// The started processes (Pushgateway, Prometheus); kept for the life of the process.
+    _started: Option<[ServiceProcess; 2]>,
 }
 
 impl std::fmt::Debug for PrometheusServices {
@@ -54,13 +53,6 @@ impl std::fmt::Debug for PrometheusServices {
             .field("started_here", &self._started.is_some())
             .finish()
     }
-}
-
-struct Started {
-    _children: Vec<Child>,
-    _watchdog: Child,
-    /// Closing this (at process exit) tells the watchdog to kill the services.
-    _watchdog_stdin: ChildStdin,
 }
 
 impl PrometheusServices {
@@ -148,31 +140,10 @@ impl PrometheusServices {
     }
 
     async fn start() -> PrometheusServices {
-        let dir = temp_dir();
-        let mut watchdog = Command::new("sh")
-            .arg("-c")
-            // Collect PIDs until stdin closes (the test process is gone), then clean up.
-            .arg(
-                // A killed process may still be writing for a moment: retry the removal.
-                r#"dir=$1; pids=; while read -r pid; do pids="$pids $pid"; done
-                   kill -KILL $pids 2>/dev/null
-                   rm -rf "$dir" 2>/dev/null || { sleep 1; rm -rf "$dir"; }"#,
-            )
-            .arg("scalers-testkit-watchdog")
-            .arg(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the watchdog shell (sh)");
-        let mut watchdog_stdin = watchdog.stdin.take().expect("watchdog stdin");
-
-        // Hold both listeners at once so the two ports differ.
-        let prometheus_port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        let pushgateway_port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        let prometheus_addr = prometheus_port.local_addr().expect("local address");
-        let pushgateway_addr = pushgateway_port.local_addr().expect("local address");
-        drop((prometheus_port, pushgateway_port));
+        let dir = temp_dir("prometheus");
+        let [prometheus_port, pushgateway_port] = free_ports();
+        let prometheus_addr = format!("127.0.0.1:{prometheus_port}");
+        let pushgateway_addr = format!("127.0.0.1:{pushgateway_port}");
 
         let config = dir.join("prometheus.yml");
         fs::write(
@@ -185,80 +156,35 @@ impl PrometheusServices {
         )
         .expect("write prometheus.yml");
 
-        let pushgateway = spawn(
+        let mut pushgateway = service(
             "prometheus-pushgateway",
-            &[format!("--web.listen-address={pushgateway_addr}")],
-            &dir.join("pushgateway.log"),
-            &mut watchdog_stdin,
+            vec![format!("--web.listen-address={pushgateway_addr}")],
+            dir.join("pushgateway.log"),
         );
-        let prometheus = spawn(
+        let mut prometheus = service(
             "prometheus",
-            &[
+            vec![
                 format!("--config.file={}", config.display()),
                 format!("--storage.tsdb.path={}", dir.join("data").display()),
                 format!("--web.listen-address={prometheus_addr}"),
             ],
-            &dir.join("prometheus.log"),
-            &mut watchdog_stdin,
+            dir.join("prometheus.log"),
         );
-        let mut children = vec![pushgateway, prometheus];
         let pushgateway_url = format!("http://{pushgateway_addr}");
         let prometheus_url = format!("http://{prometheus_addr}");
-        wait_ready(
-            &pushgateway_url,
-            &mut children[0],
-            &dir.join("pushgateway.log"),
-        )
-        .await;
-        wait_ready(
-            &prometheus_url,
-            &mut children[1],
-            &dir.join("prometheus.log"),
-        )
-        .await;
+        start_ready(&mut pushgateway, &pushgateway_url).await;
+        start_ready(&mut prometheus, &prometheus_url).await;
         PrometheusServices {
             prometheus_url,
             pushgateway_url,
-            _started: Some(Mutex::new(Started {
-                _children: children,
-                _watchdog: watchdog,
-                _watchdog_stdin: watchdog_stdin,
-            })),
+            _started: Some([pushgateway, prometheus]),
         }
     }
 }
 
-/// A fresh directory under the system temp dir (removed by the watchdog).
-fn temp_dir() -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "scalers-testkit-prometheus-{}-{nanos}",
-        std::process::id()
-    ));
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    dir
-}
-
-/// Starts `program` with its output in `log` and hands its PID to the watchdog.
-fn spawn(program: &str, args: &[String], log: &Path, watchdog: &mut ChildStdin) -> Child {
-    let out = fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-    let err = out.try_clone().expect("clone the log file handle");
-    let child = match Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == ErrorKind::NotFound => panic!("{}", missing_binary(program)),
-        Err(e) => panic!("start {program}: {e}"),
-    };
-    writeln!(watchdog, "{}", child.id()).expect("hand the PID to the watchdog");
-    child
+/// `program` (a Debian package of the same name) with these arguments, logging to `log`.
+fn service(program: &str, args: Vec<String>, log: PathBuf) -> ServiceProcess {
+    ServiceProcess::new(program, args, log, missing_binary(program))
 }
 
 /// What to do when a service binary is missing.
@@ -277,15 +203,11 @@ fn missing_binary(program: &str) -> String {
     }
 }
 
-/// Waits for `<url>/-/ready`, failing early (with the log) if the process exits.
-async fn wait_ready(url: &str, child: &mut Child, log: &Path) {
+/// Starts `process` and waits for `<url>/-/ready`, failing (with the log) if it exits first.
+async fn start_ready(process: &mut ServiceProcess, url: &str) {
     let client = reqwest::Client::new();
     let ready = format!("{url}/-/ready");
-    eventually(READY_DEADLINE, || {
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = fs::read_to_string(log).unwrap_or_default();
-            panic!("{url} exited with {status} before it was ready; its log:\n{log}");
-        }
+    let probe = || {
         let request = client.get(&ready);
         let ready = &ready;
         async move {
@@ -296,12 +218,9 @@ async fn wait_ready(url: &str, child: &mut Child, log: &Path) {
                 Err(format!("{ready}: HTTP {}", response.status()))
             }
         }
-    })
-    .await;
-    // Another process could have held the port: make sure ours is the one answering.
-    if let Ok(Some(status)) = child.try_wait() {
-        let log = fs::read_to_string(log).unwrap_or_default();
-        panic!("{url} exited with {status}; its log:\n{log}");
+    };
+    if let Err(e) = process.start(READY_DEADLINE, probe).await {
+        panic!("{url} did not start: {e}");
     }
 }
 

@@ -5,16 +5,16 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
 use crate::eventually;
+use crate::process::{NotStarted, ServiceProcess, free_ports, run_tool, temp_dir};
 
 /// Env var with the standalone server `.ci/run` started: `redis://127.0.0.1:16379` or
 /// `127.0.0.1:16379`.
@@ -36,7 +36,6 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 static STANDALONE: OnceCell<RedisServer> = OnceCell::const_new();
 static CLUSTER: OnceCell<RedisCluster> = OnceCell::const_new();
 static SENTINEL: OnceCell<RedisSentinel> = OnceCell::const_new();
-static WATCHDOG: Mutex<Option<Watchdog>> = Mutex::new(None);
 
 /// A RESP reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -276,7 +275,7 @@ pub struct RedisServer {
     tls_address: Option<String>,
     tls: Option<RedisTls>,
     password: Option<String>,
-    process: Option<Process>,
+    process: Option<ServiceProcess>,
 }
 
 impl fmt::Debug for RedisServer {
@@ -286,24 +285,6 @@ impl fmt::Debug for RedisServer {
             .field("tls_address", &self.tls_address)
             .field("started_here", &self.process.is_some())
             .finish()
-    }
-}
-
-/// A process started here, and how to start it again; killed when dropped (its temp dir goes
-/// when the test process exits).
-struct Process {
-    child: Option<Child>,
-    args: Vec<String>,
-    log: PathBuf,
-    port: u16,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -348,14 +329,8 @@ impl RedisServer {
         let mut last_log = String::new();
         // A port found free can be taken before the server binds it: try a few.
         for _ in 0..5 {
-            // Both held at once, so they differ.
-            let plain = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-            let secure = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-            let port = plain.local_addr().expect("local address").port();
-            let tls_port = options
-                .tls
-                .then(|| secure.local_addr().expect("local address").port());
-            drop((plain, secure));
+            let [port, secure] = free_ports();
+            let tls_port = options.tls.then_some(secure);
             let mut args = vec![
                 "--port".to_owned(),
                 port.to_string(),
@@ -397,18 +372,13 @@ impl RedisServer {
             }
             args.extend(options.args.iter().cloned());
             let log = dir.join(format!("redis-{port}.log"));
-            let mut process = Process {
-                child: None,
-                args,
-                log,
-                port,
-            };
+            let mut process = redis_process("redis-server", args, log);
             let client = RedisClient::new(format!("127.0.0.1:{port}"));
             let client = match &options.password {
                 Some(p) => client.with_auth("default", p),
                 None => client,
             };
-            if process.run("redis-server", &client).await {
+            if run(&mut process, &client).await {
                 return RedisServer {
                     address: format!("127.0.0.1:{port}"),
                     tls_address: tls_port.map(|p| format!("127.0.0.1:{p}")),
@@ -417,7 +387,7 @@ impl RedisServer {
                     process: Some(process),
                 };
             }
-            last_log = fs::read_to_string(&process.log).unwrap_or_default();
+            last_log = process.log_text();
         }
         panic!("redis-server did not start; its last log:\n{last_log}");
     }
@@ -467,14 +437,10 @@ impl RedisServer {
     /// # Panics
     /// On the shared server or one `.ci/run` started.
     pub fn kill(&mut self) {
-        let process = self
-            .process
+        self.process
             .as_mut()
-            .expect("only a started server can be killed");
-        if let Some(mut child) = process.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+            .expect("only a started server can be killed")
+            .kill();
     }
 
     /// Starts the killed server again on the same ports, empty.
@@ -488,42 +454,41 @@ impl RedisServer {
             .process
             .as_mut()
             .expect("only a started server can be restarted");
-        if !process.run("redis-server", &client).await {
-            let log = fs::read_to_string(&process.log).unwrap_or_default();
+        if !run(process, &client).await {
+            let log = process.log_text();
             panic!("{address} did not restart; its log:\n{log}");
         }
     }
 }
 
-impl Process {
-    /// Starts the process and waits for `PING`; false if it exited first (port taken).
-    async fn run(&mut self, program: &str, client: &RedisClient) -> bool {
-        let child = spawn(program, &self.args, &self.log);
-        self.child = Some(child);
-        let port = self.port;
-        let child = self.child.as_mut().expect("just started");
-        wait_ping(client, child, port).await
-    }
+/// A `redis-server` or `redis-sentinel` process with these arguments, logging to `log`.
+fn redis_process(program: &str, args: Vec<String>, log: PathBuf) -> ServiceProcess {
+    ServiceProcess::new(program, args, log, missing(program))
 }
 
-/// Polls `PING` until `PONG`; false if the process exits first.
-async fn wait_ping(client: &RedisClient, child: &mut Child, port: u16) -> bool {
-    let outcome = tokio::time::timeout(READY_DEADLINE, async {
-        loop {
-            if let Ok(Some(_)) = child.try_wait() {
-                return false;
+/// Starts `process` and polls `PING` through `client` until `PONG`; false if the process exits
+/// first (another process took its port).
+///
+/// # Panics
+/// When it does not answer within 30 s.
+async fn run(process: &mut ServiceProcess, client: &RedisClient) -> bool {
+    let probe = || {
+        let reply = client.try_cmd(&["PING"]);
+        async move {
+            match reply {
+                Ok(Resp::Simple(pong)) if pong == "PONG" => Ok(()),
+                other => Err(format!("PING answered {other:?}")),
             }
-            if let Ok(Resp::Simple(pong)) = client.try_cmd(&["PING"])
-                && pong == "PONG"
-            {
-                // Another process may hold the port: make sure ours is the one answering.
-                return child.try_wait().map(|s| s.is_none()).unwrap_or(false);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    })
-    .await;
-    outcome.unwrap_or_else(|_| panic!("redis on port {port} did not answer PING within 30 s"))
+    };
+    match process.start(READY_DEADLINE, probe).await {
+        Ok(()) => true,
+        Err(NotStarted::Exited { .. }) => false,
+        Err(e) => panic!(
+            "redis on {} did not answer PING within 30 s: {e}",
+            client.address()
+        ),
+    }
 }
 
 /// A 3-master Redis Cluster for tests.
@@ -589,15 +554,7 @@ impl RedisCluster {
         let mut args = vec!["--cluster".to_owned(), "create".to_owned()];
         args.extend(nodes.iter().cloned());
         args.extend(["--cluster-replicas", "0", "--cluster-yes"].map(str::to_owned));
-        let output = match Command::new("redis-cli")
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-        {
-            Ok(output) => output,
-            Err(e) if e.kind() == ErrorKind::NotFound => panic!("{}", missing("redis-cli")),
-            Err(e) => panic!("run redis-cli: {e}"),
-        };
+        let output = run_tool(Command::new("redis-cli").args(&args), &missing("redis-cli"));
         assert!(
             output.status.success(),
             "redis-cli --cluster create failed: {}{}",
@@ -681,7 +638,7 @@ async fn start_cluster_node(options: RedisOptions) -> RedisServer {
     // `free_port(true)` only picks ports whose bus port is free; `start` picks its own, so
     // pass the port explicitly and retry on a collision.
     for _ in 0..5 {
-        let port = free_port(true);
+        let port = cluster_port();
         let dir = temp_dir("redis-cluster");
         let mut args = vec![
             "--port".to_owned(),
@@ -698,14 +655,9 @@ async fn start_cluster_node(options: RedisOptions) -> RedisServer {
             "no".to_owned(),
         ];
         args.extend(options.args.iter().cloned());
-        let mut process = Process {
-            child: None,
-            args,
-            log: dir.join("redis.log"),
-            port,
-        };
+        let mut process = redis_process("redis-server", args, dir.join("redis.log"));
         let client = RedisClient::new(format!("127.0.0.1:{port}"));
-        if process.run("redis-server", &client).await {
+        if run(&mut process, &client).await {
             return RedisServer {
                 address: format!("127.0.0.1:{port}"),
                 tls_address: None,
@@ -730,7 +682,7 @@ pub struct RedisSentinel {
     sentinel_password: Option<String>,
     master_password: Option<String>,
     servers: Vec<RedisServer>,
-    _sentinel: Option<Process>,
+    _sentinel: Option<ServiceProcess>,
 }
 
 impl fmt::Debug for RedisSentinel {
@@ -799,7 +751,7 @@ impl RedisSentinel {
         .await;
         let master_name = "mymaster".to_owned();
         for _ in 0..5 {
-            let port = free_port(false);
+            let [port] = free_ports();
             let dir = temp_dir("redis-sentinel");
             let mut conf = format!(
                 "port {port}\nbind 127.0.0.1\ndir {}\n\
@@ -816,18 +768,17 @@ impl RedisSentinel {
             }
             let conf_path = dir.join("sentinel.conf");
             fs::write(&conf_path, conf).expect("write sentinel.conf");
-            let mut process = Process {
-                child: None,
-                args: vec![conf_path.display().to_string()],
-                log: dir.join("sentinel.log"),
-                port,
-            };
+            let mut process = redis_process(
+                "redis-sentinel",
+                vec![conf_path.display().to_string()],
+                dir.join("sentinel.log"),
+            );
             let address = format!("127.0.0.1:{port}");
             let client = match sentinel_password {
                 Some(p) => RedisClient::new(address.clone()).with_auth("default", p),
                 None => RedisClient::new(address.clone()),
             };
-            if !process.run("redis-sentinel", &client).await {
+            if !run(&mut process, &client).await {
                 continue;
             }
             let set = RedisSentinel {
@@ -939,67 +890,10 @@ impl RedisSentinel {
     }
 }
 
-/// The watchdog that kills started processes when this process exits.
-struct Watchdog {
-    _child: Child,
-    stdin: ChildStdin,
-}
-
-/// Hands a line (`pid N` or `dir PATH`) to the watchdog, starting it on first use.
-fn tell_watchdog(line: &str) {
-    let mut watchdog = WATCHDOG.lock().unwrap_or_else(|e| e.into_inner());
-    if watchdog.is_none() {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(
-                r#"pids=; dirs=
-                   while read -r kind value; do
-                     case $kind in pid) pids="$pids $value";; dir) dirs="$dirs $value";; esac
-                   done
-                   kill -KILL $pids 2>/dev/null
-                   for d in $dirs; do rm -rf "$d" 2>/dev/null || { sleep 1; rm -rf "$d"; }; done"#,
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the watchdog shell (sh)");
-        let stdin = child.stdin.take().expect("watchdog stdin");
-        *watchdog = Some(Watchdog {
-            _child: child,
-            stdin,
-        });
-    }
-    if let Some(w) = watchdog.as_mut() {
-        writeln!(w.stdin, "{line}").expect("hand a line to the watchdog");
-    }
-}
-
-/// A fresh directory under the system temp dir (removed by the watchdog at exit).
-fn temp_dir(kind: &str) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "scalers-testkit-{kind}-{}-{nanos}-{n}",
-        std::process::id()
-    ));
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    tell_watchdog(&format!("dir {}", dir.display()));
-    dir
-}
-
-/// A loopback port nobody listens on; with `bus`, port + 10000 is free too (cluster nodes).
-fn free_port(bus: bool) -> u16 {
+/// A loopback port nobody listens on whose cluster bus port (port + 10000) is free too.
+fn cluster_port() -> u16 {
     loop {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        let port = listener.local_addr().expect("local address").port();
-        if !bus {
-            return port;
-        }
+        let [port] = free_ports();
         if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
             return port;
         }
@@ -1032,39 +926,14 @@ fn missing(program: &str) -> String {
     }
 }
 
-/// Starts `program` with its output in `log` and hands its PID to the watchdog.
-fn spawn(program: &str, args: &[String], log: &Path) -> Child {
-    let out = fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-    let err = out.try_clone().expect("clone the log file handle");
-    let child = match Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == ErrorKind::NotFound => panic!("{}", missing(program)),
-        Err(e) => panic!("start {program}: {e}"),
-    };
-    tell_watchdog(&format!("pid {}", child.id()));
-    child
-}
-
 /// Makes a CA, a server certificate for `127.0.0.1`/`localhost` and a client certificate in
 /// `dir` with the `openssl` command (EC P-256, valid one day).
 fn make_tls(dir: &Path) -> RedisTls {
     let openssl = |args: &[&str]| {
-        let output = match Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-        {
-            Ok(output) => output,
-            Err(e) if e.kind() == ErrorKind::NotFound => panic!("{}", missing("openssl")),
-            Err(e) => panic!("run openssl: {e}"),
-        };
+        let output = run_tool(
+            Command::new("openssl").args(args).current_dir(dir),
+            &missing("openssl"),
+        );
         assert!(
             output.status.success(),
             "openssl {args:?}: {}",

@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use scalers_core::config::model::{ScaledObject, TriggerSpec};
-use scalers_core::secret::Secret;
-use scalers_core::trigger::{BuildContext, BuiltTrigger, Registry};
+use scalers_core::trigger::{BuiltTrigger, Registry};
 use scalers_external::proto::external_scaler_server::{ExternalScaler, ExternalScalerServer};
 use scalers_external::proto::{
     GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, MetricSpec,
@@ -441,12 +440,6 @@ pub(crate) fn registry(pool: &ChannelPool) -> Registry {
     registry
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
 /// Builds trigger 0 of `object` through `registry`, with authentication parameters and
 /// environment. Errors come back as `path: message` lines.
 pub(crate) fn build_in(
@@ -455,18 +448,7 @@ pub(crate) fn build_in(
     auth: &[(&str, &str)],
     env: &[(&str, &str)],
 ) -> Result<BuiltTrigger, Vec<String>> {
-    let auth: BTreeMap<String, Secret> = pairs(auth)
-        .into_iter()
-        .map(|(k, v)| (k, Secret::new(v)))
-        .collect();
-    let env = pairs(env);
-    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    registry
-        .build(
-            BuildContext::new(object, 0)
-                .with_auth(&auth)
-                .with_env(&lookup),
-        )
+    scalers_testkit::build_object_trigger(registry, object, auth, env)
         .map_err(|errors| errors.into_iter().map(|e| e.to_string()).collect())
 }
 

@@ -4,30 +4,11 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use scalers_core::config::model::ScaledObject;
-use scalers_core::secret::Secret;
-use scalers_core::trigger::{BuiltTrigger, Params, Registry, Sample};
+use scalers_core::trigger::{BuiltTrigger, Registry, Sample};
 use scalers_queue::kafka::{ClientPool, KafkaConfig, KafkaTrigger};
 use scalers_testkit::{KafkaBroker, unique_name};
-
-/// A scaled object with one `kafka` trigger with this metadata.
-pub(crate) fn object(metadata: &[(&str, &str)]) -> ScaledObject {
-    scalers_testkit::object_with_trigger("kafka", metadata)
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-/// `(path, message)` pairs, for comparing with build errors.
-pub(crate) fn errors(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs(list)
-}
 
 /// A registry with the `kafka` type registered on `pool`.
 pub(crate) fn registry(pool: &ClientPool) -> Registry {
@@ -59,24 +40,7 @@ pub(crate) fn config(
     auth: &[(&str, &str)],
     env: &[(&str, &str)],
 ) -> Result<KafkaConfig, Vec<(String, String)>> {
-    let object = object(metadata);
-    let auth: BTreeMap<String, Secret> = pairs(auth)
-        .into_iter()
-        .map(|(k, v)| (k, Secret::new(v)))
-        .collect();
-    let env = pairs(env);
-    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let mut params = Params::new(&object.triggers[0], &object, &auth, &lookup);
-    let config = KafkaConfig::from_params(&mut params);
-    let errors: Vec<_> = params
-        .take_errors()
-        .into_iter()
-        .map(|e| (e.path, e.message))
-        .collect();
-    match config {
-        Ok(config) if errors.is_empty() => Ok(config),
-        _ => Err(errors),
-    }
+    scalers_testkit::read_params("kafka", metadata, auth, env, KafkaConfig::from_params)
 }
 
 /// A concrete trigger on its own pool, with a sample timeout.

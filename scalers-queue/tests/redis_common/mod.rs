@@ -4,38 +4,18 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use scalers_core::config::model::ScaledObject;
 use scalers_core::trigger::{BuiltTrigger, Registry, Sample, TriggerErrorKind};
 use scalers_queue::redis::RedisPool;
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-/// A scaled object with one trigger of `trigger_type` with this metadata.
-pub(crate) fn object(trigger_type: &str, metadata: &[(&str, &str)]) -> ScaledObject {
-    scalers_testkit::object_with_trigger(trigger_type, metadata)
-}
+/// Builds a trigger through a registry with authentication parameters and environment; errors
+/// come back as `(path, message)` pairs.
+pub(crate) use scalers_testkit::build_trigger as build_in;
+use scalers_testkit::{TriggerCase, run_and_assert_trigger_compliance};
 
 /// A registry with the Redis types registered on `pool`.
 pub(crate) fn registry(pool: &RedisPool) -> Registry {
     let mut registry = Registry::new();
     scalers_queue::redis::register_with_pool(&mut registry, pool.clone());
     registry
-}
-
-/// Builds a trigger through `registry` with authentication parameters and environment; errors
-/// come back as `(path, message)` pairs.
-pub(crate) fn build_in(
-    registry: &Registry,
-    trigger_type: &str,
-    metadata: &[(&str, &str)],
-    auth: &[(&str, &str)],
-    env: &[(&str, &str)],
-) -> Result<BuiltTrigger, Vec<(String, String)>> {
-    scalers_testkit::build_trigger(registry, trigger_type, metadata, auth, env)
 }
 
 /// Builds a valid trigger through a fresh registry and pool, metadata only.
@@ -66,9 +46,25 @@ pub(crate) async fn failure(t: &BuiltTrigger) -> (TriggerErrorKind, String) {
     }
 }
 
-/// `(path, message)` pairs, for comparing with build errors.
-pub(crate) fn errors(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs(list)
+/// The value and activity of `case`'s sample, which must succeed, built through `registry` and
+/// checked by the testkit's compliance run.
+pub(crate) async fn compliant_sample(registry: &Registry, case: &TriggerCase<'_>) -> (f64, bool) {
+    match run_and_assert_trigger_compliance(registry, case).await {
+        Ok(Sample { value, active, .. }) => (value, active),
+        Err(e) => panic!("{case:?} failed: {} ({})", e.message, e.kind),
+    }
+}
+
+/// The kind and message of `case`'s sample, which must fail, built through `registry` and
+/// checked by the testkit's compliance run.
+pub(crate) async fn compliant_failure(
+    registry: &Registry,
+    case: &TriggerCase<'_>,
+) -> (TriggerErrorKind, String) {
+    match run_and_assert_trigger_compliance(registry, case).await {
+        Ok(s) => panic!("{case:?} sampled {s:?}; expected a failure"),
+        Err(e) => (e.kind, e.message),
+    }
 }
 
 /// Trigger metadata as `(name, value)` pairs.
@@ -115,26 +111,18 @@ pub(crate) async fn assert_list_types(
         (&hash, (6.0, true)),
         (&missing, (0.0, false)),
     ] {
-        let t = build_in(
-            &registry,
-            trigger_type,
-            &with(base, &[("listName", key)]),
-            auth,
-            &[],
-        )
-        .unwrap();
-        assert_eq!(sample(&t).await, expected, "{trigger_type} {key}");
+        let metadata = with(base, &[("listName", key)]);
+        let case = TriggerCase::new(trigger_type, &metadata).auth(auth);
+        assert_eq!(
+            compliant_sample(&registry, &case).await,
+            expected,
+            "{trigger_type} {key}"
+        );
     }
-    let t = build_in(
-        &registry,
-        trigger_type,
-        &with(base, &[("listName", &string)]),
-        auth,
-        &[],
-    )
-    .unwrap();
+    let metadata = with(base, &[("listName", &string)]);
+    let case = TriggerCase::new(trigger_type, &metadata).auth(auth);
     assert_eq!(
-        failure(&t).await,
+        compliant_failure(&registry, &case).await,
         (
             TriggerErrorKind::BadResponse,
             format!(
@@ -206,19 +194,18 @@ pub(crate) async fn assert_stream_modes(
         ),
     ];
     for (extra, expected) in cases {
-        let t = build_in(&registry, trigger_type, &with(base, extra), &[], &[]).unwrap();
-        assert_eq!(sample(&t).await, expected, "{trigger_type} {extra:?}");
+        let metadata = with(base, extra);
+        let case = TriggerCase::new(trigger_type, &metadata);
+        assert_eq!(
+            compliant_sample(&registry, &case).await,
+            expected,
+            "{trigger_type} {extra:?}"
+        );
     }
-    let t = build_in(
-        &registry,
-        trigger_type,
-        &with(base, &[("stream", &stream), ("consumerGroup", "nobody")]),
-        &[],
-        &[],
-    )
-    .unwrap();
+    let metadata = with(base, &[("stream", &stream), ("consumerGroup", "nobody")]);
+    let case = TriggerCase::new(trigger_type, &metadata);
     assert_eq!(
-        failure(&t).await,
+        compliant_failure(&registry, &case).await,
         (
             TriggerErrorKind::BadResponse,
             format!("{endpoint}: stream {stream:?} has no consumer group \"nobody\"")
