@@ -2,25 +2,19 @@
 //! scaling-modifiers formula, authentications and the references to them, and every trigger
 //! built through the [`Registry`].
 
+mod admission;
+mod authentication;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::config::auth::{AuthValues, SecretReader, resolve};
-use crate::config::model::{
-    AuthSource, Authentication, AuthenticationRef, CLUSTER_TRIGGER_AUTHENTICATION, Config,
-    FallbackBehavior, JobScalingStrategy, ScaledJob, ScaledObject, ScalingRules,
-    TRIGGER_AUTHENTICATION, TriggerSpec,
-};
+use crate::config::model::{Config, Location, ScaledJob, ScaledObject, TriggerSpec};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::formula::Formula;
 use crate::secret::Secret;
 use crate::trigger::{BuildContext, BuiltTrigger, EnvLookup, Registry};
+use admission::{check_job, check_object};
+use authentication::{check_authentications, find_authentication};
 
-/// Longest HPA policy period, in seconds.
-const MAX_POLICY_PERIOD_SECONDS: u32 = 1800;
-/// Longest HPA stabilization window, in seconds.
-const MAX_STABILIZATION_WINDOW_SECONDS: u32 = 3600;
-/// Trigger types KEDA refuses `useCachedMetrics` on.
-const UNCACHEABLE_TRIGGER_TYPES: [&str; 3] = ["cpu", "memory", "cron"];
 /// Stands for a value that could not be read, where an empty one does not do.
 const TEXT_PLACEHOLDER: &str = "placeholder";
 /// Added to a trigger error about a parameter whose Secret was not read.
@@ -231,7 +225,14 @@ fn check_all(
     auth: &TriggerAuthFn<'_, '_>,
     errors: Vec<ConfigError>,
 ) -> Result<Validated, ConfigErrors> {
-    let mut errors = errors;
+    let mut checker = Checker {
+        config,
+        registry,
+        file,
+        env,
+        auth,
+        errors,
+    };
     let mut out = Vec::new();
     let mut names: HashMap<(&str, &str), usize> = HashMap::new();
     let mut targets: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
@@ -239,13 +240,12 @@ fn check_all(
         let loc = config.location(i);
         let mut errs = check_object(object);
         if let Some(first) = names.insert((&object.namespace, &object.name), i) {
-            errs.push(ObjectError::Metadata(
-                MetadataField::Name,
-                format!(
-                    "duplicate scaled object {:?}: already defined by the object at {}",
-                    object.key(),
-                    config.location(first).metadata
-                ),
+            let first_at = config.location(first).metadata;
+            errs.push(duplicate_name(
+                "scaled object",
+                "object",
+                object.key(),
+                &first_at,
             ));
         }
         let t = &object.scale_target_ref;
@@ -260,17 +260,13 @@ fn check_all(
                 ),
             )));
         }
-        let (triggers, warnings) = build_triggers(
-            config, registry, object, &loc.spec, file, env, auth, &mut errs,
-        );
-        if errs.is_empty() && triggers.len() == object.triggers.len() {
+        if let Some((triggers, warnings)) = checker.finish(object, &loc, errs) {
             out.push(ValidatedObject {
                 object: object.clone(),
                 triggers,
                 warnings,
             });
         }
-        errors.extend(errs.into_iter().map(|e| locate(e, &loc, file)));
     }
     let mut jobs = Vec::new();
     let mut job_names: HashMap<(&str, &str), usize> = HashMap::new();
@@ -278,32 +274,122 @@ fn check_all(
         let loc = config.job_location(i);
         let mut errs = check_job(job);
         if let Some(first) = job_names.insert((&job.namespace, &job.name), i) {
-            errs.push(ObjectError::Metadata(
-                MetadataField::Name,
-                format!(
-                    "duplicate scaled job {:?}: already defined by the scaled job at {}",
-                    job.key(),
-                    config.job_location(first).metadata
-                ),
+            let first_at = config.job_location(first).metadata;
+            errs.push(duplicate_name(
+                "scaled job",
+                "scaled job",
+                job.key(),
+                &first_at,
             ));
         }
-        let host = job.trigger_host();
-        let (triggers, warnings) = build_triggers(
-            config, registry, &host, &loc.spec, file, env, auth, &mut errs,
-        );
-        if errs.is_empty() && triggers.len() == job.triggers.len() {
+        if let Some((triggers, warnings)) = checker.finish(&job.trigger_host(), &loc, errs) {
             jobs.push(ValidatedJob {
                 job: job.clone(),
                 triggers,
                 warnings,
             });
         }
-        errors.extend(errs.into_iter().map(|e| locate(e, &loc, file)));
     }
-    if errors.is_empty() {
+    if checker.errors.is_empty() {
         Ok(Validated { objects: out, jobs })
     } else {
-        Err(ConfigErrors(errors))
+        Err(ConfigErrors(checker.errors))
+    }
+}
+
+/// The error for a second scaled object or job (`kind`) of the same namespace and name
+/// (`key`), the first `first_kind` of them being defined at `first_at`.
+fn duplicate_name(kind: &str, first_kind: &str, key: String, first_at: &str) -> ObjectError {
+    ObjectError::Metadata(
+        MetadataField::Name,
+        format!("duplicate {kind} {key:?}: already defined by the {first_kind} at {first_at}"),
+    )
+}
+
+/// What checking a scaled object or a scaled job needs beyond the object itself, and the
+/// errors found so far, located and attributed.
+struct Checker<'c, 'a> {
+    /// The config checked.
+    config: &'c Config,
+    /// Builds the triggers.
+    registry: &'c Registry,
+    /// The file errors are attributed to.
+    file: &'c str,
+    /// Resolves `*FromEnv` parameters.
+    env: EnvLookup<'c>,
+    /// Gives each trigger its authentication parameters.
+    auth: &'c TriggerAuthFn<'c, 'a>,
+    /// The errors found so far.
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_, '_> {
+    /// Builds the triggers of a scaled object, or of a scaled job through its
+    /// [`trigger host`](ScaledJob::trigger_host) (`host`), which sits at `loc` and whose own
+    /// checks found `errs`; keeps every error, located. Returns the triggers and the warnings
+    /// when it is valid.
+    fn finish(
+        &mut self,
+        host: &ScaledObject,
+        loc: &Location,
+        mut errs: Vec<ObjectError>,
+    ) -> Option<(Vec<BuiltTrigger>, Vec<ConfigError>)> {
+        let (triggers, warnings) = self.build_triggers(host, &loc.spec, &mut errs);
+        let valid = errs.is_empty() && triggers.len() == host.triggers.len();
+        let file = self.file;
+        self.errors
+            .extend(errs.into_iter().map(|e| locate(e, loc, file)));
+        valid.then_some((triggers, warnings))
+    }
+
+    /// Builds every trigger of `object` (whose spec sits at `spec_prefix`), its authentication
+    /// found and read through `auth`; errors (relative to the spec) go to `errs`, warnings
+    /// come back located.
+    fn build_triggers(
+        &self,
+        object: &ScaledObject,
+        spec_prefix: &str,
+        errs: &mut Vec<ObjectError>,
+    ) -> (Vec<BuiltTrigger>, Vec<ConfigError>) {
+        let mut triggers = Vec::with_capacity(object.triggers.len());
+        let mut warnings = Vec::new();
+        for (j, spec) in object.triggers.iter().enumerate() {
+            let at = format!("triggers[{j}]");
+            let auth_index = match &spec.authentication_ref {
+                None => None,
+                Some(reference) => match find_authentication(self.config, object, reference) {
+                    Ok(index) => Some(index),
+                    Err(e) => {
+                        errs.push(e.under(&at).into());
+                        continue;
+                    }
+                },
+            };
+            let built = match (self.auth)(object, j, auth_index) {
+                TriggerAuth::Values(values) => self.registry.build_with_warnings(BuildContext {
+                    object,
+                    index: j,
+                    auth: &values,
+                    env: self.env,
+                }),
+                TriggerAuth::Resolved(values) => {
+                    build_with(self.registry, object, j, values, self.env)
+                }
+                TriggerAuth::Unreadable => continue,
+            };
+            match built {
+                Ok((trigger, notes)) => {
+                    triggers.push(trigger);
+                    warnings.extend(
+                        notes
+                            .into_iter()
+                            .map(|w| w.under(&at).under(spec_prefix).in_file(self.file)),
+                    );
+                }
+                Err(es) => errs.extend(es.into_iter().map(|e| e.under(&at).into())),
+            }
+        }
+        (triggers, warnings)
     }
 }
 
@@ -344,180 +430,13 @@ impl MetadataField {
 }
 
 /// `e` located in the file: under the object's spec or its metadata.
-fn locate(e: ObjectError, loc: &crate::config::model::Location, file: &str) -> ConfigError {
+fn locate(e: ObjectError, loc: &Location, file: &str) -> ConfigError {
     match e {
         ObjectError::Metadata(field, message) => ConfigError::new(field.as_str(), message)
             .under(&loc.metadata)
             .in_file(file),
         ObjectError::Spec(e) => e.under(&loc.spec).in_file(file),
     }
-}
-
-/// Builds every trigger of `object` (whose spec sits at `spec`), its authentication found
-/// and read through `auth`; errors (relative to the spec) go to `errs`, warnings come back
-/// located.
-#[allow(clippy::too_many_arguments)]
-fn build_triggers(
-    config: &Config,
-    registry: &Registry,
-    object: &ScaledObject,
-    spec_prefix: &str,
-    file: &str,
-    env: EnvLookup<'_>,
-    auth: &TriggerAuthFn<'_, '_>,
-    errs: &mut Vec<ObjectError>,
-) -> (Vec<BuiltTrigger>, Vec<ConfigError>) {
-    let mut triggers = Vec::with_capacity(object.triggers.len());
-    let mut warnings = Vec::new();
-    for (j, spec) in object.triggers.iter().enumerate() {
-        let at = format!("triggers[{j}]");
-        let auth_index = match &spec.authentication_ref {
-            None => None,
-            Some(reference) => match find_authentication(config, object, reference) {
-                Ok(index) => Some(index),
-                Err(e) => {
-                    errs.push(e.under(&at).into());
-                    continue;
-                }
-            },
-        };
-        let built = match auth(object, j, auth_index) {
-            TriggerAuth::Values(values) => registry.build_with_warnings(BuildContext {
-                object,
-                index: j,
-                auth: &values,
-                env,
-            }),
-            TriggerAuth::Resolved(values) => build_with(registry, object, j, values, env),
-            TriggerAuth::Unreadable => continue,
-        };
-        match built {
-            Ok((trigger, notes)) => {
-                triggers.push(trigger);
-                warnings.extend(
-                    notes
-                        .into_iter()
-                        .map(|w| w.under(&at).under(spec_prefix).in_file(file)),
-                );
-            }
-            Err(es) => errs.extend(es.into_iter().map(|e| e.under(&at).into())),
-        }
-    }
-    (triggers, warnings)
-}
-
-/// The restart policies a Job's pod template may have (Kubernetes refuses `Always`).
-const JOB_RESTART_POLICIES: [&str; 2] = ["Never", "OnFailure"];
-
-/// The checks of a scaled job that need no registry.
-fn check_job(job: &ScaledJob) -> Vec<ObjectError> {
-    let mut e = Vec::new();
-    if job.name.is_empty() {
-        e.push(ObjectError::Metadata(
-            MetadataField::Name,
-            "must not be empty".into(),
-        ));
-    }
-    let mut err = |path: &str, msg: String| e.push(ConfigError::new(path, msg).into());
-    if job.polling_interval == 0 {
-        err("pollingInterval", "must be at least 1 second, got 0".into());
-    }
-    if job.max_replica_count == 0 {
-        err("maxReplicaCount", "must be at least 1, got 0".into());
-    }
-    if job.triggers.is_empty() {
-        err("triggers", "at least one trigger is required".into());
-    }
-    let strategy = &job.scaling_strategy;
-    if strategy.strategy == JobScalingStrategy::Custom {
-        match strategy.custom_scaling_running_job_percentage {
-            // KEDA silently uses `default` then; a typo should not change the strategy.
-            None => err(
-                "scalingStrategy.customScalingRunningJobPercentage",
-                "required by strategy custom".into(),
-            ),
-            Some(p) if !(0.0..=1.0).contains(&p) => err(
-                "scalingStrategy.customScalingRunningJobPercentage",
-                format!("must be between 0 and 1 (a share of the running Jobs), got {p}"),
-            ),
-            Some(_) => {}
-        }
-    }
-    let base = "jobTargetRef";
-    let spec = job
-        .job_target_ref
-        .get("template")
-        .and_then(|t| t.get("spec"));
-    match job.job_target_ref.get("template") {
-        None => err(
-            &format!("{base}.template"),
-            "required field is missing".into(),
-        ),
-        Some(t) if !t.is_mapping() => err(&format!("{base}.template"), "expected a mapping".into()),
-        Some(_) => match spec {
-            None => err(
-                &format!("{base}.template.spec"),
-                "required field is missing".into(),
-            ),
-            Some(spec) => {
-                let at = format!("{base}.template.spec");
-                match spec.get("containers").and_then(|c| c.as_sequence()) {
-                    Some(c) if !c.is_empty() => {
-                        if let Some(wanted) = &job.env_source_container_name
-                            && !c.iter().any(|c| {
-                                c.get("name").and_then(|n| n.as_str()) == Some(wanted.as_str())
-                            })
-                        {
-                            err(
-                                "envSourceContainerName",
-                                format!("no container named {wanted:?} in the Job template"),
-                            );
-                        }
-                    }
-                    _ => err(
-                        &format!("{at}.containers"),
-                        "at least one container is required".into(),
-                    ),
-                }
-                if let Some(policy) = spec.get("restartPolicy") {
-                    let text = policy.as_str().unwrap_or_default();
-                    if !JOB_RESTART_POLICIES.contains(&text) {
-                        err(
-                            &format!("{at}.restartPolicy"),
-                            format!(
-                                "a Job's pods restart Never or OnFailure, got {}",
-                                serde_norway::to_string(policy)
-                                    .unwrap_or_default()
-                                    .trim_end()
-                            ),
-                        );
-                    }
-                }
-            }
-        },
-    }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (i, t) in job.triggers.iter().enumerate() {
-        if t.metric_type == crate::config::model::MetricType::Value {
-            // KEDA's ScaledJob controller refuses a metricType: Jobs are counted per item.
-            err(
-                &format!("triggers[{i}].metricType"),
-                "not supported on a scaled job (each Job takes the target's share)".into(),
-            );
-        }
-        let Some(name) = t.name.as_deref() else {
-            continue;
-        };
-        if name.is_empty() {
-            err(&format!("triggers[{i}].name"), "must not be empty".into());
-        } else if let Some(first) = seen.insert(name, i) {
-            err(
-                &format!("triggers[{i}].name"),
-                format!("duplicate trigger name {name:?}, already used by triggers[{first}]"),
-            );
-        }
-    }
-    e
 }
 
 /// Builds trigger `index` of `object` with resolved authentication values; see
@@ -576,325 +495,4 @@ fn build_with(
             e
         })
         .collect())
-}
-
-/// The position of the authentication `reference` finds for `object`, or the error (path
-/// relative to the trigger) saying why there is none.
-fn find_authentication(
-    config: &Config,
-    object: &ScaledObject,
-    reference: &AuthenticationRef,
-) -> Result<usize, ConfigError> {
-    let kind = reference.kind_or_default();
-    if kind != TRIGGER_AUTHENTICATION && kind != CLUSTER_TRIGGER_AUTHENTICATION {
-        return Err(ConfigError::new(
-            "authenticationRef.kind",
-            format!(
-                "expected one of {TRIGGER_AUTHENTICATION}, {CLUSTER_TRIGGER_AUTHENTICATION}, \
-                 got {kind:?}"
-            ),
-        ));
-    }
-    if let Some(index) = config.authentication_index(object, reference) {
-        return Ok(index);
-    }
-    let cluster = kind == CLUSTER_TRIGGER_AUTHENTICATION;
-    let visible = |a: &Authentication| {
-        a.cluster == cluster
-            && (cluster
-                || a.namespace.is_none()
-                || a.namespace.as_deref() == Some(&object.namespace))
-    };
-    let defined: BTreeSet<&str> = config
-        .authentications
-        .iter()
-        .filter(|a| visible(a))
-        .map(|a| a.name.as_str())
-        .collect();
-    let name = &reference.name;
-    let mut message = if cluster {
-        format!("no {kind} {name:?}")
-    } else {
-        format!("no {kind} {name:?} in namespace {:?}", object.namespace)
-    };
-    if defined.is_empty() {
-        message.push_str("; none is defined");
-    } else {
-        let list: Vec<&str> = defined.into_iter().collect();
-        message.push_str(&format!("; defined: {}", list.join(", ")));
-    }
-    if let Some(other) = config.authentications.iter().find(|a| &a.name == name) {
-        message.push_str(&format!("; there is {}", describe(other)));
-    }
-    Err(ConfigError::new("authenticationRef.name", message))
-}
-
-/// An authentication as messages name it: `TriggerAuthentication "a" in namespace "shop"`,
-/// `TriggerAuthentication "a" for every namespace` or `ClusterTriggerAuthentication "a"`.
-fn describe(auth: &Authentication) -> String {
-    let (kind, name) = (auth.kind(), &auth.name);
-    match (&auth.namespace, auth.cluster) {
-        (_, true) => format!("{kind} {name:?}"),
-        (Some(namespace), false) => format!("{kind} {name:?} in namespace {namespace:?}"),
-        (None, false) => format!("{kind} {name:?} for every namespace"),
-    }
-}
-
-/// Checks every authentication: names present and unique per kind and namespace, no
-/// namespace on a cluster-wide one, each parameter named, set once, and its source named.
-/// Returns the errors, and the positions of the authentications whose values must not be
-/// read because a source is unnamed.
-fn check_authentications(config: &Config, file: &str) -> (Vec<ConfigError>, BTreeSet<usize>) {
-    let mut errors = Vec::new();
-    let mut invalid = BTreeSet::new();
-    let mut seen: HashMap<(bool, Option<&str>, &str), usize> = HashMap::new();
-    for (i, auth) in config.authentications.iter().enumerate() {
-        let loc = config.authentication_location(i);
-        let mut err = |prefix: &str, path: &str, message: String| {
-            errors.push(ConfigError::new(path, message).under(prefix).in_file(file));
-        };
-        if auth.name.is_empty() {
-            err(&loc.metadata, "name", "must not be empty".into());
-        } else if let Some(first) =
-            seen.insert((auth.cluster, auth.namespace.as_deref(), &auth.name), i)
-        {
-            err(
-                &loc.metadata,
-                "name",
-                format!(
-                    "duplicate {}: already defined by the authentication at {}",
-                    describe(auth),
-                    config.authentication_location(first).metadata
-                ),
-            );
-        }
-        if auth.cluster && auth.namespace.is_some() {
-            err(
-                &loc.metadata,
-                "namespace",
-                format!("a {CLUSTER_TRIGGER_AUTHENTICATION} has no namespace"),
-            );
-        }
-        let mut parameters: HashMap<&str, String> = HashMap::new();
-        for (j, parameter) in auth.parameters.iter().enumerate() {
-            let path = auth.parameter_path(j);
-            let name = parameter.parameter.as_str();
-            if name.is_empty() {
-                err(
-                    &loc.spec,
-                    &format!("{path}.parameter"),
-                    "must not be empty".into(),
-                );
-            } else if let Some(first) = parameters.get(name) {
-                err(
-                    &loc.spec,
-                    &format!("{path}.parameter"),
-                    format!("parameter {name:?} is already set by {first}"),
-                );
-            } else {
-                parameters.insert(name, path.clone());
-            }
-            let sources = match &parameter.source {
-                AuthSource::Env { name, .. } => vec![("name", name)],
-                AuthSource::File { path } => vec![("path", path)],
-                AuthSource::Secret { name, key } | AuthSource::ConfigMap { name, key } => {
-                    vec![("name", name), ("key", key)]
-                }
-            };
-            for (field, value) in sources {
-                if value.is_empty() {
-                    err(
-                        &loc.spec,
-                        &format!("{path}.{field}"),
-                        "must not be empty".into(),
-                    );
-                    invalid.insert(i);
-                }
-            }
-        }
-    }
-    (errors, invalid)
-}
-
-/// The checks of a scaled object that need no registry.
-fn check_object(o: &ScaledObject) -> Vec<ObjectError> {
-    let mut e = Vec::new();
-    if o.name.is_empty() {
-        e.push(ObjectError::Metadata(
-            MetadataField::Name,
-            "must not be empty".into(),
-        ));
-    }
-    let mut err = |path: &str, msg: String| e.push(ConfigError::new(path, msg).into());
-    if o.scale_target_ref.name.is_empty() {
-        err("scaleTargetRef.name", "must not be empty".into());
-    }
-    if o.polling_interval == 0 {
-        err("pollingInterval", "must be at least 1 second, got 0".into());
-    }
-    if o.max_replica_count == 0 {
-        err("maxReplicaCount", "must be at least 1, got 0".into());
-    }
-    if o.min_replica_count > o.max_replica_count {
-        err(
-            "minReplicaCount",
-            format!(
-                "must not exceed maxReplicaCount ({}), got {}",
-                o.max_replica_count, o.min_replica_count
-            ),
-        );
-    }
-    if let Some(idle) = o.idle_replica_count
-        && idle >= o.min_replica_count
-    {
-        err(
-            "idleReplicaCount",
-            format!(
-                "must be less than minReplicaCount ({}), got {idle}",
-                o.min_replica_count
-            ),
-        );
-    }
-    if let Some(p) = o.paused_replica_count
-        && p > o.max_replica_count
-    {
-        // KEDA allows it; a pinned count above the maximum is almost always a typo.
-        e.push(ObjectError::Metadata(
-            MetadataField::PausedReplicaCount,
-            format!(
-                "must not exceed maxReplicaCount ({}), got {p}",
-                o.max_replica_count
-            ),
-        ));
-    }
-    let mut err = |path: &str, msg: String| e.push(ConfigError::new(path, msg).into());
-    if o.triggers.is_empty() {
-        err("triggers", "at least one trigger is required".into());
-    }
-    if let Some(fb) = &o.fallback
-        && fb.behavior == FallbackBehavior::ScalingModifiers
-        && o.advanced.scaling_modifiers.is_none()
-    {
-        // KEDA's admission webhook refuses it too: there is no formula to pass nil to.
-        err(
-            "fallback.behavior",
-            "scalingModifiers needs advanced.scalingModifiers (a formula)".into(),
-        );
-    }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (i, t) in o.triggers.iter().enumerate() {
-        // KEDA's admission rule: a cached value of these would not follow the clock (cron) or
-        // the resource metrics the HPA reads itself (cpu, memory).
-        if t.use_cached_metrics && UNCACHEABLE_TRIGGER_TYPES.contains(&t.trigger_type.as_str()) {
-            err(
-                &format!("triggers[{i}].useCachedMetrics"),
-                format!(
-                    "property \"useCachedMetrics\" is not supported for {:?} scaler",
-                    t.trigger_type
-                ),
-            );
-        }
-        let Some(name) = t.name.as_deref() else {
-            continue;
-        };
-        if name.is_empty() {
-            err(&format!("triggers[{i}].name"), "must not be empty".into());
-        } else if let Some(first) = seen.insert(name, i) {
-            err(
-                &format!("triggers[{i}].name"),
-                format!("duplicate trigger name {name:?}, already used by triggers[{first}]"),
-            );
-        }
-    }
-    if let Some(b) = o.behavior() {
-        let base = "advanced.horizontalPodAutoscalerConfig.behavior";
-        for (dir, rules) in [("scaleUp", &b.scale_up), ("scaleDown", &b.scale_down)] {
-            if let Some(r) = rules {
-                check_rules(&format!("{base}.{dir}"), r, &mut err);
-            }
-        }
-    }
-    if let Some(m) = &o.advanced.scaling_modifiers {
-        let base = "advanced.scalingModifiers";
-        if m.target.is_nan() || m.target <= 0.0 {
-            err(
-                &format!("{base}.target"),
-                format!("must be greater than 0, got {}", m.target),
-            );
-        }
-        if m.activation_target.is_nan() || m.activation_target < 0.0 {
-            err(
-                &format!("{base}.activationTarget"),
-                format!("must not be negative, got {}", m.activation_target),
-            );
-        }
-        match Formula::parse(&m.formula) {
-            Err(fe) => err(&format!("{base}.formula"), fe.message),
-            Ok(f) => {
-                let known: Vec<&str> = o
-                    .triggers
-                    .iter()
-                    .filter_map(|t| t.name.as_deref())
-                    .collect();
-                for v in f.variables() {
-                    if !known.contains(&v) {
-                        let list = if known.is_empty() {
-                            "no trigger has a name".to_owned()
-                        } else {
-                            format!("named triggers: {}", known.join(", "))
-                        };
-                        err(
-                            &format!("{base}.formula"),
-                            format!("refers to {v:?}, which is not a trigger name; {list}"),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    e
-}
-
-fn check_rules(base: &str, r: &ScalingRules, err: &mut impl FnMut(&str, String)) {
-    if let Some(w) = r.stabilization_window_seconds
-        && w > MAX_STABILIZATION_WINDOW_SECONDS
-    {
-        err(
-            &format!("{base}.stabilizationWindowSeconds"),
-            format!("must be at most {MAX_STABILIZATION_WINDOW_SECONDS}, got {w}"),
-        );
-    }
-    if let Some(t) = r.tolerance
-        && (t.is_nan() || t < 0.0)
-    {
-        err(
-            &format!("{base}.tolerance"),
-            format!("must not be negative, got {t}"),
-        );
-    }
-    if let Some(policies) = &r.policies {
-        if policies.is_empty() {
-            err(
-                &format!("{base}.policies"),
-                "must specify at least one policy".into(),
-            );
-        }
-        for (i, p) in policies.iter().enumerate() {
-            if p.value == 0 {
-                err(
-                    &format!("{base}.policies[{i}].value"),
-                    "must be greater than 0, got 0".into(),
-                );
-            }
-            if p.period_seconds == 0 || p.period_seconds > MAX_POLICY_PERIOD_SECONDS {
-                err(
-                    &format!("{base}.policies[{i}].periodSeconds"),
-                    format!(
-                        "must be between 1 and {MAX_POLICY_PERIOD_SECONDS}, got {}",
-                        p.period_seconds
-                    ),
-                );
-            }
-        }
-    }
 }
