@@ -263,7 +263,7 @@ impl ScaledObject {
     /// assert_eq!(o.polling_period(), std::time::Duration::from_secs(1));
     /// ```
     pub fn polling_period(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(u64::from(self.polling_interval.max(1)))
+        polling_period(self.polling_interval)
     }
 
     /// A scaled object with KEDA's defaults, the given name and target, and no triggers.
@@ -321,8 +321,18 @@ impl ScaledObject {
 
     /// `namespace/name`, as used in logs and status.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+        key(&self.namespace, &self.name)
     }
+}
+
+/// The key of a scaled object or job in logs and status: `namespace/name`.
+fn key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// The period of a scaled object's or job's loop: `polling_interval` seconds, at least one.
+fn polling_period(polling_interval: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(polling_interval.max(1)))
 }
 
 /// The workload a scaled object scales: any resource with a `/scale` subresource.

@@ -124,12 +124,12 @@ impl ScaledJob {
 
     /// `namespace/name`, as used in logs and status.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+        super::key(&self.namespace, &self.name)
     }
 
     /// The time between two polls: `pollingInterval` seconds, at least one second.
     pub fn polling_period(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(u64::from(self.polling_interval.max(1)))
+        super::polling_period(self.polling_interval)
     }
 
     /// The revision of the Job template: a stable hash of `jobTargetRef`, written in hex to
