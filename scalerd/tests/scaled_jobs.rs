@@ -490,7 +490,10 @@ async fn pods_that_cannot_be_read_create_no_job_and_say_why() {
     let fake = FakeApiServer::start().await;
     fake.inject(Fault::status(403).on("GET", "/api/v1/pods"));
     let dir = Dir::new("scalerd_jobs");
-    let spec = "    scalingStrategy: {strategy: eager}\n";
+    // maxReplicaCount 2: eager creates min(2 - running - pending, 2), so 2 Jobs and no more
+    // (with the default 100 it goes on creating while the items wait and no pod has run,
+    // KEDA's rule, up to 50 running and 50 pending).
+    let spec = "    maxReplicaCount: 2\n    scalingStrategy: {strategy: eager}\n";
     let d = start(
         &dir,
         &fake,
@@ -517,6 +520,10 @@ async fn pods_that_cannot_be_read_create_no_job_and_say_why() {
         }
     })
     .await;
+    let s = polls(&d, &sj, 2).await;
+    assert_eq!(jobs(&fake, &name).len(), 2);
+    assert_eq!((s.created_total, s.running, s.pending), (2, 2, 2), "{s:?}");
+    assert_eq!(s.last_error, None);
     d.stop().await;
 }
 
