@@ -7,7 +7,7 @@ use scalers_core::Timestamp;
 use scalers_core::config::model::{
     Behavior, HorizontalPodAutoscalerConfig, ScaledObject, ScalingRules, TriggerSpec,
 };
-use scalers_core::controller::Controller;
+use scalers_core::scale_loop::ScaleLoop;
 use scalers_core::trigger::BuiltTrigger;
 
 use crate::worker_pool::{Backlog, BacklogTrigger, WorkerPool};
@@ -48,14 +48,14 @@ pub async fn run_demo(every: Duration, mut out: impl FnMut(String)) -> anyhow::R
 
     let start = tokio::time::Instant::now();
     let now = || Timestamp::from_millis(u64::try_from(start.elapsed().as_millis()).unwrap_or(0));
-    let mut controller = Controller::new(object, vec![trigger], pool.clone(), now())?;
+    let mut scale_loop = ScaleLoop::new(object, vec![trigger], pool.clone(), now())?;
 
     backlog.push(60);
     let mut ticks = tokio::time::interval(every);
     let mut peak = 0;
     for _ in 0..40 {
         ticks.tick().await;
-        let report = controller.tick(now()).await;
+        let report = scale_loop.tick(now()).await;
         if let Some(d) = report.decision() {
             peak = peak.max(d.desired);
             out(format!(

@@ -15,8 +15,8 @@
 //!   says what to do and why.
 //! - [`job::decide`] is the ScaledJob counterpart of the engine: how many Jobs to create from
 //!   the queue lengths, the target per Job, the running and pending Jobs and the strategy.
-//! - [`controller::Controller`] ties an object's triggers, engine and [`target::ScaleTarget`]
-//!   together: a program that embeds scalers calls [`controller::Controller::tick`] on a timer
+//! - [`scale_loop::ScaleLoop`] ties an object's triggers, engine and [`target::ScaleTarget`]
+//!   together: a program that embeds scalers calls [`scale_loop::ScaleLoop::tick`] on a timer
 //!   (see `examples/embed_engine.rs`); [`target::MemoryTarget`] keeps a count in memory.
 //!
 //! The vocabulary every trigger crate shares, written once here: [`tls::TlsSettings`] (and the
@@ -38,13 +38,13 @@
 //! `default`, `custom`, `accurate` and `eager` strategies, `multipleScalersCalculation`).
 
 pub mod config;
-pub mod controller;
 pub mod engine;
 pub mod error;
 pub mod formula;
 pub mod job;
 pub mod pool;
 pub mod quantity;
+pub mod scale_loop;
 pub mod secret;
 pub mod target;
 pub mod time;

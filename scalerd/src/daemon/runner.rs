@@ -1,5 +1,5 @@
 //! One task per scaled object: on its `pollingInterval` (or when woken), sample every trigger
-//! concurrently with a timeout, let the [`Controller`] decide and write, then publish the
+//! concurrently with a timeout, let the [`ScaleLoop`] decide and write, then publish the
 //! outcome to the status, the metrics, the log and the event sink.
 
 use std::collections::BTreeSet;
@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 use scalers_core::config::ValidatedObject;
 use scalers_core::config::model::{ScaledJob, ScaledObject};
-use scalers_core::controller::{Controller, TickOutcome, TickReport};
 use scalers_core::engine::{Decision, Phase, Reason, Replicas};
+use scalers_core::scale_loop::{ScaleLoop, TickOutcome, TickReport};
 use scalers_core::target::{MemoryTarget, ScaleTarget, TargetError, TargetErrorKind};
 use scalers_core::trigger::{BuiltTrigger, Sample, TriggerError, TriggerErrorKind};
 use scalers_core::{ConfigErrors, Timestamp};
@@ -379,23 +379,23 @@ pub fn spawn(
     target: Arc<dyn ScaleTarget>,
 ) -> Result<ObjectHandle, ConfigErrors> {
     let key = object.object.key();
-    let mut controller = Controller::new(object.object, object.triggers, target, ctx.clock.now())?;
-    start_over(&ctx, &key, &mut controller);
-    let t = &controller.object().scale_target_ref;
+    let mut scale_loop = ScaleLoop::new(object.object, object.triggers, target, ctx.clock.now())?;
+    start_over(&ctx, &key, &mut scale_loop);
+    let t = &scale_loop.object().scale_target_ref;
     let target_name = format!("{}/{}", t.kind, t.name);
     let status = ctx.status.writer(&key);
     status.update(|s| s.target = target_name);
     let inbox = Arc::new(Inbox::default());
-    set_wakers(&controller, &inbox);
-    warn_unsafe_ssl(&controller);
+    set_wakers(&scale_loop, &inbox);
+    warn_unsafe_ssl(&scale_loop);
     let span = info_span!(
         "scaled_object",
-        namespace = %controller.object().namespace,
-        name = %controller.object().name
+        namespace = %scale_loop.object().namespace,
+        name = %scale_loop.object().name
     );
-    // The controller is boxed: an async fn's arguments are stored in its future both as
+    // The scale loop is boxed: an async fn's arguments are stored in its future both as
     // arguments and as locals, which doubled the idle task's size (2.9 KiB → 0.7 KiB + 0.9 KiB).
-    let fut = run(ctx, Box::new(controller), inbox.clone(), status).instrument(span);
+    let fut = run(ctx, Box::new(scale_loop), inbox.clone(), status).instrument(span);
     let task = tokio::spawn(fut);
     Ok(ObjectHandle {
         key,
@@ -405,7 +405,7 @@ pub fn spawn(
 }
 
 /// Warns, once per trigger at start, about triggers that skip TLS verification.
-fn warn_unsafe_ssl(c: &Controller) {
+fn warn_unsafe_ssl(c: &ScaleLoop) {
     for (spec, t) in c.object().triggers.iter().zip(c.triggers()) {
         let unsafe_ssl = spec
             .metadata
@@ -422,7 +422,7 @@ fn warn_unsafe_ssl(c: &Controller) {
 }
 
 /// Gives every trigger of `c` a waker that makes the loop tick now (push triggers).
-fn set_wakers(c: &Controller, inbox: &Arc<Inbox>) {
+fn set_wakers(c: &ScaleLoop, inbox: &Arc<Inbox>) {
     for t in c.triggers() {
         t.trigger.set_waker(waker_of(inbox));
     }
@@ -442,7 +442,7 @@ fn spread_of(key: &str, period: Duration) -> Duration {
     Duration::from_millis(h.finish() % period_ms)
 }
 
-fn period_of(c: &Controller) -> Duration {
+fn period_of(c: &ScaleLoop) -> Duration {
     c.object().polling_period()
 }
 
@@ -460,22 +460,22 @@ struct Seen {
 
 async fn run(
     ctx: Arc<RunContext>,
-    mut controller: Box<Controller>,
+    mut scale_loop: Box<ScaleLoop>,
     inbox: Arc<Inbox>,
     status: StatusWriter,
 ) {
-    let mut period = period_of(&controller);
+    let mut period = period_of(&scale_loop);
     // Ticks are offset by a fixed fraction of the period drawn from the object's name, so that
     // thousands of loops started together do not all tick in the same millisecond: the first
     // one within the first second (or period, if shorter), the later ones at their offset in
     // the period. Starting 10,000 loops with an immediate tick each put 10,000 samples in
     // flight at once, whose memory stayed in the allocator's arenas (~28 MiB of RSS).
     let born = Instant::now();
-    let key = controller.object().key();
+    let key = scale_loop.object().key();
     let mut next = born + spread_of(&key, period.min(Duration::from_secs(1)));
     let mut steady = Some(born + spread_of(&key, period));
     let mut seen = Seen {
-        series: series_of(&controller),
+        series: series_of(&scale_loop),
         failing: BTreeSet::new(),
         rotation: Rotation::new(born),
         fallback: BTreeSet::new(),
@@ -489,7 +489,7 @@ async fn run(
     };
     let mut leading_open = true;
     // Whether the loop was leading when it last looked: on a gain of leadership the engine
-    // starts over ([`Controller::resume`]), since another replica may have scaled meanwhile.
+    // starts over ([`ScaleLoop::resume`]), since another replica may have scaled meanwhile.
     let mut was_leading = *leading.borrow_and_update();
     let mut owner = Owner::new(&ctx, &seen.series);
     if was_leading {
@@ -505,22 +505,22 @@ async fn run(
                 }
                 if let Some(object) = mail.object {
                     let object = *object;
-                    match controller.reconfigure(object.object, object.triggers) {
+                    match scale_loop.reconfigure(object.object, object.triggers) {
                         Ok(()) => {
                             // Built with the reload's credentials: compare with those next.
                             seen.rotation.reloaded();
-                            set_wakers(&controller, &inbox);
+                            set_wakers(&scale_loop, &inbox);
                             info!("config reloaded");
                         }
                         Err(e) => warn!(error = %e, "reload refused for this object"),
                     }
-                    period = period_of(&controller);
-                    let series = series_of(&controller);
+                    period = period_of(&scale_loop);
+                    let series = series_of(&scale_loop);
                     if series.triggers != seen.series.triggers {
                         seen.series.forget_triggers(&ctx.metrics);
                     }
                     seen.series = series;
-                    let t = &controller.object().scale_target_ref;
+                    let t = &scale_loop.object().scale_target_ref;
                     let name = format!("{}/{}", t.kind, t.name);
                     status.update(|s| s.target = name);
                 }
@@ -563,7 +563,7 @@ async fn run(
             continue;
         }
         if !std::mem::replace(&mut was_leading, true) {
-            start_over(&ctx, &key, &mut controller);
+            start_over(&ctx, &key, &mut scale_loop);
         }
         owner.set(&ctx, true);
         // Boxed: the tick's state lives only while it runs, instead of in every idle task. A
@@ -572,7 +572,7 @@ async fn run(
         let ticked = tokio::select! {
             biased;
             () = lost_leadership(&mut leading) => None,
-            backoff = Box::pin(tick(&ctx, &status, &mut controller, &mut seen, period)) => Some(backoff),
+            backoff = Box::pin(tick(&ctx, &status, &mut scale_loop, &mut seen, period)) => Some(backoff),
         };
         match ticked {
             None => {
@@ -586,7 +586,7 @@ async fn run(
             Some(None) => {}
         }
         if ticked.is_some() {
-            refresh_credentials(&ctx, &mut controller, &inbox, &mut seen, period).await;
+            refresh_credentials(&ctx, &mut scale_loop, &inbox, &mut seen, period).await;
         }
     }
     owner.set(&ctx, false);
@@ -629,13 +629,13 @@ impl Owner {
 
 /// Makes the loop's next tick start as a process that does not know what happened meanwhile
 /// (a start, a takeover): from the persisted `lastActiveTime` when the object has one (cluster
-/// mode), else presuming a running target active ([`Controller::resume`]), so that a cooling
+/// mode), else presuming a running target active ([`ScaleLoop::resume`]), so that a cooling
 /// workload is never scaled in early.
-fn start_over(ctx: &RunContext, key: &str, controller: &mut Controller) {
+fn start_over(ctx: &RunContext, key: &str, scale_loop: &mut ScaleLoop) {
     let persisted = ctx.statuses.as_ref().and_then(|s| s.last_active_ms(key));
     match persisted {
-        Some(ms) => controller.restore(Timestamp::from_millis(ms)),
-        None => controller.resume(),
+        Some(ms) => scale_loop.restore(Timestamp::from_millis(ms)),
+        None => scale_loop.resume(),
     }
 }
 
@@ -649,7 +649,7 @@ async fn lost_leadership(leading: &mut watch::Receiver<bool>) {
 /// Replaces the loop's triggers whose credentials changed ([`Rotation::rebuilds`]).
 async fn refresh_credentials(
     ctx: &RunContext,
-    controller: &mut Controller,
+    scale_loop: &mut ScaleLoop,
     inbox: &Arc<Inbox>,
     seen: &mut Seen,
     period: Duration,
@@ -657,15 +657,15 @@ async fn refresh_credentials(
     let Some(credentials) = &ctx.credentials else {
         return;
     };
-    let scaled = Scaled::Object(controller.object());
+    let scaled = Scaled::Object(scale_loop.object());
     let rebuilt = seen
         .rotation
-        .rebuilds(credentials.as_ref(), scaled, controller.triggers(), period)
+        .rebuilds(credentials.as_ref(), scaled, scale_loop.triggers(), period)
         .await;
     let mut replaced = false;
     for (i, t) in rebuilt {
         let name = t.name.clone();
-        match controller.replace_trigger(i, t) {
+        match scale_loop.replace_trigger(i, t) {
             Ok(()) => {
                 info!(trigger = %name, "trigger rebuilt with credentials read again");
                 ctx.metrics.trigger_rebuilds.inc();
@@ -675,11 +675,11 @@ async fn refresh_credentials(
         }
     }
     if replaced {
-        set_wakers(controller, inbox);
+        set_wakers(scale_loop, inbox);
     }
 }
 
-fn series_of(c: &Controller) -> ObjectSeries {
+fn series_of(c: &ScaleLoop) -> ObjectSeries {
     let o = c.object();
     ObjectSeries::new(
         &o.namespace,
@@ -710,7 +710,7 @@ pub(crate) async fn sample_one(
 async fn tick(
     ctx: &RunContext,
     status: &StatusWriter,
-    controller: &mut Controller,
+    scale_loop: &mut ScaleLoop,
     seen: &mut Seen,
     period: Duration,
 ) -> Option<Duration> {
@@ -719,15 +719,15 @@ async fn tick(
         .min(period)
         .max(Duration::from_millis(100));
     let samples = join_all(
-        controller
+        scale_loop
             .triggers()
             .iter()
             .map(|t| sample_one(t.trigger.as_ref(), timeout)),
     )
     .await;
     let (results, latencies): (Vec<_>, Vec<_>) = samples.into_iter().unzip();
-    let report = controller.tick_with(ctx.clock.now(), results).await;
-    publish(ctx, status, controller, &report, &latencies, seen);
+    let report = scale_loop.tick_with(ctx.clock.now(), results).await;
+    publish(ctx, status, scale_loop, &report, &latencies, seen);
     match &report.outcome {
         TickOutcome::TargetUnreadable(_) => {
             seen.target_errors = seen.target_errors.saturating_add(1);
@@ -744,22 +744,22 @@ async fn tick(
 fn publish(
     ctx: &RunContext,
     status: &StatusWriter,
-    controller: &Controller,
+    scale_loop: &ScaleLoop,
     report: &TickReport,
     latencies: &[f64],
     seen: &mut Seen,
 ) {
-    let object = controller.object();
+    let object = scale_loop.object();
     let wall = ctx.clock.wall_ms();
     status.update(|s| s.record_tick(report, latencies, wall, ctx.dry_run));
     if let Some(statuses) = &ctx.statuses {
         let original = statuses
             .original_replicas(status.key())
             .or_else(|| report.decision().map(|d| d.current));
-        let last_active = controller.engine().last_active().map(Timestamp::as_millis);
+        let last_active = scale_loop.engine().last_active().map(Timestamp::as_millis);
         statuses.report(
             status.key(),
-            object_report(controller, report, original, last_active),
+            object_report(scale_loop, report, original, last_active),
         );
     }
 
@@ -847,13 +847,13 @@ fn publish(
 
 /// What KEDA's status of the object says after `report`.
 fn object_report(
-    controller: &Controller,
+    scale_loop: &ScaleLoop,
     report: &TickReport,
     original_replicas: Option<u32>,
     last_active_ms: Option<u64>,
 ) -> crate::kube::ObjectReport {
     use crate::kube::Condition;
-    let o = controller.object();
+    let o = scale_loop.object();
     let failing: Vec<&str> = report
         .triggers
         .iter()

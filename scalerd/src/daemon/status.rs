@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use scalers_core::controller::{TickOutcome, TickReport};
 use scalers_core::engine::{Decision, Phase, Reason};
+use scalers_core::scale_loop::{TickOutcome, TickReport};
 use serde::{Deserialize, Serialize};
 
 /// The whole daemon's status, as served on `/status`.

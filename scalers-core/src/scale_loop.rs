@@ -1,11 +1,11 @@
-//! The loop pieces: one [`Controller`] per scaled object ties its triggers, its [`Engine`] and its
+//! The loop pieces: one [`ScaleLoop`] per scaled object ties its triggers, its [`Engine`] and its
 //! [`ScaleTarget`] together, so that a program (or scalerd's runner) only has to call
-//! [`Controller::tick`] on a timer.
+//! [`ScaleLoop::tick`] on a timer.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use scalers_core::config::model::{MetricType, ScaledObject, TriggerSpec};
-//! use scalers_core::controller::Controller;
+//! use scalers_core::scale_loop::ScaleLoop;
 //! use scalers_core::target::MemoryTarget;
 //! use scalers_core::trigger::{BuiltTrigger, MetricTarget, Sample, Trigger, TriggerError};
 //! use scalers_core::Timestamp;
@@ -25,9 +25,9 @@
 //! object.triggers.push(TriggerSpec::new("backlog"));
 //! let trigger = BuiltTrigger { name: "backlog".into(), trigger_type: "backlog".into(), trigger: Arc::new(Backlog) };
 //! let target = Arc::new(MemoryTarget::new(1));
-//! let mut controller = Controller::new(object, vec![trigger], target.clone(), Timestamp::ZERO).unwrap();
+//! let mut scale_loop = ScaleLoop::new(object, vec![trigger], target.clone(), Timestamp::ZERO).unwrap();
 //! # futures_executor::block_on(async {
-//! let report = controller.tick(Timestamp::from_secs(30)).await;
+//! let report = scale_loop.tick(Timestamp::from_secs(30)).await;
 //! assert_eq!(report.decision().unwrap().desired, 4); // ceil(35 / 10), at most max(2 × 1, 4)
 //! assert_eq!(target.current(), 4);
 //! # });
@@ -91,24 +91,24 @@ pub enum TickOutcome {
 }
 
 /// One scaled object's loop state: its triggers, engine and target.
-pub struct Controller {
+pub struct ScaleLoop {
     object: ScaledObject,
     triggers: Vec<BuiltTrigger>,
     engine: Engine,
     target: Arc<dyn ScaleTarget>,
 }
 
-impl std::fmt::Debug for Controller {
+impl std::fmt::Debug for ScaleLoop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Controller")
+        f.debug_struct("ScaleLoop")
             .field("object", &self.object.key())
             .field("triggers", &self.triggers)
             .finish_non_exhaustive()
     }
 }
 
-impl Controller {
-    /// A controller for `object` with its built `triggers`, writing to `target`, started at
+impl ScaleLoop {
+    /// A scale loop for `object` with its built `triggers`, writing to `target`, started at
     /// `now`.
     ///
     /// # Errors
@@ -120,7 +120,7 @@ impl Controller {
         now: Timestamp,
     ) -> Result<Self, ConfigErrors> {
         let engine = Engine::for_built(&object, &triggers, now)?;
-        Ok(Controller {
+        Ok(ScaleLoop {
             object,
             triggers,
             engine,
@@ -147,7 +147,7 @@ impl Controller {
     /// [`Engine::reconfigure`]).
     ///
     /// # Errors
-    /// The new formula does not parse; the controller is unchanged then.
+    /// The new formula does not parse; the scale loop is unchanged then.
     pub fn reconfigure(
         &mut self,
         object: ScaledObject,
@@ -177,7 +177,7 @@ impl Controller {
     ///
     /// # Errors
     /// `index` is out of range, or the rebuilt trigger has another name (it is not a rebuild of
-    /// the same spec); the controller is unchanged then.
+    /// the same spec); the scale loop is unchanged then.
     pub fn replace_trigger(
         &mut self,
         index: usize,
@@ -199,7 +199,7 @@ impl Controller {
         self.reconfigure(object, triggers)
     }
 
-    /// Samples every trigger concurrently, then decides and writes ([`Controller::tick_with`]).
+    /// Samples every trigger concurrently, then decides and writes ([`ScaleLoop::tick_with`]).
     pub async fn tick(&mut self, now: Timestamp) -> TickReport {
         let results = join_all(self.triggers.iter().map(|t| t.trigger.sample())).await;
         self.tick_with(now, results).await
