@@ -456,20 +456,18 @@ pub fn key_of(o: &DynamicObject) -> String {
     )
 }
 
-/// The authentications an object's triggers refer to: (kind, name).
-fn auth_refs(o: &DynamicObject) -> Vec<(&'static str, String)> {
+/// The authentications a ScaledObject's or ScaledJob's triggers refer to: (kind, name).
+pub(super) fn auth_refs(o: &DynamicObject) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    if let Some(triggers) = o.data["spec"]["triggers"].as_array() {
-        for t in triggers {
-            let r = &t["authenticationRef"];
-            if let Some(name) = r["name"].as_str() {
-                let kind = match r["kind"].as_str() {
-                    Some("ClusterTriggerAuthentication") => "ClusterTriggerAuthentication",
-                    _ => "TriggerAuthentication",
-                };
-                if !out.iter().any(|(k, n)| *k == kind && n == name) {
-                    out.push((kind, name.to_owned()));
-                }
+    for t in o.data["spec"]["triggers"].as_array().into_iter().flatten() {
+        let r = &t["authenticationRef"];
+        if let Some(name) = r["name"].as_str() {
+            let kind = match r["kind"].as_str() {
+                Some("ClusterTriggerAuthentication") => "ClusterTriggerAuthentication",
+                _ => "TriggerAuthentication",
+            };
+            if !out.iter().any(|(k, n)| *k == kind && n == name) {
+                out.push((kind, name.to_owned()));
             }
         }
     }

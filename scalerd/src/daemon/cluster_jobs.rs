@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::daemon::cluster::KEDA_API_VERSION;
+use crate::daemon::cluster::{KEDA_API_VERSION, auth_refs};
 use crate::daemon::credentials::{ConfigCredentials, TargetEnv};
 use crate::daemon::events::{Event, EventSink};
 use crate::daemon::jobs::{ClusterJob, JobLoops};
@@ -349,24 +349,6 @@ fn manifest(o: &DynamicObject) -> Value {
         "metadata": metadata,
         "spec": o.data.get("spec").cloned().unwrap_or(Value::Null),
     })
-}
-
-/// The authentications a ScaledJob's triggers refer to: (kind, name).
-fn auth_refs(o: &DynamicObject) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    for t in o.data["spec"]["triggers"].as_array().into_iter().flatten() {
-        let r = &t["authenticationRef"];
-        if let Some(name) = r["name"].as_str() {
-            let kind = match r["kind"].as_str() {
-                Some("ClusterTriggerAuthentication") => "ClusterTriggerAuthentication",
-                _ => "TriggerAuthentication",
-            };
-            if !out.iter().any(|(k, n)| *k == kind && n == name) {
-                out.push((kind, name.to_owned()));
-            }
-        }
-    }
-    out
 }
 
 /// KEDA's authentication resources.

@@ -486,6 +486,22 @@ impl StatusWriter {
     }
 }
 
+/// The writer of `key`'s entry in `entries`, the entry made by `new` if there is none.
+fn writer_of<T>(
+    entries: &mut BTreeMap<String, Entry<T>>,
+    key: &str,
+    new: impl FnOnce() -> T,
+) -> Writer<T> {
+    let entry = entries
+        .entry(key.to_owned())
+        .or_insert_with(|| Arc::new(Mutex::new(new())))
+        .clone();
+    Writer {
+        key: key.to_owned(),
+        entry,
+    }
+}
+
 /// The status of every object, plus daemon-wide facts.
 ///
 /// Single writer per entry: an object's entry is written only through its [`StatusWriter`]
@@ -530,41 +546,19 @@ impl StatusStore {
     /// The writer of the entry of `key` (created, `starting`, if it does not exist): the one
     /// handle through which it changes. Give it to the object's loop.
     pub fn writer(&self, key: &str) -> StatusWriter {
-        let entry = self
-            .write()
-            .objects
-            .entry(key.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(ObjectStatus {
-                    scaled_object: key.to_owned(),
-                    ..ObjectStatus::default()
-                }))
-            })
-            .clone();
-        Writer {
-            key: key.to_owned(),
-            entry,
-        }
+        writer_of(&mut self.write().objects, key, || ObjectStatus {
+            scaled_object: key.to_owned(),
+            ..ObjectStatus::default()
+        })
     }
 
     /// The writer of scaled job `key`'s entry (created if it does not exist): give it to the
     /// scaled job's loop.
     pub fn job_writer(&self, key: &str) -> JobStatusWriter {
-        let entry = self
-            .write()
-            .jobs
-            .entry(key.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(JobStatus {
-                    scaled_job: key.to_owned(),
-                    ..JobStatus::default()
-                }))
-            })
-            .clone();
-        Writer {
-            key: key.to_owned(),
-            entry,
-        }
+        writer_of(&mut self.write().jobs, key, || JobStatus {
+            scaled_job: key.to_owned(),
+            ..JobStatus::default()
+        })
     }
 
     /// Forgets scaled job `key` (removed by a reload).

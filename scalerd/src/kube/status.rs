@@ -234,6 +234,13 @@ struct Shared {
     wake: Notify,
 }
 
+impl Shared {
+    /// The entries, locked (a panic while they were held leaves them as they were).
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl std::fmt::Debug for StatusWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatusWriter").finish_non_exhaustive()
@@ -279,22 +286,14 @@ impl StatusWriter {
     /// Records the status found on the object (`namespace/name`), so that only differences are
     /// written and condition transition times are kept.
     pub fn found(&self, key: &str, status: &Value) {
-        let mut entries = self
-            .inner
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.inner.entries();
         entries.entry(key.to_owned()).or_default().written = status.clone();
     }
 
     /// Hands over what a tick found; the status is written later if it changed. Never waits.
     pub fn report(&self, key: &str, report: ObjectReport) {
         {
-            let mut entries = self
-                .inner
-                .entries
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut entries = self.inner.entries();
             let e = entries.entry(key.to_owned()).or_default();
             if e.retargeted && report.original_replicas.is_some() {
                 e.retargeted = false;
@@ -344,11 +343,7 @@ impl StatusWriter {
     /// edited): its `originalReplicaCount` becomes the new target's count, taken from the
     /// next report, instead of the old target's kept in its status.
     pub fn retarget(&self, key: &str) {
-        let mut entries = self
-            .inner
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.inner.entries();
         let e = entries.entry(key.to_owned()).or_default();
         e.retargeted = true;
         e.original = None;
@@ -356,22 +351,14 @@ impl StatusWriter {
 
     /// Forgets an object (deleted).
     pub fn forget(&self, key: &str) {
-        let mut entries = self
-            .inner
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.inner.entries();
         entries.remove(key);
     }
 
     /// The statuses known of `key`: as last written here, and as the cluster serves it.
     fn statuses(&self, key: &str) -> [Option<Value>; 2] {
         let written = {
-            let entries = self
-                .inner
-                .entries
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let entries = self.inner.entries();
             entries.get(key).map(|e| e.written.clone())
         };
         let served = self
@@ -402,11 +389,7 @@ impl StatusWriter {
                 .and_then(|n| u32::try_from(n).ok())
         };
         let written = {
-            let entries = self
-                .inner
-                .entries
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let entries = self.inner.entries();
             match entries.get(key) {
                 Some(e) if e.retargeted => return None,
                 Some(e) => e.original.or_else(|| count(&e.written)),
@@ -469,7 +452,7 @@ async fn flush(inner: &Shared) {
     // shows a write within milliseconds, long before the next tick), else with the one last
     // written.
     let pending: Vec<String> = {
-        let entries = inner.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let entries = inner.entries();
         entries
             .iter()
             .filter(|(_, e)| e.pending.is_some())
@@ -486,7 +469,7 @@ async fn flush(inner: &Shared) {
         }
     }
     let work: Vec<(String, Value, Value)> = {
-        let mut entries = inner.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = inner.entries();
         entries
             .iter_mut()
             .filter_map(|(key, e)| {
@@ -511,7 +494,7 @@ async fn flush(inner: &Shared) {
         .await;
         match written {
             Ok(_) => {
-                let mut entries = inner.entries.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut entries = inner.entries();
                 if let Some(e) = entries.get_mut(&key) {
                     e.written = status;
                 }
