@@ -14,7 +14,7 @@ use scalers_core::config::{Validated, validate_all_with_secrets};
 use scalers_core::secret::Secret;
 use scalers_core::trigger::Registry;
 
-use crate::daemon::runner::{Credentials, Rebuilt, Scaled};
+use crate::daemon::rotation::{Credentials, Rebuilt, Scaled};
 use crate::error::Result;
 
 /// The Secret and ConfigMap keys read for a config: `(object, namespace, name, key)` → the

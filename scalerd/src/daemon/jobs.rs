@@ -38,7 +38,8 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::daemon::events::{Event, EventSink};
-use crate::daemon::runner::{Clock, Credentials, Rotation, Scaled, sample_one};
+use crate::daemon::rotation::{Credentials, Rotation, Scaled};
+use crate::daemon::runner::{Clock, sample_one};
 use crate::daemon::status::{JobDecisionStatus, JobStatus, LoopState, StatusStore, TriggerStatus};
 use crate::kube::{JobClient, JobPhase, ListedJob};
 

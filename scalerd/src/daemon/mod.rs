@@ -13,6 +13,8 @@
 //! - [`metrics`]: the Prometheus metrics;
 //! - [`events`]: the Event queue (never blocks a loop);
 //! - [`credentials`]: reading credentials at load and again when they rotate;
+//! - [`rotation`]: when a loop reads its triggers' credentials again, and which triggers it
+//!   replaces;
 //! - [`sharding`]: with `--sharding`, what the shard set shows in the metrics.
 
 pub mod admin;
@@ -24,6 +26,7 @@ pub mod events;
 pub mod jobs;
 pub mod metrics;
 pub mod options;
+pub mod rotation;
 pub mod runner;
 pub mod sharding;
 pub mod source;

@@ -27,7 +27,7 @@ pub struct Loaded {
     pub objects: Vec<ValidatedObject>,
     /// Its scaled jobs, validated, triggers built.
     pub jobs: Vec<ValidatedJob>,
-    /// The fingerprints of their credentials ([`crate::daemon::runner::Rebuilt`]).
+    /// The fingerprints of their credentials ([`crate::daemon::rotation::Rebuilt`]).
     pub fingerprints: Fingerprints,
 }
 
