@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use scalers_core::config::model::{Config, ScaleTargetRef, ScaledObject};
 use scalers_core::config::{ValidatedJob, ValidatedObject};
-use scalers_core::target::ScaleTarget;
 use scalers_core::trigger::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -25,9 +24,10 @@ use crate::daemon::events::{EventQueue, EventSink, LogSink, QueueSettings};
 use crate::daemon::jobs::{JobContext, JobLoops};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::options::RunOptions;
-use crate::daemon::runner::{Clock, DryRunTarget, ObjectHandle, RunContext, spawn};
+use crate::daemon::runner::{Clock, ObjectHandle, RunContext, spawn};
 use crate::daemon::source::{FileSource, Loaded, hangup_signal};
 use crate::daemon::status::{ReloadStatus, StatusStore};
+use crate::daemon::targets::{ClusterTargets, MemoryTargets, Targets};
 use crate::error::{Error, Result};
 use crate::kube::{
     Condition, EventRecorder, Fence, KubeTargets, LeaderElector, ObjectReport, RateLimit,
@@ -49,29 +49,6 @@ async fn connect(
     }
     let limit = RateLimit::spawn(opts.kube_api, metrics.rate_limit());
     crate::kube::client_with_rate_limit(config, limit)
-}
-
-/// Targets in the cluster, each written through its object's fence (its shard's, when
-/// sharded); with `dry_run`, read there and never written.
-struct ClusterTargets {
-    kube: KubeTargets,
-    fence: Fence,
-    dry_run: bool,
-}
-
-impl Targets for ClusterTargets {
-    fn target(&self, object: &ScaledObject) -> Arc<dyn ScaleTarget> {
-        let real = self
-            .kube
-            .clone()
-            .with_fence(self.fence.for_object(&object.key()))
-            .target(object);
-        if self.dry_run {
-            Arc::new(DryRunTarget::over(real))
-        } else {
-            real
-        }
-    }
 }
 
 /// Logs a warning for every HPA that already scales one of `objects`' targets.
@@ -123,22 +100,6 @@ async fn warn_about_hpas(client: &kube::Client, objects: &[ValidatedObject]) {
                 "an HorizontalPodAutoscaler already scales this target; both will write its replicas"
             );
         }
-    }
-}
-
-/// Where the loops' targets come from.
-pub trait Targets: Send + Sync {
-    /// The target of `object`.
-    fn target(&self, object: &ScaledObject) -> Arc<dyn ScaleTarget>;
-}
-
-/// In-memory workloads for dry runs without a cluster; each starts at the object's minimum.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MemoryTargets;
-
-impl Targets for MemoryTargets {
-    fn target(&self, object: &ScaledObject) -> Arc<dyn ScaleTarget> {
-        Arc::new(DryRunTarget::in_memory(object.min_replica_count))
     }
 }
 
@@ -353,11 +314,7 @@ impl App {
             Some(c) => {
                 let kube = KubeTargets::new(c.clone()).with_watches(opts.watch_namespaces.clone());
                 credentials.set_targets(kube.clone());
-                let targets = Arc::new(ClusterTargets {
-                    kube,
-                    fence: fence.clone(),
-                    dry_run: opts.dry_run,
-                });
+                let targets = Arc::new(ClusterTargets::new(kube, fence.clone(), opts.dry_run));
                 let fence = fence.clone();
                 let events: Arc<dyn EventSink> = if opts.dry_run {
                     Arc::new(LogSink)

@@ -8,6 +8,7 @@
 //! - [`runner`]: one task per scaled object (sample, decide, write, publish);
 //! - [`jobs`]: one task per scaled job (sample, count the Jobs, create, clean up), fed by the
 //!   config file or, in cluster mode, by [`cluster_jobs`] (KEDA's ScaledJobs, watched);
+//! - [`targets`]: where the loops write (the cluster's workloads, in-memory ones, dry runs);
 //! - [`status`]: what `/status` shows, written by the loops, read by the admin server;
 //! - [`admin`]: the admin server (`/livez`, `/readyz`, `/metrics`, `/status`);
 //! - [`metrics`]: the Prometheus metrics;
@@ -31,6 +32,8 @@ pub mod runner;
 pub mod sharding;
 pub mod source;
 pub mod status;
+pub mod targets;
 
-pub use app::{App, MemoryTargets, Targets, termination};
+pub use app::{App, termination};
 pub use options::{DEFAULT_ADMIN_ADDR, RunOptions};
+pub use targets::{MemoryTargets, Targets};

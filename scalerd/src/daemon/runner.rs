@@ -6,12 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use futures_util::future::join_all;
 use scalers_core::config::ValidatedObject;
-use scalers_core::engine::{Decision, Phase, Reason, Replicas};
+use scalers_core::engine::{Decision, Phase, Reason};
 use scalers_core::scale_loop::{ScaleLoop, TickOutcome, TickReport};
-use scalers_core::target::{MemoryTarget, ScaleTarget, TargetError, TargetErrorKind};
+use scalers_core::target::{ScaleTarget, TargetError, TargetErrorKind};
 use scalers_core::trigger::{Sample, TriggerError, TriggerErrorKind};
 use scalers_core::{ConfigErrors, Timestamp};
 use tokio::sync::{Notify, watch};
@@ -785,57 +784,5 @@ fn scale_event(d: &Decision) -> Option<Event> {
             to: d.desired,
             reason: reason.to_string(),
         }),
-    }
-}
-
-/// A target for dry runs: reads from the real target when there is one, and logs writes
-/// instead of doing them; without a real target, an in-memory count plays the workload.
-pub struct DryRunTarget {
-    inner: Option<Arc<dyn ScaleTarget>>,
-    memory: MemoryTarget,
-}
-
-impl std::fmt::Debug for DryRunTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DryRunTarget")
-            .field("real", &self.inner.is_some())
-            .field("memory", &self.memory)
-            .finish()
-    }
-}
-
-impl DryRunTarget {
-    /// Reads from `inner` and never writes to it.
-    pub fn over(inner: Arc<dyn ScaleTarget>) -> Self {
-        DryRunTarget {
-            inner: Some(inner),
-            memory: MemoryTarget::new(0),
-        }
-    }
-
-    /// An in-memory workload starting at `replicas`.
-    pub fn in_memory(replicas: u32) -> Self {
-        DryRunTarget {
-            inner: None,
-            memory: MemoryTarget::new(replicas),
-        }
-    }
-}
-
-#[async_trait]
-impl ScaleTarget for DryRunTarget {
-    async fn replicas(&self) -> Result<Replicas, TargetError> {
-        match &self.inner {
-            Some(t) => t.replicas().await,
-            None => self.memory.replicas().await,
-        }
-    }
-
-    async fn set_replicas(&self, replicas: u32) -> Result<(), TargetError> {
-        info!(to = replicas, "dry run: not writing the scale subresource");
-        if self.inner.is_none() {
-            self.memory.set_replicas(replicas).await?;
-        }
-        Ok(())
     }
 }
