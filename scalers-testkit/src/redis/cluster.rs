@@ -6,7 +6,7 @@ use std::process::Command;
 
 use super::{
     CLUSTER, READY_DEADLINE, REDIS_CLUSTER_ENV, RedisClient, RedisOptions, RedisServer, Resp,
-    missing, redis_process, run,
+    missing, redis_process, run, server_args,
 };
 use crate::eventually;
 use crate::process::{free_ports, run_tool, temp_dir};
@@ -160,20 +160,7 @@ async fn start_cluster_node(options: RedisOptions) -> RedisServer {
     for _ in 0..5 {
         let port = cluster_port();
         let dir = temp_dir("redis-cluster");
-        let mut args = vec![
-            "--port".to_owned(),
-            port.to_string(),
-            "--bind".to_owned(),
-            "127.0.0.1".to_owned(),
-            "--save".to_owned(),
-            String::new(),
-            "--appendonly".to_owned(),
-            "no".to_owned(),
-            "--dir".to_owned(),
-            dir.display().to_string(),
-            "--daemonize".to_owned(),
-            "no".to_owned(),
-        ];
+        let mut args = server_args(port, &dir);
         args.extend(options.args.iter().cloned());
         let mut process = redis_process("redis-server", args, dir.join("redis.log"));
         let client = RedisClient::new(format!("127.0.0.1:{port}"));

@@ -142,20 +142,7 @@ impl RedisServer {
         for _ in 0..5 {
             let [port, secure] = free_ports();
             let tls_port = options.tls.then_some(secure);
-            let mut args = vec![
-                "--port".to_owned(),
-                port.to_string(),
-                "--bind".to_owned(),
-                "127.0.0.1".to_owned(),
-                "--save".to_owned(),
-                String::new(),
-                "--appendonly".to_owned(),
-                "no".to_owned(),
-                "--dir".to_owned(),
-                dir.display().to_string(),
-                "--daemonize".to_owned(),
-                "no".to_owned(),
-            ];
+            let mut args = server_args(port, &dir);
             if let Some(tls_port) = tls_port {
                 for (flag, value) in [
                     ("--tls-port", tls_port.to_string()),
@@ -270,6 +257,27 @@ impl RedisServer {
             panic!("{address} did not restart; its log:\n{log}");
         }
     }
+}
+
+/// The arguments of a test `redis-server` on loopback `port`, with its files in `dir`, not
+/// saving to disk and in the foreground.
+fn server_args(port: u16, dir: &Path) -> Vec<String> {
+    [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        &dir.display().to_string(),
+        "--daemonize",
+        "no",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// A `redis-server` or `redis-sentinel` process with these arguments, logging to `log`.
