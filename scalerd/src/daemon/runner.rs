@@ -544,14 +544,17 @@ async fn tick(
         .sample_timeout
         .min(period)
         .max(Duration::from_millis(100));
-    let samples = join_all(
-        scale_loop
-            .triggers()
-            .iter()
-            .map(|t| sample_one(t.trigger.as_ref(), timeout)),
-    )
-    .await;
-    let (results, latencies): (Vec<_>, Vec<_>) = samples.into_iter().unzip();
+    let (results, latencies): (Vec<_>, Vec<_>) = match scale_loop.triggers() {
+        // Most objects have one trigger: sampled without join_all's buffers.
+        [one] => {
+            let (result, latency) = sample_one(one.trigger.as_ref(), timeout).await;
+            (vec![result], vec![latency])
+        }
+        all => join_all(all.iter().map(|t| sample_one(t.trigger.as_ref(), timeout)))
+            .await
+            .into_iter()
+            .unzip(),
+    };
     let report = scale_loop.tick_with(ctx.clock.now(), results).await;
     publish(ctx, status, scale_loop, &report, &latencies, seen);
     match &report.outcome {

@@ -102,7 +102,8 @@ impl ScaleTarget for DryRunTarget {
     async fn replicas(&self) -> Result<Replicas, TargetError> {
         match &self.inner {
             Some(t) => t.replicas().await,
-            None => self.memory.replicas().await,
+            // Read directly: no boxed future of the in-memory target per tick.
+            None => Ok(Replicas::settled(self.memory.current())),
         }
     }
 
