@@ -102,6 +102,12 @@ impl Rotation {
         }
     }
 
+    /// Whether [`Rotation::rebuilds`] has anything to do now: a trigger failed as
+    /// `unauthorized`, or the timer is due.
+    pub fn wanted(&self) -> bool {
+        !self.unauthorized.is_empty() || Instant::now() >= self.next_refresh
+    }
+
     /// The triggers were built again from a reloaded config: compare with its credentials.
     pub fn reloaded(&mut self) {
         self.fingerprints = None;

@@ -411,8 +411,16 @@ async fn run(
             Some(Some(extra)) => next = Instant::now() + extra,
             Some(None) => {}
         }
-        if ticked.is_some() {
-            refresh_credentials(&ctx, &mut scale_loop, &inbox, &mut seen, period).await;
+        if ticked.is_some() && ctx.credentials.is_some() && seen.rotation.wanted() {
+            // Boxed, as the tick: its state lives only while credentials are read again.
+            Box::pin(refresh_credentials(
+                &ctx,
+                &mut scale_loop,
+                &inbox,
+                &mut seen,
+                period,
+            ))
+            .await;
         }
     }
     owner.set(&ctx, false);
