@@ -697,3 +697,37 @@ async fn ca_adds_to_the_system_roots() {
         panic!("{e}");
     }
 }
+
+#[tokio::test]
+async fn length_scripts_are_loaded_again_after_the_server_forgets_them() {
+    // The triggers send their length scripts by hash (EVALSHA); a server that has not seen a
+    // script (a new one, a restarted one, or after SCRIPT FLUSH) answers NOSCRIPT, and the
+    // script is loaded and run again within the same sample.
+    let server = RedisServer::start(RedisOptions::default()).await;
+    let list = unique_name("list");
+    let stream = unique_name("stream");
+    server.cmd(&["RPUSH", &list, "a", "b"]);
+    server.cmd(&["XADD", &stream, "*", "n", "1"]);
+    let list_trigger = trigger(
+        "redis",
+        &[("address", server.address()), ("listName", &list)],
+    );
+    let stream_trigger = trigger(
+        "redis-streams",
+        &[("address", server.address()), ("stream", &stream)],
+    );
+    let cached = || {
+        let info = server.cmd(&["INFO", "memory"]);
+        let info = info.as_str().unwrap_or_default().to_owned();
+        info.lines()
+            .find_map(|l| l.strip_prefix("number_of_cached_scripts:"))
+            .and_then(|n| n.trim().parse::<u32>().ok())
+    };
+    for round in 0..3 {
+        assert_eq!(sample(&list_trigger).await, (2.0, true), "round {round}");
+        assert_eq!(sample(&stream_trigger).await, (1.0, true), "round {round}");
+        assert_eq!(cached(), Some(2), "round {round}: both scripts loaded");
+        server.cmd(&["SCRIPT", "FLUSH"]);
+        assert_eq!(cached(), Some(0), "round {round}: flushed");
+    }
+}

@@ -115,7 +115,7 @@ impl ListTrigger {
         let reply: Value = self
             .shared
             .run("EVALSHA", |mut conn| async move {
-                LENGTH_SCRIPT.key(key).invoke_async(&mut conn).await
+                conn.eval_on_key(&LENGTH_SCRIPT, key).await
             })
             .await?;
         let endpoint = self.shared.endpoint();

@@ -90,6 +90,27 @@ pub(crate) enum Conn {
     Cluster(ClusterConnection),
 }
 
+impl Conn {
+    /// Runs `script` on `key` as `EVALSHA`, loading it on the server's `NOSCRIPT` and trying
+    /// again, as [`redis::Script::invoke_async`] does, but without building a script
+    /// invocation per call (a sample's command is encoded once, from the key as it is).
+    pub(crate) async fn eval_on_key<T: redis::FromRedisValue>(
+        &mut self,
+        script: &redis::Script,
+        key: &str,
+    ) -> RedisResult<T> {
+        let hash = script.get_hash();
+        let mut cmd = Cmd::with_capacity(4, hash.len() + key.len() + 8);
+        cmd.arg("EVALSHA").arg(hash).arg(1).arg(key);
+        match cmd.query_async(self).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.key(key).invoke_async(self).await
+            }
+            answered => answered,
+        }
+    }
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {

@@ -199,7 +199,7 @@ impl StreamTrigger {
         let reply: Vec<Value> = self
             .shared
             .run("EVALSHA", |mut conn| async move {
-                XLEN_SCRIPT.key(key).invoke_async(&mut conn).await
+                conn.eval_on_key(&XLEN_SCRIPT, key).await
             })
             .await?;
         match reply.as_slice() {
