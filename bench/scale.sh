@@ -11,7 +11,8 @@
 #     leader election on and the client-side rate limit `--qps`/`--burst`; adds the API
 #     requests per second by verb at steady state (watches and the Lease apart), the API calls
 #     per object-minute, and a spike: every source raised at once, timed until the last of the
-#     N Deployments has been written, each from 1 to 2 replicas (redis source only).
+#     N Deployments has been written, each from 1 to 2 replicas (redis source only), with
+#     every request the spike sent by verb and resource (watches and the Lease apart).
 # Prints one JSON line of figures (keys in bench/RESULTS.md). Not a test: it reports.
 #
 #   bash bench/scale.sh [--source redis|prometheus] [--target memory|kube] [--objects N]
@@ -288,6 +289,7 @@ if [ "$TARGET" = kube ]; then
   at_zero() { curl -s "$FAKE_ADMIN/replicas?namespace=default" | sed -n 's/.*"1":\([0-9]*\).*/\1/p'; }
   scale_patches() { api_tally | awk '$1 == "patch" && $2 == "deployments/scale" {n = $3} END {print n + 0}'; }
   patches0=$(scale_patches)
+  api_tally >"$RUN/tally2"
   spike_at=$(now_ms)
   for ((i = 0; i < N; i++)); do printf 'RPUSH bench:%d f g h i j\n' "$i"; done | $R --pipe >/dev/null
   bound_ms=$(awk -v n="$N" -v q="$QPS" 'BEGIN {printf "%d", (q > 0 ? n / q : 0) * 1000 + 2000}')
@@ -298,11 +300,17 @@ if [ "$TARGET" = kube ]; then
     left=$(at_zero)
   done
   spike_ms=$(( $(now_ms) - spike_at ))
+  api_tally >"$RUN/tally3"
+  # Every request the spike sent but watches and Lease calls, by verb and resource: what took
+  # tokens of the rate limit while the /scale patches waited.
+  spike_requests=$(awk 'NR == FNR {b[$1 " " $2] = $3; next}
+    $1 != "watch" && $2 != "leases" && $3 - b[$1 " " $2] > 0 {printf "%s\"%s %s\":%d", sep, $1, $2, $3 - b[$1 " " $2]; sep = ","}
+    BEGIN {printf "{"} END {printf "}"}' "$RUN/tally2" "$RUN/tally3")
   patches=$(( $(scale_patches) - patches0 ))
   kill $SCALERD_PID 2>/dev/null || true
-  printf '{"source":"redis","target":"kube",%s,"kube_api_qps":%s,"kube_api_burst":%s,"api_requests_per_s":%s,"api_requests_per_s_total":%s,"lease_requests_per_s":%s,"api_calls_per_object_minute":%s,"reaction_p50_ms":%s,"reaction_p99_ms":%s,"spike_objects":%d,"spike_all_written_ms":%d,"spike_bound_ms":%d,"spike_left_unwritten":%d,"spike_scale_patches":%d}\n' \
+  printf '{"source":"redis","target":"kube",%s,"kube_api_qps":%s,"kube_api_burst":%s,"api_requests_per_s":%s,"api_requests_per_s_total":%s,"lease_requests_per_s":%s,"api_calls_per_object_minute":%s,"reaction_p50_ms":%s,"reaction_p99_ms":%s,"spike_objects":%d,"spike_all_written_ms":%d,"spike_bound_ms":%d,"spike_left_unwritten":%d,"spike_scale_patches":%d,"spike_requests":%s}\n' \
     "$common" "$QPS" "$BURST" "$api_by_verb" "$api_total" "$lease_per_s" "$per_object_minute" "$r50" "$r99" \
-    "$N" "$spike_ms" "$bound_ms" "${left:-0}" "$patches"
+    "$N" "$spike_ms" "$bound_ms" "${left:-0}" "$patches" "$spike_requests"
 elif [ "$SOURCE" = redis ]; then
   connections=$($R client list | grep -vc 'cmd=client' || true)
   kill $SCALERD_PID 2>/dev/null || true
