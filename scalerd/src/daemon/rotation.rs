@@ -126,13 +126,12 @@ impl Rotation {
         triggers: &[BuiltTrigger],
         period: Duration,
     ) -> Vec<(usize, BuiltTrigger)> {
-        let unauthorized: BTreeSet<String> = self.unauthorized.clone();
-        let now = Instant::now();
-        let due = now >= self.next_refresh;
-        if unauthorized.is_empty() && !due {
+        if !self.wanted() {
             return Vec::new();
         }
-        if due {
+        let unauthorized: BTreeSet<String> = self.unauthorized.clone();
+        let now = Instant::now();
+        if now >= self.next_refresh {
             self.next_refresh = now + CREDENTIALS_REFRESH;
         }
         // Credentials that cannot change read the same again, whatever failed.

@@ -91,9 +91,9 @@ pub(crate) enum Conn {
 }
 
 impl Conn {
-    /// Runs `script` on `key` as `EVALSHA`, loading it on the server's `NOSCRIPT` and trying
-    /// again, as [`redis::Script::invoke_async`] does, but without building a script
-    /// invocation per call (a sample's command is encoded once, from the key as it is).
+    /// Runs `script` on `key` as `EVALSHA`, loading it on the server's `NOSCRIPT` and sending
+    /// the same command again, as [`redis::Script::invoke_async`] does, but without building a
+    /// script invocation per call (a sample's command is encoded once, from the key as it is).
     pub(crate) async fn eval_on_key<T: redis::FromRedisValue>(
         &mut self,
         script: &redis::Script,
@@ -104,7 +104,8 @@ impl Conn {
         cmd.arg("EVALSHA").arg(hash).arg(1).arg(key);
         match cmd.query_async(self).await {
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                script.key(key).invoke_async(self).await
+                script.load_async(self).await?;
+                cmd.query_async(self).await
             }
             answered => answered,
         }
