@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use scalerd::daemon::metrics::Metrics;
-use scalerd::kube::{RateLimit, RateLimitSettings, client_with_rate_limit};
+use scalerd::kube::{KubeTargets, RateLimit, RateLimitSettings, client_with_rate_limit};
+use scalers_core::config::ScaleTargetRef;
+use scalers_core::target::TargetErrorKind;
 use scalers_testkit::{FakeApiServer, FakeResource};
 use serde_json::json;
 
@@ -136,5 +139,81 @@ async fn a_list_goes_ahead_of_waiting_reads() {
     assert!(
         text.contains("scalers_kube_api_wait_seconds_count{priority=\"watch\"} 1"),
         "{text}"
+    );
+}
+
+/// A `/scale` write waits for its token before its timeout starts (and before the fence is
+/// asked): queued behind others for longer than the timeout, it is still sent when its turn
+/// comes, once. Through a client whose limit the targets do not know, the same wait counts
+/// against the timeout and the writes give up in the queue, taking no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_write_waits_for_its_token_outside_its_timeout() {
+    let fake = FakeApiServer::start().await;
+    let names = ["web-0", "web-1", "web-2"];
+    for name in names {
+        fake.put_workload(&FakeResource::DEPLOYMENT, "shop", name, 1);
+    }
+    let metrics = Metrics::new();
+    let limit = RateLimit::spawn(
+        RateLimitSettings { qps: 4.0, burst: 1 },
+        metrics.rate_limit(),
+    );
+    let client = client_with_rate_limit(fake.config(), limit.clone()).expect("client");
+    let timeout = Duration::from_millis(150);
+    let write_all = |targets: KubeTargets, replicas: u32| {
+        join_all(names.map(|name| {
+            let target = targets.scale_target("shop", &ScaleTargetRef::deployment(name));
+            async move { target.write(replicas).await }
+        }))
+    };
+
+    // Each set of targets learns the kind first (discovery, and a read of web-0, with the
+    // default timeout), which leaves the bucket empty.
+    let warm = |targets: &KubeTargets| {
+        let target = targets.scale_target("shop", &ScaleTargetRef::deployment("web-0"));
+        async move { target.read().await.expect("a read") }
+    };
+
+    // The targets do not know the limit: each write waits 250 ms or more for a token within
+    // its 150 ms, and gives up in the queue.
+    let unaware = KubeTargets::new(client.clone());
+    warm(&unaware).await;
+    for r in write_all(unaware.with_timeout(timeout), 2).await {
+        let e = r.expect_err("timed out in the queue");
+        assert_eq!(e.kind(), TargetErrorKind::Timeout, "{e}");
+        assert!(e.to_string().contains("patch"), "{e}");
+    }
+    assert!(fake.requests("PATCH", DEPLOYMENTS).is_empty());
+
+    // Knowing it, the writes wait 250, 500 and 750 ms for their tokens, and all go out.
+    let aware = KubeTargets::new(client).with_rate_limit(limit);
+    warm(&aware).await;
+    for r in write_all(aware.with_timeout(timeout), 2).await {
+        r.expect("written after waiting longer than its timeout");
+    }
+    let mut sent: Vec<_> = fake
+        .requests("PATCH", DEPLOYMENTS)
+        .into_iter()
+        .map(|e| e.received)
+        .collect();
+    sent.sort();
+    assert_eq!(sent.len(), 3, "one patch per write");
+    let span = sent[2].duration_since(sent[0]);
+    assert!(
+        span >= Duration::from_millis(450),
+        "3 writes within {span:?}"
+    );
+    for name in names {
+        assert_eq!(
+            fake.replicas(&FakeResource::DEPLOYMENT, "shop", name),
+            Some(2)
+        );
+    }
+    assert!(
+        metrics
+            .encode()
+            .contains("scalers_kube_api_wait_seconds_count{priority=\"scale\"} 3"),
+        "{}",
+        metrics.encode()
     );
 }

@@ -40,7 +40,7 @@ use crate::kube::{
 async fn connect(
     opts: &RunOptions,
     metrics: &Metrics,
-) -> std::result::Result<kube::Client, crate::kube::KubeError> {
+) -> std::result::Result<(kube::Client, RateLimit), crate::kube::KubeError> {
     let mut config =
         crate::kube::load_config(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let agent = format!("scalerd/{} ({})", env!("CARGO_PKG_VERSION"), opts.identity);
@@ -48,7 +48,10 @@ async fn connect(
         config.headers.push((http::header::USER_AGENT, value));
     }
     let limit = RateLimit::spawn(opts.kube_api, metrics.rate_limit());
-    crate::kube::client_with_rate_limit(config, limit)
+    Ok((
+        crate::kube::client_with_rate_limit(config, limit.clone())?,
+        limit,
+    ))
 }
 
 /// Logs a warning for every HPA that already scales one of `objects`' targets.
@@ -193,10 +196,16 @@ impl App {
             crate::load_all(path, &registry)?;
         }
         let metrics = Arc::new(Metrics::new());
+        // The client's rate limit, when scalerd made the client (a client handed over in the
+        // options is limited, if at all, by its maker).
+        let mut limit = None;
         let client = match opts.kube_client.clone() {
             Some(c) => Some(c),
             None => match connect(&opts, &metrics).await {
-                Ok(c) => Some(c),
+                Ok((c, l)) => {
+                    limit = Some(l);
+                    Some(c)
+                }
                 Err(e) if opts.dry_run => {
                     info!(error = %e, "no cluster: dry run with in-memory workloads");
                     None
@@ -312,7 +321,11 @@ impl App {
         let (targets, events): (Arc<dyn Targets>, Arc<dyn EventSink>) = match &client {
             None => (Arc::new(MemoryTargets), Arc::new(LogSink)),
             Some(c) => {
-                let kube = KubeTargets::new(c.clone()).with_watches(opts.watch_namespaces.clone());
+                let mut kube =
+                    KubeTargets::new(c.clone()).with_watches(opts.watch_namespaces.clone());
+                if let Some(limit) = limit.take() {
+                    kube = kube.with_rate_limit(limit);
+                }
                 credentials.set_targets(kube.clone());
                 let targets = Arc::new(ClusterTargets::new(kube, fence.clone(), opts.dry_run));
                 let fence = fence.clone();

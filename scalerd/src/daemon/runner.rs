@@ -3,6 +3,7 @@
 //! outcome to the status, the metrics, the log and the event sink.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -178,7 +179,8 @@ impl ObjectHandle {
         waker_of(&self.inbox.0)
     }
 
-    /// Asks the loop to stop after its current tick and waits for it.
+    /// Asks the loop to stop after its current tick (at once when the tick's write waits for
+    /// its token of the rate limit: nothing of it was sent) and waits for it.
     pub async fn stop(self) {
         self.signal_stop();
         let _ = self.task.await;
@@ -395,10 +397,32 @@ async fn run(
         // Boxed: the tick's state lives only while it runs, instead of in every idle task. A
         // tick that outlives leadership is dropped where it is (a read in flight is cancelled;
         // writes are fenced by the lease as well).
-        let ticked = tokio::select! {
-            biased;
-            () = lost_leadership(&mut leading) => None,
-            backoff = Box::pin(tick(&ctx, &status, &mut scale_loop, &mut seen, period)) => Some(backoff),
+        // A stop does not wait for a tick whose write waits for its token of the rate limit
+        // (for as long as a burst of thousands of writes takes): nothing was sent yet, so the
+        // tick is abandoned there. Mail that arrives meanwhile is taken after the tick.
+        let took_mail = AtomicBool::new(false);
+        let ticked = crate::kube::telling_token_waits(async {
+            tokio::select! {
+                biased;
+                () = lost_leadership(&mut leading) => Ticked::LostLeadership,
+                // (A dry run writes nothing: no token to wait for.)
+                () = stop_while_waiting(&inbox, &took_mail), if !ctx.dry_run => Ticked::Stopped,
+                backoff = Box::pin(tick(&ctx, &status, &mut scale_loop, &mut seen, period)) => {
+                    Ticked::Done(backoff)
+                }
+            }
+        })
+        .await;
+        if took_mail.load(Ordering::Relaxed) {
+            inbox.mail.notify_one();
+        }
+        let ticked = match ticked {
+            Ticked::Stopped => {
+                info!("stopped while a write waited for its token: tick abandoned");
+                break;
+            }
+            Ticked::LostLeadership => None,
+            Ticked::Done(backoff) => Some(backoff),
         };
         match ticked {
             None => {
@@ -470,6 +494,40 @@ fn start_over(ctx: &RunContext, key: &str, scale_loop: &mut ScaleLoop) {
     match persisted {
         Some(ms) => scale_loop.restore(Timestamp::from_millis(ms)),
         None => scale_loop.resume(),
+    }
+}
+
+/// How a tick ended.
+enum Ticked {
+    /// It ran to its end, asking for this extra wait before the next one (a backoff).
+    Done(Option<Duration>),
+    /// This instance stopped leading meanwhile.
+    LostLeadership,
+    /// A stop was posted while its write waited for a token.
+    Stopped,
+}
+
+/// How often a posted stop looks again whether the tick waits for a token.
+const STOP_LOOK: Duration = Duration::from_millis(50);
+
+/// Completes once a stop is posted to `inbox` and the tick waits for a token of the rate limit
+/// ([`crate::kube::waiting_for_token`]); sets `took_mail` when it took the notification of
+/// mail (a stop, or other mail), which the caller gives back when the tick ends otherwise.
+async fn stop_while_waiting(inbox: &Inbox, took_mail: &AtomicBool) {
+    loop {
+        inbox.mail.notified().await;
+        took_mail.store(true, Ordering::Relaxed);
+        if inbox
+            .mail_box
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stop
+        {
+            break;
+        }
+    }
+    while !crate::kube::waiting_for_token() {
+        tokio::time::sleep(STOP_LOOK).await;
     }
 }
 

@@ -10,8 +10,15 @@
 //! call given up while it waits (its deadline passed) takes no token. Lease calls take none at
 //! all: their rate is fixed by `--lease-timings`, and a leader that cannot renew in time stops
 //! writing.
+//!
+//! A caller whose call has a deadline of its own that must not count the wait (a `/scale`
+//! write, whose timeout the leader fence shortens to the time left before the renew deadline)
+//! takes its token first with [`RateLimit::paid`]: the wait is then outside the call, and the
+//! fence is asked when the token is there, not before the queue.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -159,6 +166,43 @@ pub struct RateLimitMetrics {
     pub wait: HistogramFamily<PriorityLabels>,
 }
 
+tokio::task_local! {
+    /// Whether a token was already taken for the next call made in this scope
+    /// ([`RateLimit::paid`]); the first call through a [`Limited`] service spends it.
+    static PAID: Cell<bool>;
+    /// Whether [`RateLimit::paid`] waits for its token in this scope ([`telling_token_waits`]).
+    static WAITING: Cell<bool>;
+}
+
+/// Runs `f` so that [`waiting_for_token`], asked within it, tells whether `f` is waiting for
+/// the token of a [`RateLimit::paid`] call: then nothing of that call has been sent, and `f`
+/// can be dropped without cutting a request short.
+pub async fn telling_token_waits<F: Future>(f: F) -> F::Output {
+    WAITING.scope(Cell::new(false), f).await
+}
+
+/// Whether the code run by [`telling_token_waits`] waits for a token of [`RateLimit::paid`]
+/// now; `false` outside it.
+pub fn waiting_for_token() -> bool {
+    WAITING.try_with(Cell::get).unwrap_or(false)
+}
+
+/// Sets [`WAITING`] while it lives, where there is one.
+struct Waiting;
+
+impl Waiting {
+    fn start() -> Self {
+        let _ = WAITING.try_with(|w| w.set(true));
+        Waiting
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let _ = WAITING.try_with(|w| w.set(false));
+    }
+}
+
 /// A call waiting for its token.
 struct Ask {
     priority: Priority,
@@ -229,6 +273,24 @@ impl RateLimit {
             self.metrics.waiting.get_or_create(&labels).dec();
         }
     }
+
+    /// Waits for a token of `priority`, then runs `call`, whose first API call through a client
+    /// of this limit ([`client_with_rate_limit`]) goes without waiting again; any further call
+    /// `call` makes waits for a token of its own. A timeout inside `call` therefore counts the
+    /// call, not the queue: a `/scale` write that waits 200 s for its turn in a spike is still
+    /// sent, and its fence is asked when it is about to leave.
+    pub async fn paid<F: Future>(&self, priority: Priority, call: F) -> F::Output {
+        {
+            let _waiting = Waiting::start();
+            self.acquire(priority).await;
+        }
+        PAID.scope(Cell::new(true), call).await
+    }
+}
+
+/// Whether the current call was paid for by [`RateLimit::paid`]; spends that token.
+fn take_paid() -> bool {
+    PAID.try_with(|paid| paid.replace(false)).unwrap_or(false)
 }
 
 /// The task that keeps the bucket and hands out tokens, most urgent waiting call first.
@@ -351,7 +413,11 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let (inner, limit) = (self.inner.clone(), self.limit.clone());
         Box::pin(async move {
-            limit.acquire(Priority::of(&request)).await;
+            // Asked here, not in `call`: kube's client runs `call` on the task of its buffer,
+            // and the returned future on the caller's, where the scope of `paid` is.
+            if !take_paid() {
+                limit.acquire(Priority::of(&request)).await;
+            }
             let sent = {
                 let mut service = inner.lock().await;
                 service.ready().await.map_err(Into::into)?.call(request)

@@ -59,7 +59,7 @@ pub use jobs::{
 pub use lease::{Fence, LeaderElector, LeaseTimings, MIN_FENCED_TIMEOUT};
 pub use limit::{
     DEFAULT_BURST, DEFAULT_QPS, Limited, Priority, RateLimit, RateLimitLayer, RateLimitMetrics,
-    RateLimitSettings, client_with_rate_limit,
+    RateLimitSettings, client_with_rate_limit, telling_token_waits, waiting_for_token,
 };
 pub use recorder::{
     EventKind, EventRecorder, REPORTING_CONTROLLER, Regarding, ScalerEvent, reason,

@@ -17,7 +17,7 @@ use tracing::info;
 
 use super::error::{call, call_fenced};
 use super::workloads::{ReplicaPaths, WorkloadWatches};
-use super::{DEFAULT_REQUEST_TIMEOUT, Fence, KubeError, Operation, qualified};
+use super::{DEFAULT_REQUEST_TIMEOUT, Fence, KubeError, Operation, Priority, RateLimit, qualified};
 
 /// How many times a write of `/scale` is tried when the API answers 409 Conflict.
 pub const CONFLICT_ATTEMPTS: u32 = 3;
@@ -80,6 +80,7 @@ pub struct KubeTargets {
     timeout: Duration,
     fence: Fence,
     watches: Option<WorkloadWatches>,
+    limit: Option<Arc<RateLimit>>,
 }
 
 impl std::fmt::Debug for KubeTargets {
@@ -99,6 +100,7 @@ impl KubeTargets {
             timeout: DEFAULT_REQUEST_TIMEOUT,
             fence: Fence::open(),
             watches: None,
+            limit: None,
         }
     }
 
@@ -116,6 +118,16 @@ impl KubeTargets {
     /// sent only while the fence permits it, with the timeout it permits.
     pub fn with_fence(mut self, fence: Fence) -> Self {
         self.fence = fence;
+        self
+    }
+
+    /// The same, knowing that `client` is limited by `limit` ([`super::client_with_rate_limit`]):
+    /// a write of `/scale` then waits for its token before the fence is asked and before its
+    /// timeout starts ([`RateLimit::paid`]), so that a write queued behind thousands of others
+    /// in a burst is sent when its turn comes instead of timing out in the queue and being
+    /// asked for again at the back of it.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.limit = Some(Arc::new(limit));
         self
     }
 
@@ -138,6 +150,7 @@ impl KubeTargets {
             timeout: self.timeout,
             fence: self.fence.clone(),
             watches: self.watches.clone(),
+            limit: self.limit.clone(),
             namespace: namespace.to_owned(),
             target: target.clone(),
         }
@@ -156,13 +169,15 @@ impl KubeTargets {
 /// It writes with a merge patch of `/scale` (`{"spec":{"replicas":N}}`); on 409 Conflict it
 /// re-reads `/scale` and, unless the count is already `N`, patches again with the
 /// `resourceVersion` it read, up to [`CONFLICT_ATTEMPTS`] attempts in all. Each patch is sent
-/// only while the fence of [`KubeTargets::with_fence`] permits it.
+/// only while the fence of [`KubeTargets::with_fence`] permits it; under the rate limit of
+/// [`KubeTargets::with_rate_limit`], it waits for its token before the fence is asked.
 pub struct KubeScaleTarget {
     client: Client,
     cache: Arc<DiscoveryCache>,
     timeout: Duration,
     fence: Fence,
     watches: Option<WorkloadWatches>,
+    limit: Option<Arc<RateLimit>>,
     namespace: String,
     target: ScaleTargetRef,
 }
@@ -275,13 +290,18 @@ impl KubeScaleTarget {
         let mut patch = json!({"spec": {"replicas": replicas}});
         let mut attempt = 1;
         loop {
-            let written = call_fenced(
+            let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
+            let sent = call_fenced(
                 &self.fence,
                 || self.operation("patch", &resolved).on("scale"),
                 self.timeout,
-                api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch)),
-            )
-            .await;
+                api.patch_scale(name, &params, &merge),
+            );
+            // The token first, then the fence and the timeout (see `with_rate_limit`).
+            let written = match &self.limit {
+                Some(limit) => limit.paid(Priority::Scale, sent).await,
+                None => sent.await,
+            };
             match written {
                 Ok(_) => {
                     self.remember_write(&resolved, replicas);
