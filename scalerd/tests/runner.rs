@@ -13,9 +13,11 @@ use scalerd::daemon::events::LogSink;
 use scalerd::daemon::metrics::Metrics;
 use scalerd::daemon::runner::{Clock, RunContext, spawn};
 use scalerd::daemon::status::{LoopState, StatusStore};
+use scalerd::kube::{Priority, RateLimit, RateLimitSettings};
 use scalers_core::config::ValidatedObject;
 use scalers_core::config::model::{MetricType, ScaledObject, TriggerSpec};
-use scalers_core::target::MemoryTarget;
+use scalers_core::engine::Replicas;
+use scalers_core::target::{MemoryTarget, ScaleTarget, TargetError};
 use scalers_core::trigger::{BuiltTrigger, MetricTarget, Sample, Trigger, TriggerError};
 use tokio::sync::watch;
 
@@ -201,4 +203,56 @@ async fn a_reload_keeps_the_engines_memory() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(target.writes(), [1]);
     handle.stop().await;
+}
+
+/// A target whose writes wait for a token of `limit` first, as the cluster's targets do.
+struct Throttled {
+    inner: MemoryTarget,
+    limit: RateLimit,
+    asked: AtomicU32,
+}
+
+#[async_trait]
+impl ScaleTarget for Throttled {
+    async fn replicas(&self) -> Result<Replicas, TargetError> {
+        self.inner.replicas().await
+    }
+
+    async fn set_replicas(&self, replicas: u32) -> Result<(), TargetError> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        self.limit
+            .paid(Priority::Scale, self.inner.set_replicas(replicas))
+            .await
+    }
+}
+
+/// A stop does not wait for a tick whose write waits for its token (a burst of writes ahead
+/// of it may take minutes); nothing of that write is sent.
+#[tokio::test(start_paused = true)]
+async fn a_stop_does_not_wait_for_a_write_waiting_for_its_token() {
+    let s = setup(Duration::from_secs(10));
+    let queue = Arc::new(Queue::default());
+    *queue.length.lock().unwrap() = 35.0;
+    // One token an hour, and the only one taken: the write waits an hour.
+    let limit = RateLimit::spawn(
+        RateLimitSettings {
+            qps: 1.0 / 3600.0,
+            burst: 1,
+        },
+        Metrics::new().rate_limit(),
+    );
+    limit.acquire(Priority::Read).await;
+    let target = Arc::new(Throttled {
+        inner: MemoryTarget::new(1),
+        limit,
+        asked: AtomicU32::new(0),
+    });
+    let handle = spawn(s.ctx.clone(), validated(object(1), &queue), target.clone()).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(target.asked.load(Ordering::SeqCst), 1, "the write waits");
+    let asked_stop = tokio::time::Instant::now();
+    handle.stop().await;
+    let took = asked_stop.elapsed();
+    assert!(took < Duration::from_secs(1), "the stop took {took:?}");
+    assert!(target.inner.writes().is_empty(), "nothing was written");
 }
