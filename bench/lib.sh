@@ -2,9 +2,15 @@
 
 # A loopback port nothing listens on (checked by trying to connect).
 free_port() {
-  local p
+  # Below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by default):
+  # a port in it can be held at that moment by some client's outgoing connection (then the
+  # server cannot bind it, though nothing listens there), and a client connecting to a port
+  # nobody listens on can even connect to itself from that same port.
+  local p low
+  low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$low" -gt 21000 ] 2>/dev/null || low=32768
   while :; do
-    p=$(( 20000 + RANDOM % 20000 ))
+    p=$(( 20000 + RANDOM % (low - 20000) ))
     (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
   done
 }

@@ -71,7 +71,10 @@ if [ "$SOURCE" = redis ]; then
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN" \
     --daemonize no >"$RUN/redis.log" 2>&1 &
   PIDS+=($!)
-  until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
+  until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+    kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "redis-server on port $REDIS_PORT exited:" >&2; cat "$RUN/redis.log" >&2; exit 1; }
+    sleep 0.05
+  done
   R="redis-cli -p $REDIS_PORT"
   # every list empty: objects start at zero replicas and inactive
   trigger() { printf '{type: redis, metadata: {address: "127.0.0.1:%d", listName: "bench:%d", listLength: "5"}}' "$REDIS_PORT" "$1"; }
