@@ -16,18 +16,19 @@ use serde_json::json;
 
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/shop/deployments/**";
 
-async fn limited(fake: &FakeApiServer, qps: f64, burst: u32) -> (kube::Client, Metrics) {
+/// A client of `fake` limited to `qps` and `burst`, the metrics of its limit, and the limit.
+async fn limited(fake: &FakeApiServer, qps: f64, burst: u32) -> (kube::Client, Metrics, RateLimit) {
     let metrics = Metrics::new();
     let limit = RateLimit::spawn(RateLimitSettings { qps, burst }, metrics.rate_limit());
-    let client = client_with_rate_limit(fake.config(), limit).expect("client");
-    (client, metrics)
+    let client = client_with_rate_limit(fake.config(), limit.clone()).expect("client");
+    (client, metrics, limit)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_beyond_the_burst_go_at_the_rate() {
     let fake = FakeApiServer::start().await;
     fake.put_workload(&FakeResource::DEPLOYMENT, "shop", "web", 1);
-    let (client, metrics) = limited(&fake, 5.0, 2).await;
+    let (client, metrics, _) = limited(&fake, 5.0, 2).await;
     let api: Api<Deployment> = Api::namespaced(client, "shop");
     let calls = (0..7).map(|_| {
         let api = api.clone();
@@ -69,7 +70,7 @@ async fn calls_beyond_the_burst_go_at_the_rate() {
 async fn a_scale_write_goes_ahead_of_waiting_reads() {
     let fake = FakeApiServer::start().await;
     fake.put_workload(&FakeResource::DEPLOYMENT, "shop", "web", 1);
-    let (client, _metrics) = limited(&fake, 4.0, 1).await;
+    let (client, _metrics, _) = limited(&fake, 4.0, 1).await;
     let api: Api<Deployment> = Api::namespaced(client, "shop");
     // The first read takes the only token; four more reads wait, then a write of `/scale`.
     api.get("web").await.expect("a get");
@@ -106,7 +107,7 @@ async fn a_scale_write_goes_ahead_of_waiting_reads() {
 async fn a_list_goes_ahead_of_waiting_reads() {
     let fake = FakeApiServer::start().await;
     fake.put_workload(&FakeResource::DEPLOYMENT, "shop", "web", 1);
-    let (client, metrics) = limited(&fake, 4.0, 1).await;
+    let (client, metrics, _) = limited(&fake, 4.0, 1).await;
     let api: Api<Deployment> = Api::namespaced(client, "shop");
     api.get("web").await.expect("a get");
     let reads: Vec<_> = (0..4)
@@ -153,12 +154,7 @@ async fn a_scale_write_waits_for_its_token_outside_its_timeout() {
     for name in names {
         fake.put_workload(&FakeResource::DEPLOYMENT, "shop", name, 1);
     }
-    let metrics = Metrics::new();
-    let limit = RateLimit::spawn(
-        RateLimitSettings { qps: 4.0, burst: 1 },
-        metrics.rate_limit(),
-    );
-    let client = client_with_rate_limit(fake.config(), limit.clone()).expect("client");
+    let (client, metrics, limit) = limited(&fake, 4.0, 1).await;
     let timeout = Duration::from_millis(150);
     let write_all = |targets: KubeTargets, replicas: u32| {
         join_all(names.map(|name| {

@@ -198,17 +198,13 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         // The client's rate limit, when scalerd made the client (a client handed over in the
         // options is limited, if at all, by its maker).
-        let mut limit = None;
-        let client = match opts.kube_client.clone() {
-            Some(c) => Some(c),
+        let (client, mut limit) = match opts.kube_client.clone() {
+            Some(c) => (Some(c), None),
             None => match connect(&opts, &metrics).await {
-                Ok((c, l)) => {
-                    limit = Some(l);
-                    Some(c)
-                }
+                Ok((c, l)) => (Some(c), Some(l)),
                 Err(e) if opts.dry_run => {
                     info!(error = %e, "no cluster: dry run with in-memory workloads");
-                    None
+                    (None, None)
                 }
                 Err(e) => return Err(Error::Kube(e)),
             },

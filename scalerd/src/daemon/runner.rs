@@ -416,26 +416,23 @@ async fn run(
         if took_mail.load(Ordering::Relaxed) {
             inbox.mail.notify_one();
         }
-        let ticked = match ticked {
+        match ticked {
             Ticked::Stopped => {
                 info!("stopped while a write waited for its token: tick abandoned");
                 break;
             }
-            Ticked::LostLeadership => None,
-            Ticked::Done(backoff) => Some(backoff),
-        };
-        match ticked {
-            None => {
+            Ticked::LostLeadership => {
                 warn!("stopped leading during the tick: abandoned");
                 ctx.metrics.ticks_abandoned.inc();
                 status.set_state(LoopState::Standby);
                 owner.set(&ctx, false);
                 was_leading = false;
             }
-            Some(Some(extra)) => next = Instant::now() + extra,
-            Some(None) => {}
+            Ticked::Done(Some(extra)) => next = Instant::now() + extra,
+            Ticked::Done(None) => {}
         }
-        if ticked.is_some() && ctx.credentials.is_some() && seen.rotation.wanted() {
+        if matches!(ticked, Ticked::Done(_)) && ctx.credentials.is_some() && seen.rotation.wanted()
+        {
             // Boxed, as the tick: its state lives only while credentials are read again.
             Box::pin(refresh_credentials(
                 &ctx,
