@@ -94,3 +94,114 @@ impl ClientIdentity {
         format!("{}\n{}\n", self.cert.expose(), self.key.expose()).into_bytes()
     }
 }
+
+/// A rustls client configuration for `settings`, with the aws-lc-rs provider: the platform's
+/// verifier with `ca` as extra roots (the rule above), or no verification of the certificate
+/// with `unsafe_ssl` (handshake signatures are still checked), and the client certificate if
+/// any. No ALPN: callers that need it set `alpn_protocols`.
+///
+/// Reads the system's root certificates, so call it on first use, not at build time. The key
+/// must not be encrypted (a `key_password` is not applied here).
+///
+/// # Errors
+/// A [`rustls::Error`] when `ca`, `cert` or `key` is not PEM, or the platform verifier or the
+/// client certificate cannot be set up.
+#[cfg(feature = "rustls")]
+pub fn rustls_client_config(settings: &TlsSettings) -> Result<rustls::ClientConfig, rustls::Error> {
+    use std::sync::Arc;
+
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier: Arc<dyn ServerCertVerifier> = if settings.unsafe_ssl {
+        Arc::new(accept_any::AcceptAnyCertificate(provider.clone()))
+    } else {
+        let extra = match &settings.ca {
+            Some(pem) => CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| rustls::Error::General("ca is not PEM".to_owned()))?,
+            None => Vec::new(),
+        };
+        Arc::new(rustls_platform_verifier::Verifier::new_with_extra_roots(
+            extra,
+            provider.clone(),
+        )?)
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    match &settings.client {
+        None => Ok(builder.with_no_client_auth()),
+        Some(identity) => {
+            let certs = CertificateDer::pem_slice_iter(identity.cert.expose().as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| rustls::Error::General("cert is not PEM".to_owned()))?;
+            let key = PrivateKeyDer::from_pem_slice(identity.key.expose().as_bytes())
+                .map_err(|_| rustls::Error::General("key is not PEM".to_owned()))?;
+            builder.with_client_auth_cert(certs, key)
+        }
+    }
+}
+
+#[cfg(feature = "rustls")]
+mod accept_any {
+    use std::sync::Arc;
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    /// `unsafeSsl`: any server certificate is accepted; handshake signatures are still
+    /// checked, so the peer holds the key of the certificate it shows.
+    #[derive(Debug)]
+    pub(super) struct AcceptAnyCertificate(pub(super) Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for AcceptAnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+}

@@ -9,11 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -21,41 +18,12 @@ use tonic::transport::Uri;
 
 use crate::config::TlsSettings;
 
-/// A rustls client for `settings`: system roots plus `ca` (or no verification with
-/// `unsafe_ssl`), the client certificate if any, ALPN `h2` (gRPC servers require it).
+/// A rustls client for `settings` (see [`scalers_core::tls::rustls_client_config`]) with ALPN
+/// `h2`, which gRPC servers require.
 ///
 /// Reads the system's root certificates, so it runs on first use, not at build time.
 pub(crate) fn client_config(settings: &TlsSettings) -> Result<ClientConfig, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = if settings.unsafe_ssl {
-        Arc::new(AcceptAnyCertificate(provider.clone()))
-    } else {
-        let extra = match &settings.ca {
-            Some(pem) => CertificateDer::pem_slice_iter(pem.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| rustls::Error::General("caCert is not PEM".to_owned()))?,
-            None => Vec::new(),
-        };
-        Arc::new(rustls_platform_verifier::Verifier::new_with_extra_roots(
-            extra,
-            provider.clone(),
-        )?)
-    };
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let mut config = match &settings.client {
-        None => builder.with_no_client_auth(),
-        Some(identity) => {
-            let certs = CertificateDer::pem_slice_iter(identity.cert.expose().as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| rustls::Error::General("tlsClientCert is not PEM".to_owned()))?;
-            let key = PrivateKeyDer::from_pem_slice(identity.key.expose().as_bytes())
-                .map_err(|_| rustls::Error::General("tlsClientKey is not PEM".to_owned()))?;
-            builder.with_client_auth_cert(certs, key)?
-        }
-    };
+    let mut config = scalers_core::tls::rustls_client_config(settings)?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
 }
@@ -100,54 +68,4 @@ async fn connect(
     tcp.set_nodelay(true)?;
     let tls = connector.connect(name, tcp).await?;
     Ok(TokioIo::new(tls))
-}
-
-/// `unsafeSsl`: any server certificate is accepted; handshake signatures are still checked, so
-/// the peer holds the key of the certificate it shows.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

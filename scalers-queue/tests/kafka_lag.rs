@@ -314,55 +314,73 @@ async fn persistent_lag_counts_for_activity_but_not_for_the_metric() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn triggers_with_the_same_brokers_and_group_share_one_client() {
+async fn triggers_on_the_same_brokers_share_one_client_whatever_their_groups() {
+    // Three groups on one topic: the fixture's has committed 1 on partition 0, the others 2
+    // and 3. Partition 0 holds 3 records; partition 1 none, uncommitted (counts 1 under
+    // `latest`). So the lags are 3, 2 and 1.
     let f = Fixture::new(2, &[3, 0], &[(0, 1)]).await;
+    let others = [unique_name("group"), unique_name("group")];
+    for (group, offset) in others.iter().zip([2, 3]) {
+        f.broker.commit(group, &f.topic, &[(0, offset)]).await;
+    }
+    let groups = [
+        (f.group.as_str(), 3.0),
+        (&others[0], 2.0),
+        (&others[1], 1.0),
+    ];
     let pool = ClientPool::new();
     let registry = registry(&pool);
-    let triggers: Vec<_> = (0..100)
+    let triggers: Vec<_> = (0..99)
         .map(|i| {
+            let (group, lag) = groups[i % 3];
             // Thresholds from 2: with 1, the cap (2 partitions × 1) would apply.
             let threshold = (i % 7 + 2).to_string();
-            build_in(
-                &registry,
-                &f.metadata(&[("lagThreshold", &threshold)]),
-                &[],
-                &[],
-            )
-            .expect("valid trigger")
+            let mut metadata = f.metadata(&[("lagThreshold", &threshold)]);
+            metadata.retain(|(k, _)| *k != "consumerGroup");
+            metadata.push(("consumerGroup", group));
+            let built = build_in(&registry, &metadata, &[], &[]).expect("valid trigger");
+            (built, lag)
         })
         .collect();
     // Building does no I/O: one client, not yet created.
     assert_eq!((pool.len(), pool.connected()), (1, 0));
-    // All at once: the shared client serves concurrent samples.
+    // All at once: the shared client serves concurrent samples of every group.
     let tasks: Vec<_> = triggers
         .iter()
-        .map(|t| {
-            let t = t.trigger.clone();
-            tokio::spawn(async move { t.sample().await })
+        .map(|(t, lag)| {
+            let (t, lag) = (t.trigger.clone(), *lag);
+            tokio::spawn(async move { (t.sample().await, lag) })
         })
         .collect();
     for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap(), sample(3.0, true));
+        let (sampled, lag) = task.await.unwrap();
+        assert_eq!(sampled.unwrap(), sample(lag, true));
     }
     assert_eq!((pool.len(), pool.connected()), (1, 1));
-    // Another group is another client (librdkafka reads the committed offsets of the group its
-    // instance was created with); other topics with the same group are not.
-    let other_group = build_in(
+    // 99 concurrent samples of three groups over at most four connections to the coordinator.
+    let connections = pool.coordinator_connections();
+    assert!((1..=4).contains(&connections), "{connections}");
+    // Other topics, with or without a topic, share it too; other brokers do not.
+    let mut other_topic = f.metadata(&[]);
+    other_topic.retain(|(k, _)| *k != "topic");
+    let other_topic = build_in(&registry, &other_topic, &[], &[]).unwrap();
+    assert_eq!(
+        other_topic.trigger.sample().await.unwrap(),
+        sample(3.0, true)
+    );
+    let other_brokers = build_in(
         &registry,
         &[
-            ("bootstrapServers", f.broker.bootstrap()),
-            ("consumerGroup", "another-group"),
+            ("bootstrapServers", "127.0.0.1:1"),
+            ("consumerGroup", &f.group),
             ("topic", &f.topic),
         ],
         &[],
         &[],
     )
     .unwrap();
-    let mut other_topic = f.metadata(&[]);
-    other_topic.retain(|(k, _)| *k != "topic");
-    let other_topic = build_in(&registry, &other_topic, &[], &[]).unwrap();
     assert_eq!((pool.len(), pool.connected()), (2, 1));
-    drop((triggers, other_group, other_topic));
+    drop((triggers, other_topic, other_brokers));
     assert!(pool.is_empty());
 
     let a = KafkaTrigger::new(

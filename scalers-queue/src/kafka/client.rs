@@ -1,4 +1,4 @@
-//! Kafka clients shared by every trigger with the same brokers, credentials and group, and the
+//! Kafka clients shared by every trigger with the same brokers and credentials, and the
 //! blocking broker round of one sample.
 
 use std::collections::{BTreeSet, HashMap};
@@ -16,22 +16,25 @@ use scalers_core::pool::SharedPool;
 use scalers_core::secret::Secret;
 
 use super::config::{KafkaConfig, PartitionLimitation, Sasl, Security};
+use super::coordinator::Coordinators;
 use super::error::{Error, Result, error_code};
 use super::lag::PartitionOffsets;
 
 /// The Kafka clients of a set of triggers.
 ///
-/// Triggers built from the same pool that name the same bootstrap servers, TLS material, SASL
-/// credentials and consumer group share one client: one librdkafka instance, with its
-/// connections and threads, created on the first sample that needs it. The pool holds its
-/// clients weakly: a client is closed when the last trigger using it is dropped.
+/// Triggers built from the same pool that name the same bootstrap servers, TLS material and
+/// SASL credentials share one client, whatever their consumer groups and topics: one librdkafka
+/// instance, with its connections and threads, created on the first sample that needs it, for
+/// metadata and log offsets; and up to four connections per coordinator for the groups'
+/// committed offsets. The pool holds its clients weakly: a client is closed when the last
+/// trigger using it is dropped.
 ///
-/// Why the group is part of the key: librdkafka reads committed offsets only for the group its
-/// instance was created with (`group.id`), and rdkafka 0.39 has no safe binding of the admin
-/// API that reads another group's offsets (`ListConsumerGroupOffsets`; the workspace forbids
-/// `unsafe`). So triggers on the same brokers with different groups get one client per group;
-/// triggers with the same group, whatever their topics, share one. The instance never joins its
-/// group (no subscription) and never commits (`enable.auto.commit=false`).
+/// Why two parts: librdkafka reads committed offsets only for the group its instance was
+/// created with (`group.id`), and rdkafka has no safe binding of the admin API that reads any
+/// group's offsets (`ListConsumerGroupOffsets`; the workspace forbids `unsafe`). So the
+/// committed offsets are asked of each group's coordinator by this crate itself (FindCoordinator
+/// and OffsetFetch, with the same TLS and SASL settings), and the librdkafka instance has no
+/// group. Nothing joins a group or commits.
 ///
 /// [`register`](super::register) keeps one pool inside the registered constructor rather than
 /// in a process-wide `static`, so everything built from one registry shares and nothing is
@@ -78,16 +81,22 @@ impl ClientPool {
         self.live().iter().filter(|c| c.is_created()).count()
     }
 
+    /// How many connections to group coordinators the clients hold open (at most four per
+    /// coordinator and client, whatever the number of groups).
+    pub fn coordinator_connections(&self) -> usize {
+        self.live().iter().map(|c| c.coordinators.open()).sum()
+    }
+
     /// The client for `config`, shared with every trigger of the same key. Cheap: the
     /// librdkafka instance is created on first use.
     pub(crate) fn client_for(&self, config: &KafkaConfig) -> Arc<SharedClient> {
         let key = ClientKey {
             servers: config.bootstrap_servers.clone(),
             security: config.security.clone(),
-            group: config.consumer_group.clone(),
         };
         self.clients.get_or_insert_with(&key, |_| SharedClient {
             servers: config.servers(),
+            coordinators: Coordinators::new(config),
             properties: properties(config),
             oauth_token: match &config.security.sasl {
                 Some(Sasl::OAuthBearer { token }) => Some(token.clone()),
@@ -102,7 +111,6 @@ impl ClientPool {
 struct ClientKey {
     servers: Vec<String>,
     security: Security,
-    group: String,
 }
 
 /// The librdkafka configuration of a trigger's client.
@@ -113,7 +121,6 @@ struct ClientKey {
 pub(crate) fn properties(config: &KafkaConfig) -> Vec<(&'static str, Secret)> {
     let mut p = vec![
         ("bootstrap.servers", Secret::new(config.servers())),
-        ("group.id", Secret::new(config.consumer_group.as_str())),
         (
             "client.id",
             Secret::new(concat!("scalers/", env!("CARGO_PKG_VERSION"))),
@@ -278,11 +285,15 @@ pub(crate) struct SharedClient {
     properties: Vec<(&'static str, Secret)>,
     oauth_token: Option<Secret>,
     consumer: Mutex<Option<Arc<KafkaConsumer>>>,
+    /// The groups' committed offsets.
+    coordinators: Coordinators,
 }
 
 /// What one sample asks the brokers.
 #[derive(Clone, Debug)]
 pub(crate) struct Query {
+    /// The consumer group whose committed offsets count.
+    pub(crate) group: String,
     pub(crate) topic: Option<String>,
     pub(crate) limitation: Option<PartitionLimitation>,
     /// Whether uncommitted partitions need their log-start offset (`earliest` policy without
@@ -331,8 +342,9 @@ impl SharedClient {
     ///
     /// 1. Metadata of the topic (or of every topic, without one): its partitions, filtered by
     ///    `partitionLimitation`.
-    /// 2. The group's committed offsets of those partitions (one OffsetFetch). Without a topic,
-    ///    the topics on which the group committed nothing are dropped here.
+    /// 2. The group's committed offsets of those partitions (one OffsetFetch to its
+    ///    coordinator, see [`Coordinators`]). Without a topic, the topics on which the group
+    ///    committed nothing are dropped here.
     /// 3. The log-end offsets (ListOffsets, latest), and, when needed, the log-start offsets of
     ///    the uncommitted partitions (ListOffsets, earliest): one request per leader each.
     pub(crate) fn fetch(&self, query: &Query) -> Result<Vec<PartitionOffsets>> {
@@ -350,14 +362,9 @@ impl SharedClient {
             return Ok(Vec::new());
         }
 
-        let operation = "fetch committed offsets";
-        let committed = consumer
-            .committed_offsets(list(&partitions, Offset::Invalid), remaining())
-            .map_err(|e| failed(operation, &e))?;
-        let committed = self.offsets(operation, &committed, |o| match o {
-            Offset::Offset(n) => Some(n),
-            _ => None,
-        })?;
+        let committed =
+            self.coordinators
+                .committed(&query.group, &partitions, deadline, query.timeout)?;
         let mut partitions: Vec<PartitionOffsets> = partitions
             .into_iter()
             .map(|(topic, partition)| {
@@ -652,9 +659,8 @@ mod tests {
             .collect()
     }
 
-    const BASE: [(&str, &str); 7] = [
+    const BASE: [(&str, &str); 6] = [
         ("bootstrap.servers", "a:9092,b:9093"),
-        ("group.id", "workers"),
         ("client.id", concat!("scalers/", env!("CARGO_PKG_VERSION"))),
         ("enable.auto.commit", "false"),
         ("enable.auto.offset.store", "false"),
@@ -825,18 +831,23 @@ mod tests {
     }
 
     #[test]
-    fn pool_shares_per_servers_security_and_group() {
+    fn pool_shares_per_servers_and_security_whatever_the_group() {
         let pool = ClientPool::new();
         let a = pool.client_for(&config(Security::default()));
         let b = pool.client_for(&config(Security::default()));
         assert!(Arc::ptr_eq(&a, &b));
         let mut other_group = config(Security::default());
         other_group.consumer_group = "other".to_owned();
-        let c = pool.client_for(&other_group);
-        assert!(!Arc::ptr_eq(&a, &c));
+        assert!(Arc::ptr_eq(&a, &pool.client_for(&other_group)));
         let mut other_topic = config(Security::default());
         other_topic.topic = None;
         assert!(Arc::ptr_eq(&a, &pool.client_for(&other_topic)));
+        let mut other_credentials = config(Security::default());
+        other_credentials.security.sasl = Some(Sasl::OAuthBearer {
+            token: Secret::new("t"),
+        });
+        let c = pool.client_for(&other_credentials);
+        assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!((pool.len(), pool.connected()), (2, 0));
         drop((a, b, c));
         assert!(pool.is_empty());

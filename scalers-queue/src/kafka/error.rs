@@ -61,6 +61,34 @@ pub enum Error {
         /// The broker's error code.
         code: RDKafkaErrorCode,
     },
+    /// A connection this crate makes itself to a broker (the group's coordinator, for its
+    /// committed offsets) failed: refused, reset, a TLS failure, or an answer that does not
+    /// parse.
+    #[error("{servers}: {operation}: broker {broker}: {reason}")]
+    Broker {
+        /// The bootstrap servers.
+        servers: String,
+        /// What was asked, like `find the coordinator of group "workers"`.
+        operation: String,
+        /// The broker's `host:port`.
+        broker: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// SASL authentication on such a connection failed: the broker refused the credentials
+    /// (with its message), or does not offer the mechanism, or proved not to know the password
+    /// (SCRAM).
+    #[error("{servers}: {operation}: broker {broker}: SASL authentication failed: {reason}")]
+    Authentication {
+        /// The bootstrap servers.
+        servers: String,
+        /// What was asked.
+        operation: String,
+        /// The broker's `host:port`.
+        broker: String,
+        /// Why, as the broker or the exchange said.
+        reason: String,
+    },
     /// The topic does not exist.
     #[error("{servers}: topic {topic:?} does not exist")]
     UnknownTopic {
@@ -104,7 +132,10 @@ impl Error {
     /// `BadResponse`.
     pub fn kind(&self) -> TriggerErrorKind {
         match self {
-            Error::Client { .. } | Error::Task { .. } => TriggerErrorKind::Unavailable,
+            Error::Client { .. } | Error::Task { .. } | Error::Broker { .. } => {
+                TriggerErrorKind::Unavailable
+            }
+            Error::Authentication { .. } => TriggerErrorKind::Unauthorized,
             Error::Request { code, .. } | Error::Partition { code, .. } => code_kind(*code),
             Error::NoAnswer { .. } => TriggerErrorKind::Timeout,
             Error::UnknownTopic { .. } | Error::NoPartitionSelected { .. } => {

@@ -50,14 +50,15 @@
 //! them.
 //!
 //! ## Clients
-//! One librdkafka client per bootstrap servers, credentials and consumer group, shared by every
-//! trigger built from the same registration (see [`ClientPool`] for why the group is part of
-//! the key). Building a trigger does no I/O; the client is created on the first sample. Its
-//! calls block, so a sample runs them on tokio's blocking pool, within [`KafkaConfig::timeout`]
-//! (default [`DEFAULT_TIMEOUT`]) for the whole round: metadata (of the one topic, or of all
-//! topics without one), one OffsetFetch for the committed offsets, one ListOffsets per leader
-//! for the log-end offsets (and, under `earliest`, for the log-start offsets of uncommitted
-//! partitions). The client never joins the group and never commits.
+//! One client per bootstrap servers and credentials, whatever the consumer groups and topics,
+//! shared by every trigger built from the same registration (see [`ClientPool`]). Building a
+//! trigger does no I/O; the client is created on the first sample. Its calls block, so a
+//! sample runs them on tokio's blocking pool, within [`KafkaConfig::timeout`] (default
+//! [`DEFAULT_TIMEOUT`]) for the whole round: metadata (of the one topic, or of all topics
+//! without one), one OffsetFetch for the group's committed offsets, asked of the group's
+//! coordinator (found once with FindCoordinator), one ListOffsets per leader for the log-end
+//! offsets (and, under `earliest`, for the log-start offsets of uncommitted partitions). The
+//! client never joins the group and never commits.
 //!
 //! # Examples
 //! ```no_run
@@ -92,9 +93,12 @@
 
 mod client;
 mod config;
+mod coordinator;
 mod error;
 mod lag;
+mod sasl;
 mod trigger;
+mod wire;
 
 use std::sync::Arc;
 

@@ -16,7 +16,7 @@ use super::lag::{Lag, LagState, OffsetResetPolicy, PartitionOffsets};
 ///
 /// Each sample reads the topic's partitions, the group's committed offsets and the partitions'
 /// log-end offsets through a client shared with every trigger of the same [`ClientPool`] that
-/// has the same brokers, credentials and group, then applies KEDA's rules (see [`LagState`]).
+/// has the same brokers and credentials, then applies KEDA's rules (see [`LagState`]).
 /// The librdkafka calls block; they run on tokio's blocking pool, so [`Trigger::sample`] must
 /// be called within a tokio runtime.
 pub struct KafkaTrigger {
@@ -66,6 +66,7 @@ impl KafkaTrigger {
     pub async fn offsets(&self) -> Result<Vec<PartitionOffsets>> {
         let rules = &self.config.rules;
         let query = Query {
+            group: self.config.consumer_group.clone(),
             topic: self.config.topic.clone(),
             limitation: self.config.partition_limitation.clone(),
             log_start: rules.offset_reset_policy == OffsetResetPolicy::Earliest

@@ -425,23 +425,15 @@ fn parse_tls(p: &mut Params<'_>) -> Result<Option<Tls>, Invalid> {
     Ok(Some(tls))
 }
 
-/// `key` decrypted with `password` (KEDA's `keyPassword`), as an unencrypted PKCS#8 PEM:
-/// an encrypted PKCS#8 key (`ENCRYPTED PRIVATE KEY`) or a traditional OpenSSL one
-/// (`Proc-Type: 4,ENCRYPTED`); an unencrypted key is taken as it is, as KEDA does.
+/// `key` decrypted with `password` (see [`crate::keys::decrypt_private_key`]).
 fn decrypt_key(p: &mut Params<'_>, key: &Secret, password: &Secret) -> Result<Secret, Invalid> {
     // Messages say nothing about the content: it is a private key.
-    let decrypted = openssl::pkey::PKey::private_key_from_pem_passphrase(
-        key.expose().as_bytes(),
-        password.expose().as_bytes(),
-    )
-    .and_then(|k| k.private_key_to_pem_pkcs8());
-    match decrypted.ok().and_then(|pem| String::from_utf8(pem).ok()) {
-        Some(pem) => Ok(Secret::new(pem)),
-        None => Err(p.error(
+    crate::keys::decrypt_private_key(key, password).ok_or_else(|| {
+        p.error(
             "keyPassword",
             "does not decrypt key (expected a PEM private key, encrypted with this password)",
-        )),
-    }
+        )
+    })
 }
 
 /// An optional whole number that may be negative (KEDA reads these thresholds as int64).
