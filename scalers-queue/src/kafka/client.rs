@@ -629,27 +629,9 @@ fn drain(consumer: &KafkaConsumer) {
 mod tests {
     use super::*;
     use crate::kafka::config::{ClientIdentity, Tls, UserPassword};
-    use crate::kafka::lag::{LagRules, OffsetResetPolicy, PartitionCap};
-    use scalers_core::config::model::MetricType;
 
     fn config(security: Security) -> KafkaConfig {
-        KafkaConfig {
-            bootstrap_servers: vec!["a:9092".to_owned(), "b:9093".to_owned()],
-            consumer_group: "workers".to_owned(),
-            topic: Some("orders".to_owned()),
-            partition_limitation: None,
-            rules: LagRules {
-                offset_reset_policy: OffsetResetPolicy::Latest,
-                scale_to_zero_on_invalid_offset: false,
-                exclude_persistent_lag: false,
-                lag_threshold: 10,
-                partition_cap: PartitionCap::Partitions,
-            },
-            activation_lag_threshold: 0,
-            metric_type: MetricType::AverageValue,
-            security,
-            timeout: Duration::from_secs(5),
-        }
+        crate::kafka::test_config(&["a:9092", "b:9093"], security)
     }
 
     fn shown(config: &KafkaConfig) -> Vec<(&'static str, String)> {

@@ -528,8 +528,25 @@ impl Connection {
         Ok(())
     }
 
-    /// SaslHandshake v1, then SaslAuthenticate until the mechanism is done.
+    /// SASL authentication ([`Connection::sasl_exchange`]). A broker that drops the connection
+    /// meanwhile refused: brokers close the connection of a client they do not authenticate
+    /// (tansu does so for a mechanism it does not offer), so this is an authentication failure,
+    /// as librdkafka reports it too.
     fn authenticate(&mut self, sasl: &Sasl, deadline: Instant) -> Result<(), Failure> {
+        self.sasl_exchange(sasl, deadline).map_err(|f| match f {
+            Failure::Io { broker, reason } => Failure::Authentication {
+                broker,
+                reason: format!(
+                    "the broker dropped the connection during the {} exchange ({reason})",
+                    sasl.mechanism()
+                ),
+            },
+            other => other,
+        })
+    }
+
+    /// SaslHandshake v1, then SaslAuthenticate until the mechanism is done.
+    fn sasl_exchange(&mut self, sasl: &Sasl, deadline: Instant) -> Result<(), Failure> {
         let refused = |address: &str, reason: String| Failure::Authentication {
             broker: address.to_owned(),
             reason,
@@ -711,9 +728,13 @@ fn error_code(code: i16) -> RDKafkaErrorCode {
 }
 
 fn io_failure(address: &str, e: io::Error) -> Failure {
+    let reason = match e.kind() {
+        io::ErrorKind::UnexpectedEof => "the broker closed the connection".to_owned(),
+        _ => e.to_string(),
+    };
     Failure::Io {
         broker: address.to_owned(),
-        reason: e.to_string(),
+        reason,
     }
 }
 
@@ -731,4 +752,205 @@ fn pause(attempt: u32, deadline: Instant) {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use scalers_core::secret::Secret;
+    use scalers_core::trigger::TriggerErrorKind;
+    use scalers_testkit::KafkaBroker;
+
+    use super::*;
+    use crate::kafka::config::{ClientIdentity, Security, Tls, UserPassword};
+    use crate::kafka::test_config;
+
+    const TIMEOUT: Duration = Duration::from_millis(800);
+
+    fn partitions() -> Vec<(String, i32)> {
+        vec![("orders".to_owned(), 0)]
+    }
+
+    /// Asks for the committed offsets in a blocking thread, as a sample does.
+    async fn committed(
+        servers: &str,
+        security: Security,
+    ) -> Result<HashMap<(String, i32), Option<i64>>, Error> {
+        let config = test_config(&[servers], security);
+        tokio::task::spawn_blocking(move || {
+            Coordinators::new(&config).committed(
+                "workers",
+                &partitions(),
+                Instant::now() + TIMEOUT,
+                TIMEOUT,
+            )
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A server that accepts one connection, reads what comes, and answers `answer` to it (or
+    /// nothing, holding the connection open until the test ends).
+    fn server(answer: Option<Vec<u8>>) -> (String, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let handle = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            match answer {
+                Some(a) => _ = s.write_all(&a),
+                None => std::thread::sleep(TIMEOUT * 2),
+            }
+        });
+        (address, handle)
+    }
+
+    #[tokio::test]
+    async fn every_mechanism_is_refused_by_a_broker_that_knows_no_user() {
+        // tansu with authentication and no users: each exchange reaches SaslAuthenticate (or,
+        // for SCRAM, the first server message) and is refused there.
+        let broker = KafkaBroker::start_authenticating().await;
+        let up = || UserPassword {
+            username: Secret::new("alice"),
+            password: Secret::new("wrong"),
+        };
+        for sasl in [
+            Sasl::Plain(up()),
+            Sasl::ScramSha256(up()),
+            Sasl::ScramSha512(up()),
+            Sasl::OAuthBearer {
+                token: Secret::new("eyJhbGciOiJub25lIn0.e30."),
+            },
+        ] {
+            let mechanism = sasl.mechanism();
+            let security = Security {
+                tls: None,
+                sasl: Some(sasl),
+            };
+            let e = committed(broker.bootstrap(), security).await.unwrap_err();
+            assert_eq!(e.kind(), TriggerErrorKind::Unauthorized, "{mechanism}: {e}");
+            let prefix = format!(
+                "{0}: find the coordinator of group \"workers\": broker {0}: SASL authentication \
+                 failed: ",
+                broker.bootstrap()
+            );
+            let message = e.to_string();
+            assert!(message.starts_with(&prefix), "{mechanism}: {message}");
+            assert!(!message.contains("wrong"), "{mechanism}: {message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_never_answers_is_no_answer_within_the_timeout() {
+        let (address, handle) = server(None);
+        let started = Instant::now();
+        let e = committed(&address, Security::default()).await.unwrap_err();
+        assert!(started.elapsed() < TIMEOUT * 2, "{:?}", started.elapsed());
+        assert_eq!(e.kind(), TriggerErrorKind::Timeout);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{address}: find the coordinator of group \"workers\": no answer within 800 ms"
+            )
+        );
+        handle.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_does_not_parse_names_the_broker() {
+        // A frame of 6 bytes: a correlation id that is not ours.
+        let (address, handle) = server(Some(vec![0, 0, 0, 6, 0, 0, 0, 99, 0, 0]));
+        let e = committed(&address, Security::default()).await.unwrap_err();
+        assert_eq!(e.kind(), TriggerErrorKind::Unavailable);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{address}: find the coordinator of group \"workers\": broker {address}: \
+                 malformed response frame answer"
+            )
+        );
+        handle.join().unwrap();
+    }
+
+    /// Test-only TLS material (see scalers-prometheus/tests/tls/README.md).
+    fn pem(name: &str) -> String {
+        let path = format!(
+            "{}/../scalers-prometheus/tests/tls/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// TLS against a real TLS server (an HTTP stub, not a broker): the certificate is checked
+    /// against the system roots plus `ca`, a client certificate is presented, and what comes
+    /// after the handshake is a Kafka request the server does not understand.
+    #[tokio::test]
+    async fn tls_verifies_the_broker_and_presents_the_client_certificate() {
+        use scalers_testkit::{HttpStub, StubTls};
+
+        let stub = HttpStub::respond_tls(
+            &StubTls {
+                cert_chain: pem("server.pem"),
+                key: pem("server.key"),
+                client_ca: Some(pem("ca.pem")),
+            },
+            200,
+            "text/plain",
+            "not kafka",
+        )
+        .await;
+        let address = stub.addr().to_string();
+        let tls = |ca: Option<String>, unsafe_ssl: bool| Security {
+            tls: Some(Tls {
+                ca,
+                client: Some(ClientIdentity::new(
+                    Secret::new(pem("client.pem")),
+                    Secret::new(pem("client.key")),
+                )),
+                unsafe_ssl,
+            }),
+            sasl: None,
+        };
+        let broker_error = |e: &Error| match e {
+            Error::Broker { broker, reason, .. } if *broker == address => reason.clone(),
+            other => panic!("not a Broker error of {address}: {other}"),
+        };
+        // Not trusted: the system roots do not know the test CA.
+        let e = committed(&address, tls(None, false)).await.unwrap_err();
+        let reason = broker_error(&e);
+        assert!(reason.contains("certificate"), "{reason}");
+        assert_eq!(stub.failed_handshakes(), 1);
+        // Trusted through `ca`, or with `unsafeSsl`: the handshake passes, mutual TLS included
+        // (the stub requires a client certificate); the stub then waits for an HTTP request's
+        // end, which a Kafka request never sends, so no answer comes.
+        for security in [tls(Some(pem("ca.pem")), false), tls(None, true)] {
+            let e = committed(&address, security).await.unwrap_err();
+            assert_eq!(e.kind(), TriggerErrorKind::Timeout, "{e}");
+        }
+        assert_eq!((stub.connections(), stub.failed_handshakes()), (3, 1));
+    }
+
+    #[tokio::test]
+    async fn no_broker_listening_names_the_refused_connection() {
+        let e = committed("127.0.0.1:1", Security::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), TriggerErrorKind::Unavailable);
+        let message = e.to_string();
+        assert!(
+            message.starts_with(
+                "127.0.0.1:1: find the coordinator of group \"workers\": broker 127.0.0.1:1: "
+            ) && message.contains("refused"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn hosts_of_addresses() {
+        assert_eq!(host_of("kafka-0:9092"), "kafka-0");
+        assert_eq!(host_of("[::1]:9092"), "::1");
+    }
 }

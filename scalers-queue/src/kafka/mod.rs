@@ -145,3 +145,25 @@ pub fn register_with_pool(registry: &mut Registry, pool: ClientPool) {
         Ok(Arc::new(KafkaTrigger::new(config, &pool)))
     });
 }
+
+/// A config for the crate's unit tests: group `workers`, topic `orders`, KEDA's defaults.
+#[cfg(test)]
+pub(crate) fn test_config(servers: &[&str], security: Security) -> KafkaConfig {
+    KafkaConfig {
+        bootstrap_servers: servers.iter().map(|s| (*s).to_owned()).collect(),
+        consumer_group: "workers".to_owned(),
+        topic: Some("orders".to_owned()),
+        partition_limitation: None,
+        rules: LagRules {
+            offset_reset_policy: OffsetResetPolicy::Latest,
+            scale_to_zero_on_invalid_offset: false,
+            exclude_persistent_lag: false,
+            lag_threshold: 10,
+            partition_cap: PartitionCap::Partitions,
+        },
+        activation_lag_threshold: 0,
+        metric_type: scalers_core::config::model::MetricType::AverageValue,
+        security,
+        timeout: std::time::Duration::from_secs(5),
+    }
+}
