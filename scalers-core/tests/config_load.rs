@@ -866,7 +866,8 @@ fn yaml_syntax_error_has_its_location() {
         panic!("expected one error: {errors:?}");
     };
     assert!(error.starts_with("app.yaml: invalid YAML: "), "{error}");
-    assert!(error.contains("line 4 column 1"), "{error}");
+    // Where the unclosed bracket opens.
+    assert!(error.contains("line 3, column 15"), "{error}");
     let Err(ConfigErrors(list)) = load_str("a: [", FILE) else {
         panic!("expected an error");
     };
@@ -1793,5 +1794,80 @@ fn errors_inside_a_list_are_located_at_the_item() {
     assert_error(
         "apiVersion: v1\nkind: List\nitems: []\nmetadata: {resourceVersion: \"\"}\n",
         "app.yaml: the config has no scaled objects",
+    );
+}
+
+// --- YAML features ------------------------------------------------------------------------
+
+#[test]
+fn anchors_aliases_and_merge_keys_share_parts_between_objects() {
+    let config = load(
+        "scaledObjects:\n\
+         \x20 - &base {name: a, scaleTargetRef: {name: a}, triggers: [&redis {type: redis, \
+         metadata: {address: 'r:6379', listName: jobs}}]}\n\
+         \x20 - {name: c, scaleTargetRef: {name: c}, triggers: [*redis]}\n\
+         \x20 - {<<: *base, name: b, scaleTargetRef: {name: b}}\n",
+    );
+    let [a, c, b] = config.scaled_objects.as_slice() else {
+        panic!("three objects: {:?}", config.scaled_objects);
+    };
+    assert_eq!((a.name.as_str(), b.name.as_str()), ("a", "b"));
+    assert_eq!(b.scale_target_ref.name, "b");
+    assert_eq!(a.triggers, b.triggers);
+    assert_eq!(a.triggers, c.triggers);
+    assert_eq!(
+        b.triggers[0].metadata,
+        metadata(&[("address", "r:6379"), ("listName", "jobs")])
+    );
+}
+
+#[test]
+fn plain_scalars_read_as_yaml_1_2_core_and_as_written() {
+    // `yes` is no boolean, and numbers with leading zeros or underscores keep their spelling:
+    // metadata values are the text the operator wrote.
+    let text = "scaledObjects:\n  - name: worker\n    scaleTargetRef: {name: worker}\n    \
+                triggers: [{type: cpu, metadata: {v: yes, mode: 0755, n: 1_000, t: true}}]\n";
+    let config = load(text);
+    let m = &config.scaled_objects[0].triggers[0].metadata;
+    assert_eq!(
+        (
+            m["v"].as_str(),
+            m["mode"].as_str(),
+            m["n"].as_str(),
+            m["t"].as_str()
+        ),
+        ("yes", "0755", "1_000", "true")
+    );
+}
+
+#[test]
+fn an_alias_bomb_is_refused_early() {
+    let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for (name, prev) in ["b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+    {
+        let aliases = vec![format!("*{prev}"); 10].join(", ");
+        text.push_str(&format!("{name}: &{name} [{aliases}]\n"));
+    }
+    let errors = errors(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("app.yaml: invalid YAML: alias replay limit exceeded"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn empty_and_null_documents_keep_their_place() {
+    let object = "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\n\
+                  spec: {scaleTargetRef: {name: a}, triggers: [{type: cpu}], maxReplicaCount: x}\n";
+    let valid = object
+        .replace("name: a", "name: b")
+        .replace("maxReplicaCount: x", "maxReplicaCount: 3");
+    let text = format!("---\n# nothing\n---\n~\n---\n{valid}---\n{object}");
+    assert_eq!(
+        errors(&text),
+        ["app.yaml: documents[3].spec.maxReplicaCount: expected a whole number, got \"x\""]
     );
 }

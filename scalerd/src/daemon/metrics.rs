@@ -420,19 +420,22 @@ impl ObjectSeries {
             namespace: namespace.into(),
             scaled_object: name.into(),
         };
-        let (triggers, types): (Vec<_>, Vec<_>) = triggers
-            .into_iter()
-            .map(|(trigger, kind)| {
-                let r#type: Label = kind.into();
-                let labels = TriggerLabels {
-                    namespace: object.namespace.clone(),
-                    scaled_object: object.scaled_object.clone(),
-                    trigger: trigger.into(),
-                    r#type: r#type.clone(),
-                };
-                (labels, TriggerTypeLabels { r#type })
-            })
-            .unzip();
+        // Pushed into exact capacities: `unzip` reserves at least 4 of each, which for the
+        // usual one trigger left 240 bytes unused in every loop.
+        let triggers: Vec<(&str, &str)> = triggers.into_iter().collect();
+        let mut labels = Vec::with_capacity(triggers.len());
+        let mut types = Vec::with_capacity(triggers.len());
+        for (trigger, kind) in triggers {
+            let r#type: Label = kind.into();
+            labels.push(TriggerLabels {
+                namespace: object.namespace.clone(),
+                scaled_object: object.scaled_object.clone(),
+                trigger: trigger.into(),
+                r#type: r#type.clone(),
+            });
+            types.push(TriggerTypeLabels { r#type });
+        }
+        let triggers = labels;
         let handles = Handles {
             triggers: vec![TriggerHandles::default(); triggers.len()],
             ..Handles::default()

@@ -394,24 +394,25 @@ async fn run(
             start_over(&ctx, &key, &mut scale_loop);
         }
         owner.set(&ctx, true);
-        // Boxed: the tick's state lives only while it runs, instead of in every idle task. A
-        // tick that outlives leadership is dropped where it is (a read in flight is cancelled;
-        // writes are fenced by the lease as well).
+        // Boxed, with the futures raced against it: the tick's state lives only while it runs,
+        // instead of in every idle task (boxing the tick alone left the race in the task: 1,448
+        // bytes instead of 984 per idle loop). A tick that outlives leadership is dropped where
+        // it is (a read in flight is cancelled; writes are fenced by the lease as well).
         // A stop does not wait for a tick whose write waits for its token of the rate limit
         // (for as long as a burst of thousands of writes takes): nothing was sent yet, so the
         // tick is abandoned there. Mail that arrives meanwhile is taken after the tick.
         let took_mail = AtomicBool::new(false);
-        let ticked = crate::kube::telling_token_waits(async {
+        let ticked = Box::pin(crate::kube::telling_token_waits(async {
             tokio::select! {
                 biased;
                 () = lost_leadership(&mut leading) => Ticked::LostLeadership,
                 // (A dry run writes nothing: no token to wait for.)
                 () = stop_while_waiting(&inbox, &took_mail), if !ctx.dry_run => Ticked::Stopped,
-                backoff = Box::pin(tick(&ctx, &status, &mut scale_loop, &mut seen, period)) => {
+                backoff = tick(&ctx, &status, &mut scale_loop, &mut seen, period) => {
                     Ticked::Done(backoff)
                 }
             }
-        })
+        }))
         .await;
         if took_mail.load(Ordering::Relaxed) {
             inbox.mail.notify_one();
