@@ -294,18 +294,18 @@ fn registered_metric_names() -> Vec<String> {
 fn every_metric_is_documented_with_its_labels() {
     use scalerd::daemon::metrics::{
         DecisionLabels, Metrics, ObjectLabels, TargetErrorLabels, TriggerErrorLabels,
-        TriggerLabels, TriggerTypeLabels,
+        TriggerLabels, TriggerTypeLabels, label,
     };
     let m = Metrics::new();
     let trigger = TriggerLabels {
-        namespace: "n".into(),
-        scaled_object: "o".into(),
-        trigger: "t".into(),
-        r#type: "redis".into(),
+        namespace: label("n"),
+        scaled_object: label("o"),
+        trigger: label("t"),
+        r#type: label("redis"),
     };
     let object = ObjectLabels {
-        namespace: "n".into(),
-        scaled_object: "o".into(),
+        namespace: label("n"),
+        scaled_object: label("o"),
     };
     // One series of every family, so that each is encoded with its labels.
     m.trigger_value.get_or_create(&trigger).set(1.0);
@@ -314,14 +314,14 @@ fn every_metric_is_documented_with_its_labels() {
     m.trigger_latency.get_or_create(&trigger).set(0.1);
     m.sample_duration
         .get_or_create(&TriggerTypeLabels {
-            r#type: "redis".into(),
+            r#type: label("redis"),
         })
         .observe(0.1);
     m.trigger_errors
         .get_or_create(&TriggerErrorLabels {
-            namespace: "n".into(),
-            scaled_object: "o".into(),
-            trigger: "t".into(),
+            namespace: label("n"),
+            scaled_object: label("o"),
+            trigger: label("t"),
             kind: "timeout",
         })
         .inc();
@@ -329,15 +329,15 @@ fn every_metric_is_documented_with_its_labels() {
     m.current_replicas.get_or_create(&object).set(1);
     m.last_decision
         .get_or_create(&DecisionLabels {
-            namespace: "n".into(),
-            scaled_object: "o".into(),
+            namespace: label("n"),
+            scaled_object: label("o"),
             reason: "Activated",
         })
         .set(1);
     m.target_errors
         .get_or_create(&TargetErrorLabels {
-            namespace: "n".into(),
-            scaled_object: "o".into(),
+            namespace: label("n"),
+            scaled_object: label("o"),
             kind: "conflict",
         })
         .inc();
@@ -350,8 +350,8 @@ fn every_metric_is_documented_with_its_labels() {
     m.ticks_abandoned.inc();
     m.trigger_rebuilds.inc();
     let job = scalerd::daemon::metrics::JobLabels {
-        namespace: "n".into(),
-        scaled_job: "j".into(),
+        namespace: label("n"),
+        scaled_job: label("j"),
     };
     m.jobs_created.get_or_create(&job).inc();
     m.job_create_failures.get_or_create(&job).inc();
@@ -360,9 +360,9 @@ fn every_metric_is_documented_with_its_labels() {
     m.kube_api_wait.get_or_create(&scale).observe(0.01);
     m.object_owner
         .get_or_create(&scalerd::daemon::metrics::OwnerLabels {
-            namespace: "n".into(),
-            scaled_object: "o".into(),
-            owner: "scalerd-a".into(),
+            namespace: label("n"),
+            scaled_object: label("o"),
+            owner: label("scalerd-a"),
         })
         .set(1);
     m.shards_held.set(11);

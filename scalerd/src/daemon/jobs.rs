@@ -649,8 +649,8 @@ async fn create_jobs(
         return Vec::new();
     };
     let labels = crate::daemon::metrics::JobLabels {
-        namespace: job.namespace.as_str().into(),
-        scaled_job: job.name.as_str().into(),
+        namespace: crate::daemon::metrics::label(&job.namespace),
+        scaled_job: crate::daemon::metrics::label(&job.name),
     };
     let mut created = Vec::new();
     for _ in 0..count {

@@ -303,7 +303,7 @@ async fn run(
     let mut next = born + spread_of(&key, period.min(Duration::from_secs(1)));
     let mut steady = Some(born + spread_of(&key, period));
     let mut seen = Seen {
-        series: series_of(&scale_loop),
+        series: series_of(&ctx.metrics, &scale_loop),
         failing: BTreeSet::new(),
         rotation: Rotation::new(born),
         fallback: BTreeSet::new(),
@@ -343,7 +343,7 @@ async fn run(
                         Err(e) => warn!(error = %e, "reload refused for this object"),
                     }
                     period = period_of(&scale_loop);
-                    let series = series_of(&scale_loop);
+                    let series = series_of(&ctx.metrics, &scale_loop);
                     if series.triggers != seen.series.triggers {
                         seen.series.forget_triggers(&ctx.metrics);
                     }
@@ -462,7 +462,7 @@ impl Owner {
         let labels = ctx.shards.as_ref().map(|s| OwnerLabels {
             namespace: series.object.namespace.clone(),
             scaled_object: series.object.scaled_object.clone(),
-            owner: s.identity().into(),
+            owner: crate::daemon::metrics::label(s.identity()),
         });
         Owner {
             labels,
@@ -569,9 +569,10 @@ async fn refresh_credentials(
     }
 }
 
-fn series_of(c: &ScaleLoop) -> ObjectSeries {
+fn series_of(metrics: &Metrics, c: &ScaleLoop) -> ObjectSeries {
     let o = c.object();
     ObjectSeries::new(
+        metrics,
         &o.namespace,
         &o.name,
         c.triggers()

@@ -3,6 +3,7 @@
 //! Each object's loop is the single writer of its own entry; the admin server and tests read
 //! snapshots.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -187,9 +188,9 @@ pub struct ObjectStatus {
 #[serde(rename_all = "camelCase")]
 pub struct DecisionStatus {
     /// `Paused`, `Activation` or `Scaling`.
-    pub phase: String,
+    pub phase: Cow<'static, str>,
     /// A stable code (`ScaleUpLimit`, `Activated`, …).
-    pub reason_code: String,
+    pub reason_code: Cow<'static, str>,
     /// A sentence.
     pub reason: String,
     /// The metric whose proposal won, in the scaling phase.
@@ -224,7 +225,7 @@ pub struct MetricStatus {
     /// Its target.
     pub target: f64,
     /// `AverageValue` or `Value`.
-    pub metric_type: String,
+    pub metric_type: Cow<'static, str>,
     /// Its activation threshold.
     pub activation_threshold: f64,
     /// Whether it was active.
@@ -305,8 +306,9 @@ impl DecisionStatus {
             Reason::Scaling(s) => Some(s),
             _ => None,
         };
-        assign(&mut self.phase, phase);
-        assign(&mut self.reason_code, d.reason.code());
+        // Static names: no allocation in any object's status.
+        self.phase = Cow::Borrowed(phase);
+        self.reason_code = Cow::Borrowed(d.reason.code());
         self.reason.clear();
         // Writing to a String cannot fail.
         let _ = write!(self.reason, "{}", d.reason);
@@ -323,7 +325,7 @@ impl DecisionStatus {
             assign(&mut status.name, &m.name);
             status.value = m.value;
             status.target = m.target.value;
-            assign(&mut status.metric_type, m.target.metric_type.as_str());
+            status.metric_type = Cow::Borrowed(m.target.metric_type.as_str());
             status.activation_threshold = m.target.activation_threshold;
             status.active = m.active;
             status.failures = m.failures;
