@@ -105,10 +105,11 @@ impl std::fmt::Debug for RunContext {
 /// per reload.
 #[derive(Debug, Default)]
 struct Inbox {
+    /// Rung when mail is posted or a tick is asked for: one `Notify` for both, since every
+    /// idle loop's task holds a waiter for each it listens to (64 bytes apiece).
+    bell: Notify,
     /// Tick now (push triggers).
-    wake: Notify,
-    /// Something was put in `mail`.
-    mail: Notify,
+    woken: AtomicBool,
     mail_box: Mutex<Mail>,
 }
 
@@ -122,7 +123,13 @@ struct Mail {
 impl Inbox {
     fn post(&self, f: impl FnOnce(&mut Mail)) {
         f(&mut self.mail_box.lock().unwrap_or_else(PoisonError::into_inner));
-        self.mail.notify_one();
+        self.bell.notify_one();
+    }
+
+    /// Asks for a tick now.
+    fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.bell.notify_one();
     }
 
     fn take(&self) -> Mail {
@@ -171,7 +178,7 @@ impl ObjectHandle {
 
     /// Makes the loop tick now instead of at its next scheduled time (push triggers).
     pub fn wake(&self) {
-        self.inbox.wake.notify_one();
+        self.inbox.wake();
     }
 
     /// A waker other tasks can use to make the loop tick now.
@@ -258,7 +265,7 @@ fn set_wakers(c: &ScaleLoop, inbox: &Arc<Inbox>) {
 
 fn waker_of(inbox: &Arc<Inbox>) -> scalers_core::trigger::Waker {
     let inbox = inbox.clone();
-    scalers_core::trigger::Waker::new(move || inbox.wake.notify_one())
+    scalers_core::trigger::Waker::new(move || inbox.wake())
 }
 
 /// A stable offset in `[0, period)` for the loop of `key`.
@@ -326,7 +333,7 @@ async fn run(
     loop {
         let scheduled = tokio::select! {
             biased;
-            () = inbox.mail.notified() => {
+            () = inbox.bell.notified() => {
                 let mail = inbox.take();
                 if mail.stop {
                     break;
@@ -352,10 +359,13 @@ async fn run(
                     let name = format!("{}/{}", t.kind, t.name);
                     status.update(|s| s.target = name);
                 }
-                continue;
+                if !inbox.woken.swap(false, Ordering::AcqRel) {
+                    continue;
+                }
+                // Asked to tick now: a scheduled tick if its time has come as well.
+                Instant::now() >= next
             }
             () = tokio::time::sleep_until(next) => true,
-            () = inbox.wake.notified() => false,
             // A closed channel means leadership no longer changes: stop watching it.
             changed = leading.changed(), if leading_open => {
                 if changed.is_err() {
@@ -415,7 +425,7 @@ async fn run(
         }))
         .await;
         if took_mail.load(Ordering::Relaxed) {
-            inbox.mail.notify_one();
+            inbox.bell.notify_one();
         }
         match ticked {
             Ticked::Stopped => {
@@ -513,7 +523,7 @@ const STOP_LOOK: Duration = Duration::from_millis(50);
 /// mail (a stop, or other mail), which the caller gives back when the tick ends otherwise.
 async fn stop_while_waiting(inbox: &Inbox, took_mail: &AtomicBool) {
     loop {
-        inbox.mail.notified().await;
+        inbox.bell.notified().await;
         took_mail.store(true, Ordering::Relaxed);
         if inbox
             .mail_box
